@@ -1,0 +1,95 @@
+"""Named hook points (``resid_pre.3``, ``attn_z.5`` ...) and where each one lives in a model.
+
+A point is a kind and a layer. Each kind says which module to hook (a template of the spec), on
+which side (input or output), which element of it carries the tensor, and which tensor axes are
+positions and heads, so capture and intervention code never needs to know a family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from babellens.errors import InvalidInputError
+from babellens.models.adapters.spec import ArchitectureSpec
+
+__all__ = ["HOOK_KINDS", "HookKind", "HookPoint", "parse_hook_point"]
+
+
+@dataclass(frozen=True)
+class HookKind:
+    """How to reach one kind of activation.
+
+    ``side``: ``input`` reads/writes the first argument of the module (a forward pre-hook),
+    ``output`` the module's output (its first element when the module returns a tuple, or
+    ``output_index``).
+    """
+
+    name: str
+    spec_field: str
+    side: Literal["input", "output"]
+    description: str
+    output_index: int = 0
+    pos_axis: int = 1
+    head_axis: int | None = None
+    split_heads: bool = False
+
+    def template(self, spec: ArchitectureSpec) -> str:
+        if self.spec_field == "block":
+            return spec.blocks + ".{layer}"
+        return getattr(spec, self.spec_field)
+
+
+HOOK_KINDS: dict[str, HookKind] = {
+    kind.name: kind
+    for kind in (
+        HookKind("resid_pre", "block", "input", "residual stream entering the block [batch, pos, d_model]"),
+        HookKind("attn_z", "attn_o", "input", "per-head attention output before the output projection "
+                 "[batch, pos, head, head_dim]", head_axis=2, split_heads=True),
+        HookKind("attn_pattern", "attn", "output", "attention probabilities [batch, head, query, key]; "
+                 "runs that capture it use eager attention", output_index=1, pos_axis=2, head_axis=1),
+        HookKind("attn_out", "attn", "output", "attention output after the output projection, before any "
+                 "post-attention norm [batch, pos, d_model]"),
+        HookKind("mlp_pre", "mlp_act", "input", "MLP pre-activation: the activation function's input "
+                 "(the gate for gated MLPs) [batch, pos, d_mlp]"),
+        HookKind("mlp_post", "mlp_out", "input", "MLP neuron activations: the input of the down/out "
+                 "projection [batch, pos, d_mlp]"),
+        HookKind("mlp_out", "mlp", "output", "MLP output before any post-MLP norm [batch, pos, d_model]"),
+        HookKind("resid_post", "block", "output", "residual stream leaving the block [batch, pos, d_model]"),
+    )
+}
+
+
+@dataclass(frozen=True, order=True)
+class HookPoint:
+    layer: int
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}.{self.layer}"
+
+    @property
+    def info(self) -> HookKind:
+        return HOOK_KINDS[self.kind]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_hook_point(name: str | HookPoint, n_layers: int) -> HookPoint:
+    """``"mlp_post.3"`` -> ``HookPoint(3, "mlp_post")``, with a helpful error for bad names."""
+    if isinstance(name, HookPoint):
+        point = name
+    else:
+        kind, _, layer = str(name).rpartition(".")
+        if kind not in HOOK_KINDS or not layer.lstrip("-").isdigit():
+            raise InvalidInputError(
+                f"unknown hook point {name!r}: use KIND.LAYER with KIND one of {', '.join(HOOK_KINDS)}"
+            )
+        point = HookPoint(int(layer), kind)
+    if not 0 <= point.layer < n_layers:
+        raise InvalidInputError(
+            f"hook point {point.name!r} is out of range: this model has layers 0..{n_layers - 1}"
+        )
+    return point

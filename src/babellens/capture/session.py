@@ -1,0 +1,153 @@
+"""Install capture and intervention hooks on a model for the duration of a ``with`` block.
+
+Plain PyTorch hooks: a forward pre-hook for points that live on a module's input, a forward hook
+for points on its output. Within one point, interventions run first (in the order given), then
+the capture sees the value that flows downstream. An optional stop hook on the last block any
+point needs raises :class:`StopForward`, so the layers after it (and the unembedding) never run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch.utils.hooks import RemovableHandle
+
+from babellens.capture.hook_points import HookPoint, parse_hook_point
+from babellens.capture.interventions import Intervention
+from babellens.capture.reductions import Reduction
+from babellens.errors import InvalidInputError
+from babellens.models.adapters.adapter import ModelAdapter
+
+__all__ = ["HookSession", "StopForward"]
+
+
+class StopForward(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by the stop hook once every requested activation has been seen."""
+
+
+class HookSession:
+    """Context manager: ``with HookSession(adapter, capture=[...]) as s: model(...)``.
+
+    ``s.activations[name]`` is a list with one tensor per forward pass seen (one for a plain
+    forward, one per step under ``generate``). Set ``s.attention_mask`` before a pass so that
+    reductions skip padding.
+    """
+
+    def __init__(
+        self,
+        adapter: ModelAdapter,
+        capture: Iterable[str | HookPoint] = (),
+        *,
+        reduce: Reduction | Mapping[str, Reduction] | None = None,
+        interventions: Iterable[Intervention] = (),
+        stop_after_layer: int | None = None,
+        detach_to_cpu: bool = False,
+    ) -> None:
+        self.adapter = adapter
+        n = adapter.n_layers
+        self.capture_points = sorted({parse_hook_point(p, n) for p in capture})
+        self.interventions = [(parse_hook_point(i.point, n), i) for i in interventions]
+        self._reduce = reduce
+        self.stop_after_layer = None if stop_after_layer is None else adapter.check_layer(stop_after_layer)
+        self.detach_to_cpu = detach_to_cpu
+        self.attention_mask: torch.Tensor | None = None
+        self.activations: dict[str, list[torch.Tensor]] = defaultdict(list)
+        self._handles: list[RemovableHandle] = []
+
+    # ---- public ---------------------------------------------------------------------------
+    @property
+    def points(self) -> list[HookPoint]:
+        return sorted({*self.capture_points, *(p for p, _ in self.interventions)})
+
+    def reduction_for(self, point: HookPoint) -> Reduction | None:
+        if self._reduce is None or callable(self._reduce):
+            return self._reduce  # type: ignore[return-value]
+        return self._reduce.get(point.name) or self._reduce.get(point.kind)
+
+    def __enter__(self) -> HookSession:
+        edits: dict[HookPoint, list[Intervention]] = defaultdict(list)
+        for point, intervention in self.interventions:
+            edits[point].append(intervention)
+        capture = set(self.capture_points)
+        try:
+            for point in self.points:
+                self._install(point, edits.get(point, []), point in capture)
+            if self.stop_after_layer is not None:
+                block = self.adapter.block(self.stop_after_layer)
+                self._handles.append(block.register_forward_hook(_raise_stop))
+        except Exception:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    # ---- hooks ----------------------------------------------------------------------------
+    def _install(self, point: HookPoint, edits: list[Intervention], capture: bool) -> None:
+        info = point.info
+        module = self.adapter.module(info.template(self.adapter.spec), point.layer)
+        if point.kind == "mlp_pre":
+            self._check_unshared(info.template(self.adapter.spec), module)
+        process = self._processor(point, edits, capture)
+        if info.side == "input":
+            def pre_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
+                if args:
+                    new = process(args[0])
+                    return None if new is None else ((new, *args[1:]), kwargs)
+                new = process(kwargs["hidden_states"])
+                return None if new is None else (args, {**kwargs, "hidden_states": new})
+
+            self._handles.append(module.register_forward_pre_hook(pre_hook, with_kwargs=True))
+        else:
+            index = info.output_index
+
+            def hook(_m: torch.nn.Module, _args: tuple, output: Any) -> Any:
+                is_tuple = isinstance(output, tuple)
+                value = output[index] if is_tuple else output
+                if value is None:
+                    raise InvalidInputError(f"{point} is unavailable: capture it with eager attention")
+                new = process(value)
+                if new is None:
+                    return None
+                return (*output[:index], new, *output[index + 1 :]) if is_tuple else new
+
+            self._handles.append(module.register_forward_hook(hook))
+
+    def _processor(self, point: HookPoint, edits: list[Intervention], capture: bool):  # noqa: ANN202
+        split = point.info.split_heads
+        n_heads, head_dim = (self.adapter.n_heads, self.adapter.head_dim) if split else (0, 0)
+        reduction = self.reduction_for(point) if capture else None
+
+        def process(x: torch.Tensor) -> torch.Tensor | None:
+            view = x.view(*x.shape[:-1], n_heads, head_dim) if split else x
+            edited = view
+            for edit in edits:
+                edited = edit.apply(edited, point.kind)
+            if capture:
+                kept = reduction(edited, self.attention_mask) if reduction else edited.detach().clone()
+                self.activations[point.name].append(kept.cpu() if self.detach_to_cpu else kept)
+            if edited is view:
+                return None
+            return edited.reshape(x.shape) if split else edited
+
+        return process
+
+    def _check_unshared(self, template: str, module: torch.nn.Module) -> None:
+        layers = range(self.adapter.n_layers)
+        if sum(self.adapter.module(template, layer) is module for layer in layers) > 1:
+            raise InvalidInputError(
+                "mlp_pre is unavailable for this model: its activation module is shared across layers"
+            )
+
+
+def _raise_stop(_module: torch.nn.Module, _args: tuple, _output: Any) -> None:
+    raise StopForward

@@ -1,0 +1,16 @@
+"""Architecture adapters: one spec per model family, declared as data."""
+
+from babellens.models.adapters.adapter import ModelAdapter
+from babellens.models.adapters.families import FAMILIES, llama_like
+from babellens.models.adapters.registry import register_spec, spec_for, supported_families
+from babellens.models.adapters.spec import ArchitectureSpec
+
+__all__ = [
+    "FAMILIES",
+    "ArchitectureSpec",
+    "ModelAdapter",
+    "llama_like",
+    "register_spec",
+    "spec_for",
+    "supported_families",
+]

@@ -1,0 +1,208 @@
+"""A spec bound to a loaded model: modules by role and layer, and weights in one orientation.
+
+Every weight is returned in "math" orientation, ``x @ W``: ``W_in`` is ``[d_model, d_mlp]``,
+``W_out`` is ``[d_mlp, d_model]``, ``W_O`` is ``[n_heads, head_dim, d_model]`` and ``W_U`` is
+``[d_model, vocab]``, whatever the storage (``nn.Linear`` keeps ``[out, in]``, GPT-2's Conv1D keeps
+``[in, out]``). Weights are views of the model's parameters, not copies.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import torch
+from torch import nn
+
+from babellens.errors import InvalidInputError
+from babellens.models.adapters.registry import spec_for
+from babellens.models.adapters.spec import ArchitectureSpec
+
+__all__ = ["ModelAdapter"]
+
+_HEAD_ATTRS = ("num_attention_heads", "n_head", "num_heads")
+_KV_ATTRS = ("num_key_value_heads", "n_kv_heads", "multi_query_group_num")
+
+
+def _config_int(config: object, names: tuple[str, ...]) -> int | None:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+class ModelAdapter:
+    """Resolves an :class:`ArchitectureSpec` against one model instance."""
+
+    def __init__(self, model: nn.Module, spec: ArchitectureSpec | None = None) -> None:
+        self.model = model
+        self.spec = spec or spec_for(model)
+        self._modules = dict(model.named_modules())
+        self.config = getattr(model, "config", None)
+
+    # ---- modules -------------------------------------------------------------------------
+    def module(self, template: str, layer: int = 0) -> nn.Module:
+        path = self.spec.path(template, layer)
+        try:
+            return self._modules[path]
+        except KeyError:
+            raise InvalidInputError(f"module {path!r} not found in {type(self.model).__name__}") from None
+
+    def block(self, layer: int) -> nn.Module:
+        return self.module(self.spec.block_path(self.check_layer(layer)))
+
+    @property
+    def decoder(self) -> nn.Module:
+        return self.module(self.spec.decoder)
+
+    def norm(self, role: str, layer: int) -> nn.Module | None:
+        template = self.spec.norms.get(role)
+        return self.module(template, layer) if template else None
+
+    # ---- shape facts ---------------------------------------------------------------------
+    @cached_property
+    def n_layers(self) -> int:
+        return len(self.module(self.spec.blocks))  # type: ignore[arg-type]
+
+    @cached_property
+    def d_model(self) -> int:
+        return int(self.module(self.spec.embed).weight.shape[1])
+
+    @cached_property
+    def d_mlp(self) -> int:
+        return int(self.w_out(0).shape[0])
+
+    @cached_property
+    def vocab_size(self) -> int:
+        return int(self.w_u.shape[1])
+
+    @cached_property
+    def n_heads(self) -> int:
+        heads = _config_int(self.config, _HEAD_ATTRS)
+        if heads is None:
+            raise InvalidInputError("the model config does not say how many attention heads it has")
+        return heads
+
+    @cached_property
+    def n_kv_heads(self) -> int:
+        return _config_int(self.config, _KV_ATTRS) or self.n_heads
+
+    @cached_property
+    def head_dim(self) -> int:
+        o_in = self._in_out(self.module(self.spec.attn_o, 0))[0].shape[0]
+        return int(o_in // self.n_heads)
+
+    @property
+    def parallel_residual(self) -> bool:
+        return self.spec.parallel_residual and bool(getattr(self.config, "use_parallel_residual", True))
+
+    def check_layer(self, layer: int) -> int:
+        if not 0 <= layer < self.n_layers:
+            raise InvalidInputError(f"layer {layer} is out of range: this model has layers 0..{self.n_layers - 1}")
+        return layer
+
+    def check_neuron(self, neuron: int) -> int:
+        if not 0 <= neuron < self.d_mlp:
+            raise InvalidInputError(f"neuron {neuron} is out of range: MLP layers have neurons 0..{self.d_mlp - 1}")
+        return neuron
+
+    def check_head(self, head: int) -> int:
+        if not 0 <= head < self.n_heads:
+            raise InvalidInputError(f"head {head} is out of range: attention has heads 0..{self.n_heads - 1}")
+        return head
+
+    # ---- weights ---------------------------------------------------------------------------
+    def _in_out(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weight as [in, out], bias or None) for a Linear or a Conv1D."""
+        weight = module.weight
+        weight = weight if self.spec.conv1d and module.__class__.__name__ == "Conv1D" else weight.T
+        return weight, getattr(module, "bias", None)
+
+    def _mlp_in_parts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(W_in, b_in, W_gate) with a fused gate_up projection split (gate first)."""
+        weight, bias = self._in_out(self.module(self.spec.mlp_in, self.check_layer(layer)))
+        if self.spec.gate_up_fused:
+            gate, w_in = weight.chunk(2, dim=1)
+            b_in = bias.chunk(2)[1] if bias is not None else None
+            return w_in, b_in, gate
+        gate = self._in_out(self.module(self.spec.mlp_gate, layer))[0] if self.spec.mlp_gate else None
+        return weight, bias, gate
+
+    def w_in(self, layer: int) -> torch.Tensor:
+        """``[d_model, d_mlp]``: the (up) input projection of the MLP."""
+        return self._mlp_in_parts(layer)[0]
+
+    def b_in(self, layer: int) -> torch.Tensor | None:
+        return self._mlp_in_parts(layer)[1]
+
+    def w_gate(self, layer: int) -> torch.Tensor | None:
+        """``[d_model, d_mlp]`` for gated MLPs (SwiGLU, GeGLU), else ``None``."""
+        return self._mlp_in_parts(layer)[2]
+
+    def w_out(self, layer: int) -> torch.Tensor:
+        """``[d_mlp, d_model]``: row ``n`` is what neuron ``n`` writes to the residual stream."""
+        return self._in_out(self.module(self.spec.mlp_out, self.check_layer(layer)))[0]
+
+    def b_out(self, layer: int) -> torch.Tensor | None:
+        return self._in_out(self.module(self.spec.mlp_out, self.check_layer(layer)))[1]
+
+    def w_o(self, layer: int) -> torch.Tensor:
+        """``[n_heads, head_dim, d_model]``: per-head output projections ``W_O^h``."""
+        weight = self._in_out(self.module(self.spec.attn_o, self.check_layer(layer)))[0]
+        return weight.reshape(self.n_heads, self.head_dim, weight.shape[1])
+
+    def b_o(self, layer: int) -> torch.Tensor | None:
+        return self._in_out(self.module(self.spec.attn_o, self.check_layer(layer)))[1]
+
+    def _qkv_parts(self, layer: int, bias: bool) -> list[torch.Tensor | None]:
+        """(Q, K, V) weights as ``[d_model, heads * head_dim]`` (or their biases)."""
+        self.check_layer(layer)
+        spec = self.spec
+        pick = 1 if bias else 0
+        if spec.attn_qkv is None:
+            return [self._in_out(self.module(p, layer))[pick] for p in (spec.attn_q, spec.attn_k, spec.attn_v)]  # type: ignore[arg-type]
+        fused = self._in_out(self.module(spec.attn_qkv, layer))[pick]
+        if fused is None:
+            return [None, None, None]
+        hd, nq, nkv = self.head_dim, self.n_heads, self.n_kv_heads
+        lead = fused.shape[:-1]
+        if spec.qkv_layout == "per_head":
+            per_head = fused.reshape(*lead, nq, 3, hd)
+            return [per_head[..., i, :].reshape(*lead, nq * hd) for i in range(3)]
+        return list(fused.split([nq * hd, nkv * hd, nkv * hd], dim=-1))
+
+    def _qkv(self, layer: int) -> list[torch.Tensor]:
+        return self._qkv_parts(layer, bias=False)  # type: ignore[return-value]
+
+    def b_qkv(self, layer: int) -> list[torch.Tensor | None]:
+        """(b_Q ``[n_heads, head_dim]``, b_K, b_V ``[n_kv_heads, head_dim]``), ``None`` if absent."""
+        parts = self._qkv_parts(layer, bias=True)
+        return [None if b is None else b.reshape(-1, self.head_dim) for b in parts]
+
+    def w_q(self, layer: int) -> torch.Tensor:
+        """``[n_heads, d_model, head_dim]``."""
+        return self._heads(self._qkv(layer)[0], self.n_heads)
+
+    def w_k(self, layer: int) -> torch.Tensor:
+        """``[n_kv_heads, d_model, head_dim]`` (grouped KV: fewer than ``n_heads``)."""
+        return self._heads(self._qkv(layer)[1], self.n_kv_heads)
+
+    def w_v(self, layer: int) -> torch.Tensor:
+        """``[n_kv_heads, d_model, head_dim]``."""
+        return self._heads(self._qkv(layer)[2], self.n_kv_heads)
+
+    def _heads(self, weight: torch.Tensor, heads: int) -> torch.Tensor:
+        return weight.reshape(weight.shape[0], heads, self.head_dim).permute(1, 0, 2)
+
+    @property
+    def w_u(self) -> torch.Tensor:
+        """``[d_model, vocab]``: the unembedding."""
+        return self.module(self.spec.unembed).weight.T
+
+    @property
+    def b_u(self) -> torch.Tensor | None:
+        return getattr(self.module(self.spec.unembed), "bias", None)
+
+    @property
+    def final_norm(self) -> nn.Module:
+        return self.module(self.spec.final_norm)

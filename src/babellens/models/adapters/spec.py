@@ -1,0 +1,69 @@
+"""An architecture spec: where a model family keeps each part, declared as data.
+
+A spec names module paths as templates with a ``{layer}`` placeholder, plus the few facts needed
+to read weights the same way for every family (Conv1D storage, fused projections). Adding a
+family means adding one :class:`ArchitectureSpec` to ``families.py``; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["ArchitectureSpec", "QKVLayout"]
+
+QKVLayout = Literal["split", "per_head"]
+"""How a fused q/k/v projection lays out its outputs.
+
+``split``: ``[q (n_heads*hd) | k (n_kv*hd) | v (n_kv*hd)]`` (GPT-2, Phi-3).
+``per_head``: per head ``[q | k | v]`` of ``hd`` each (GPT-NeoX).
+"""
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """Module paths (``{layer}`` templates, relative to the ``*ForCausalLM`` model) of one family.
+
+    Norm roles: ``attn_in`` (before attention), ``attn_out`` (Gemma's post-attention norm, applied
+    to the attention output before the residual add), ``mlp_in`` (before the MLP), ``mlp_out``
+    (Gemma's post-feed-forward norm). A role a family lacks is simply absent.
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    decoder: str
+    embed: str
+    blocks: str
+    attn: str
+    attn_o: str
+    mlp: str
+    mlp_in: str
+    mlp_act: str
+    mlp_out: str
+    final_norm: str
+    unembed: str
+    attn_q: str | None = None
+    attn_k: str | None = None
+    attn_v: str | None = None
+    attn_qkv: str | None = None
+    qkv_layout: QKVLayout = "split"
+    mlp_gate: str | None = None
+    gate_up_fused: bool = False
+    """``mlp_in`` is one projection whose first half is the gate and second half the input."""
+    norms: dict[str, str] = field(default_factory=dict)
+    pos_embed: str | None = None
+    conv1d: bool = False
+    """Weights stored ``[in, out]`` (GPT-2's Conv1D) instead of ``nn.Linear``'s ``[out, in]``."""
+    parallel_residual: bool = False
+    """Attention and MLP both read the block input (GPT-NeoX with ``use_parallel_residual``)."""
+    notes: str = ""
+
+    @property
+    def gated(self) -> bool:
+        return self.mlp_gate is not None or self.gate_up_fused
+
+    def block_path(self, layer: int) -> str:
+        return f"{self.blocks}.{layer}"
+
+    def path(self, template: str, layer: int) -> str:
+        return template.format(layer=layer)

@@ -1,0 +1,125 @@
+"""A loaded model: the Hugging Face module, its tokenizer and its architecture adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from babellens.errors import InvalidInputError
+from babellens.models.adapters.adapter import ModelAdapter
+from babellens.models.summary import ModelSummary
+
+if TYPE_CHECKING:
+    from babellens.capture.interventions import Intervention
+    from babellens.capture.reductions import Reduction
+    from babellens.capture.run import RunResult
+    from babellens.capture.session import HookSession
+
+__all__ = ["LanguageModel"]
+
+
+class LanguageModel:
+    """What :func:`babellens.load` returns. ``model`` and ``tokenizer`` are plain HF objects."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, *, name: str, source: str) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.source = source
+        self.adapter = ModelAdapter(model)
+        if tokenizer is not None:
+            tokenizer.padding_side = "right"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+
+    def __repr__(self) -> str:
+        a = self.adapter
+        return f"LanguageModel({self.name!r}, {a.spec.name}, layers={a.n_layers}, d_model={a.d_model})"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    # ---- tokens ---------------------------------------------------------------------------
+    def tokenize(self, texts: str | Sequence[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Right-padded ``input_ids`` and ``attention_mask`` (BOS added where the model uses one)."""
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        if not batch or any(not t for t in batch):
+            raise InvalidInputError("the text is empty: give at least one non-empty prompt")
+        enc = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=max_length is not None,
+                             max_length=max_length)
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def token_strings(self, ids: Iterable[int]) -> list[str]:
+        """Each token decoded on its own (what a per-token view shows)."""
+        return [self.tokenizer.decode([int(i)]) for i in ids]
+
+    # ---- running --------------------------------------------------------------------------
+    def run(
+        self,
+        inputs: str | Sequence[str] | torch.Tensor | Mapping[str, torch.Tensor],
+        *,
+        capture: Iterable[str] = (),
+        reduce: Reduction | Mapping[str, Reduction] | None = None,
+        interventions: Iterable[Intervention] = (),
+        logits: bool = False,
+    ) -> RunResult:
+        """One forward pass; see :func:`babellens.capture.run_with_hooks`."""
+        from babellens.capture.run import run_with_hooks
+
+        if isinstance(inputs, str) or (isinstance(inputs, Sequence) and not isinstance(inputs, torch.Tensor)):
+            inputs = self.tokenize(inputs)  # type: ignore[arg-type]
+        if isinstance(inputs, torch.Tensor):
+            input_ids, mask = inputs, None
+        else:
+            input_ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+        return run_with_hooks(self, input_ids, mask, capture=capture, reduce=reduce,
+                              interventions=interventions, logits=logits)
+
+    def hooks(
+        self,
+        *,
+        capture: Iterable[str] = (),
+        reduce: Reduction | Mapping[str, Reduction] | None = None,
+        interventions: Iterable[Intervention] = (),
+    ) -> HookSession:
+        """Hooks that stay on for a ``with`` block, e.g. around ``lm.model.generate(...)``."""
+        from babellens.capture.session import HookSession
+
+        return HookSession(self.adapter, capture, reduce=reduce, interventions=interventions)
+
+    # ---- facts ----------------------------------------------------------------------------
+    def hook_point_names(self) -> list[str]:
+        from babellens.capture.hook_points import HOOK_KINDS
+
+        return [f"{kind}.{layer}" for layer in range(self.adapter.n_layers) for kind in HOOK_KINDS]
+
+    def summary(self) -> ModelSummary:
+        a = self.adapter
+        config = self.model.config
+        return ModelSummary(
+            name=self.name,
+            source=self.source,
+            architecture=a.spec.name,
+            hf_class=type(self.model).__name__,
+            model_type=str(getattr(config, "model_type", "")),
+            n_layers=a.n_layers,
+            d_model=a.d_model,
+            d_mlp=a.d_mlp,
+            n_heads=a.n_heads,
+            n_kv_heads=a.n_kv_heads,
+            head_dim=a.head_dim,
+            vocab_size=a.vocab_size,
+            n_params=sum(p.numel() for p in {id(p): p for p in self.model.parameters()}.values()),
+            gated_mlp=a.spec.gated,
+            parallel_residual=a.parallel_residual,
+            dtype=str(self.dtype).removeprefix("torch."),
+            device=str(self.device),
+            hook_points=self.hook_point_names(),
+        )

@@ -1,0 +1,148 @@
+"""``load(spec)``: a bundled alias, a local folder, a ``.gguf`` file or a Hugging Face hub id."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from babellens.errors import (
+    BabelLensError,
+    CorruptModelFileError,
+    InvalidInputError,
+    ModelNotAvailableError,
+    NotACausalLMError,
+)
+from babellens.models.bundled import BUNDLED_MODELS, bundled_model
+from babellens.models.convert import convert_gguf, converted_folder_for, is_converted
+from babellens.models.language_model import LanguageModel
+from babellens.models.pull import verify
+
+__all__ = ["load", "resolve_dtype", "resolve_model_path"]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[dtype]
+    except KeyError:
+        raise InvalidInputError(f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}") from None
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _converted(gguf: Path, key: str | None) -> Path:
+    folder = converted_folder_for(gguf, key)
+    if not is_converted(folder):
+        convert_gguf(gguf, folder)
+    return folder
+
+
+def resolve_model_path(spec: str | Path) -> tuple[str, str]:
+    """(what ``from_pretrained`` gets, source kind). Bundled GGUFs are verified and converted once."""
+    text = str(spec)
+    if text in BUNDLED_MODELS:
+        model = bundled_model(text)
+        if not is_converted(converted_folder_for(model.gguf_path, model.alias)):
+            verify(model)
+        return str(_converted(model.gguf_path, model.alias)), "bundled"
+    path = Path(text).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotAvailableError(f"GGUF file {path} does not exist")
+        return str(_converted(path, None)), "gguf"
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotAvailableError(f"{path} has no config.json: it is not a Hugging Face model folder")
+        return str(path), "folder"
+    if path.exists() or text.startswith((".", "/", "~")) or not _HUB_ID.match(text):
+        raise ModelNotAvailableError(
+            f"unknown model {text!r}: give a bundled alias ({', '.join(BUNDLED_MODELS)}), a model "
+            "folder, a .gguf file or a Hugging Face hub id like org/name"
+        )
+    return text, "hub"
+
+
+def _check_causal(config: Any, name: str) -> None:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    archs = list(getattr(config, "architectures", None) or [])
+    causal_arch = any("CausalLM" in a or "LMHead" in a for a in archs)
+    if getattr(config, "is_encoder_decoder", False) or config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
+        archs and not causal_arch
+    ):
+        kind = "an encoder-decoder" if getattr(config, "is_encoder_decoder", False) else "not a causal (decoder-only)"
+        raise NotACausalLMError(
+            f"{name} is {kind} language model ({config.model_type}, {', '.join(archs) or 'no architectures'}); "
+            "BabelLens analyses decoder-only causal LMs such as llama, gemma, qwen, gpt2 or pythia"
+        )
+
+
+def _from_pretrained(target: str, source: str, name: str, dtype: torch.dtype, trust_remote_code: bool,
+                     attn_implementation: str | None) -> tuple[torch.nn.Module, Any]:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    local_only = source != "hub"
+    try:
+        config = AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code, local_files_only=local_only)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelNotAvailableError(
+                f"{name} needs custom code from its repository; rerun with --trust-remote-code if you trust it"
+            ) from exc
+        raise NotACausalLMError(f"{name}: {str(exc).splitlines()[0]}") from exc
+    except OSError as exc:
+        raise ModelNotAvailableError(
+            f"could not load {name!r} from the Hugging Face Hub (no network, or no such model): use a bundled "
+            "alias (`babellens models list`), a local folder or a .gguf file"
+        ) from exc
+    _check_causal(config, name)
+    try:
+        kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code, "local_files_only": local_only}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        model = AutoModelForCausalLM.from_pretrained(target, config=config, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(target, trust_remote_code=trust_remote_code,
+                                                  local_files_only=local_only)
+    except OSError as exc:
+        raise CorruptModelFileError(
+            f"could not read the weights or tokenizer of {name} ({str(exc).splitlines()[0][:160]}); "
+            "the files may be missing, truncated or corrupt"
+        ) from exc
+    return model, tokenizer
+
+
+def load(
+    spec: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "float32",
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+) -> LanguageModel:
+    """Load any causal LM and bind its architecture adapter.
+
+    ``spec``: a bundled alias (``smollm2-135m``, ``gemma3-270m``, ``qwen2.5-coder-0.5b``), a folder
+    written by ``save_pretrained``, a ``.gguf`` file (dequantised once into a cached folder) or a
+    hub id. ``trust_remote_code`` stays off unless the caller turns it on.
+    """
+    name = str(spec)
+    target, source = resolve_model_path(spec)
+    model, tokenizer = _from_pretrained(target, source, name, resolve_dtype(dtype), trust_remote_code,
+                                        attn_implementation)
+    try:
+        model = model.to(_resolve_device(device))
+    except (RuntimeError, AssertionError) as exc:
+        raise BabelLensError(f"cannot move the model to {device!r}: {str(exc).splitlines()[0]}") from exc
+    return LanguageModel(model, tokenizer, name=name, source=source)

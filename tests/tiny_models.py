@@ -1,0 +1,64 @@
+"""Tiny randomly initialised models, one per supported family, built from configs (no download)."""
+
+from __future__ import annotations
+
+import torch
+import transformers as tf
+
+from babellens.models.language_model import LanguageModel
+
+COMMON = {"vocab_size": 128, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
+LLAMA_SHAPE = {
+    "num_hidden_layers": 3,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 8,
+    "max_position_embeddings": 64,
+}
+
+
+def _configs() -> dict[str, tf.PretrainedConfig]:
+    return {
+        "llama": tf.LlamaConfig(**LLAMA_SHAPE, **COMMON),
+        "mistral": tf.MistralConfig(**LLAMA_SHAPE, **COMMON),
+        "qwen2": tf.Qwen2Config(**LLAMA_SHAPE, **COMMON),
+        "qwen3": tf.Qwen3Config(**LLAMA_SHAPE, **COMMON),
+        "gemma2": tf.Gemma2Config(**LLAMA_SHAPE, **COMMON),
+        "gemma3": tf.Gemma3TextConfig(**LLAMA_SHAPE, **COMMON),
+        "phi3": tf.Phi3Config(**LLAMA_SHAPE, **COMMON),
+        "gpt2": tf.GPT2Config(n_layer=3, n_embd=32, n_head=4, n_positions=64, **COMMON),
+        "gpt_neox": tf.GPTNeoXConfig(
+            num_hidden_layers=3, hidden_size=32, intermediate_size=64, num_attention_heads=4,
+            max_position_embeddings=64, **COMMON,
+        ),
+    }
+
+
+FAMILIES = list(_configs())
+
+
+def tiny_model(family: str, seed: int = 0) -> LanguageModel:
+    """A float32 tiny model with random weights, biases included where the family has them."""
+    torch.manual_seed(seed)
+    config = _configs()[family]
+    model = tf.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with torch.no_grad():  # random non-trivial norms and biases so parity tests see them
+        for name, param in model.named_parameters():
+            if "norm" in name or "ln" in name.split(".")[-2]:
+                param.add_(torch.randn_like(param) * 0.1)
+            elif name.endswith("bias"):
+                param.normal_(0, 0.1)
+    return LanguageModel(model, None, name=f"tiny-{family}", source="config")
+
+
+def tiny_inputs(batch: int = 2, length: int = 10, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random ids with the second row right-padded (the last 3 positions masked)."""
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, 128, (batch, length), generator=gen)
+    mask = torch.ones(batch, length, dtype=torch.long)
+    if batch > 1:
+        mask[1, -3:] = 0
+        ids[1, -3:] = 0
+    return ids, mask
