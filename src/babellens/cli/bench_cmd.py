@@ -1,0 +1,40 @@
+"""``babellens bench``: BabelLens hot paths against the plain transformers forward pass."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from babellens.bench.capture import bench_capture
+from babellens.cli.loading import ModelArg, load_with_status
+from babellens.cli.output import console, print_json
+
+app = typer.Typer(help="Benchmarks (ratios against the plain transformers forward pass).", no_args_is_help=True)
+
+
+@app.command("capture")
+def capture(
+    model: ModelArg,
+    batch_size: Annotated[int, typer.Option(min=1, max=512)] = 8,
+    seq_len: Annotated[int, typer.Option(min=2, max=8192)] = 128,
+    batches: Annotated[int, typer.Option(min=1, max=1000)] = 3,
+    rounds: Annotated[int, typer.Option(min=1, max=100)] = 2,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
+    json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """HF forward with logits, without the unembedding, and BabelLens capturing every mlp_post (max)."""
+    lm = load_with_status(model, quiet=json, device=device, dtype=dtype)
+    result = bench_capture(lm, batch_size=batch_size, seq_len=seq_len, batches=batches, rounds=rounds)
+    if json:
+        print_json(result)
+        return
+    table = Table(title=f"{result.model} on {result.device} ({result.dtype}, {result.torch_threads} threads), "
+                        f"{result.tokens_per_method} tokens per method")
+    for col in ("method", "tokens/s", "× no-unembed forward", "× forward with logits"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    for row in result.rows:
+        table.add_row(row.method, f"{row.tokens_per_s:.0f}", f"{row.ratio_to_no_unembed:.3f}", f"{row.ratio_to_logits:.3f}")
+    console.print(table)
