@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import FAMILIES, tiny_model  # noqa: E402
+from tiny_models import FAMILIES, tiny_model
 
 
 @pytest.fixture(params=FAMILIES)
@@ -16,7 +16,9 @@ def tiny(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, request) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, request
+) -> None:
     """Unit tests never touch the user's cache; integration tests use the real one (models pulled)."""
     if request.node.get_closest_marker("integration") is None:
         monkeypatch.setenv("BABELLENS_HOME", str(tmp_path_factory.mktemp("home")))

@@ -19,7 +19,8 @@ LLAMA_SHAPE = {
 }
 
 
-def _configs() -> dict[str, tf.PretrainedConfig]:
+def _configs(vocab_size: int = 128) -> dict[str, tf.PretrainedConfig]:
+    COMMON = {**globals()["COMMON"], "vocab_size": vocab_size}
     return {
         "llama": tf.LlamaConfig(**LLAMA_SHAPE, **COMMON),
         "mistral": tf.MistralConfig(**LLAMA_SHAPE, **COMMON),
@@ -30,8 +31,12 @@ def _configs() -> dict[str, tf.PretrainedConfig]:
         "phi3": tf.Phi3Config(**LLAMA_SHAPE, **COMMON),
         "gpt2": tf.GPT2Config(n_layer=3, n_embd=32, n_head=4, n_positions=64, **COMMON),
         "gpt_neox": tf.GPTNeoXConfig(
-            num_hidden_layers=3, hidden_size=32, intermediate_size=64, num_attention_heads=4,
-            max_position_embeddings=64, **COMMON,
+            num_hidden_layers=3,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            max_position_embeddings=64,
+            **COMMON,
         ),
     }
 
@@ -39,10 +44,10 @@ def _configs() -> dict[str, tf.PretrainedConfig]:
 FAMILIES = list(_configs())
 
 
-def tiny_model(family: str, seed: int = 0) -> LanguageModel:
+def tiny_hf_model(family: str, seed: int = 0, vocab_size: int = 128) -> tf.PreTrainedModel:
     """A float32 tiny model with random weights, biases included where the family has them."""
     torch.manual_seed(seed)
-    config = _configs()[family]
+    config = _configs(vocab_size)[family]
     model = tf.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     with torch.no_grad():  # random non-trivial norms and biases so parity tests see them
         for name, param in model.named_parameters():
@@ -50,10 +55,43 @@ def tiny_model(family: str, seed: int = 0) -> LanguageModel:
                 param.add_(torch.randn_like(param) * 0.1)
             elif name.endswith("bias"):
                 param.normal_(0, 0.1)
-    return LanguageModel(model, None, name=f"tiny-{family}", source="config")
+    return model
 
 
-def tiny_inputs(batch: int = 2, length: int = 10, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def tiny_model(family: str, seed: int = 0) -> LanguageModel:
+    return LanguageModel(tiny_hf_model(family, seed), None, name=f"tiny-{family}", source="config")
+
+
+def byte_tokenizer() -> tf.PreTrainedTokenizerFast:
+    """A byte-level tokenizer (256 bytes + <pad> <bos> <eos>), built offline, no merges."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {"<pad>": 0, "<bos>": 1, "<eos>": 2} | {
+        ch: i + 3 for i, ch in enumerate(sorted(alphabet))
+    }
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", special_tokens=[("<bos>", 1)]
+    )
+    return tf.PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>"
+    )
+
+
+def save_tiny_folder(path, family: str = "llama"):
+    """A loadable model folder (config, weights, tokenizer) with a 259-token byte vocabulary."""
+    model = tiny_hf_model(family, vocab_size=259)
+    model.save_pretrained(path)
+    byte_tokenizer().save_pretrained(path)
+    return path
+
+
+def tiny_inputs(
+    batch: int = 2, length: int = 10, seed: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random ids with the second row right-padded (the last 3 positions masked)."""
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, 128, (batch, length), generator=gen)

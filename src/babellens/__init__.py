@@ -1,8 +1,8 @@
 """BabelLens: a self-hosted interpretability workbench for any Hugging Face causal LM.
 
-    import babellens
-    lm = babellens.load("smollm2-135m")
-    out = lm.run("The capital of France is", capture=["mlp_post.3"])
+import babellens
+lm = babellens.load("smollm2-135m")
+out = lm.run("The capital of France is", capture=["mlp_post.3"])
 """
 
 from babellens.capture import (

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from tiny_models import tiny_inputs
 
 from babellens.capture import zero_ablate
+from tiny_models import tiny_inputs
 
 ATOL = 1e-5
 
@@ -17,9 +17,14 @@ def _all_points(lm, kinds):
 def test_residual_stream_matches_hidden_states(tiny):
     ids, mask = tiny_inputs()
     n = tiny.adapter.n_layers
-    out = tiny.run({"input_ids": ids, "attention_mask": mask}, capture=_all_points(tiny, ["resid_pre", "resid_post"]))
+    out = tiny.run(
+        {"input_ids": ids, "attention_mask": mask},
+        capture=_all_points(tiny, ["resid_pre", "resid_post"]),
+    )
     with torch.inference_mode():
-        hidden = tiny.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        hidden = tiny.model(
+            input_ids=ids, attention_mask=mask, output_hidden_states=True
+        ).hidden_states
     for layer in range(n):
         torch.testing.assert_close(out[f"resid_pre.{layer}"], hidden[layer], atol=ATOL, rtol=0)
     for layer in range(n - 1):  # HF's last hidden state has the final norm applied
@@ -31,7 +36,10 @@ def test_residual_stream_matches_hidden_states(tiny):
 def test_heads_times_w_o_sum_to_attn_out(tiny):
     ids, mask = tiny_inputs()
     a = tiny.adapter
-    out = tiny.run({"input_ids": ids, "attention_mask": mask}, capture=_all_points(tiny, ["attn_z", "attn_out"]))
+    out = tiny.run(
+        {"input_ids": ids, "attention_mask": mask},
+        capture=_all_points(tiny, ["attn_z", "attn_out"]),
+    )
     for layer in range(a.n_layers):
         z = out[f"attn_z.{layer}"]
         assert z.shape == (*ids.shape, a.n_heads, a.head_dim)
@@ -43,7 +51,10 @@ def test_heads_times_w_o_sum_to_attn_out(tiny):
 def test_neurons_times_w_out_equal_mlp_out(tiny):
     ids, mask = tiny_inputs()
     a = tiny.adapter
-    out = tiny.run({"input_ids": ids, "attention_mask": mask}, capture=_all_points(tiny, ["mlp_post", "mlp_out"]))
+    out = tiny.run(
+        {"input_ids": ids, "attention_mask": mask},
+        capture=_all_points(tiny, ["mlp_post", "mlp_out"]),
+    )
     for layer in range(a.n_layers):
         post = out[f"mlp_post.{layer}"]
         assert post.shape == (*ids.shape, a.d_mlp)
@@ -60,7 +71,10 @@ def test_mlp_input_weights_reproduce_neurons(tiny):
     mlp = a.module(a.spec.mlp, layer)
     handle = mlp.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0].clone()))
     try:
-        out = tiny.run({"input_ids": ids, "attention_mask": mask}, capture=[f"mlp_pre.{layer}", f"mlp_post.{layer}"])
+        out = tiny.run(
+            {"input_ids": ids, "attention_mask": mask},
+            capture=[f"mlp_pre.{layer}", f"mlp_post.{layer}"],
+        )
     finally:
         handle.remove()
     x, act = seen["x"], a.module(a.spec.mlp_act, layer)
@@ -84,7 +98,9 @@ def test_value_weights_single_token(tiny):
     seen = {}
     attn = a.module(a.spec.attn, layer)
     handle = attn.register_forward_pre_hook(
-        lambda _m, args, kwargs: seen.update(x=(args[0] if args else kwargs["hidden_states"]).clone()),
+        lambda _m, args, kwargs: seen.update(
+            x=(args[0] if args else kwargs["hidden_states"]).clone()
+        ),
         with_kwargs=True,
     )
     try:
@@ -104,7 +120,9 @@ def test_unembedding_reproduces_logits(tiny):
     ids, mask = tiny_inputs()
     a = tiny.adapter
     last = a.n_layers - 1
-    out = tiny.run({"input_ids": ids, "attention_mask": mask}, capture=[f"resid_post.{last}"], logits=True)
+    out = tiny.run(
+        {"input_ids": ids, "attention_mask": mask}, capture=[f"resid_post.{last}"], logits=True
+    )
     logits = a.final_norm(out[f"resid_post.{last}"]) @ a.w_u + (a.b_u if a.b_u is not None else 0)
     cap = getattr(tiny.model.config, "final_logit_softcapping", None)
     if cap:
@@ -125,7 +143,10 @@ def test_early_stop_captures_exactly_what_a_full_pass_captures(tiny):
 def test_early_stop_skips_later_layers(tiny):
     a = tiny.adapter
     calls = []
-    handles = [a.block(layer).register_forward_hook(lambda *_x, i=layer: calls.append(i)) for layer in range(a.n_layers)]
+    handles = [
+        a.block(layer).register_forward_hook(lambda *_x, i=layer: calls.append(i))
+        for layer in range(a.n_layers)
+    ]
     unembed = a.module(a.spec.unembed).register_forward_hook(lambda *_x: calls.append("unembed"))
     try:
         tiny.run(torch.tensor([[3, 4, 5]]), capture=["mlp_post.1"])
@@ -142,7 +163,12 @@ def test_zero_ablating_a_head_matches_hand_made_ablation(tiny):
     points = [f"resid_post.{layer - 1}", f"resid_pre.{layer}", f"resid_post.{a.n_layers - 1}"]
     inputs = {"input_ids": ids, "attention_mask": mask}
     clean = tiny.run(inputs, capture=points, logits=True)
-    ablated = tiny.run(inputs, capture=points, logits=True, interventions=[zero_ablate(f"attn_z.{layer}", heads=[head])])
+    ablated = tiny.run(
+        inputs,
+        capture=points,
+        logits=True,
+        interventions=[zero_ablate(f"attn_z.{layer}", heads=[head])],
+    )
     # upstream: untouched
     torch.testing.assert_close(ablated[points[0]], clean[points[0]], atol=0, rtol=0)
     torch.testing.assert_close(ablated[points[1]], clean[points[1]], atol=0, rtol=0)

@@ -8,7 +8,13 @@ from pydantic import BaseModel
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
 
-__all__ = ["NeuronActivation", "NeuronTrace", "TopNeuronsTrace", "trace_neuron", "trace_top_neurons"]
+__all__ = [
+    "NeuronActivation",
+    "NeuronTrace",
+    "TopNeuronsTrace",
+    "trace_neuron",
+    "trace_top_neurons",
+]
 
 MAX_PROMPT_TOKENS = 2048
 
@@ -49,8 +55,13 @@ def trace_neuron(lm: LanguageModel, text: str, layer: int, neuron: int) -> Neuro
     lm.adapter.check_layer(layer)
     lm.adapter.check_neuron(neuron)
     tokens, acts = _mlp_post(lm, text, layer)
-    return NeuronTrace(model=lm.name, layer=layer, neuron=neuron, tokens=tokens,
-                       activations=acts[:, neuron].tolist())
+    return NeuronTrace(
+        model=lm.name,
+        layer=layer,
+        neuron=neuron,
+        tokens=tokens,
+        activations=acts[:, neuron].tolist(),
+    )
 
 
 def trace_top_neurons(lm: LanguageModel, text: str, layer: int, k: int = 5) -> TopNeuronsTrace:

@@ -43,19 +43,59 @@ class HookKind:
 HOOK_KINDS: dict[str, HookKind] = {
     kind.name: kind
     for kind in (
-        HookKind("resid_pre", "block", "input", "residual stream entering the block [batch, pos, d_model]"),
-        HookKind("attn_z", "attn_o", "input", "per-head attention output before the output projection "
-                 "[batch, pos, head, head_dim]", head_axis=2, split_heads=True),
-        HookKind("attn_pattern", "attn", "output", "attention probabilities [batch, head, query, key]; "
-                 "runs that capture it use eager attention", output_index=1, pos_axis=2, head_axis=1),
-        HookKind("attn_out", "attn", "output", "attention output after the output projection, before any "
-                 "post-attention norm [batch, pos, d_model]"),
-        HookKind("mlp_pre", "mlp_act", "input", "MLP pre-activation: the activation function's input "
-                 "(the gate for gated MLPs) [batch, pos, d_mlp]"),
-        HookKind("mlp_post", "mlp_out", "input", "MLP neuron activations: the input of the down/out "
-                 "projection [batch, pos, d_mlp]"),
-        HookKind("mlp_out", "mlp", "output", "MLP output before any post-MLP norm [batch, pos, d_model]"),
-        HookKind("resid_post", "block", "output", "residual stream leaving the block [batch, pos, d_model]"),
+        HookKind(
+            "resid_pre",
+            "block",
+            "input",
+            "residual stream entering the block [batch, pos, d_model]",
+        ),
+        HookKind(
+            "attn_z",
+            "attn_o",
+            "input",
+            "per-head attention output before the output projection [batch, pos, head, head_dim]",
+            head_axis=2,
+            split_heads=True,
+        ),
+        HookKind(
+            "attn_pattern",
+            "attn",
+            "output",
+            "attention probabilities [batch, head, query, key]; "
+            "runs that capture it use eager attention",
+            output_index=1,
+            pos_axis=2,
+            head_axis=1,
+        ),
+        HookKind(
+            "attn_out",
+            "attn",
+            "output",
+            "attention output after the output projection, before any "
+            "post-attention norm [batch, pos, d_model]",
+        ),
+        HookKind(
+            "mlp_pre",
+            "mlp_act",
+            "input",
+            "MLP pre-activation: the activation function's input "
+            "(the gate for gated MLPs) [batch, pos, d_mlp]",
+        ),
+        HookKind(
+            "mlp_post",
+            "mlp_out",
+            "input",
+            "MLP neuron activations: the input of the down/out projection [batch, pos, d_mlp]",
+        ),
+        HookKind(
+            "mlp_out", "mlp", "output", "MLP output before any post-MLP norm [batch, pos, d_model]"
+        ),
+        HookKind(
+            "resid_post",
+            "block",
+            "output",
+            "residual stream leaving the block [batch, pos, d_model]",
+        ),
     )
 }
 

@@ -52,7 +52,11 @@ class Intervention:
             return x + value  # type: ignore[operator]
         if self.op == "scale":
             return x * value  # type: ignore[operator]
-        return torch.broadcast_to(value, x.shape) if isinstance(value, torch.Tensor) else torch.full_like(x, value)  # type: ignore[arg-type]
+        return (
+            torch.broadcast_to(value, x.shape)
+            if isinstance(value, torch.Tensor)
+            else torch.full_like(x, value)
+        )  # type: ignore[arg-type]
 
     def _mask(self, x: torch.Tensor, kind: str) -> torch.Tensor | None:
         info = HOOK_KINDS[kind]
@@ -74,7 +78,9 @@ def _axis_mask(x: torch.Tensor, axis: int, indices: Sequence[int], label: str) -
     size = x.shape[axis]
     idx = torch.as_tensor(list(indices), dtype=torch.long, device=x.device)
     if idx.numel() and (idx.min() < -size or idx.max() >= size):
-        raise InvalidInputError(f"{label} {list(indices)} out of range: this axis has {size} entries")
+        raise InvalidInputError(
+            f"{label} {list(indices)} out of range: this axis has {size} entries"
+        )
     flat = torch.zeros(size, dtype=torch.bool, device=x.device)
     flat[idx] = True
     shape = [1] * x.ndim
@@ -82,24 +88,47 @@ def _axis_mask(x: torch.Tensor, axis: int, indices: Sequence[int], label: str) -
     return flat.reshape(shape)
 
 
-def add(point: str | HookPoint, vector: torch.Tensor | float, *, positions: Sequence[int] | None = None,
-        heads: Sequence[int] | None = None, neurons: Sequence[int] | None = None) -> Intervention:
+def add(
+    point: str | HookPoint,
+    vector: torch.Tensor | float,
+    *,
+    positions: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    neurons: Sequence[int] | None = None,
+) -> Intervention:
     """Add ``vector`` (broadcast over batch and positions), e.g. a steering vector at ``resid_post``."""
     return Intervention(point, "add", vector, heads=heads, neurons=neurons, positions=positions)
 
 
-def replace(point: str | HookPoint, value: torch.Tensor | float, *, positions: Sequence[int] | None = None,
-            heads: Sequence[int] | None = None, neurons: Sequence[int] | None = None) -> Intervention:
+def replace(
+    point: str | HookPoint,
+    value: torch.Tensor | float,
+    *,
+    positions: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    neurons: Sequence[int] | None = None,
+) -> Intervention:
     """Overwrite the selected entries with ``value`` (patching)."""
     return Intervention(point, "replace", value, heads=heads, neurons=neurons, positions=positions)
 
 
-def scale(point: str | HookPoint, factor: float | torch.Tensor, *, positions: Sequence[int] | None = None,
-          heads: Sequence[int] | None = None, neurons: Sequence[int] | None = None) -> Intervention:
+def scale(
+    point: str | HookPoint,
+    factor: float | torch.Tensor,
+    *,
+    positions: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    neurons: Sequence[int] | None = None,
+) -> Intervention:
     return Intervention(point, "scale", factor, heads=heads, neurons=neurons, positions=positions)
 
 
-def zero_ablate(point: str | HookPoint, *, positions: Sequence[int] | None = None,
-                heads: Sequence[int] | None = None, neurons: Sequence[int] | None = None) -> Intervention:
+def zero_ablate(
+    point: str | HookPoint,
+    *,
+    positions: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    neurons: Sequence[int] | None = None,
+) -> Intervention:
     """Set the selected entries to zero, e.g. one head's ``attn_z`` or one neuron's ``mlp_post``."""
     return Intervention(point, "zero", None, heads=heads, neurons=neurons, positions=positions)

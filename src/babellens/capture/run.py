@@ -8,7 +8,7 @@ for that pass, since fused kernels never materialise the pattern.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -73,7 +73,9 @@ def run_with_hooks(
     capture = [parse_hook_point(p, adapter.n_layers) for p in capture]
     interventions = list(interventions)
     stop = None if logits else _last_layer(adapter, capture)
-    session = HookSession(adapter, capture, reduce=reduce, interventions=interventions, stop_after_layer=stop)
+    session = HookSession(
+        adapter, capture, reduce=reduce, interventions=interventions, stop_after_layer=stop
+    )
     device = lm.device
     input_ids = input_ids.to(device)
     attention_mask = attention_mask.to(device) if attention_mask is not None else None
@@ -85,9 +87,7 @@ def run_with_hooks(
         if logits:
             result.logits = lm.model(**kwargs).logits
         else:
-            try:
+            with suppress(StopForward):
                 adapter.decoder(**kwargs)
-            except StopForward:
-                pass
     result.activations = {name: values[-1] for name, values in session.activations.items()}
     return result

@@ -24,7 +24,7 @@ from babellens.models.adapters.adapter import ModelAdapter
 __all__ = ["HookSession", "StopForward"]
 
 
-class StopForward(Exception):  # noqa: N818 - a control-flow signal, not an error
+class StopForward(Exception):
     """Raised by the stop hook once every requested activation has been seen."""
 
 
@@ -51,7 +51,9 @@ class HookSession:
         self.capture_points = sorted({parse_hook_point(p, n) for p in capture})
         self.interventions = [(parse_hook_point(i.point, n), i) for i in interventions]
         self._reduce = reduce
-        self.stop_after_layer = None if stop_after_layer is None else adapter.check_layer(stop_after_layer)
+        self.stop_after_layer = (
+            None if stop_after_layer is None else adapter.check_layer(stop_after_layer)
+        )
         self.detach_to_cpu = detach_to_cpu
         self.attention_mask: torch.Tensor | None = None
         self.activations: dict[str, list[torch.Tensor]] = defaultdict(list)
@@ -99,6 +101,7 @@ class HookSession:
             self._check_unshared(info.template(self.adapter.spec), module)
         process = self._processor(point, edits, capture)
         if info.side == "input":
+
             def pre_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
                 if args:
                     new = process(args[0])
@@ -114,7 +117,9 @@ class HookSession:
                 is_tuple = isinstance(output, tuple)
                 value = output[index] if is_tuple else output
                 if value is None:
-                    raise InvalidInputError(f"{point} is unavailable: capture it with eager attention")
+                    raise InvalidInputError(
+                        f"{point} is unavailable: capture it with eager attention"
+                    )
                 new = process(value)
                 if new is None:
                     return None
@@ -122,7 +127,7 @@ class HookSession:
 
             self._handles.append(module.register_forward_hook(hook))
 
-    def _processor(self, point: HookPoint, edits: list[Intervention], capture: bool):  # noqa: ANN202
+    def _processor(self, point: HookPoint, edits: list[Intervention], capture: bool):
         split = point.info.split_heads
         n_heads, head_dim = (self.adapter.n_heads, self.adapter.head_dim) if split else (0, 0)
         reduction = self.reduction_for(point) if capture else None
@@ -133,7 +138,9 @@ class HookSession:
             for edit in edits:
                 edited = edit.apply(edited, point.kind)
             if capture:
-                kept = reduction(edited, self.attention_mask) if reduction else edited.detach().clone()
+                kept = (
+                    reduction(edited, self.attention_mask) if reduction else edited.detach().clone()
+                )
                 self.activations[point.name].append(kept.cpu() if self.detach_to_cpu else kept)
             if edited is view:
                 return None

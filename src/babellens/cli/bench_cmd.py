@@ -11,7 +11,9 @@ from babellens.bench.capture import bench_capture
 from babellens.cli.loading import ModelArg, load_with_status
 from babellens.cli.output import console, print_json
 
-app = typer.Typer(help="Benchmarks (ratios against the plain transformers forward pass).", no_args_is_help=True)
+app = typer.Typer(
+    help="Benchmarks (ratios against the plain transformers forward pass).", no_args_is_help=True
+)
 
 
 @app.command("capture")
@@ -27,14 +29,23 @@ def capture(
 ) -> None:
     """HF forward with logits, without the unembedding, and BabelLens capturing every mlp_post (max)."""
     lm = load_with_status(model, quiet=json, device=device, dtype=dtype)
-    result = bench_capture(lm, batch_size=batch_size, seq_len=seq_len, batches=batches, rounds=rounds)
+    result = bench_capture(
+        lm, batch_size=batch_size, seq_len=seq_len, batches=batches, rounds=rounds
+    )
     if json:
         print_json(result)
         return
-    table = Table(title=f"{result.model} on {result.device} ({result.dtype}, {result.torch_threads} threads), "
-                        f"{result.tokens_per_method} tokens per method")
+    table = Table(
+        title=f"{result.model} on {result.device} ({result.dtype}, {result.torch_threads} threads), "
+        f"{result.tokens_per_method} tokens per method"
+    )
     for col in ("method", "tokens/s", "× no-unembed forward", "× forward with logits"):
         table.add_column(col, justify="right" if col != "method" else "left")
     for row in result.rows:
-        table.add_row(row.method, f"{row.tokens_per_s:.0f}", f"{row.ratio_to_no_unembed:.3f}", f"{row.ratio_to_logits:.3f}")
+        table.add_row(
+            row.method,
+            f"{row.tokens_per_s:.0f}",
+            f"{row.ratio_to_no_unembed:.3f}",
+            f"{row.ratio_to_logits:.3f}",
+        )
     console.print(table)

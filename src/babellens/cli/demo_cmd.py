@@ -11,7 +11,7 @@ from babellens.cli.inspect_cmd import print_summary, print_trace
 from babellens.cli.loading import load_with_status
 from babellens.cli.output import byte_progress, console
 from babellens.models.bundled import DEFAULT_MODEL
-from babellens.models.pull import pull
+from babellens.models.fetch import pull
 
 DEMO_PROMPT = "The capital of France is Paris. Die Hauptstadt von Deutschland ist Berlin."
 
@@ -34,4 +34,6 @@ def demo(
         f"[bold]babellens info {model} --json[/] gives the summary as JSON."
     )
     if not no_serve:
-        console.print("[dim]This version has no web app yet, so there is nothing to serve; done.[/]")
+        console.print(
+            "[dim]This version has no web app yet, so there is nothing to serve; done.[/]"
+        )

@@ -9,7 +9,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from babellens.analyses.token_trace import NeuronTrace, TopNeuronsTrace, trace_neuron, trace_top_neurons
+from babellens.analyses.token_trace import (
+    NeuronTrace,
+    TopNeuronsTrace,
+    trace_neuron,
+    trace_top_neurons,
+)
 from babellens.capture.hook_points import HOOK_KINDS
 from babellens.cli.loading import ModelArg, load_with_status
 from babellens.cli.output import console, print_json
@@ -33,12 +38,30 @@ def print_summary(s: ModelSummary) -> None:
     table = Table(title=f"{s.name}  ({s.hf_class}, family {s.architecture})", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    for key in ("source", "model_type", "n_layers", "d_model", "d_mlp", "n_heads", "n_kv_heads", "head_dim",
-                "vocab_size", "gated_mlp", "parallel_residual", "dtype", "device"):
+    for key in (
+        "source",
+        "model_type",
+        "n_layers",
+        "d_model",
+        "d_mlp",
+        "n_heads",
+        "n_kv_heads",
+        "head_dim",
+        "vocab_size",
+        "gated_mlp",
+        "parallel_residual",
+        "dtype",
+        "device",
+    ):
         table.add_row(key, str(getattr(s, key)))
     table.add_row("n_params", f"{s.n_params / 1e6:.1f} M")
-    table.add_row("hook points", "\n".join(f"{k}.{{0..{s.n_layers - 1}}}  [dim]{escape(v.description)}[/]"
-                                           for k, v in HOOK_KINDS.items()))
+    table.add_row(
+        "hook points",
+        "\n".join(
+            f"{k}.{{0..{s.n_layers - 1}}}  [dim]{escape(v.description)}[/]"
+            for k, v in HOOK_KINDS.items()
+        ),
+    )
     console.print(table)
 
 
@@ -47,14 +70,20 @@ def trace(
     text: Annotated[str, typer.Option("--text", help="The prompt.")],
     layer: Annotated[int, typer.Option("--layer", help="MLP layer.")],
     neuron: Annotated[int | None, typer.Option("--neuron", help="One neuron to follow.")] = None,
-    top: Annotated[int | None, typer.Option("--top", help="The K most active neurons per token.")] = None,
+    top: Annotated[
+        int | None, typer.Option("--top", help="The K most active neurons per token.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Per token, one neuron's activation (mlp_post) or the K most active neurons."""
     if neuron is not None and top is not None:
         raise InvalidInputError("give either --neuron or --top, not both")
     lm = load_with_status(model, quiet=json)
-    result = trace_neuron(lm, text, layer, neuron) if neuron is not None else trace_top_neurons(lm, text, layer, top or 5)
+    result = (
+        trace_neuron(lm, text, layer, neuron)
+        if neuron is not None
+        else trace_top_neurons(lm, text, layer, 5 if top is None else top)
+    )
     if json:
         print_json(result)
     else:
@@ -69,7 +98,9 @@ def print_trace(result: NeuronTrace | TopNeuronsTrace) -> None:
             shade = int(255 * (1 - min(abs(act) / peak, 1.0)))
             colour = f"rgb(255,{shade},{shade})" if act > 0 else f"rgb({shade},{shade},255)"
             line.append(tok.replace("\n", "⏎"), style=f"black on {colour}")
-        console.print(f"layer {result.layer}, neuron {result.neuron} (red: positive, blue: negative)")
+        console.print(
+            f"layer {result.layer}, neuron {result.neuron} (red: positive, blue: negative)"
+        )
         console.print(line)
     table = Table(title=f"{result.model}: mlp_post.{result.layer}")
     table.add_column("#", justify="right")
@@ -81,5 +112,7 @@ def print_trace(result: NeuronTrace | TopNeuronsTrace) -> None:
     else:
         table.add_column(f"top {result.k} neurons (activation)")
         for i, (tok, acts) in enumerate(zip(result.tokens, result.activations, strict=True)):
-            table.add_row(str(i), repr(tok), "  ".join(f"{a.neuron}:{a.activation:+.2f}" for a in acts))
+            table.add_row(
+                str(i), repr(tok), "  ".join(f"{a.neuron}:{a.activation:+.2f}" for a in acts)
+            )
     console.print(table)

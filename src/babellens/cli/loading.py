@@ -22,10 +22,14 @@ def _needs_conversion(spec: str) -> bool:
     return spec.endswith(".gguf")
 
 
-def load_with_status(spec: str, *, quiet: bool = False, device: str = "cpu", dtype: str = "float32") -> LanguageModel:
+def load_with_status(
+    spec: str, *, quiet: bool = False, device: str = "cpu", dtype: str = "float32"
+) -> LanguageModel:
     message = f"Loading {spec}"
     if _needs_conversion(spec):
-        message += " (first use: dequantising the GGUF into a cached safetensors folder, about a minute)"
+        message += (
+            " (first use: dequantising the GGUF into a cached safetensors folder, about a minute)"
+        )
     if quiet:
         return load(spec, device=device, dtype=dtype)
     with err_console.status(message):

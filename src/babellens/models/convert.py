@@ -52,12 +52,14 @@ def _unique_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_gguf(gguf: Path, dtype: torch.dtype = torch.float32):  # noqa: ANN201 - HF types
+def load_gguf(gguf: Path, dtype: torch.dtype = torch.float32):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=dtype
+        )
     except (ValueError, OSError, KeyError, IndexError, struct.error) as exc:
         raise CorruptModelFileError(
             f"{gguf} could not be read as a GGUF model ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -81,10 +83,14 @@ def convert_gguf(gguf: Path, folder: Path) -> Path:
     try:
         config.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        save_file(_unique_state_dict(model), str(staging / "model.safetensors"), metadata={"format": "pt"})
+        save_file(
+            _unique_state_dict(model), str(staging / "model.safetensors"), metadata={"format": "pt"}
+        )
         reloaded = AutoModelForCausalLM.from_pretrained(str(staging), dtype=torch.float32)
         _check_same_outputs(model, reloaded)
-        (staging / _MARKER).write_text(json.dumps({"source": str(gguf), "size": gguf.stat().st_size}))
+        (staging / _MARKER).write_text(
+            json.dumps({"source": str(gguf), "size": gguf.stat().st_size})
+        )
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staging, folder)
@@ -98,4 +104,6 @@ def _check_same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> None:
     with torch.inference_mode():
         la, lb = a(probe).logits, b(probe).logits
     if not torch.allclose(la, lb, atol=1e-4, rtol=1e-4):
-        raise CorruptModelFileError("the converted model does not reproduce the GGUF model's outputs")
+        raise CorruptModelFileError(
+            "the converted model does not reproduce the GGUF model's outputs"
+        )

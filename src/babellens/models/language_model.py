@@ -36,7 +36,9 @@ class LanguageModel:
 
     def __repr__(self) -> str:
         a = self.adapter
-        return f"LanguageModel({self.name!r}, {a.spec.name}, layers={a.n_layers}, d_model={a.d_model})"
+        return (
+            f"LanguageModel({self.name!r}, {a.spec.name}, layers={a.n_layers}, d_model={a.d_model})"
+        )
 
     @property
     def device(self) -> torch.device:
@@ -47,13 +49,20 @@ class LanguageModel:
         return next(self.model.parameters()).dtype
 
     # ---- tokens ---------------------------------------------------------------------------
-    def tokenize(self, texts: str | Sequence[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:
+    def tokenize(
+        self, texts: str | Sequence[str], *, max_length: int | None = None
+    ) -> dict[str, torch.Tensor]:
         """Right-padded ``input_ids`` and ``attention_mask`` (BOS added where the model uses one)."""
         batch = [texts] if isinstance(texts, str) else list(texts)
         if not batch or any(not t for t in batch):
             raise InvalidInputError("the text is empty: give at least one non-empty prompt")
-        enc = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=max_length is not None,
-                             max_length=max_length)
+        enc = self.tokenizer(
+            batch,
+            return_tensors="pt",
+            padding=True,
+            truncation=max_length is not None,
+            max_length=max_length,
+        )
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     def token_strings(self, ids: Iterable[int]) -> list[str]:
@@ -73,14 +82,23 @@ class LanguageModel:
         """One forward pass; see :func:`babellens.capture.run_with_hooks`."""
         from babellens.capture.run import run_with_hooks
 
-        if isinstance(inputs, str) or (isinstance(inputs, Sequence) and not isinstance(inputs, torch.Tensor)):
+        if isinstance(inputs, str) or (
+            isinstance(inputs, Sequence) and not isinstance(inputs, torch.Tensor)
+        ):
             inputs = self.tokenize(inputs)  # type: ignore[arg-type]
         if isinstance(inputs, torch.Tensor):
             input_ids, mask = inputs, None
         else:
             input_ids, mask = inputs["input_ids"], inputs.get("attention_mask")
-        return run_with_hooks(self, input_ids, mask, capture=capture, reduce=reduce,
-                              interventions=interventions, logits=logits)
+        return run_with_hooks(
+            self,
+            input_ids,
+            mask,
+            capture=capture,
+            reduce=reduce,
+            interventions=interventions,
+            logits=logits,
+        )
 
     def hooks(
         self,

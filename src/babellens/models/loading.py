@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from babellens.errors import (
     BabelLensError,
@@ -17,14 +18,20 @@ from babellens.errors import (
 )
 from babellens.models.bundled import BUNDLED_MODELS, bundled_model
 from babellens.models.convert import convert_gguf, converted_folder_for, is_converted
+from babellens.models.fetch import verify
 from babellens.models.language_model import LanguageModel
-from babellens.models.pull import verify
 
 __all__ = ["load", "resolve_dtype", "resolve_model_path"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -33,7 +40,9 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     try:
         return _DTYPES[dtype]
     except KeyError:
-        raise InvalidInputError(f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}") from None
+        raise InvalidInputError(
+            f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}"
+        ) from None
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -64,7 +73,9 @@ def resolve_model_path(spec: str | Path) -> tuple[str, str]:
         return str(_converted(path, None)), "gguf"
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelNotAvailableError(f"{path} has no config.json: it is not a Hugging Face model folder")
+            raise ModelNotAvailableError(
+                f"{path} has no config.json: it is not a Hugging Face model folder"
+            )
         return str(path), "folder"
     if path.exists() or text.startswith((".", "/", "~")) or not _HUB_ID.match(text):
         raise ModelNotAvailableError(
@@ -82,7 +93,9 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:
-        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
+        socket.create_connection(
+            (url.hostname or "huggingface.co", url.port or 443), timeout=timeout
+        ).close()
     except OSError:
         return False
     return True
@@ -93,7 +106,9 @@ def _hub_config(target: str, trust_remote_code: bool) -> tuple[Any, bool]:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code, local_files_only=True), True
+        return AutoConfig.from_pretrained(
+            target, trust_remote_code=trust_remote_code, local_files_only=True
+        ), True
     except OSError:
         pass
     if not _hub_reachable():
@@ -109,18 +124,30 @@ def _check_causal(config: Any, name: str) -> None:
 
     archs = list(getattr(config, "architectures", None) or [])
     causal_arch = any("CausalLM" in a or "LMHead" in a for a in archs)
-    if getattr(config, "is_encoder_decoder", False) or config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
-        archs and not causal_arch
+    if (
+        getattr(config, "is_encoder_decoder", False)
+        or config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        or (archs and not causal_arch)
     ):
-        kind = "an encoder-decoder" if getattr(config, "is_encoder_decoder", False) else "not a causal (decoder-only)"
+        kind = (
+            "an encoder-decoder"
+            if getattr(config, "is_encoder_decoder", False)
+            else "not a causal (decoder-only)"
+        )
         raise NotACausalLMError(
             f"{name} is {kind} language model ({config.model_type}, {', '.join(archs) or 'no architectures'}); "
             "BabelLens analyses decoder-only causal LMs such as llama, gemma, qwen, gpt2 or pythia"
         )
 
 
-def _from_pretrained(target: str, source: str, name: str, dtype: torch.dtype, trust_remote_code: bool,
-                     attn_implementation: str | None) -> tuple[torch.nn.Module, Any]:
+def _from_pretrained(
+    target: str,
+    source: str,
+    name: str,
+    dtype: torch.dtype,
+    trust_remote_code: bool,
+    attn_implementation: str | None,
+) -> tuple[torch.nn.Module, Any]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     local_only = True
@@ -128,7 +155,9 @@ def _from_pretrained(target: str, source: str, name: str, dtype: torch.dtype, tr
         if source == "hub":
             config, local_only = _hub_config(target, trust_remote_code)
         else:
-            config = AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code, local_files_only=True)
+            config = AutoConfig.from_pretrained(
+                target, trust_remote_code=trust_remote_code, local_files_only=True
+            )
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
             raise ModelNotAvailableError(
@@ -142,13 +171,18 @@ def _from_pretrained(target: str, source: str, name: str, dtype: torch.dtype, tr
         ) from exc
     _check_causal(config, name)
     try:
-        kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code, "local_files_only": local_only}
+        kwargs: dict[str, Any] = {
+            "dtype": dtype,
+            "trust_remote_code": trust_remote_code,
+            "local_files_only": local_only,
+        }
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         model = AutoModelForCausalLM.from_pretrained(target, config=config, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(target, trust_remote_code=trust_remote_code,
-                                                  local_files_only=local_only)
-    except OSError as exc:
+        tokenizer = AutoTokenizer.from_pretrained(
+            target, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
+    except (OSError, SafetensorError) as exc:
         raise CorruptModelFileError(
             f"could not read the weights or tokenizer of {name} ({str(exc).splitlines()[0][:160]}); "
             "the files may be missing, truncated or corrupt"
@@ -172,10 +206,13 @@ def load(
     """
     name = str(spec)
     target, source = resolve_model_path(spec)
-    model, tokenizer = _from_pretrained(target, source, name, resolve_dtype(dtype), trust_remote_code,
-                                        attn_implementation)
+    model, tokenizer = _from_pretrained(
+        target, source, name, resolve_dtype(dtype), trust_remote_code, attn_implementation
+    )
     try:
         model = model.to(_resolve_device(device))
     except (RuntimeError, AssertionError) as exc:
-        raise BabelLensError(f"cannot move the model to {device!r}: {str(exc).splitlines()[0]}") from exc
+        raise BabelLensError(
+            f"cannot move the model to {device!r}: {str(exc).splitlines()[0]}"
+        ) from exc
     return LanguageModel(model, tokenizer, name=name, source=source)

@@ -46,7 +46,9 @@ class ModelAdapter:
         try:
             return self._modules[path]
         except KeyError:
-            raise InvalidInputError(f"module {path!r} not found in {type(self.model).__name__}") from None
+            raise InvalidInputError(
+                f"module {path!r} not found in {type(self.model).__name__}"
+            ) from None
 
     def block(self, layer: int) -> nn.Module:
         return self.module(self.spec.block_path(self.check_layer(layer)))
@@ -94,21 +96,29 @@ class ModelAdapter:
 
     @property
     def parallel_residual(self) -> bool:
-        return self.spec.parallel_residual and bool(getattr(self.config, "use_parallel_residual", True))
+        return self.spec.parallel_residual and bool(
+            getattr(self.config, "use_parallel_residual", True)
+        )
 
     def check_layer(self, layer: int) -> int:
         if not 0 <= layer < self.n_layers:
-            raise InvalidInputError(f"layer {layer} is out of range: this model has layers 0..{self.n_layers - 1}")
+            raise InvalidInputError(
+                f"layer {layer} is out of range: this model has layers 0..{self.n_layers - 1}"
+            )
         return layer
 
     def check_neuron(self, neuron: int) -> int:
         if not 0 <= neuron < self.d_mlp:
-            raise InvalidInputError(f"neuron {neuron} is out of range: MLP layers have neurons 0..{self.d_mlp - 1}")
+            raise InvalidInputError(
+                f"neuron {neuron} is out of range: MLP layers have neurons 0..{self.d_mlp - 1}"
+            )
         return neuron
 
     def check_head(self, head: int) -> int:
         if not 0 <= head < self.n_heads:
-            raise InvalidInputError(f"head {head} is out of range: attention has heads 0..{self.n_heads - 1}")
+            raise InvalidInputError(
+                f"head {head} is out of range: attention has heads 0..{self.n_heads - 1}"
+            )
         return head
 
     # ---- weights ---------------------------------------------------------------------------
@@ -118,14 +128,18 @@ class ModelAdapter:
         weight = weight if self.spec.conv1d and module.__class__.__name__ == "Conv1D" else weight.T
         return weight, getattr(module, "bias", None)
 
-    def _mlp_in_parts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    def _mlp_in_parts(
+        self, layer: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """(W_in, b_in, W_gate) with a fused gate_up projection split (gate first)."""
         weight, bias = self._in_out(self.module(self.spec.mlp_in, self.check_layer(layer)))
         if self.spec.gate_up_fused:
             gate, w_in = weight.chunk(2, dim=1)
             b_in = bias.chunk(2)[1] if bias is not None else None
             return w_in, b_in, gate
-        gate = self._in_out(self.module(self.spec.mlp_gate, layer))[0] if self.spec.mlp_gate else None
+        gate = (
+            self._in_out(self.module(self.spec.mlp_gate, layer))[0] if self.spec.mlp_gate else None
+        )
         return weight, bias, gate
 
     def w_in(self, layer: int) -> torch.Tensor:
@@ -160,7 +174,10 @@ class ModelAdapter:
         spec = self.spec
         pick = 1 if bias else 0
         if spec.attn_qkv is None:
-            return [self._in_out(self.module(p, layer))[pick] for p in (spec.attn_q, spec.attn_k, spec.attn_v)]  # type: ignore[arg-type]
+            return [
+                self._in_out(self.module(p, layer))[pick]
+                for p in (spec.attn_q, spec.attn_k, spec.attn_v)
+            ]  # type: ignore[arg-type]
         fused = self._in_out(self.module(spec.attn_qkv, layer))[pick]
         if fused is None:
             return [None, None, None]

