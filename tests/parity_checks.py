@@ -1,0 +1,181 @@
+"""Parity checks shared by the tiny-model tests and the bundled-model integration tests.
+
+Each ``check_*`` compares a BabelLens capture with a plain transformers computation, or with a
+hand computation from the adapter's weights, on the given inputs (right-padded
+``input_ids``/``attention_mask``). ``tol`` is an absolute and relative tolerance.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from babellens.capture import zero_ablate
+
+
+def close(actual: torch.Tensor, expected: torch.Tensor, tol: float) -> None:
+    torch.testing.assert_close(actual, expected, atol=tol, rtol=tol)
+
+
+def _points(lm, kinds):
+    return [f"{k}.{layer}" for layer in range(lm.adapter.n_layers) for k in kinds]
+
+
+def _real(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Only unpadded positions (padding is undefined for some families' norms)."""
+    return x[mask.bool()]
+
+
+def check_residual_stream(lm, inputs, tol):
+    n, mask = lm.adapter.n_layers, inputs["attention_mask"]
+    out = lm.run(inputs, capture=_points(lm, ["resid_pre", "resid_post"]))
+    with torch.inference_mode():
+        hidden = lm.model(**inputs, output_hidden_states=True).hidden_states
+        for layer in range(n):
+            close(_real(out[f"resid_pre.{layer}"], mask), _real(hidden[layer], mask), tol)
+        for layer in range(n - 1):  # HF's last hidden state has the final norm applied
+            close(_real(out[f"resid_post.{layer}"], mask), _real(hidden[layer + 1], mask), tol)
+        final = lm.adapter.final_norm(out[f"resid_post.{n - 1}"])
+        close(_real(final, mask), _real(hidden[n], mask), tol)
+
+
+def check_heads_sum_to_attn_out(lm, inputs, tol):
+    a = lm.adapter
+    out = lm.run(inputs, capture=_points(lm, ["attn_z", "attn_out"]))
+    with torch.inference_mode():
+        for layer in range(a.n_layers):
+            z = out[f"attn_z.{layer}"]
+            assert z.shape == (*inputs["input_ids"].shape, a.n_heads, a.head_dim)
+            per_head = torch.einsum("bphd,hdm->bphm", z, a.w_o(layer))
+            total = per_head.sum(dim=2) + (a.b_o(layer) if a.b_o(layer) is not None else 0)
+            close(total, out[f"attn_out.{layer}"], tol)
+
+
+def check_neurons_times_w_out(lm, inputs, tol):
+    a = lm.adapter
+    out = lm.run(inputs, capture=_points(lm, ["mlp_post", "mlp_out"]))
+    with torch.inference_mode():
+        for layer in range(a.n_layers):
+            post = out[f"mlp_post.{layer}"]
+            assert post.shape == (*inputs["input_ids"].shape, a.d_mlp)
+            expected = post @ a.w_out(layer) + (a.b_out(layer) if a.b_out(layer) is not None else 0)
+            close(expected, out[f"mlp_out.{layer}"], tol)
+
+
+def check_mlp_input_weights(lm, inputs, tol, layer=1):
+    """W_in, W_gate and the activation rebuild mlp_pre and mlp_post from the MLP's input."""
+    a = lm.adapter
+    seen = {}
+    mlp = a.module(a.spec.mlp, layer)
+    handle = mlp.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0].clone()))
+    try:
+        out = lm.run(inputs, capture=[f"mlp_pre.{layer}", f"mlp_post.{layer}"])
+    finally:
+        handle.remove()
+    with torch.inference_mode():
+        x, act = seen["x"], a.module(a.spec.mlp_act, layer)
+        b_in = a.b_in(layer) if a.b_in(layer) is not None else 0
+        up = x @ a.w_in(layer) + b_in
+        if a.spec.gated:
+            gate = x @ a.w_gate(layer)
+            close(out[f"mlp_pre.{layer}"], gate, tol)
+            expected_post = act(gate) * up
+        else:
+            close(out[f"mlp_pre.{layer}"], up, tol)
+            expected_post = act(up)
+        close(out[f"mlp_post.{layer}"], expected_post, tol)
+
+
+def check_value_weights_single_token(lm, tol, layer=2):
+    """With one token, attention attends only to itself, so z_h = x W_V^{kv(h)} + b_V."""
+    a = lm.adapter
+    seen = {}
+    attn = a.module(a.spec.attn, layer)
+
+    def grab(_m, args, kwargs):
+        seen.update(x=(args[0] if args else kwargs["hidden_states"]).clone())
+
+    handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        z = lm.run(torch.tensor([[5]]), capture=[f"attn_z.{layer}"])[f"attn_z.{layer}"][0, 0]
+    finally:
+        handle.remove()
+    with torch.inference_mode():
+        x = seen["x"][0, 0]
+        group = a.n_heads // a.n_kv_heads
+        b_v = a.b_qkv(layer)[2]
+        for head in range(a.n_heads):
+            kv = head // group
+            expected = x @ a.w_v(layer)[kv] + (b_v[kv] if b_v is not None else 0)
+            close(z[head], expected, tol)
+
+
+def check_unembedding(lm, inputs, tol):
+    a = lm.adapter
+    last = a.n_layers - 1
+    out = lm.run(inputs, capture=[f"resid_post.{last}"], logits=True)
+    with torch.inference_mode():
+        logits = a.final_norm(out[f"resid_post.{last}"]) @ a.w_u + (
+            a.b_u if a.b_u is not None else 0
+        )
+        cap = getattr(lm.model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+    close(logits, out.logits, tol)
+
+
+def check_early_stop(lm, inputs):
+    points = ["resid_post.0", "mlp_post.1", "attn_z.1"]
+    stopped = lm.run(inputs, capture=points)
+    full = lm.run(inputs, capture=points, logits=True)
+    assert stopped.logits is None and full.logits is not None
+    for p in points:
+        close(stopped[p], full[p], 0.0)
+    calls = []
+    a = lm.adapter
+    handles = [
+        a.block(i).register_forward_hook(lambda *_x, i=i: calls.append(i))
+        for i in range(a.n_layers)
+    ]
+    handles.append(
+        a.module(a.spec.unembed).register_forward_hook(lambda *_x: calls.append("unembed"))
+    )
+    try:
+        lm.run(inputs, capture=["mlp_post.1"])
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls == [0, 1]
+
+
+def check_head_ablation(lm, inputs, tol, layer=1, head=2):
+    a = lm.adapter
+    points = [f"resid_post.{layer - 1}", f"resid_pre.{layer}", f"resid_post.{a.n_layers - 1}"]
+    clean = lm.run(inputs, capture=points, logits=True)
+    ablate = [zero_ablate(f"attn_z.{layer}", heads=[head])]
+    ablated = lm.run(inputs, capture=points, logits=True, interventions=ablate)
+    close(ablated[points[0]], clean[points[0]], 0.0)  # upstream: untouched
+    close(ablated[points[1]], clean[points[1]], 0.0)
+    assert not torch.allclose(ablated.logits, clean.logits)
+
+    def by_hand(_m, args):
+        x = args[0].clone()
+        x[..., head * a.head_dim : (head + 1) * a.head_dim] = 0
+        return (x, *args[1:])
+
+    handle = a.module(a.spec.attn_o, layer).register_forward_pre_hook(by_hand)
+    try:
+        with torch.inference_mode():
+            manual = lm.model(**inputs).logits
+    finally:
+        handle.remove()
+    close(ablated.logits, manual, tol)
+
+
+ALL_BATCH_CHECKS = [
+    check_residual_stream,
+    check_heads_sum_to_attn_out,
+    check_neurons_times_w_out,
+    check_mlp_input_weights,
+    check_unembedding,
+    check_head_ablation,
+]
