@@ -100,3 +100,19 @@ def tiny_inputs(
         mask[1, -3:] = 0
         ids[1, -3:] = 0
     return ids, mask
+
+
+def tiny_lm_with_tokenizer(family: str = "llama", seed: int = 0) -> LanguageModel:
+    """A tiny model with the byte tokenizer, loaded like a user's model (no files)."""
+    return LanguageModel(tiny_hf_model(family, seed, vocab_size=259), byte_tokenizer(), name=f"tiny-{family}",
+                         source="config")  # fmt: skip
+
+
+TINY_TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Der schnelle braune Fuchs springt über den faulen Hund!",
+    "Le renard brun rapide saute par-dessus le chien paresseux; 42 fois.",
+    "Быстрая бурая лиса прыгает через ленивую собаку.",
+    "敏捷的棕色狐狸跳过了懒狗。",
+    "def f(x):\n    return x * 2  # double",
+]

@@ -81,7 +81,9 @@ def test_converted_cache_reproduces_the_gguf_model():
     gguf_model, _ = load_gguf(BUNDLED_MODELS["smollm2-135m"].gguf_path)
     ids = cached.tokenize("Bonjour, je m'appelle")["input_ids"]
     with torch.inference_mode():
-        torch.testing.assert_close(cached.run(ids, logits=True).logits, gguf_model(ids).logits, atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            cached.run(ids, logits=True).logits, gguf_model(ids).logits, atol=1e-5, rtol=0
+        )
 
 
 def test_cli_trace_on_a_real_model(capsys):
@@ -90,6 +92,26 @@ def test_cli_trace_on_a_real_model(capsys):
     from babellens.cli import main
 
     with pytest.raises(SystemExit) as code:
-        main(["trace", "smollm2-135m", "--text", "Paris", "--layer", "3", "--neuron", "7", "--json"])
+        main(
+            ["trace", "smollm2-135m", "--text", "Paris", "--layer", "3", "--neuron", "7", "--json"]
+        )
     data = json.loads(capsys.readouterr().out)
-    assert code.value.code in (0, None) and data["tokens"] == ["Paris"] and len(data["activations"]) == 1
+    assert (
+        code.value.code in (0, None)
+        and data["tokens"] == ["Paris"]
+        and len(data["activations"]) == 1
+    )
+
+
+@pytest.mark.parametrize("keep_bytes", [5_000_000, 60_000_000])
+def test_truncated_gguf_is_a_clear_error(tmp_path, monkeypatch, keep_bytes):
+    from babellens.errors import CorruptModelFileError
+
+    truncated = tmp_path / "smollm2-truncated.gguf"
+    with BUNDLED_MODELS["smollm2-135m"].gguf_path.open("rb") as src:
+        truncated.write_bytes(src.read(keep_bytes))
+    monkeypatch.setenv(
+        "BABELLENS_HOME", str(tmp_path / "home")
+    )  # no conversion cache is left behind
+    with pytest.raises(CorruptModelFileError, match="truncated or corrupt"):
+        babellens.load(truncated)

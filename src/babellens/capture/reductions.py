@@ -12,7 +12,8 @@ import torch
 
 __all__ = ["Reduction", "last_position", "max_over_positions", "mean_over_positions"]
 
-Reduction = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+Reduction = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor | None]
+"""``(activation, mask) -> reduced``; returning ``None`` keeps nothing (the reduction accumulated it)."""
 
 
 def _expand(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

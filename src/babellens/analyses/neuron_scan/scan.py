@@ -1,0 +1,137 @@
+"""Stream windows through the model once, folding every layer's neurons into accumulators.
+
+The accumulators update inside the ``mlp_post`` hooks on the model's device; nothing else leaves
+the forward pass, which stops after the last scanned layer and never computes logits. The scan
+state (accumulators plus the number of windows done) is a flat dict of tensors, saved at batch
+boundaries, so a resumed scan replays exactly the same batches and ends with exactly the result
+of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from pydantic import BaseModel, Field
+
+from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
+from babellens.data.windows import Window, batches
+from babellens.errors import InvalidInputError
+from babellens.models.language_model import LanguageModel
+
+__all__ = ["NeuronScan", "ScanConfig"]
+
+
+class ScanConfig(BaseModel):
+    corpus: str = Field("babel-mini", description="Bundled corpus name, file, folder or hf:NAME")
+    split: str = Field("train", description="train, test or all")
+    layers: list[int] | None = Field(None, description="Layers to scan (default: all)")
+    k: int = Field(20, ge=1, le=1000, description="Top examples kept per neuron")
+    window_len: int = Field(128, ge=2, le=8192)
+    tokens_per_batch: int = Field(1024, ge=2, le=1_000_000)
+    max_tokens: int | None = Field(None, ge=1, description="Stop after this many corpus tokens")
+    checkpoint_every_s: float = Field(
+        30.0, ge=0, description="Seconds between saved partial states"
+    )
+
+
+Progress = Callable[[int, int], None]
+"""(tokens done, tokens total)."""
+
+
+class NeuronScan:
+    def __init__(self, lm: LanguageModel, windows: Sequence[Window], config: ScanConfig) -> None:
+        adapter = lm.adapter
+        self.layers = (
+            sorted(set(config.layers))
+            if config.layers is not None
+            else list(range(adapter.n_layers))
+        )
+        if not self.layers:
+            raise InvalidInputError("no layers to scan")
+        for layer in self.layers:
+            adapter.check_layer(layer)
+        if not windows:
+            raise InvalidInputError("the corpus produced no tokens to scan")
+        self.lm, self.windows, self.config = lm, windows, config
+        self.accumulators = {
+            layer: LayerAccumulator(adapter.d_mlp, config.k, config.window_len, lm.device)
+            for layer in self.layers
+        }
+        self.windows_done = 0
+        self._tokens_before = [0]
+        for w in windows:
+            self._tokens_before.append(self._tokens_before[-1] + w.n_tokens)
+
+    @property
+    def total_tokens(self) -> int:
+        return self._tokens_before[-1]
+
+    @property
+    def tokens_done(self) -> int:
+        return self._tokens_before[self.windows_done]
+
+    @property
+    def finished(self) -> bool:
+        return self.windows_done >= len(self.windows)
+
+    # ---- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {"windows_done": torch.tensor(self.windows_done)}
+        for layer, acc in self.accumulators.items():
+            state.update({f"{layer}.{k}": v for k, v in acc.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for layer, acc in self.accumulators.items():
+            prefix = f"{layer}."
+            acc.load_state_dict(
+                {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+            )
+        self.windows_done = int(state["windows_done"])
+
+    # ---- run --------------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        checkpoint: Callable[[NeuronScan], None] | None = None,
+    ) -> bool:
+        """Scan from ``windows_done`` on; returns True when finished, False when stopped early."""
+        current: dict[str, torch.Tensor] = {}
+
+        def reducer(layer: int) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
+            acc = self.accumulators[layer]
+
+            def fold(x: torch.Tensor, mask: torch.Tensor | None) -> None:
+                acc.update(
+                    x,
+                    mask if mask is not None else torch.ones(x.shape[:2], device=x.device),
+                    current["ids"],
+                )
+
+            return fold
+
+        reduce = {f"mlp_post.{layer}": reducer(layer) for layer in self.layers}
+        points = list(reduce)
+        pad_id = self.lm.tokenizer.pad_token_id if self.lm.tokenizer is not None else 0
+        last_save = time.monotonic()
+        for batch in batches(self.windows, tokens_per_batch=self.config.tokens_per_batch, pad_id=pad_id or 0,
+                             start=self.windows_done):  # fmt: skip
+            if should_stop is not None and should_stop():
+                return False
+            current["ids"] = batch.indices
+            self.lm.run({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}, capture=points,
+                        reduce=reduce)  # fmt: skip
+            self.windows_done = int(batch.indices[-1]) + 1
+            if progress is not None:
+                progress(self.tokens_done, self.total_tokens)
+            if (
+                checkpoint is not None
+                and time.monotonic() - last_save >= self.config.checkpoint_every_s
+            ):
+                checkpoint(self)
+                last_save = time.monotonic()
+        return True

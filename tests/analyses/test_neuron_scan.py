@@ -1,0 +1,111 @@
+"""The scan equals a brute-force computation over the same batches, and merges/resumes exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from babellens.analyses.neuron_scan.histogram import N_BINS, bin_edges
+from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
+from babellens.data import Corpus, Document, batches, make_windows
+from tiny_models import TINY_TEXTS, tiny_lm_with_tokenizer
+
+CONFIG = ScanConfig(k=3, window_len=16, tokens_per_batch=40, checkpoint_every_s=0)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    lm = tiny_lm_with_tokenizer("gemma3")
+    corpus = Corpus("tiny", tuple(Document(f"d{i}", t) for i, t in enumerate(TINY_TEXTS)))
+    windows = make_windows(corpus, lm.tokenizer, window_len=CONFIG.window_len)
+    return lm, windows
+
+
+def _brute_force(lm, windows, layer):
+    """Per window, full activations from the same batches; then plain Python reductions."""
+    rows = {}
+    for batch in batches(windows, tokens_per_batch=CONFIG.tokens_per_batch):
+        acts = lm.run({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
+                      capture=[f"mlp_post.{layer}"])[f"mlp_post.{layer}"]  # fmt: skip
+        for row, w in enumerate(batch.indices.tolist()):
+            rows[w] = acts[row, : windows[w].n_tokens]
+    return rows
+
+
+def test_scan_equals_brute_force(setup):
+    lm, windows = setup
+    scan = NeuronScan(lm, windows, CONFIG)
+    assert scan.run()
+    edges = bin_edges().float()
+    for layer in (0, 2):
+        per_window = _brute_force(lm, windows, layer)
+        acc = scan.accumulators[layer]
+        all_tokens = torch.cat([per_window[w] for w in sorted(per_window)])
+        assert int(acc.n_tokens) == all_tokens.shape[0] == sum(w.n_tokens for w in windows)
+        torch.testing.assert_close(acc.act_max, all_tokens.amax(0), atol=0, rtol=0)
+        torch.testing.assert_close(acc.mean, all_tokens.double().mean(0), atol=1e-6, rtol=1e-6)
+        assert torch.equal(acc.n_positive, (all_tokens > 0).sum(0))
+        for neuron in (0, 7, 63):
+            values = all_tokens[:, neuron]
+            hist = torch.zeros(N_BINS, dtype=torch.long)
+            for v in values.tolist():
+                hist[sum(v >= e for e in edges.tolist())] += 1
+            assert torch.equal(acc.hist[neuron], hist)
+            ranked = sorted(
+                ((float(a[:, neuron].max()), w) for w, a in per_window.items()),
+                key=lambda t: (-t[0], t[1]),
+            )
+            top = ranked[: CONFIG.k]
+            assert acc.top_windows[neuron].tolist() == [w for _, w in top]
+            assert acc.top_values[neuron].tolist() == [v for v, _ in top]
+            for slot, (value, w) in enumerate(top):
+                window_acts = per_window[w][:, neuron]
+                assert acc.top_positions[neuron, slot] == int(window_acts.argmax())
+                stored = acc.top_acts[neuron, slot, : windows[w].n_tokens].float()
+                torch.testing.assert_close(stored, window_acts.half().float(), atol=0, rtol=0)
+                assert value == float(window_acts.max())
+
+
+def test_resume_from_any_checkpoint_is_exact(setup):
+    lm, windows = setup
+    full = NeuronScan(lm, windows, CONFIG)
+    full.run()
+    saved = []
+    partial = NeuronScan(lm, windows, CONFIG)
+    partial.run(checkpoint=lambda s: saved.append(s.state_dict()))
+    assert len(saved) > 2
+    for state in saved[:-1]:
+        resumed = NeuronScan(lm, windows, CONFIG)
+        resumed.load_state_dict(state)
+        assert not resumed.finished
+        resumed.run()
+        for key, value in full.state_dict().items():
+            assert torch.equal(resumed.state_dict()[key], value), key
+
+
+def test_stop_early_then_continue(setup):
+    lm, windows = setup
+    scan = NeuronScan(lm, windows, CONFIG)
+    calls = iter(range(100))
+    assert scan.run(should_stop=lambda: next(calls) >= 2) is False
+    assert 0 < scan.windows_done < len(windows)
+    assert scan.run() is True and scan.finished
+
+
+def test_merge_of_shards_is_exact(setup):
+    lm, windows = setup
+    full = NeuronScan(lm, windows, CONFIG)
+    full.run()
+    half = next(
+        b.indices[0]
+        for b in batches(windows, tokens_per_batch=CONFIG.tokens_per_batch)
+        if b.indices[0] > 3
+    )
+    first, second = NeuronScan(lm, windows[:half], CONFIG), NeuronScan(lm, windows, CONFIG)
+    first.run()
+    second.windows_done = int(half)
+    second.run()
+    for layer, acc in first.accumulators.items():
+        acc.merge(second.accumulators[layer])
+        for key, value in full.accumulators[layer].state_dict().items():
+            assert torch.equal(acc.state_dict()[key], value), key
