@@ -8,11 +8,11 @@ make histograms of separate shards add up exactly.
 
 from __future__ import annotations
 
-import math
+from itertools import pairwise
 
 import torch
 
-__all__ = ["N_BINS", "bin_edges", "bin_index"]
+__all__ = ["N_BINS", "bin_centres", "bin_edges", "bin_index"]
 
 _LOG_LIMIT = 6.0
 _INNER_BINS = 96
@@ -33,5 +33,5 @@ def bin_index(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
 def bin_centres() -> list[float]:
     """A representative value per bin (for plotting); the outer bins use their inner edge."""
     edges = bin_edges().tolist()
-    inner = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    return [edges[0], *inner, edges[-1]] if math.isfinite(edges[0]) else inner
+    inner = [(a + b) / 2 for a, b in pairwise(edges)]
+    return [edges[0], *inner, edges[-1]]
