@@ -7,9 +7,10 @@ import sys
 
 import typer
 
-from babellens.cli import bench_cmd, models_cmd
+from babellens.cli import bench_cmd, jobs_cmd, models_cmd
 from babellens.cli.demo_cmd import demo
 from babellens.cli.inspect_cmd import info, trace
+from babellens.cli.scan_cmd import neuron, next_token_neurons_cmd, scan
 from babellens.cli.output import err_console
 from babellens.errors import BabelLensError
 
@@ -24,9 +25,13 @@ app = typer.Typer(
 )
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(jobs_cmd.app, name="jobs")
 app.command()(info)
 app.command()(trace)
 app.command()(demo)
+app.command()(scan)
+app.command()(neuron)
+app.command("next-token-neurons")(next_token_neurons_cmd)
 
 EXIT_USER_ERROR = 2
 

@@ -21,7 +21,7 @@ from babellens.models.convert import convert_gguf, converted_folder_for, is_conv
 from babellens.models.fetch import verify
 from babellens.models.language_model import LanguageModel
 
-__all__ = ["load", "resolve_dtype", "resolve_model_path"]
+__all__ = ["load", "load_tokenizer", "resolve_dtype", "resolve_model_path"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _DTYPES = {
@@ -216,3 +216,14 @@ def load(
             f"cannot move the model to {device!r}: {str(exc).splitlines()[0]}"
         ) from exc
     return LanguageModel(model, tokenizer, name=name, source=source)
+
+
+def load_tokenizer(spec: str | Path) -> Any:
+    """Only the tokenizer (for decoding stored token ids without loading weights)."""
+    from transformers import AutoTokenizer
+
+    target, source = resolve_model_path(spec)
+    try:
+        return AutoTokenizer.from_pretrained(target, local_files_only=source != "hub")
+    except OSError as exc:
+        raise ModelNotAvailableError(f"cannot load the tokenizer of {spec}: {str(exc).splitlines()[0][:160]}") from exc

@@ -1,0 +1,60 @@
+"""Run jobs: in the calling thread (the CLI), or in background threads (the web app)."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from babellens.errors import BabelLensError
+from babellens.jobs.context import JobCancelled, JobContext
+from babellens.jobs.registry import get_job_kind
+from babellens.store.database import Database
+from babellens.store.jobs import Job, JobStore
+
+__all__ = ["LocalRunner", "run_job"]
+
+
+def run_job(db: Database, job_id: int, on_progress: Callable[[int, int, float], None] | None = None) -> Job:
+    """Run one queued job to its end; the job record says how it ended."""
+    store = JobStore(db)
+    job = store.get(job_id)
+    if job.status != "queued":
+        raise BabelLensError(f"job {job_id} is {job.status}, not queued: `babellens jobs resume {job_id}` re-queues it")
+    fn = get_job_kind(job.kind)
+    store.start(job_id)
+    context = JobContext(store.get(job_id), db, on_progress=on_progress)
+    try:
+        summary = fn(context)
+    except JobCancelled:
+        store.finish(job_id, "cancelled", error="cancelled; `babellens jobs resume` continues from the last checkpoint")
+    except KeyboardInterrupt:
+        store.finish(job_id, "cancelled", error="interrupted; `babellens jobs resume` continues from the last checkpoint")
+        raise
+    except BabelLensError as exc:
+        store.finish(job_id, "failed", error=str(exc))
+    except Exception as exc:  # a bug: keep the traceback where the user can see it
+        store.finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+    else:
+        store.finish(job_id, "done", summary=summary)
+    return store.get(job_id)
+
+
+class LocalRunner:
+    """Background threads; one job at a time by default, since a job already uses every core."""
+
+    def __init__(self, db: Database, max_workers: int = 1) -> None:
+        self.db = db
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="babellens-job")
+        self._futures: dict[int, Future[Job]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, job_id: int) -> Future[Job]:
+        with self._lock:
+            future = self._pool.submit(run_job, self.db, job_id)
+            self._futures[job_id] = future
+            return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
