@@ -22,3 +22,31 @@ def _isolated_home(
     """Unit tests never touch the user's cache; integration tests use the real one (models pulled)."""
     if request.node.get_closest_marker("integration") is None:
         monkeypatch.setenv("BABELLENS_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+def _postgres_url() -> str | None:
+    import os
+
+    url = os.environ.get("BABELLENS_TEST_POSTGRES")
+    if not url and os.environ.get("CI"):
+        raise RuntimeError("CI must provide BABELLENS_TEST_POSTGRES (see .ci/run)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database of each kind (PostgreSQL from BABELLENS_TEST_POSTGRES)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    url = _postgres_url()
+    if not url:
+        pytest.skip(
+            "set BABELLENS_TEST_POSTGRES=postgresql://user@host/db to run the PostgreSQL tests"
+        )
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url

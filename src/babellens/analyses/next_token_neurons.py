@@ -33,7 +33,9 @@ __all__ = [
 
 class NextTokenConfig(BaseModel):
     layers: list[int] | None = Field(None, description="Layers (default: all)")
-    top_tokens: int = Field(10, ge=1, le=100, description="Promoted and suppressed tokens kept per neuron")
+    top_tokens: int = Field(
+        10, ge=1, le=100, description="Promoted and suppressed tokens kept per neuron"
+    )
     chunk_size: int = Field(16384, ge=256, le=1 << 20, description="Vocabulary columns per matmul")
     fold_final_norm: bool = True
 
@@ -48,7 +50,9 @@ class NextTokenNeuron(BaseModel):
     layer: int
     neuron: int
     score: float = Field(description="Congruence score: the neuron's maximum over the vocabulary")
-    word_score: float = Field(description="Maximum over whole-word tokens only (the ranking's filter)")
+    word_score: float = Field(
+        description="Maximum over whole-word tokens only (the ranking's filter)"
+    )
     word_token: TokenScore | None
     promoted: list[TokenScore]
     suppressed: list[TokenScore]
@@ -67,7 +71,9 @@ def final_norm_scale(adapter: ModelAdapter) -> tuple[torch.Tensor, bool]:
     return out * probe.float(), isinstance(norm, torch.nn.LayerNorm)
 
 
-def effective_output_weights(adapter: ModelAdapter, layer: int, fold_final_norm: bool = True) -> torch.Tensor:
+def effective_output_weights(
+    adapter: ModelAdapter, layer: int, fold_final_norm: bool = True
+) -> torch.Tensor:
     """``[d_mlp, d_model]``: W_out with the final norm's scale (and centring) folded in."""
     w = adapter.w_out(layer).float()
     if not fold_final_norm:
@@ -79,7 +85,11 @@ def effective_output_weights(adapter: ModelAdapter, layer: int, fold_final_norm:
 
 
 def congruence_extremes(
-    w_eff: torch.Tensor, w_u: torch.Tensor, n: int, chunk_size: int, word_mask: torch.Tensor | None = None
+    w_eff: torch.Tensor,
+    w_u: torch.Tensor,
+    n: int,
+    chunk_size: int,
+    word_mask: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Top and bottom ``n`` (values, token ids) of ``w_eff @ w_u`` per row, and the best word."""
     rows, vocab = w_eff.shape[0], w_u.shape[1]
@@ -93,10 +103,16 @@ def congruence_extremes(
         for start in range(0, vocab, chunk_size):
             block = w_eff @ w_u[:, start : start + chunk_size].float()
             ids = torch.arange(start, start + block.shape[1], device=device).expand(rows, -1)
-            top_v, top_i = _keep(torch.cat([top_v, block], 1), torch.cat([top_i, ids], 1), n, largest=True)
-            bot_v, bot_i = _keep(torch.cat([bot_v, block], 1), torch.cat([bot_i, ids], 1), n, largest=False)
+            top_v, top_i = _keep(
+                torch.cat([top_v, block], 1), torch.cat([top_i, ids], 1), n, largest=True
+            )
+            bot_v, bot_i = _keep(
+                torch.cat([bot_v, block], 1), torch.cat([bot_i, ids], 1), n, largest=False
+            )
             if word_mask is not None:
-                masked = block.masked_fill(~word_mask[start : start + block.shape[1]].to(device), float("-inf"))
+                masked = block.masked_fill(
+                    ~word_mask[start : start + block.shape[1]].to(device), float("-inf")
+                )
                 best_v, best_j = masked.max(dim=1)
                 better = best_v > word_v
                 word_v = torch.where(better, best_v, word_v)
@@ -105,14 +121,18 @@ def congruence_extremes(
             "word_values": word_v, "word_ids": word_i}  # fmt: skip
 
 
-def _keep(values: torch.Tensor, ids: torch.Tensor, n: int, *, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _keep(
+    values: torch.Tensor, ids: torch.Tensor, n: int, *, largest: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     k = min(n, values.shape[1])
     best = values.topk(k, dim=1, largest=largest, sorted=True)
     return best.values, ids.gather(1, best.indices)
 
 
 def next_token_neurons(
-    lm: LanguageModel, config: NextTokenConfig | None = None, progress: Callable[[int, int], None] | None = None
+    lm: LanguageModel,
+    config: NextTokenConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[NextTokenNeuron]:
     """Every neuron of the chosen layers with its promoted/suppressed tokens and scores."""
     config = config or NextTokenConfig()

@@ -22,7 +22,9 @@ JobArg = Annotated[int, typer.Argument(help="Job id.")]
 def _print_job(job: Job) -> None:
     pct = f"{job.fraction:.0%}" if job.total else ""
     eta = f", ETA {job.eta_s:.0f}s" if job.eta_s else ""
-    console.print(f"job {job.id} [bold]{job.status}[/] {job.kind} {job.model} {pct} ({job.done:,}/{job.total:,}{eta})")
+    console.print(
+        f"job {job.id} [bold]{job.status}[/] {job.kind} {job.model} {pct} ({job.done:,}/{job.total:,}{eta})"
+    )
     if job.error:
         console.print(f"[red]{job.error}[/]", highlight=False)
 
@@ -80,4 +82,6 @@ def resume(job_id: JobArg, db: DbOpt = None, json: JsonOpt = False) -> None:
     else:
         _print_job(finished)
     if finished.status != "done":
-        raise BabelLensError(f"job {job_id} {finished.status}: {(finished.error or '').splitlines()[0]}")
+        raise BabelLensError(
+            f"job {job_id} {finished.status}: {(finished.error or '').splitlines()[0]}"
+        )

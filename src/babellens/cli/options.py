@@ -11,7 +11,9 @@ from babellens.errors import InvalidInputError
 __all__ = ["DbOpt", "JsonOpt", "parse_layers"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default: BABELLENS_DB or a SQLite file).")]
+DbOpt = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: BABELLENS_DB or a SQLite file).")
+]
 
 
 def parse_layers(text: str | None) -> list[int] | None:

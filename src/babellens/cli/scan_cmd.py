@@ -25,7 +25,9 @@ from babellens.store import JobStore, NeuronRecord, ResultStore, open_database
 __all__ = ["neuron", "next_token_neurons_cmd", "run_foreground", "scan"]
 
 
-def run_foreground(db_url: str | None, kind: str, model: str, params: dict, *, quiet: bool, unit: str) -> int:
+def run_foreground(
+    db_url: str | None, kind: str, model: str, params: dict, *, quiet: bool, unit: str
+) -> int:
     """Create a job and run it here with a progress bar; user errors exit 2 via BabelLensError."""
     db = open_database(db_url)
     job = JobStore(db).create(kind, model, params)
@@ -41,12 +43,19 @@ def run_foreground(db_url: str | None, kind: str, model: str, params: dict, *, q
 
 def scan(
     model: ModelArg,
-    corpus: Annotated[str, typer.Option(help="Bundled corpus, .txt/.jsonl/.parquet file or folder, hf:NAME.")] = BUNDLED_CORPUS,
+    corpus: Annotated[
+        str, typer.Option(help="Bundled corpus, .txt/.jsonl/.parquet file or folder, hf:NAME.")
+    ] = BUNDLED_CORPUS,
     split: Annotated[str, typer.Option(help="train, test or all.")] = "train",
-    tokens: Annotated[int | None, typer.Option("--tokens", min=1, help="Stop after N corpus tokens.")] = None,
+    tokens: Annotated[
+        int | None, typer.Option("--tokens", min=1, help="Stop after N corpus tokens.")
+    ] = None,
     layers: Annotated[str | None, typer.Option(help="Layers, e.g. 0,3,5-7 (default: all).")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Top examples per neuron.")] = 20,
     window: Annotated[int, typer.Option(min=2, max=8192, help="Window length in tokens.")] = 128,
+    checkpoint_every: Annotated[
+        float, typer.Option(min=0, help="Seconds between saved partial states.")
+    ] = 30.0,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -55,7 +64,7 @@ def scan(
         raise InvalidInputError("--split must be train, test or all")
     try:
         config = ScanConfig(corpus=corpus, split=split, layers=parse_layers(layers), k=k, window_len=window,
-                            max_tokens=tokens)  # fmt: skip
+                            max_tokens=tokens, checkpoint_every_s=checkpoint_every)  # fmt: skip
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
     lm = cached_model(model)
@@ -77,7 +86,9 @@ def neuron(
     model: ModelArg,
     layer: Annotated[int, typer.Argument(help="Layer.")],
     index: Annotated[int, typer.Argument(help="Neuron index.")],
-    job: Annotated[int | None, typer.Option(help="Scan job id (default: the latest done scan of MODEL).")] = None,
+    job: Annotated[
+        int | None, typer.Option(help="Scan job id (default: the latest done scan of MODEL).")
+    ] = None,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -86,7 +97,9 @@ def neuron(
     results = ResultStore(database)
     job_id = job or results.latest_job(model, "scan")
     if job_id is None:
-        raise InvalidInputError(f"no finished scan of {model} in {database.url}: run `babellens scan {model}` first")
+        raise InvalidInputError(
+            f"no finished scan of {model} in {database.url}: run `babellens scan {model}` first"
+        )
     tokenizer = load_tokenizer(model)
     record = results.neuron(job_id, layer, index, lambda ids: [tokenizer.decode([i]) for i in ids])
     token_job = results.latest_job(model, "next_token_neurons")
@@ -105,7 +118,9 @@ def print_neuron(r: NeuronRecord) -> None:
     peak = max(r.histogram.counts) or 1
     spark = "".join(blocks[min(8, round(8 * c / peak))] if c else " " for c in r.histogram.counts)
     console.print(f"histogram (signed-log bins, -400 … 400): [cyan]{spark.strip()}[/]")
-    table = Table(title="top examples (darker = more active; ▶ marks the maximum)", show_lines=False)
+    table = Table(
+        title="top examples (darker = more active; ▶ marks the maximum)", show_lines=False
+    )
     for col in ("#", "value", "lang", "context"):
         table.add_column(col)
     for ex in r.examples:
@@ -114,7 +129,9 @@ def print_neuron(r: NeuronRecord) -> None:
         for i in range(lo, hi):
             shade = int(255 * (1 - min(max(ex.activations[i], 0.0) / (r.max or 1.0), 1.0)))
             tok = ex.tokens[i].replace("\n", "⏎")
-            line.append(("▶" if i == ex.position else "") + tok, style=f"black on rgb(255,{shade},{shade})")
+            line.append(
+                ("▶" if i == ex.position else "") + tok, style=f"black on rgb(255,{shade},{shade})"
+            )
         table.add_row(str(ex.rank), f"{ex.value:.3f}", ex.lang or "", line)
     console.print(table)
     if r.congruence is not None:
@@ -123,15 +140,23 @@ def print_neuron(r: NeuronRecord) -> None:
 
 def _print_tokens(n: NextTokenNeuron) -> None:
     console.print(f"congruence score {n.score:.3f}")
-    console.print("promotes:   " + "  ".join(f"{escape(repr(t.token))} {t.score:+.2f}" for t in n.promoted))
-    console.print("suppresses: " + "  ".join(f"{escape(repr(t.token))} {t.score:+.2f}" for t in n.suppressed))
+    console.print(
+        "promotes:   " + "  ".join(f"{escape(repr(t.token))} {t.score:+.2f}" for t in n.promoted)
+    )
+    console.print(
+        "suppresses: " + "  ".join(f"{escape(repr(t.token))} {t.score:+.2f}" for t in n.suppressed)
+    )
 
 
 def next_token_neurons_cmd(
     model: ModelArg,
-    layer: Annotated[int | None, typer.Option(help="Only this layer (default: all layers).")] = None,
+    layer: Annotated[
+        int | None, typer.Option(help="Only this layer (default: all layers).")
+    ] = None,
     top: Annotated[int, typer.Option(min=1, max=10000, help="How many neurons to list.")] = 20,
-    all_tokens: Annotated[bool, typer.Option("--all-tokens", help="Rank by any token, not whole words only.")] = False,
+    all_tokens: Annotated[
+        bool, typer.Option("--all-tokens", help="Rank by any token, not whole words only.")
+    ] = False,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -143,14 +168,23 @@ def next_token_neurons_cmd(
         lm = cached_model(model)
         if layer is not None:
             lm.adapter.check_layer(layer)
-        job_id = run_foreground(db, "next_token_neurons", model, NextTokenConfig().model_dump(), quiet=json, unit="layers")
+        job_id = run_foreground(
+            db,
+            "next_token_neurons",
+            model,
+            NextTokenConfig().model_dump(),
+            quiet=json,
+            unit="layers",
+        )
     rows = results.top_token_neurons(job_id, layer, top, words_only=not all_tokens)
     if not rows:
         raise InvalidInputError(f"no next-token neurons for layer {layer} in job {job_id}")
     if json:
         print_json(rows)
         return
-    table = Table(title=f"next-token neurons of {model}" + (f", layer {layer}" if layer is not None else ""))
+    table = Table(
+        title=f"next-token neurons of {model}" + (f", layer {layer}" if layer is not None else "")
+    )
     for col in ("layer", "neuron", "score", "top word", "promotes"):
         table.add_column(col)
     for n in rows:

@@ -25,7 +25,9 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
     lm = cached_model(ctx.job.model)
     split = None if config.split == "all" else config.split
     corpus = load_corpus(config.corpus, split=split)  # type: ignore[arg-type]
-    windows = make_windows(corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens)
+    windows = make_windows(
+        corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
+    )
     scan = NeuronScan(lm, windows, config)
     blob = ctx.load_checkpoint()
     if blob:

@@ -32,4 +32,6 @@ def get_job_kind(name: str) -> JobFunction:
     try:
         return JOB_KINDS[name]
     except KeyError:
-        raise InvalidInputError(f"unknown job kind {name!r}: one of {', '.join(sorted(JOB_KINDS))}") from None
+        raise InvalidInputError(
+            f"unknown job kind {name!r}: one of {', '.join(sorted(JOB_KINDS))}"
+        ) from None

@@ -16,26 +16,40 @@ from babellens.store.jobs import Job, JobStore
 __all__ = ["LocalRunner", "run_job"]
 
 
-def run_job(db: Database, job_id: int, on_progress: Callable[[int, int, float], None] | None = None) -> Job:
+def run_job(
+    db: Database, job_id: int, on_progress: Callable[[int, int, float], None] | None = None
+) -> Job:
     """Run one queued job to its end; the job record says how it ended."""
     store = JobStore(db)
     job = store.get(job_id)
     if job.status != "queued":
-        raise BabelLensError(f"job {job_id} is {job.status}, not queued: `babellens jobs resume {job_id}` re-queues it")
+        raise BabelLensError(
+            f"job {job_id} is {job.status}, not queued: `babellens jobs resume {job_id}` re-queues it"
+        )
     fn = get_job_kind(job.kind)
     store.start(job_id)
     context = JobContext(store.get(job_id), db, on_progress=on_progress)
     try:
         summary = fn(context)
     except JobCancelled:
-        store.finish(job_id, "cancelled", error="cancelled; `babellens jobs resume` continues from the last checkpoint")
+        store.finish(
+            job_id,
+            "cancelled",
+            error="cancelled; `babellens jobs resume` continues from the last checkpoint",
+        )
     except KeyboardInterrupt:
-        store.finish(job_id, "cancelled", error="interrupted; `babellens jobs resume` continues from the last checkpoint")
+        store.finish(
+            job_id,
+            "cancelled",
+            error="interrupted; `babellens jobs resume` continues from the last checkpoint",
+        )
         raise
     except BabelLensError as exc:
         store.finish(job_id, "failed", error=str(exc))
     except Exception as exc:  # a bug: keep the traceback where the user can see it
-        store.finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+        store.finish(
+            job_id, "failed", error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+        )
     else:
         store.finish(job_id, "done", summary=summary)
     return store.get(job_id)

@@ -226,4 +226,6 @@ def load_tokenizer(spec: str | Path) -> Any:
     try:
         return AutoTokenizer.from_pretrained(target, local_files_only=source != "hub")
     except OSError as exc:
-        raise ModelNotAvailableError(f"cannot load the tokenizer of {spec}: {str(exc).splitlines()[0][:160]}") from exc
+        raise ModelNotAvailableError(
+            f"cannot load the tokenizer of {spec}: {str(exc).splitlines()[0][:160]}"
+        ) from exc

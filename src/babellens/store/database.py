@@ -83,7 +83,7 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
             engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except (ArgumentError, OperationalError, ImportError, ValueError) as exc:
+    except (ArgumentError, OperationalError, ImportError, ValueError, OSError) as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:160]
         raise DatabaseError(
             f"cannot open database {url.split('@')[-1]!r} ({detail}); check --db / BABELLENS_DB "

@@ -75,7 +75,9 @@ class JobStore:
                 raise InvalidInputError(f"no job {job_id}: see `babellens jobs list`")
             return Job.from_row(row)
 
-    def list(self, *, status: str | None = None, kind: str | None = None, limit: int = 50) -> list[Job]:
+    def list(
+        self, *, status: str | None = None, kind: str | None = None, limit: int = 50
+    ) -> list[Job]:
         query = select(JobRow).order_by(JobRow.id.desc()).limit(limit)
         if status:
             query = query.where(JobRow.status == status)

@@ -23,7 +23,9 @@ Decode = Callable[[Sequence[int]], list[str]]
 
 
 class Histogram(BaseModel):
-    edges: list[float] = Field(description="Inner bin edges; bin 0 is below edges[0], the last bin at or above edges[-1]")
+    edges: list[float] = Field(
+        description="Inner bin edges; bin 0 is below edges[0], the last bin at or above edges[-1]"
+    )
     counts: list[int]
 
 
@@ -36,7 +38,9 @@ class NeuronExample(BaseModel):
     value: float
     token_ids: list[int]
     tokens: list[str]
-    activations: list[float] = Field(description="This neuron at every token of the window (float16 precision)")
+    activations: list[float] = Field(
+        description="This neuron at every token of the window (float16 precision)"
+    )
 
 
 class NeuronRecord(BaseModel):
@@ -62,7 +66,9 @@ class ResultStore:
             s.execute(delete(NeuronStatRow).where(NeuronStatRow.job_id == job_id))
             s.execute(delete(ScanWindowRow).where(ScanWindowRow.job_id == job_id))
 
-    def save_windows(self, job_id: int, windows: Sequence[Window], corpus: Corpus, used: set[int]) -> None:
+    def save_windows(
+        self, job_id: int, windows: Sequence[Window], corpus: Corpus, used: set[int]
+    ) -> None:
         rows = [
             {"job_id": job_id, "window": w.index, "doc_id": corpus.documents[w.doc_index].id,
              "lang": corpus.documents[w.doc_index].lang, "start": w.start, "token_ids": list(w.token_ids)}
@@ -74,7 +80,11 @@ class ResultStore:
 
     def save_layer(self, job_id: int, layer: int, acc: LayerAccumulator) -> None:
         state = acc.state_dict()
-        maxes, means, density = state["act_max"].tolist(), acc.mean.cpu().tolist(), acc.density.cpu().tolist()
+        maxes, means, density = (
+            state["act_max"].tolist(),
+            acc.mean.cpu().tolist(),
+            acc.density.cpu().tolist(),
+        )
         hist = state["hist"].tolist()
         values, wins, pos = state["top_values"], state["top_windows"], state["top_positions"]
         acts = state["top_acts"].numpy()
@@ -87,7 +97,11 @@ class ResultStore:
                          "density": density[n], "hist": hist[n], "examples": examples,
                          "example_acts": acts[n][: len(examples)].tobytes()})  # fmt: skip
         with self.db.session() as s:
-            s.execute(delete(NeuronStatRow).where(NeuronStatRow.job_id == job_id, NeuronStatRow.layer == layer))
+            s.execute(
+                delete(NeuronStatRow).where(
+                    NeuronStatRow.job_id == job_id, NeuronStatRow.layer == layer
+                )
+            )
             for start in range(0, len(rows), 2000):
                 s.execute(insert(NeuronStatRow), rows[start : start + 2000])
 
@@ -96,7 +110,9 @@ class ResultStore:
             job = s.get(JobRow, job_id)
             row = s.get(NeuronStatRow, (job_id, layer, neuron))
             if job is None or row is None:
-                raise InvalidInputError(f"no scan result for layer {layer}, neuron {neuron} in job {job_id}")
+                raise InvalidInputError(
+                    f"no scan result for layer {layer}, neuron {neuron} in job {job_id}"
+                )
             window_ids = [e["window"] for e in row.examples]
             windows = {w.window: w for w in s.scalars(select(ScanWindowRow).where(
                 ScanWindowRow.job_id == job_id, ScanWindowRow.window.in_(window_ids)))}  # fmt: skip
@@ -138,9 +154,16 @@ class ResultStore:
             row = s.get(TokenNeuronRow, (job_id, layer, neuron))
             return _token_neuron(row) if row is not None else None
 
-    def top_token_neurons(self, job_id: int, layer: int | None, top: int, *, words_only: bool = True) -> list[NextTokenNeuron]:
+    def top_token_neurons(
+        self, job_id: int, layer: int | None, top: int, *, words_only: bool = True
+    ) -> list[NextTokenNeuron]:
         order = TokenNeuronRow.word_score if words_only else TokenNeuronRow.score
-        query = select(TokenNeuronRow).where(TokenNeuronRow.job_id == job_id).order_by(order.desc()).limit(top)
+        query = (
+            select(TokenNeuronRow)
+            .where(TokenNeuronRow.job_id == job_id)
+            .order_by(order.desc())
+            .limit(top)
+        )
         if layer is not None:
             query = query.where(TokenNeuronRow.layer == layer)
         with self.db.session() as s:

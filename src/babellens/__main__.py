@@ -1,0 +1,5 @@
+"""``python -m babellens`` runs the CLI."""
+
+from babellens.cli import main
+
+main()

@@ -1,0 +1,138 @@
+"""Scan jobs end to end: in process, cancelled and resumed, and killed with SIGKILL and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import select
+from tiny_models import TINY_TEXTS, save_tiny_folder
+
+from babellens.jobs import run_job
+from babellens.store import JobStore, open_database
+from babellens.store.schema import NeuronStatRow, ScanWindowRow
+
+SCAN = ["--window", "16", "--k", "3", "--checkpoint-every", "0"]
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    return str(save_tiny_folder(tmp_path_factory.mktemp("model") / "tiny", "llama"))
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    rng = random.Random(0)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(120):
+            text = " ".join(rng.choice(TINY_TEXTS) for _ in range(3))
+            fh.write(json.dumps({"id": f"d{i}", "text": text, "split": "train"}) + "\n")
+    return str(path)
+
+
+def _cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "babellens", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _results(db, job_id):
+    with db.session() as s:
+        stats = [(r.layer, r.neuron, r.max, r.mean, r.density, r.hist, r.examples, r.example_acts)
+                 for r in s.scalars(select(NeuronStatRow).where(NeuronStatRow.job_id == job_id)
+                                    .order_by(NeuronStatRow.layer, NeuronStatRow.neuron))]  # fmt: skip
+        windows = [(r.window, r.doc_id, r.start, r.token_ids)
+                   for r in s.scalars(select(ScanWindowRow).where(ScanWindowRow.job_id == job_id)
+                                      .order_by(ScanWindowRow.window))]  # fmt: skip
+    return stats, windows
+
+
+def _kill_when(
+    db, job_id: int, fraction: float, proc: subprocess.Popen, timeout: float = 120
+) -> bool:
+    """SIGKILL ``proc`` once the job's checkpoint passes ``fraction``; False if it finished first."""
+    store = JobStore(db)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store.get(job_id)
+        if job.total and job.checkpoint_done >= fraction * job.total and job.status == "running":
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    raise AssertionError("the scan made no progress")
+
+
+def test_scan_killed_at_random_points_resumes_to_the_exact_result(
+    db_url, model_folder, corpus_file
+):
+    db = open_database(db_url)
+    reference = _cli("scan", model_folder, "--corpus", corpus_file, "--db", db_url, *SCAN, "--json")
+    out, err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, err
+    reference_id = json.loads(out)["id"]
+
+    victim = _cli("scan", model_folder, "--corpus", corpus_file, "--db", db_url, *SCAN)
+    job_id = None
+    while job_id is None:
+        jobs = [j for j in JobStore(db).list() if j.id != reference_id]
+        job_id = jobs[0].id if jobs else None
+        time.sleep(0.05)
+    rng = random.Random(1234)
+    kills = 0
+    for fraction in sorted(rng.uniform(0.1, 0.8) for _ in range(2)):
+        if _kill_when(db, job_id, fraction, victim):
+            kills += 1
+        assert JobStore(db).get(job_id).status == "running", "a killed job is left running"
+        victim = _cli("jobs", "resume", str(job_id), "--db", db_url)
+    _out, err = victim.communicate(timeout=300)
+    assert victim.returncode == 0, err
+    assert kills >= 1
+    assert JobStore(db).get(job_id).status == "done"
+    assert _results(db, job_id) == _results(db, reference_id)
+
+
+def test_in_process_cancel_and_resume_equals_uninterrupted(
+    db_url, model_folder, corpus_file, monkeypatch
+):
+    from babellens.analyses.neuron_scan.scan import ScanConfig
+    from babellens.jobs.context import JobContext
+
+    db = open_database(db_url)
+    store = JobStore(db)
+    params = ScanConfig(corpus=corpus_file, k=3, window_len=16, checkpoint_every_s=0).model_dump()
+    reference = store.create("scan", model_folder, params)
+    assert run_job(db, reference.id).status == "done"
+
+    job = store.create("scan", model_folder, params)
+    calls = {"n": 0}
+    real = JobContext.cancelled
+
+    def cancel_after_five(self):
+        calls["n"] += 1
+        return calls["n"] > 5 or real(self)
+
+    monkeypatch.setattr(JobContext, "cancelled", cancel_after_five)
+    cancelled = run_job(db, job.id)
+    assert cancelled.status == "cancelled" and 0 < cancelled.checkpoint_done < cancelled.total
+    monkeypatch.setattr(JobContext, "cancelled", real)
+    store.requeue(job.id)
+    assert run_job(db, job.id).status == "done"
+    assert _results(db, job.id) == _results(db, reference.id)
+
+
+def test_a_failing_job_records_its_error(db_url, model_folder, tmp_path):
+    db = open_database(db_url)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    job = JobStore(db).create("scan", model_folder, {"corpus": str(empty)})
+    finished = run_job(db, job.id)
+    assert finished.status == "failed" and "empty" in finished.error
