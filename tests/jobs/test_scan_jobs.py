@@ -12,11 +12,11 @@ import time
 
 import pytest
 from sqlalchemy import select
-from tiny_models import TINY_TEXTS, save_tiny_folder
 
 from babellens.jobs import run_job
 from babellens.store import JobStore, open_database
 from babellens.store.schema import NeuronStatRow, ScanWindowRow
+from tiny_models import TINY_TEXTS, save_tiny_folder
 
 SCAN = ["--window", "16", "--k", "3", "--checkpoint-every", "0"]
 

@@ -56,7 +56,7 @@ def test_bundled_model_not_pulled_says_how_to_pull():
 
 
 def test_hub_id_offline_fails_fast(monkeypatch):
-    monkeypatch.setattr(loading, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(loading, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ModelNotAvailableError, match="Hub cannot be reached"):
         load("some-org/some-model-that-is-not-cached")
 

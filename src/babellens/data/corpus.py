@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -121,12 +122,19 @@ def _read_hf(spec: str, test_fraction: float, max_documents: int | None) -> list
         raise CorpusError(
             "Hugging Face datasets need the datasets package: pip install datasets"
         ) from None
+    from babellens.hub import hub_reachable
+
     parts = spec.removeprefix("hf:").split(":")
     name, config, split = (
         parts[0],
         (parts[1] or None) if len(parts) > 1 else None,
         parts[2] if len(parts) > 2 else "train",
     )
+    if not os.environ.get("HF_DATASETS_OFFLINE") and not hub_reachable():
+        raise CorpusError(
+            f"cannot reach the Hugging Face Hub to read dataset {name!r}: use the bundled corpus or a local "
+            ".jsonl/.txt/.parquet file, or connect to the network"
+        )
     try:
         stream = datasets.load_dataset(name, config, split=split, streaming=True)
         records = []

@@ -16,6 +16,7 @@ from babellens.errors import (
     ModelNotAvailableError,
     NotACausalLMError,
 )
+from babellens.hub import hub_reachable
 from babellens.models.bundled import BUNDLED_MODELS, bundled_model
 from babellens.models.convert import convert_gguf, converted_folder_for, is_converted
 from babellens.models.fetch import verify
@@ -85,22 +86,6 @@ def resolve_model_path(spec: str | Path) -> tuple[str, str]:
     return text, "hub"
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick TCP connect, so an offline machine fails in seconds, not after a minute of retries."""
-    import os
-    import socket
-    from urllib.parse import urlparse
-
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        socket.create_connection(
-            (url.hostname or "huggingface.co", url.port or 443), timeout=timeout
-        ).close()
-    except OSError:
-        return False
-    return True
-
-
 def _hub_config(target: str, trust_remote_code: bool) -> tuple[Any, bool]:
     """(config, local_only): the local HF cache first; the hub only if it answers."""
     from transformers import AutoConfig
@@ -111,7 +96,7 @@ def _hub_config(target: str, trust_remote_code: bool) -> tuple[Any, bool]:
         ), True
     except OSError:
         pass
-    if not _hub_reachable():
+    if not hub_reachable():
         raise ModelNotAvailableError(
             f"{target!r} is not in the local Hugging Face cache and the Hub cannot be reached: use a bundled "
             "alias (`babellens models list`), a local folder or a .gguf file, or connect to the network"
