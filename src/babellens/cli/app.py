@@ -10,8 +10,8 @@ import typer
 from babellens.cli import bench_cmd, jobs_cmd, models_cmd
 from babellens.cli.demo_cmd import demo
 from babellens.cli.inspect_cmd import info, trace
-from babellens.cli.scan_cmd import neuron, next_token_neurons_cmd, scan
 from babellens.cli.output import err_console
+from babellens.cli.scan_cmd import neuron, next_token_neurons_cmd, scan
 from babellens.errors import BabelLensError
 
 __all__ = ["app", "main"]

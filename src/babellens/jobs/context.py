@@ -12,7 +12,7 @@ from babellens.store.jobs import Job, JobStore
 __all__ = ["JobCancelled", "JobContext"]
 
 
-class JobCancelled(Exception):  # noqa: N818 - a control-flow signal
+class JobCancelled(Exception):
     """Raised inside a job when a cancel was requested; its checkpoint is kept."""
 
 
