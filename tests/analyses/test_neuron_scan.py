@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from babellens.analyses.neuron_scan.histogram import N_BINS, bin_edges
+from babellens.analyses.neuron_scan.histogram import N_BINS, reference_bin
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.data import Corpus, Document, batches, make_windows
 from tiny_models import TINY_TEXTS, tiny_lm_with_tokenizer
@@ -36,10 +36,10 @@ def test_scan_equals_brute_force(setup):
     lm, windows = setup
     scan = NeuronScan(lm, windows, CONFIG)
     assert scan.run()
-    edges = bin_edges().float()
     for layer in (0, 2):
         per_window = _brute_force(lm, windows, layer)
         acc = scan.accumulators[layer]
+        state = acc.state_dict()
         all_tokens = torch.cat([per_window[w] for w in sorted(per_window)])
         assert int(acc.n_tokens) == all_tokens.shape[0] == sum(w.n_tokens for w in windows)
         torch.testing.assert_close(acc.act_max, all_tokens.amax(0), atol=0, rtol=0)
@@ -49,19 +49,19 @@ def test_scan_equals_brute_force(setup):
             values = all_tokens[:, neuron]
             hist = torch.zeros(N_BINS, dtype=torch.long)
             for v in values.tolist():
-                hist[sum(v >= e for e in edges.tolist())] += 1
+                hist[reference_bin(v)] += 1
             assert torch.equal(acc.hist[neuron], hist)
             ranked = sorted(
                 ((float(a[:, neuron].max()), w) for w, a in per_window.items()),
                 key=lambda t: (-t[0], t[1]),
             )
             top = ranked[: CONFIG.k]
-            assert acc.top_windows[neuron].tolist() == [w for _, w in top]
-            assert acc.top_values[neuron].tolist() == [v for v, _ in top]
+            assert state["top_windows"][neuron].tolist() == [w for _, w in top]
+            assert state["top_values"][neuron].tolist() == [v for v, _ in top]
             for slot, (value, w) in enumerate(top):
                 window_acts = per_window[w][:, neuron]
-                assert acc.top_positions[neuron, slot] == int(window_acts.argmax())
-                stored = acc.top_acts[neuron, slot, : windows[w].n_tokens].float()
+                assert state["top_positions"][neuron, slot] == int(window_acts.argmax())
+                stored = state["top_acts"][neuron, slot, : windows[w].n_tokens].float()
                 torch.testing.assert_close(stored, window_acts.half().float(), atol=0, rtol=0)
                 assert value == float(window_acts.max())
 
@@ -109,3 +109,16 @@ def test_merge_of_shards_is_exact(setup):
         acc.merge(second.accumulators[layer])
         for key, value in full.accumulators[layer].state_dict().items():
             assert torch.equal(acc.state_dict()[key], value), key
+
+
+def test_bins_match_their_definition():
+    import torch
+
+    from babellens.analyses.neuron_scan.histogram import bin_edges, bin_index
+
+    edges = bin_edges().tolist()
+    probes = [0.0, -0.0, 1e-9, -1e-9, 0.5, -0.5, 1.0, -1.0, 1.4999, 1.5, -1.5, 511.9, 512.0, -512.0, 1e6, -1e6]
+    probes += [float("inf"), float("-inf"), float("nan")] + edges + [e * 1.0001 for e in edges] + [e * 0.9999 for e in edges]
+    got = bin_index(torch.tensor(probes, dtype=torch.float32)).tolist()
+    assert got == [reference_bin(float(torch.tensor(p, dtype=torch.float32))) for p in probes]
+    assert len(edges) == N_BINS - 1 and edges == sorted(edges)

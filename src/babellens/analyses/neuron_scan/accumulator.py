@@ -1,16 +1,18 @@
 """Running per-neuron statistics of one layer, updated inside the hook, mergeable across shards.
 
 Memory is ``d_mlp × k × window`` for the examples plus ``d_mlp × bins`` for the histograms: it
-never grows with the corpus. The top-k order is value descending, then window index ascending,
-kept by a stable sort over (current top-k, new windows in index order); two accumulators over
-disjoint window ranges therefore merge into exactly the accumulator of the whole range.
+never grows with the corpus. The top-k order is value descending, then window index ascending.
+The k kept examples sit in unordered slots: a batch only rewrites the slots it evicts, so a scan
+late in a corpus, where few neurons change, costs little beyond the statistics. ``state_dict``
+returns the canonical order, and two accumulators over disjoint window ranges merge into exactly
+the accumulator of the whole range.
 """
 
 from __future__ import annotations
 
 import torch
 
-from babellens.analyses.neuron_scan.histogram import N_BINS, bin_edges, bin_index
+from babellens.analyses.neuron_scan.histogram import N_BINS, bin_index
 
 __all__ = ["LayerAccumulator"]
 
@@ -33,27 +35,56 @@ class LayerAccumulator:
         self.n_positive = torch.zeros(d_mlp, dtype=torch.long, device=dev)
         self.act_sum = torch.zeros(d_mlp, dtype=torch.float64, device=dev)
         self.act_max = torch.full((d_mlp,), float("-inf"), device=dev)
-        self._edges = bin_edges().to(dev, torch.float32)
-        self._offsets = torch.arange(d_mlp, device=dev) * N_BINS
+        self._offsets = (torch.arange(d_mlp, device=dev) * N_BINS).to(torch.int32)
 
     # ---- update -----------------------------------------------------------------------------
     def update(self, acts: torch.Tensor, mask: torch.Tensor, window_ids: torch.Tensor) -> None:
         """``acts`` [batch, pos, d_mlp] of windows ``window_ids`` (ascending), ``mask`` [batch, pos]."""
         acts = acts.float()
         real = mask.bool()
-        self._update_stats(acts[real])
-        masked = acts.masked_fill(~real.unsqueeze(-1), float("-inf"))
+        full = bool(real.all())
+        self._update_stats(acts.reshape(-1, self.d_mlp) if full else acts[real])
+        masked = acts if full else acts.masked_fill(~real.unsqueeze(-1), float("-inf"))
         batch_max, batch_pos = masked.max(dim=1)  # [batch, d_mlp]
-        padded = torch.zeros((*acts.shape[:2], self.d_mlp), device=acts.device, dtype=torch.float16)
-        padded.copy_(acts.masked_fill(~real.unsqueeze(-1), 0.0))
-        if padded.shape[1] < self.window_len:
-            padded = torch.nn.functional.pad(padded, (0, 0, 0, self.window_len - padded.shape[1]))
-        self._merge_top(
-            batch_max.T,
-            window_ids.to(acts.device).unsqueeze(0).expand(self.d_mlp, -1),
-            batch_pos.T,
-            padded.permute(2, 0, 1),
-        )
+        # Only neurons whose best new window beats their weakest kept example can change.
+        changed = (batch_max.amax(dim=0) > self.top_values.amin(dim=1)).nonzero().flatten()
+        if changed.numel() == 0:
+            return
+        window_ids = window_ids.to(acts.device)
+        values = batch_max[:, changed].T  # [changed, batch]
+        windows = window_ids.expand(changed.numel(), -1)
+        slot_rows, slots, cand_rows, cands = self._insertions(changed, values, windows)
+        neurons = changed[cand_rows]
+        new_acts = acts[cands, :, neurons]  # [insertions, pos]
+        if not full:
+            new_acts = new_acts * real[cands]
+        self._write(changed[slot_rows], slots, values[cand_rows, cands], windows[cand_rows, cands],
+                    batch_pos[cands, neurons], new_acts)  # fmt: skip
+
+    def _insertions(self, rows: torch.Tensor, values: torch.Tensor, windows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Which kept slots of ``rows`` are evicted, and which candidates take them.
+
+        Order is value descending, then window ascending; the kept slots are unordered, so only
+        the evicted ones are rewritten. Returns (slot row, slot, candidate row, candidate), paired.
+        """
+        all_values = torch.cat([self.top_values[rows], values], dim=1)
+        all_windows = torch.cat([self.top_windows[rows], windows], dim=1)
+        by_window = torch.sort(all_windows, dim=1, stable=True).indices
+        by_value = torch.sort(all_values.gather(1, by_window), dim=1, descending=True, stable=True).indices
+        order = by_window.gather(1, by_value)
+        keep = torch.zeros_like(all_values, dtype=torch.bool).scatter_(1, order[:, : self.k], True)
+        slot_rows, slots = (~keep[:, : self.k]).nonzero(as_tuple=True)
+        cand_rows, cands = keep[:, self.k :].nonzero(as_tuple=True)
+        return slot_rows, slots, cand_rows, cands
+
+    def _write(self, rows: torch.Tensor, slots: torch.Tensor, values: torch.Tensor, windows: torch.Tensor,
+               positions: torch.Tensor, acts: torch.Tensor) -> None:  # fmt: skip
+        self.top_values[rows, slots] = values
+        self.top_windows[rows, slots] = windows
+        self.top_positions[rows, slots] = positions
+        padded = torch.zeros((acts.shape[0], self.window_len), dtype=torch.float16, device=acts.device)
+        padded[:, : acts.shape[1]] = acts[:, : self.window_len]
+        self.top_acts[rows, slots] = padded
 
     def _update_stats(self, flat: torch.Tensor) -> None:
         """Statistics of real tokens ``flat`` [tokens, d_mlp]."""
@@ -61,22 +92,10 @@ class LayerAccumulator:
             return
         self.n_tokens += flat.shape[0]
         self.n_positive += (flat > 0).sum(dim=0)
-        self.act_sum += flat.sum(dim=0, dtype=torch.float64)
+        self.act_sum += flat.sum(dim=0).double()
         self.act_max = torch.maximum(self.act_max, flat.amax(dim=0))
-        bins = bin_index(flat, self._edges) + self._offsets
-        self.hist += torch.bincount(bins.flatten(), minlength=self.d_mlp * N_BINS).view(
-            self.d_mlp, N_BINS
-        )
-
-    def _merge_top(self, values: torch.Tensor, windows: torch.Tensor, positions: torch.Tensor,
-                   acts: torch.Tensor) -> None:  # fmt: skip
-        all_values = torch.cat([self.top_values, values], dim=1)
-        order = torch.sort(all_values, dim=1, descending=True, stable=True).indices[:, : self.k]
-        self.top_values = all_values.gather(1, order)
-        self.top_windows = torch.cat([self.top_windows, windows], dim=1).gather(1, order)
-        self.top_positions = torch.cat([self.top_positions, positions], dim=1).gather(1, order)
-        all_acts = torch.cat([self.top_acts, acts], dim=1)
-        self.top_acts = all_acts.gather(1, order.unsqueeze(-1).expand(-1, -1, self.window_len))
+        bins = bin_index(flat) + self._offsets
+        self.hist += torch.bincount(bins.flatten(), minlength=self.d_mlp * N_BINS).view(self.d_mlp, N_BINS)
 
     def merge(self, other: LayerAccumulator) -> None:
         """Fold in an accumulator of windows that all come after this one's (exact)."""
@@ -85,11 +104,27 @@ class LayerAccumulator:
         self.act_sum += other.act_sum
         self.act_max = torch.maximum(self.act_max, other.act_max)
         self.hist += other.hist
-        self._merge_top(other.top_values, other.top_windows, other.top_positions, other.top_acts)
+        rows = torch.arange(self.d_mlp, device=self.top_values.device)
+        slot_rows, slots, cand_rows, cands = self._insertions(rows, other.top_values, other.top_windows)
+        self._write(slot_rows, slots, other.top_values[cand_rows, cands], other.top_windows[cand_rows, cands],
+                    other.top_positions[cand_rows, cands], other.top_acts[cand_rows, cands])  # fmt: skip
 
     # ---- state ------------------------------------------------------------------------------
+    def canonical_order(self) -> torch.Tensor:
+        """``[d_mlp, k]`` slot order: value descending, then window ascending (empty slots last)."""
+        by_window = torch.sort(self.top_windows, dim=1, stable=True).indices
+        by_value = torch.sort(self.top_values.gather(1, by_window), dim=1, descending=True, stable=True).indices
+        return by_window.gather(1, by_value)
+
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {key: getattr(self, key).detach().to("cpu", copy=True) for key in _STATE_KEYS}
+        """CPU copies; the top-k arrays in canonical order, so equal scans give equal states."""
+        order = self.canonical_order()
+        state = {key: getattr(self, key).detach().to("cpu", copy=True) for key in _STATE_KEYS}
+        cpu_order = order.cpu()
+        for key in ("top_values", "top_windows", "top_positions"):
+            state[key] = state[key].gather(1, cpu_order)
+        state["top_acts"] = state["top_acts"].gather(1, cpu_order.unsqueeze(-1).expand(-1, -1, self.window_len))
+        return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         for key in _STATE_KEYS:

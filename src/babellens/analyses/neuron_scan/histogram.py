@@ -1,37 +1,77 @@
 """Fixed histogram bins shared by every neuron, every model and every shard of a scan.
 
-Activations span four orders of magnitude between models and layers, and a neuron's range is not
-known before the scan, so the bins are uniform in signed-log space: ``sign(x) * log1p(|x|)``
-from -6 to 6 (|x| up to ~400) in 96 bins, plus one underflow and one overflow bin. Fixed edges
-make histograms of separate shards add up exactly.
+Activations span many orders of magnitude between models and layers, and a neuron's range is not
+known before the scan, so the bins are log-linear, read straight from the float32 bit pattern:
+per sign, each octave of ``|x|`` from 2^-8 to 2^9 is split in two (edges at 1× and 1.5× each
+power of two), 34 bins a sign; ``|x| < 2^-8`` (zero included) is one central bin; ``|x| ≥ 512``,
+inf and NaN fall into the two outer bins. 71 bins in all. A positive bin holds ``[a, b)``, a
+negative one ``(-b, -a]``: bins are symmetric in magnitude. Fixed edges make histograms of
+separate shards add up exactly, and the bin of a value costs a shift and a table look-up.
 """
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import torch
 
-__all__ = ["N_BINS", "bin_centres", "bin_edges", "bin_index"]
+__all__ = ["N_BINS", "bin_centres", "bin_edges", "bin_index", "reference_bin"]
 
-_LOG_LIMIT = 6.0
-_INNER_BINS = 96
-N_BINS = _INNER_BINS + 2
+_LOW_EXP, _HIGH_EXP = 127 - 8, 127 + 9  # float32 biased exponents: 2^-8 .. 2^9
+_M_LOW, _M_HIGH = 2 * _LOW_EXP, 2 * _HIGH_EXP  # magnitude codes: exponent*2 + top mantissa bit
+_PER_SIGN = _M_HIGH - _M_LOW  # 34
+CENTRE = _PER_SIGN + 1  # 35
+N_BINS = 2 * _PER_SIGN + 3  # 71
+
+
+def _lookup_table() -> torch.Tensor:
+    """Bin of every 10-bit key (sign bit, 8 exponent bits, top mantissa bit)."""
+    table = torch.empty(1024, dtype=torch.int32)
+    for key in range(1024):
+        negative, code = key >> 9, key & 511
+        if code < _M_LOW:
+            table[key] = CENTRE
+        elif code >= _M_HIGH:
+            table[key] = 0 if negative else N_BINS - 1
+        else:
+            offset = code - _M_LOW  # 0 .. 33, growing with |x|
+            table[key] = CENTRE - 1 - offset if negative else CENTRE + 1 + offset
+    return table
+
+
+_TABLE = _lookup_table()
+
+
+def bin_index(values: torch.Tensor) -> torch.Tensor:
+    """int32 bin of each float32 value, same shape."""
+    bits = values.float().contiguous().view(torch.int32)
+    key = torch.bitwise_right_shift(bits, 22).bitwise_and_(1023)  # arithmetic shift keeps the sign at bit 9
+    return _TABLE.to(values.device)[key]
+
+
+def _magnitude_edges() -> list[float]:
+    return [2.0 ** (code // 2 - 127) * (1.5 if code % 2 else 1.0) for code in range(_M_LOW, _M_HIGH + 1)]
 
 
 def bin_edges() -> torch.Tensor:
-    """The ``_INNER_BINS + 1`` edges in activation units (float64)."""
-    log_edges = torch.linspace(-_LOG_LIMIT, _LOG_LIMIT, _INNER_BINS + 1, dtype=torch.float64)
-    return torch.sign(log_edges) * torch.expm1(log_edges.abs())
-
-
-def bin_index(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-    """Bin of each value: 0 = below the first edge, ``N_BINS - 1`` = at or above the last."""
-    return torch.bucketize(values, edges.to(values.device, values.dtype), right=True)
+    """The 70 boundaries between bins, ascending (float64)."""
+    mags = _magnitude_edges()
+    return torch.tensor([-m for m in reversed(mags)] + mags, dtype=torch.float64)
 
 
 def bin_centres() -> list[float]:
     """A representative value per bin (for plotting); the outer bins use their inner edge."""
     edges = bin_edges().tolist()
-    inner = [(a + b) / 2 for a, b in pairwise(edges)]
+    inner = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    inner[CENTRE - 1] = 0.0
     return [edges[0], *inner, edges[-1]]
+
+
+def reference_bin(value: float) -> int:
+    """The definition, in plain Python (tests compare :func:`bin_index` against it)."""
+    mags = _magnitude_edges()
+    magnitude = abs(value)
+    if magnitude != magnitude or magnitude >= mags[-1]:  # NaN or beyond the last edge
+        return 0 if value < 0 else N_BINS - 1
+    if magnitude < mags[0]:
+        return CENTRE
+    offset = max(i for i, m in enumerate(mags) if magnitude >= m)
+    return CENTRE - 1 - offset if value < 0 else CENTRE + 1 + offset

@@ -10,13 +10,13 @@ of an uninterrupted one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from pydantic import BaseModel, Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
-from babellens.data.windows import Window, batches
+from babellens.data.windows import Window, WindowBatch, batches
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
 
@@ -60,6 +60,8 @@ class NeuronScan:
             for layer in self.layers
         }
         self.windows_done = 0
+        self._current_ids = torch.empty(0, dtype=torch.long)
+        self._reduce = self._hooks()
         self._tokens_before = [0]
         for w in windows:
             self._tokens_before.append(self._tokens_before[-1] + w.n_tokens)
@@ -92,6 +94,31 @@ class NeuronScan:
         self.windows_done = int(state["windows_done"])
 
     # ---- run --------------------------------------------------------------------------------
+    def _hooks(self) -> dict[str, Callable[[torch.Tensor, torch.Tensor | None], None]]:
+        def reducer(layer: int) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
+            acc = self.accumulators[layer]
+
+            def fold(x: torch.Tensor, mask: torch.Tensor | None) -> None:
+                mask = mask if mask is not None else torch.ones(x.shape[:2], device=x.device)
+                acc.update(x, mask, self._current_ids)
+
+            return fold
+
+        return {f"mlp_post.{layer}": reducer(layer) for layer in self.layers}
+
+    def step(self, batch: WindowBatch) -> None:
+        """Fold one batch (the next windows in order) into the accumulators."""
+        self._current_ids = batch.indices
+        self.lm.run({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
+                    capture=list(self._reduce), reduce=self._reduce)  # fmt: skip
+        self.windows_done = int(batch.indices[-1]) + 1
+
+    def batches(self) -> Iterator[WindowBatch]:
+        """The remaining batches, from ``windows_done`` (the same boundaries on every resume)."""
+        pad_id = self.lm.tokenizer.pad_token_id if self.lm.tokenizer is not None else 0
+        return batches(self.windows, tokens_per_batch=self.config.tokens_per_batch, pad_id=pad_id or 0,
+                       start=self.windows_done)  # fmt: skip
+
     def run(
         self,
         *,
@@ -100,38 +127,14 @@ class NeuronScan:
         checkpoint: Callable[[NeuronScan], None] | None = None,
     ) -> bool:
         """Scan from ``windows_done`` on; returns True when finished, False when stopped early."""
-        current: dict[str, torch.Tensor] = {}
-
-        def reducer(layer: int) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
-            acc = self.accumulators[layer]
-
-            def fold(x: torch.Tensor, mask: torch.Tensor | None) -> None:
-                acc.update(
-                    x,
-                    mask if mask is not None else torch.ones(x.shape[:2], device=x.device),
-                    current["ids"],
-                )
-
-            return fold
-
-        reduce = {f"mlp_post.{layer}": reducer(layer) for layer in self.layers}
-        points = list(reduce)
-        pad_id = self.lm.tokenizer.pad_token_id if self.lm.tokenizer is not None else 0
         last_save = time.monotonic()
-        for batch in batches(self.windows, tokens_per_batch=self.config.tokens_per_batch, pad_id=pad_id or 0,
-                             start=self.windows_done):  # fmt: skip
+        for batch in self.batches():
             if should_stop is not None and should_stop():
                 return False
-            current["ids"] = batch.indices
-            self.lm.run({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}, capture=points,
-                        reduce=reduce)  # fmt: skip
-            self.windows_done = int(batch.indices[-1]) + 1
+            self.step(batch)
             if progress is not None:
                 progress(self.tokens_done, self.total_tokens)
-            if (
-                checkpoint is not None
-                and time.monotonic() - last_save >= self.config.checkpoint_every_s
-            ):
+            if checkpoint is not None and time.monotonic() - last_save >= self.config.checkpoint_every_s:
                 checkpoint(self)
                 last_save = time.monotonic()
         return True
