@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import torch
 
-from babellens.analyses.neuron_scan.histogram import N_BINS, bin_index
+from babellens.analyses.neuron_scan.histogram import N_BINS, POSITIVE_FROM, bin_index
 
 __all__ = ["LayerAccumulator"]
 
-_STATE_KEYS = ("top_values", "top_windows", "top_positions", "top_acts", "hist", "n_tokens", "n_positive",
-               "act_sum", "act_max")  # fmt: skip
+_STATE_KEYS = ("top_values", "top_windows", "top_positions", "top_acts", "hist", "n_tokens", "act_sum", "act_max")
 
 
 class LayerAccumulator:
@@ -32,7 +31,6 @@ class LayerAccumulator:
         self.top_acts = torch.zeros((d_mlp, k, window_len), dtype=torch.float16, device=dev)
         self.hist = torch.zeros((d_mlp, N_BINS), dtype=torch.long, device=dev)
         self.n_tokens = torch.zeros((), dtype=torch.long, device=dev)
-        self.n_positive = torch.zeros(d_mlp, dtype=torch.long, device=dev)
         self.act_sum = torch.zeros(d_mlp, dtype=torch.float64, device=dev)
         self.act_max = torch.full((d_mlp,), float("-inf"), device=dev)
         self._offsets = (torch.arange(d_mlp, device=dev) * N_BINS).to(torch.int32)
@@ -42,10 +40,11 @@ class LayerAccumulator:
         """``acts`` [batch, pos, d_mlp] of windows ``window_ids`` (ascending), ``mask`` [batch, pos]."""
         acts = acts.float()
         real = mask.bool()
-        full = bool(real.all())
-        self._update_stats(acts.reshape(-1, self.d_mlp) if full else acts[real])
+        n_pad = int((~real).sum())
+        full = n_pad == 0
         masked = acts if full else acts.masked_fill(~real.unsqueeze(-1), float("-inf"))
         batch_max, batch_pos = masked.max(dim=1)  # [batch, d_mlp]
+        self._update_stats(masked.view(-1, self.d_mlp), batch_max, n_pad)
         # Only neurons whose best new window beats their weakest kept example can change.
         changed = (batch_max.amax(dim=0) > self.top_values.amin(dim=1)).nonzero().flatten()
         if changed.numel() == 0:
@@ -86,21 +85,24 @@ class LayerAccumulator:
         padded[:, : acts.shape[1]] = acts[:, : self.window_len]
         self.top_acts[rows, slots] = padded
 
-    def _update_stats(self, flat: torch.Tensor) -> None:
-        """Statistics of real tokens ``flat`` [tokens, d_mlp]."""
-        if flat.numel() == 0:
-            return
-        self.n_tokens += flat.shape[0]
-        self.n_positive += (flat > 0).sum(dim=0)
-        self.act_sum += flat.sum(dim=0).double()
-        self.act_max = torch.maximum(self.act_max, flat.amax(dim=0))
+    def _update_stats(self, flat: torch.Tensor, batch_max: torch.Tensor, n_pad: int) -> None:
+        """Statistics of ``flat`` [tokens, d_mlp], whose ``n_pad`` padded rows hold -inf.
+
+        -inf lands in the lowest histogram bin (taken back out below) and is zeroed for the sum,
+        so no boolean-mask copy of the activations is needed.
+        """
+        self.n_tokens += flat.shape[0] - n_pad
+        summable = flat.nan_to_num(neginf=0.0) if n_pad else flat
+        self.act_sum += summable.sum(dim=0).double()
+        self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
         bins = bin_index(flat) + self._offsets
         self.hist += torch.bincount(bins.flatten(), minlength=self.d_mlp * N_BINS).view(self.d_mlp, N_BINS)
+        if n_pad:
+            self.hist[:, 0] -= n_pad
 
     def merge(self, other: LayerAccumulator) -> None:
         """Fold in an accumulator of windows that all come after this one's (exact)."""
         self.n_tokens += other.n_tokens
-        self.n_positive += other.n_positive
         self.act_sum += other.act_sum
         self.act_max = torch.maximum(self.act_max, other.act_max)
         self.hist += other.hist
@@ -130,6 +132,11 @@ class LayerAccumulator:
         for key in _STATE_KEYS:
             current = getattr(self, key)
             setattr(self, key, state[key].to(current.device, current.dtype).clone())
+
+    @property
+    def n_positive(self) -> torch.Tensor:
+        """Activations above zero per neuron, read off the histogram."""
+        return self.hist[:, POSITIVE_FROM:].sum(dim=1)
 
     @property
     def density(self) -> torch.Tensor:
