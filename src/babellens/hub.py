@@ -16,7 +16,9 @@ __all__ = ["hub_reachable"]
 def hub_reachable(timeout: float = 3.0) -> bool:
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:
-        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
+        socket.create_connection(
+            (url.hostname or "huggingface.co", url.port or 443), timeout=timeout
+        ).close()
     except OSError:
         return False
     return True

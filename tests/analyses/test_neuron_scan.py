@@ -117,8 +117,30 @@ def test_bins_match_their_definition():
     from babellens.analyses.neuron_scan.histogram import bin_edges, bin_index
 
     edges = bin_edges().tolist()
-    probes = [0.0, -0.0, 1e-9, -1e-9, 0.5, -0.5, 1.0, -1.0, 1.4999, 1.5, -1.5, 511.9, 512.0, -512.0, 1e6, -1e6]
-    probes += [float("inf"), float("-inf"), float("nan")] + edges + [e * 1.0001 for e in edges] + [e * 0.9999 for e in edges]
+    probes = [
+        0.0,
+        -0.0,
+        1e-9,
+        -1e-9,
+        0.5,
+        -0.5,
+        1.0,
+        -1.0,
+        1.4999,
+        1.5,
+        -1.5,
+        511.9,
+        512.0,
+        -512.0,
+        1e6,
+        -1e6,
+    ]
+    probes += (
+        [float("inf"), float("-inf"), float("nan")]
+        + edges
+        + [e * 1.0001 for e in edges]
+        + [e * 0.9999 for e in edges]
+    )
     got = bin_index(torch.tensor(probes, dtype=torch.float32)).tolist()
     assert got == [reference_bin(float(torch.tensor(p, dtype=torch.float32))) for p in probes]
     assert len(edges) == N_BINS - 1 and edges == sorted(edges)

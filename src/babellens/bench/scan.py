@@ -85,7 +85,12 @@ def _peak_rss_subprocess(model: str, n_tokens: int) -> float:
         "NeuronScan(lm, repeated_windows(lm, n), ScanConfig()).run()\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, model, str(n_tokens)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, model, str(n_tokens)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -116,5 +121,3 @@ def bench_scan(lm: LanguageModel, *, tokens: int = 8192, rss_tokens: tuple[int, 
         rss_growth=round(growth, 4), congruence_layer_s=round(chunked, 2), plain_matmul_s=round(plain, 2),
         congruence_ratio=round(chunked / plain, 2),
     )  # fmt: skip
-
-

@@ -54,8 +54,12 @@ def capture(
 @app.command("scan")
 def scan(
     model: ModelArg,
-    tokens: Annotated[int, typer.Option(min=1024, help="Tokens for the throughput comparison.")] = 8192,
-    rss: Annotated[bool, typer.Option(help="Also measure peak memory at 10k and 100k tokens (slow).")] = True,
+    tokens: Annotated[
+        int, typer.Option(min=1024, help="Tokens for the throughput comparison.")
+    ] = 8192,
+    rss: Annotated[
+        bool, typer.Option(help="Also measure peak memory at 10k and 100k tokens (slow).")
+    ] = True,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Scan throughput vs the decoder, memory growth 10k -> 100k tokens, congruence vs a matmul."""
@@ -66,11 +70,17 @@ def scan(
     if json:
         print_json(result)
         return
-    table = Table(title=f"scan benchmark: {result.model} ({result.device}, {result.torch_threads} threads)")
+    table = Table(
+        title=f"scan benchmark: {result.model} ({result.device}, {result.torch_threads} threads)"
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("HF forward, no unembedding (tokens/s)", f"{result.forward_no_unembed_tokens_per_s:.0f}")
-    table.add_row("scan, all layers, k=20, histograms (tokens/s)", f"{result.scan_tokens_per_s:.0f}")
+    table.add_row(
+        "HF forward, no unembedding (tokens/s)", f"{result.forward_no_unembed_tokens_per_s:.0f}"
+    )
+    table.add_row(
+        "scan, all layers, k=20, histograms (tokens/s)", f"{result.scan_tokens_per_s:.0f}"
+    )
     table.add_row("scan ÷ forward", f"{result.scan_ratio:.3f}")
     for n, mb in result.peak_rss_mb.items():
         table.add_row(f"peak RSS, {int(n):,} tokens (MB)", f"{mb:.0f}")

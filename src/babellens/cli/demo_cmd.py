@@ -1,4 +1,4 @@
-"""``babellens demo``: fetch the default model, show what it is and trace one prompt."""
+"""``babellens demo``: fetch the default model, scan the bundled corpus, show what it found."""
 
 from __future__ import annotations
 
@@ -6,34 +6,69 @@ from typing import Annotated
 
 import typer
 
+from babellens.analyses.neuron_scan.scan import ScanConfig
+from babellens.analyses.next_token_neurons import NextTokenConfig
 from babellens.analyses.token_trace import trace_top_neurons
 from babellens.cli.inspect_cmd import print_summary, print_trace
-from babellens.cli.loading import load_with_status
+from babellens.cli.options import DbOpt
 from babellens.cli.output import byte_progress, console
+from babellens.cli.scan_cmd import print_neuron, run_foreground
+from babellens.jobs import cached_model
 from babellens.models.bundled import DEFAULT_MODEL
 from babellens.models.fetch import pull
+from babellens.store import JobStore, ResultStore, open_database
 
 DEMO_PROMPT = "The capital of France is Paris. Die Hauptstadt von Deutschland ist Berlin."
+
+
+def _reuse_or_run(db: str | None, kind: str, model: str, params: dict, unit: str) -> int:
+    """A finished job with the same parameters is reused, so a second demo starts at once."""
+    store = JobStore(open_database(db))
+    for job in store.list(status="done", kind=kind, limit=200):
+        if job.model == model and job.params == params:
+            console.print(f"[dim]reusing {kind} job {job.id} (same model and settings)[/]")
+            return job.id
+    return run_foreground(db, kind, model, params, quiet=False, unit=unit)
 
 
 def demo(
     model: Annotated[str, typer.Option(help="Bundled alias to analyse.")] = DEFAULT_MODEL,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after the analyses.")] = False,
+    tokens: Annotated[
+        int | None, typer.Option(min=1, help="Scan at most this many corpus tokens.")
+    ] = None,
     prompt: Annotated[str, typer.Option(help="Prompt to trace.")] = DEMO_PROMPT,
+    db: DbOpt = None,
 ) -> None:
-    """The two-minute tour: pull the default model, summarise it, trace a bilingual prompt."""
+    """The tour: pull the default model, scan the bundled corpus, find next-token neurons."""
     with byte_progress(f"fetching {model}") as progress:
         pull(model, progress=progress)
-    lm = load_with_status(model)
+    lm = cached_model(model)
     summary = lm.summary()
     print_summary(summary)
-    layer = summary.n_layers // 2
-    print_trace(trace_top_neurons(lm, prompt, layer, k=3))
+    print_trace(trace_top_neurons(lm, prompt, summary.n_layers // 2, k=3))
+
+    scan_params = ScanConfig(max_tokens=tokens).model_dump()
+    scan_job = _reuse_or_run(db, "scan", model, scan_params, "tokens")
+    last_quarter = list(range(summary.n_layers - max(1, summary.n_layers // 4), summary.n_layers))
+    token_job = _reuse_or_run(
+        db, "next_token_neurons", model, NextTokenConfig(layers=last_quarter).model_dump(), "layers"
+    )
+
+    results = ResultStore(open_database(db))
+    best = results.top_token_neurons(token_job, None, 1)[0]
+    tokenizer = lm.tokenizer
+    record = results.neuron(
+        scan_job, best.layer, best.neuron, lambda ids: [tokenizer.decode([i]) for i in ids]
+    )
+    record.congruence = best
+    console.rule(f"the strongest next-token neuron of {model}")
+    print_neuron(record)
     console.print(
-        f"\nNext: [bold]babellens trace {model} --text '...' --layer {layer} --neuron N[/] follows one neuron; "
-        f"[bold]babellens info {model} --json[/] gives the summary as JSON."
+        f"\nExplore: [bold]babellens next-token-neurons {model} --top 20[/], "
+        f"[bold]babellens neuron {model} LAYER INDEX[/], [bold]babellens trace {model} --text '...' --layer L --top 5[/]."
     )
     if not no_serve:
         console.print(
-            "[dim]This version has no web app yet, so there is nothing to serve; done.[/]"
+            "[dim]The web app is not part of this version yet, so there is nothing to serve; done.[/]"
         )

@@ -117,7 +117,7 @@ def print_neuron(r: NeuronRecord) -> None:
     blocks = " ▁▂▃▄▅▆▇█"
     peak = max(r.histogram.counts) or 1
     spark = "".join(blocks[min(8, round(8 * c / peak))] if c else " " for c in r.histogram.counts)
-    console.print(f"histogram (signed-log bins, -400 … 400): [cyan]{spark.strip()}[/]")
+    console.print(f"histogram (log-linear bins, -512 … 512): [cyan]{spark.strip()}[/]")
     table = Table(
         title="top examples (darker = more active; ▶ marks the maximum)", show_lines=False
     )

@@ -16,7 +16,16 @@ from babellens.analyses.neuron_scan.histogram import N_BINS, POSITIVE_FROM, bin_
 
 __all__ = ["LayerAccumulator"]
 
-_STATE_KEYS = ("top_values", "top_windows", "top_positions", "top_acts", "hist", "n_tokens", "act_sum", "act_max")
+_STATE_KEYS = (
+    "top_values",
+    "top_windows",
+    "top_positions",
+    "top_acts",
+    "hist",
+    "n_tokens",
+    "act_sum",
+    "act_max",
+)
 
 
 class LayerAccumulator:
@@ -60,7 +69,9 @@ class LayerAccumulator:
         self._write(changed[slot_rows], slots, values[cand_rows, cands], windows[cand_rows, cands],
                     batch_pos[cands, neurons], new_acts)  # fmt: skip
 
-    def _insertions(self, rows: torch.Tensor, values: torch.Tensor, windows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _insertions(
+        self, rows: torch.Tensor, values: torch.Tensor, windows: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         """Which kept slots of ``rows`` are evicted, and which candidates take them.
 
         Order is value descending, then window ascending; the kept slots are unordered, so only
@@ -69,7 +80,9 @@ class LayerAccumulator:
         all_values = torch.cat([self.top_values[rows], values], dim=1)
         all_windows = torch.cat([self.top_windows[rows], windows], dim=1)
         by_window = torch.sort(all_windows, dim=1, stable=True).indices
-        by_value = torch.sort(all_values.gather(1, by_window), dim=1, descending=True, stable=True).indices
+        by_value = torch.sort(
+            all_values.gather(1, by_window), dim=1, descending=True, stable=True
+        ).indices
         order = by_window.gather(1, by_value)
         keep = torch.zeros_like(all_values, dtype=torch.bool).scatter_(1, order[:, : self.k], True)
         slot_rows, slots = (~keep[:, : self.k]).nonzero(as_tuple=True)
@@ -81,7 +94,9 @@ class LayerAccumulator:
         self.top_values[rows, slots] = values
         self.top_windows[rows, slots] = windows
         self.top_positions[rows, slots] = positions
-        padded = torch.zeros((acts.shape[0], self.window_len), dtype=torch.float16, device=acts.device)
+        padded = torch.zeros(
+            (acts.shape[0], self.window_len), dtype=torch.float16, device=acts.device
+        )
         padded[:, : acts.shape[1]] = acts[:, : self.window_len]
         self.top_acts[rows, slots] = padded
 
@@ -96,7 +111,9 @@ class LayerAccumulator:
         self.act_sum += summable.sum(dim=0).double()
         self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
         bins = bin_index(flat) + self._offsets
-        self.hist += torch.bincount(bins.flatten(), minlength=self.d_mlp * N_BINS).view(self.d_mlp, N_BINS)
+        self.hist += torch.bincount(bins.flatten(), minlength=self.d_mlp * N_BINS).view(
+            self.d_mlp, N_BINS
+        )
         if n_pad:
             self.hist[:, 0] -= n_pad
 
@@ -107,7 +124,9 @@ class LayerAccumulator:
         self.act_max = torch.maximum(self.act_max, other.act_max)
         self.hist += other.hist
         rows = torch.arange(self.d_mlp, device=self.top_values.device)
-        slot_rows, slots, cand_rows, cands = self._insertions(rows, other.top_values, other.top_windows)
+        slot_rows, slots, cand_rows, cands = self._insertions(
+            rows, other.top_values, other.top_windows
+        )
         self._write(slot_rows, slots, other.top_values[cand_rows, cands], other.top_windows[cand_rows, cands],
                     other.top_positions[cand_rows, cands], other.top_acts[cand_rows, cands])  # fmt: skip
 
@@ -115,7 +134,9 @@ class LayerAccumulator:
     def canonical_order(self) -> torch.Tensor:
         """``[d_mlp, k]`` slot order: value descending, then window ascending (empty slots last)."""
         by_window = torch.sort(self.top_windows, dim=1, stable=True).indices
-        by_value = torch.sort(self.top_values.gather(1, by_window), dim=1, descending=True, stable=True).indices
+        by_value = torch.sort(
+            self.top_values.gather(1, by_window), dim=1, descending=True, stable=True
+        ).indices
         return by_window.gather(1, by_value)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -125,7 +146,9 @@ class LayerAccumulator:
         cpu_order = order.cpu()
         for key in ("top_values", "top_windows", "top_positions"):
             state[key] = state[key].gather(1, cpu_order)
-        state["top_acts"] = state["top_acts"].gather(1, cpu_order.unsqueeze(-1).expand(-1, -1, self.window_len))
+        state["top_acts"] = state["top_acts"].gather(
+            1, cpu_order.unsqueeze(-1).expand(-1, -1, self.window_len)
+        )
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:

@@ -14,6 +14,8 @@ model's activations reach in practice, count as zero.)
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 
 __all__ = ["N_BINS", "POSITIVE_FROM", "bin_centres", "bin_edges", "bin_index", "reference_bin"]
@@ -47,13 +49,17 @@ _TABLE = _lookup_table()
 def bin_index(values: torch.Tensor) -> torch.Tensor:
     """int32 bin of each float32 value, same shape."""
     bits = values.float().contiguous().view(torch.int32)
-    key = torch.bitwise_right_shift(bits, 22).bitwise_and_(1023)  # arithmetic shift keeps the sign at bit 9
+    key = torch.bitwise_right_shift(bits, 22).bitwise_and_(
+        1023
+    )  # arithmetic shift keeps the sign at bit 9
     return _TABLE.to(values.device).index_select(0, key.view(-1)).view(key.shape)
 
 
 def _magnitude_edges() -> list[float]:
     """Bin boundaries of |x|: 2^-8, 1.5 × 2^-8, 2^-7, ... 2^9."""
-    return [2.0 ** (code // 2 - 127) * (1.5 if code % 2 else 1.0) for code in range(_M_LOW, _M_HIGH + 1)]
+    return [
+        2.0 ** (code // 2 - 127) * (1.5 if code % 2 else 1.0) for code in range(_M_LOW, _M_HIGH + 1)
+    ]
 
 
 def bin_edges() -> torch.Tensor:
@@ -65,7 +71,7 @@ def bin_edges() -> torch.Tensor:
 def bin_centres() -> list[float]:
     """A representative value per bin (for plotting); the outer bins use their inner edge."""
     edges = bin_edges().tolist()
-    inner = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    inner = [(a + b) / 2 for a, b in pairwise(edges)]
     return [edges[0], *inner, edges[-1]]
 
 

@@ -134,7 +134,10 @@ class NeuronScan:
             self.step(batch)
             if progress is not None:
                 progress(self.tokens_done, self.total_tokens)
-            if checkpoint is not None and time.monotonic() - last_save >= self.config.checkpoint_every_s:
+            if (
+                checkpoint is not None
+                and time.monotonic() - last_save >= self.config.checkpoint_every_s
+            ):
                 checkpoint(self)
                 last_save = time.monotonic()
         return True
