@@ -1,0 +1,68 @@
+"""Run ``bench scan`` on a bundled model; save the JSON result and refresh docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/run_scan.py [ALIAS] [--tokens 32768] [--no-rss]
+
+Throughput is a ratio against the HF decoder (no unembedding) on the same batches, interleaved;
+memory is the peak RSS of two fresh processes scanning 10k and 100k tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+import babellens
+from babellens.bench.scan import bench_scan
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+DOC = ROOT.parent / "docs" / "benchmarks.md"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model", nargs="?", default="smollm2-135m")
+    parser.add_argument("--tokens", type=int, default=32768)
+    parser.add_argument("--no-rss", action="store_true")
+    args = parser.parse_args()
+    lm = babellens.load(args.model)
+    result = bench_scan(lm, tokens=args.tokens, measure_rss=not args.no_rss)
+    record = {"date": datetime.now(UTC).strftime("%Y-%m-%d"),
+              "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads", **result.model_dump()}  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"scan-{args.model}-cpu.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+    write_doc()
+
+
+def write_doc() -> None:
+    rows = []
+    for path in sorted(RESULTS.glob("scan-*.json")):
+        r = json.loads(path.read_text())
+        rss = r["peak_rss_mb"]
+        rows.append(
+            f"| {r['model']} | {r['hardware']} | {r['tokens']:,} | {r['forward_no_unembed_tokens_per_s']:.0f} "
+            f"| {r['scan_tokens_per_s']:.0f} | **{r['scan_ratio']:.2f}×** "
+            f"| {' → '.join(f'{v:.0f}' for v in rss.values())} | **{r['rss_growth']:+.1%}** "
+            f"| {r['congruence_layer_s']:.2f} s / {r['plain_matmul_s']:.2f} s = {r['congruence_ratio']:.1f}× | {r['date']} |"
+        )
+    text = DOC.read_text()
+    start, end = "<!-- scan:start -->", "<!-- scan:end -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    table = [
+        "| model | hardware | tokens | HF no-unembed tok/s | scan tok/s | scan ÷ forward | peak RSS MB, 10k → 100k tokens "
+        "| RSS growth | congruence of one layer / one plain matmul | date |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+    DOC.write_text(head + start + "\n" + "\n".join(table) + "\n" + end + tail)
+
+
+if __name__ == "__main__":
+    main()
