@@ -136,3 +136,26 @@ def test_a_failing_job_records_its_error(db_url, model_folder, tmp_path):
     job = JobStore(db).create("scan", model_folder, {"corpus": str(empty)})
     finished = run_job(db, job.id)
     assert finished.status == "failed" and "empty" in finished.error
+
+
+def test_background_runner_runs_and_cancels(tmp_path, model_folder, corpus_file):
+    from babellens.analyses.neuron_scan.scan import ScanConfig
+    from babellens.jobs import LocalRunner
+
+    db = open_database(f"sqlite:///{tmp_path / 'bg.db'}")
+    store = JobStore(db)
+    params = ScanConfig(corpus=corpus_file, k=3, window_len=16, tokens_per_batch=32).model_dump()
+    runner = LocalRunner(db)
+    try:
+        first = store.create("scan", model_folder, params)
+        assert runner.submit(first.id).result(timeout=300).status == "done"
+        second = store.create("scan", model_folder, params)
+        future = runner.submit(second.id)
+        while store.get(second.id).done == 0:
+            time.sleep(0.02)
+        store.request_cancel(second.id)
+        finished = future.result(timeout=300)
+    finally:
+        runner.shutdown()
+    assert finished.status == "cancelled" and finished.done < finished.total
+    assert "resume" in finished.error
