@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from doc_tables import replace_section
 
 import babellens
 from babellens.bench import bench_capture
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-DOC = ROOT.parent / "docs" / "benchmarks.md"
 
 
 def _device_label(device: str) -> str:
@@ -62,17 +62,13 @@ def write_doc() -> None:
             f"| {cap['tokens_per_s']:.0f} | **{cap['ratio_to_no_unembed']:.2f}×** | **{cap['ratio_to_logits']:.2f}×** "
             f"| {r['date']} |"
         )
-    text = DOC.read_text()
-    start, end = "<!-- capture:start -->", "<!-- capture:end -->"
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
     table = [
         "| model | hardware | dtype | batch | HF + logits tok/s | HF no unembed tok/s | capture tok/s "
         "| capture ÷ no-unembed | capture ÷ with-logits | date |",
         "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]
-    DOC.write_text(head + start + "\n" + "\n".join(table) + "\n" + end + tail)
+    replace_section("capture", table)
 
 
 if __name__ == "__main__":

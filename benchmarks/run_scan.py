@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from doc_tables import replace_section
 
 import babellens
 from babellens.bench.scan import bench_scan
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-DOC = ROOT.parent / "docs" / "benchmarks.md"
 
 
 def main() -> None:
@@ -51,17 +51,13 @@ def write_doc() -> None:
             f"| {' → '.join(f'{v:.0f}' for v in rss.values())} | **{r['rss_growth']:+.1%}** "
             f"| {r['congruence_layer_s']:.2f} s / {r['plain_matmul_s']:.2f} s = {r['congruence_ratio']:.1f}× | {r['date']} |"
         )
-    text = DOC.read_text()
-    start, end = "<!-- scan:start -->", "<!-- scan:end -->"
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
     table = [
         "| model | hardware | tokens | HF no-unembed tok/s | scan tok/s | scan ÷ forward | peak RSS MB, 10k → 100k tokens "
         "| RSS growth | congruence of one layer / one plain matmul | date |",
         "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]
-    DOC.write_text(head + start + "\n" + "\n".join(table) + "\n" + end + tail)
+    replace_section("scan", table)
 
 
 if __name__ == "__main__":
