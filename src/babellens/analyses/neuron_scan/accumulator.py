@@ -43,6 +43,9 @@ class LayerAccumulator:
         self.act_sum = torch.zeros(d_mlp, dtype=torch.float64, device=dev)
         self.act_max = torch.full((d_mlp,), float("-inf"), device=dev)
         self._offsets = (torch.arange(d_mlp, device=dev) * N_BINS).to(torch.int32)
+        self._bins_buffer = torch.empty(0, dtype=torch.int32, device=dev)
+        self._key_buffer = torch.empty(0, dtype=torch.int32, device=dev)
+        self._masked_buffer = torch.empty(0, device=dev)
 
     # ---- update -----------------------------------------------------------------------------
     def update(self, acts: torch.Tensor, mask: torch.Tensor, window_ids: torch.Tensor) -> None:
@@ -51,8 +54,9 @@ class LayerAccumulator:
         real = mask.bool()
         n_pad = int((~real).sum())
         full = n_pad == 0
-        masked = acts if full else acts.masked_fill(~real.unsqueeze(-1), float("-inf"))
-        batch_max, batch_pos = masked.max(dim=1)  # [batch, d_mlp]
+        masked = acts if full else self._masked(acts, real)
+        batch_max = masked.amax(dim=1)  # [batch, d_mlp]; argmax only for the few inserted below
+        self.act_sum += torch.einsum("bp,bpn->n", real.to(acts.dtype), acts).double()
         self._update_stats(masked.view(-1, self.d_mlp), batch_max, n_pad)
         # Only neurons whose best new window beats their weakest kept example can change.
         changed = (batch_max.amax(dim=0) > self.top_values.amin(dim=1)).nonzero().flatten()
@@ -63,11 +67,12 @@ class LayerAccumulator:
         windows = window_ids.expand(changed.numel(), -1)
         slot_rows, slots, cand_rows, cands = self._insertions(changed, values, windows)
         neurons = changed[cand_rows]
-        new_acts = acts[cands, :, neurons]  # [insertions, pos]
+        new_acts = masked[cands, :, neurons]  # [insertions, pos], padding at -inf
+        positions = new_acts.argmax(dim=1)
         if not full:
-            new_acts = new_acts * real[cands]
+            new_acts = new_acts.masked_fill(~real[cands], 0.0)
         self._write(changed[slot_rows], slots, values[cand_rows, cands], windows[cand_rows, cands],
-                    batch_pos[cands, neurons], new_acts)  # fmt: skip
+                    positions, new_acts)  # fmt: skip
 
     def _insertions(
         self, rows: torch.Tensor, values: torch.Tensor, windows: torch.Tensor
@@ -100,17 +105,25 @@ class LayerAccumulator:
         padded[:, : acts.shape[1]] = acts[:, : self.window_len]
         self.top_acts[rows, slots] = padded
 
+    def _masked(self, acts: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """``acts`` with padded positions at -inf, written into a reused buffer."""
+        if self._masked_buffer.shape != acts.shape:
+            self._masked_buffer = torch.empty_like(acts)
+        neg_inf = torch.tensor(float("-inf"), dtype=acts.dtype, device=acts.device)
+        return torch.where(real.unsqueeze(-1), acts, neg_inf, out=self._masked_buffer)
+
     def _update_stats(self, flat: torch.Tensor, batch_max: torch.Tensor, n_pad: int) -> None:
         """Statistics of ``flat`` [tokens, d_mlp], whose ``n_pad`` padded rows hold -inf.
 
-        -inf lands in the lowest histogram bin (taken back out below) and is zeroed for the sum,
-        so no boolean-mask copy of the activations is needed.
+        -inf lands in the lowest histogram bin and is taken back out below, so no boolean-mask
+        copy of the activations is needed. (The sum is taken in ``update``, weighted by the mask.)
         """
         self.n_tokens += flat.shape[0] - n_pad
-        summable = flat.nan_to_num(neginf=0.0) if n_pad else flat
-        self.act_sum += summable.sum(dim=0).double()
         self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
-        bins = bin_index(flat) + self._offsets
+        if self._bins_buffer.shape != flat.shape:
+            self._bins_buffer = torch.empty(flat.shape, dtype=torch.int32, device=flat.device)
+            self._key_buffer = torch.empty(flat.shape, dtype=torch.int32, device=flat.device)
+        bins = bin_index(flat, out=self._bins_buffer, key=self._key_buffer).add_(self._offsets)
         self.hist += torch.bincount(bins.flatten(), minlength=self.d_mlp * N_BINS).view(
             self.d_mlp, N_BINS
         )

@@ -46,13 +46,22 @@ def _lookup_table() -> torch.Tensor:
 _TABLE = _lookup_table()
 
 
-def bin_index(values: torch.Tensor) -> torch.Tensor:
-    """int32 bin of each float32 value, same shape."""
+def bin_index(
+    values: torch.Tensor, out: torch.Tensor | None = None, key: torch.Tensor | None = None
+) -> torch.Tensor:
+    """int32 bin of each float32 value, same shape.
+
+    ``out`` and ``key`` are optional int32 buffers of the same shape: reusing them avoids two
+    fresh large allocations per call, which cost page faults every time on a CPU.
+    """
     bits = values.float().contiguous().view(torch.int32)
-    key = torch.bitwise_right_shift(bits, 22).bitwise_and_(
+    key = torch.bitwise_right_shift(bits, 22, out=key).bitwise_and_(
         1023
-    )  # arithmetic shift keeps the sign at bit 9
-    return _TABLE.to(values.device).index_select(0, key.view(-1)).view(key.shape)
+    )  # arithmetic: sign lands at bit 9
+    flat_out = None if out is None else out.view(-1)
+    return torch.index_select(_TABLE.to(values.device), 0, key.view(-1), out=flat_out).view(
+        key.shape
+    )
 
 
 def _magnitude_edges() -> list[float]:
