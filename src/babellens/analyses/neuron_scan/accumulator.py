@@ -14,7 +14,27 @@ import torch
 
 from babellens.analyses.neuron_scan.histogram import N_BINS, POSITIVE_FROM, bin_index
 
-__all__ = ["LayerAccumulator"]
+__all__ = ["LayerAccumulator", "Workspace"]
+
+
+class Workspace:
+    """Scratch tensors reused from one hook call to the next.
+
+    A fresh multi-megabyte tensor per call costs page faults every time on a CPU (about as much as
+    the arithmetic); the layers of one scan run one after another, so they share one workspace.
+    Not for concurrent use: each scan owns its own.
+    """
+
+    def __init__(self) -> None:
+        self._tensors: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        dtype = dtype or like.dtype
+        t = self._tensors.get(name)
+        if t is None or t.shape != like.shape or t.dtype != dtype or t.device != like.device:
+            t = self._tensors[name] = torch.empty(like.shape, dtype=dtype, device=like.device)
+        return t
+
 
 _STATE_KEYS = (
     "top_values",
@@ -30,7 +50,12 @@ _STATE_KEYS = (
 
 class LayerAccumulator:
     def __init__(
-        self, d_mlp: int, k: int, window_len: int, device: torch.device | str = "cpu"
+        self,
+        d_mlp: int,
+        k: int,
+        window_len: int,
+        device: torch.device | str = "cpu",
+        workspace: Workspace | None = None,
     ) -> None:
         self.d_mlp, self.k, self.window_len = d_mlp, k, window_len
         dev = torch.device(device)
@@ -43,9 +68,7 @@ class LayerAccumulator:
         self.act_sum = torch.zeros(d_mlp, dtype=torch.float64, device=dev)
         self.act_max = torch.full((d_mlp,), float("-inf"), device=dev)
         self._offsets = (torch.arange(d_mlp, device=dev) * N_BINS).to(torch.int32)
-        self._bins_buffer = torch.empty(0, dtype=torch.int32, device=dev)
-        self._key_buffer = torch.empty(0, dtype=torch.int32, device=dev)
-        self._masked_buffer = torch.empty(0, device=dev)
+        self._workspace = workspace or Workspace()
 
     # ---- update -----------------------------------------------------------------------------
     def update(self, acts: torch.Tensor, mask: torch.Tensor, window_ids: torch.Tensor) -> None:
@@ -107,10 +130,10 @@ class LayerAccumulator:
 
     def _masked(self, acts: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """``acts`` with padded positions at -inf, written into a reused buffer."""
-        if self._masked_buffer.shape != acts.shape:
-            self._masked_buffer = torch.empty_like(acts)
         neg_inf = torch.tensor(float("-inf"), dtype=acts.dtype, device=acts.device)
-        return torch.where(real.unsqueeze(-1), acts, neg_inf, out=self._masked_buffer)
+        return torch.where(
+            real.unsqueeze(-1), acts, neg_inf, out=self._workspace.get("masked", acts)
+        )
 
     def _update_stats(self, flat: torch.Tensor, batch_max: torch.Tensor, n_pad: int) -> None:
         """Statistics of ``flat`` [tokens, d_mlp], whose ``n_pad`` padded rows hold -inf.
@@ -120,10 +143,11 @@ class LayerAccumulator:
         """
         self.n_tokens += flat.shape[0] - n_pad
         self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
-        if self._bins_buffer.shape != flat.shape:
-            self._bins_buffer = torch.empty(flat.shape, dtype=torch.int32, device=flat.device)
-            self._key_buffer = torch.empty(flat.shape, dtype=torch.int32, device=flat.device)
-        bins = bin_index(flat, out=self._bins_buffer, key=self._key_buffer).add_(self._offsets)
+        ws = self._workspace
+        bins = bin_index(
+            flat, out=ws.get("bins", flat, torch.int32), key=ws.get("key", flat, torch.int32)
+        )
+        bins.add_(self._offsets)
         self.hist += torch.bincount(bins.flatten(), minlength=self.d_mlp * N_BINS).view(
             self.d_mlp, N_BINS
         )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from pydantic import BaseModel, Field
 
-from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
+from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, Workspace
 from babellens.data.windows import Window, WindowBatch, batches
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
@@ -55,8 +55,11 @@ class NeuronScan:
         if not windows:
             raise InvalidInputError("the corpus produced no tokens to scan")
         self.lm, self.windows, self.config = lm, windows, config
+        workspace = Workspace()  # the layers run one after another: they share scratch tensors
         self.accumulators = {
-            layer: LayerAccumulator(adapter.d_mlp, config.k, config.window_len, lm.device)
+            layer: LayerAccumulator(
+                adapter.d_mlp, config.k, config.window_len, lm.device, workspace
+            )
             for layer in self.layers
         }
         self.windows_done = 0
