@@ -55,7 +55,7 @@ def scan(
     window: Annotated[int, typer.Option(min=2, max=8192, help="Window length in tokens.")] = 128,
     checkpoint_every: Annotated[
         float, typer.Option(min=0, help="Seconds between saved partial states.")
-    ] = 30.0,
+    ] = 60.0,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:

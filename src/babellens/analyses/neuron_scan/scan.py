@@ -32,7 +32,7 @@ class ScanConfig(BaseModel):
     tokens_per_batch: int = Field(1024, ge=2, le=1_000_000)
     max_tokens: int | None = Field(None, ge=1, description="Stop after this many corpus tokens")
     checkpoint_every_s: float = Field(
-        30.0, ge=0, description="Seconds between saved partial states"
+        60.0, ge=0, description="Seconds between saved partial states"
     )
 
 
