@@ -29,7 +29,7 @@ class ScanConfig(BaseModel):
     layers: list[int] | None = Field(None, description="Layers to scan (default: all)")
     k: int = Field(20, ge=1, le=1000, description="Top examples kept per neuron")
     window_len: int = Field(128, ge=2, le=8192)
-    tokens_per_batch: int = Field(1024, ge=2, le=1_000_000)
+    tokens_per_batch: int = Field(2048, ge=2, le=1_000_000, description="Tokens per forward pass")
     max_tokens: int | None = Field(None, ge=1, description="Stop after this many corpus tokens")
     checkpoint_every_s: float = Field(
         60.0, ge=0, description="Seconds between saved partial states"
