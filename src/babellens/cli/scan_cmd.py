@@ -20,16 +20,15 @@ from babellens.data.corpus import BUNDLED_CORPUS, load_corpus
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.jobs import cached_model, run_job
 from babellens.models.loading import load_tokenizer
-from babellens.store import JobStore, NeuronRecord, ResultStore, open_database
+from babellens.store import Database, Job, JobStore, NeuronRecord, ResultStore, open_database
 
 __all__ = ["neuron", "next_token_neurons_cmd", "run_foreground", "scan"]
 
 
 def run_foreground(
-    db_url: str | None, kind: str, model: str, params: dict, *, quiet: bool, unit: str
-) -> int:
+    db: Database, kind: str, model: str, params: dict, *, quiet: bool, unit: str
+) -> Job:
     """Create a job and run it here with a progress bar; user errors exit 2 via BabelLensError."""
-    db = open_database(db_url)
     job = JobStore(db).create(kind, model, params)
     if not quiet:
         err_console.print(f"job {job.id}: {kind} of {model} (database {db.url})")
@@ -38,7 +37,7 @@ def run_foreground(
     if finished.status != "done":
         first = (finished.error or finished.status).splitlines()[0]
         raise BabelLensError(f"job {job.id} {finished.status}: {first}")
-    return job.id
+    return finished
 
 
 def scan(
@@ -71,8 +70,10 @@ def scan(
     for layer in config.layers or []:
         lm.adapter.check_layer(layer)
     load_corpus(corpus, split=None if split == "all" else split)  # type: ignore[arg-type]
-    job_id = run_foreground(db, "scan", model, config.model_dump(), quiet=json, unit="tokens")
-    summary = JobStore(open_database(db)).get(job_id)
+    summary = run_foreground(
+        open_database(db), "scan", model, config.model_dump(), quiet=json, unit="tokens"
+    )
+    job_id = summary.id
     if json:
         print_json(summary)
     else:
@@ -169,13 +170,13 @@ def next_token_neurons_cmd(
         if layer is not None:
             lm.adapter.check_layer(layer)
         job_id = run_foreground(
-            db,
+            database,
             "next_token_neurons",
             model,
             NextTokenConfig().model_dump(),
             quiet=json,
             unit="layers",
-        )
+        ).id
     rows = results.top_token_neurons(job_id, layer, top, words_only=not all_tokens)
     if not rows:
         raise InvalidInputError(f"no next-token neurons for layer {layer} in job {job_id}")
