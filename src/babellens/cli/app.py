@@ -12,6 +12,7 @@ from babellens.cli.demo_cmd import demo
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.output import err_console
 from babellens.cli.scan_cmd import neuron, next_token_neurons_cmd, scan
+from babellens.cli.serve_cmd import serve
 from babellens.errors import BabelLensError
 
 __all__ = ["app", "main"]
@@ -32,6 +33,7 @@ app.command()(demo)
 app.command()(scan)
 app.command()(neuron)
 app.command("next-token-neurons")(next_token_neurons_cmd)
+app.command()(serve)
 
 EXIT_USER_ERROR = 2
 

@@ -13,9 +13,11 @@ from babellens.cli.inspect_cmd import print_summary, print_trace
 from babellens.cli.options import DbOpt
 from babellens.cli.output import byte_progress, console
 from babellens.cli.scan_cmd import print_neuron, run_foreground
+from babellens.cli.serve_cmd import serve_app
 from babellens.jobs import cached_model
 from babellens.models.bundled import DEFAULT_MODEL
 from babellens.models.fetch import pull
+from babellens.models.token_text import token_pieces
 from babellens.store import Database, JobStore, ResultStore, open_database
 
 DEMO_PROMPT = "The capital of France is Paris. Die Hauptstadt von Deutschland ist Berlin."
@@ -72,7 +74,7 @@ def demo(
     best = results.top_token_neurons(token_job, None, 1)[0]
     tokenizer = lm.tokenizer
     record = results.neuron(
-        scan_job, best.layer, best.neuron, lambda ids: [tokenizer.decode([i]) for i in ids]
+        scan_job, best.layer, best.neuron, lambda ids: token_pieces(tokenizer, ids)
     )
     record.congruence = best
     console.rule(f"the strongest next-token neuron of {model}")
@@ -81,7 +83,7 @@ def demo(
         f"\nExplore: [bold]babellens next-token-neurons {model} --top 20[/], "
         f"[bold]babellens neuron {model} LAYER INDEX[/], [bold]babellens trace {model} --text '...' --layer L --top 5[/]."
     )
+    slug = model.replace("/", "--")
+    console.print(f"In the web app: /models/{slug}/layers/{best.layer}/neurons/{best.neuron}")
     if not no_serve:
-        console.print(
-            "[dim]The web app is not part of this version yet, so there is nothing to serve; done.[/]"
-        )
+        serve_app(db=db)

@@ -20,6 +20,7 @@ from babellens.data.corpus import BUNDLED_CORPUS, load_corpus
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.jobs import cached_model, run_job
 from babellens.models.loading import load_tokenizer
+from babellens.models.token_text import token_pieces
 from babellens.store import Database, Job, JobStore, NeuronRecord, ResultStore, open_database
 
 __all__ = ["neuron", "next_token_neurons_cmd", "run_foreground", "scan"]
@@ -102,7 +103,7 @@ def neuron(
             f"no finished scan of {model} in {database.url}: run `babellens scan {model}` first"
         )
     tokenizer = load_tokenizer(model)
-    record = results.neuron(job_id, layer, index, lambda ids: [tokenizer.decode([i]) for i in ids])
+    record = results.neuron(job_id, layer, index, lambda ids: token_pieces(tokenizer, ids))
     token_job = results.latest_job(model, "next_token_neurons")
     if token_job is not None:
         record.congruence = results.token_neuron(token_job, layer, index)

@@ -10,7 +10,7 @@ from babellens.errors import InvalidInputError
 if TYPE_CHECKING:
     from babellens.jobs.context import JobContext
 
-__all__ = ["JOB_KINDS", "JobFunction", "get_job_kind", "job_kind"]
+__all__ = ["JOB_KINDS", "JobFunction", "get_job_kind", "job_kind", "job_kinds"]
 
 JobFunction = Callable[["JobContext"], dict[str, Any]]
 """Runs a job to completion (or until cancelled) and returns its summary."""
@@ -35,3 +35,10 @@ def get_job_kind(name: str) -> JobFunction:
         raise InvalidInputError(
             f"unknown job kind {name!r}: one of {', '.join(sorted(JOB_KINDS))}"
         ) from None
+
+
+def job_kinds() -> list[str]:
+    """Every registered kind's name, the built-in ones included."""
+    from babellens.jobs import kinds  # noqa: F401 - registers the built-in kinds
+
+    return sorted(JOB_KINDS)

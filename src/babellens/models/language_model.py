@@ -10,6 +10,7 @@ import torch
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.adapter import ModelAdapter
 from babellens.models.summary import ModelSummary
+from babellens.models.token_text import token_pieces
 
 if TYPE_CHECKING:
     from babellens.capture.interventions import Intervention
@@ -66,8 +67,8 @@ class LanguageModel:
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     def token_strings(self, ids: Iterable[int]) -> list[str]:
-        """Each token decoded on its own (what a per-token view shows)."""
-        return [self.tokenizer.decode([int(i)]) for i in ids]
+        """One readable string per token (what a per-token view shows); see :func:`token_pieces`."""
+        return token_pieces(self.tokenizer, list(ids))
 
     # ---- running --------------------------------------------------------------------------
     def run(

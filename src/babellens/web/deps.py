@@ -1,0 +1,52 @@
+"""Request dependencies: the app's database, live models, job runner and access check."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from babellens.jobs import LocalRunner
+from babellens.store import Database
+from babellens.web.live import LiveQueries
+from babellens.web.settings import WebSettings
+
+__all__ = ["DbDep", "LiveDep", "RunnerDep", "SettingsDep", "require_token"]
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _live(request: Request) -> LiveQueries:
+    return request.app.state.live
+
+
+def _runner(request: Request) -> LocalRunner:
+    return request.app.state.runner
+
+
+def _settings(request: Request) -> WebSettings:
+    return request.app.state.settings
+
+
+DbDep = Annotated[Database, Depends(_db)]
+LiveDep = Annotated[LiveQueries, Depends(_live)]
+RunnerDep = Annotated[LocalRunner, Depends(_runner)]
+SettingsDep = Annotated[WebSettings, Depends(_settings)]
+
+
+def require_token(
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_babellens_token: Annotated[str | None, Header()] = None,
+) -> None:
+    """Mutating routes: open on loopback; beyond it, the token must come with the request."""
+    if not settings.auth_required:
+        return
+    given = x_babellens_token or (authorization or "").removeprefix("Bearer ").strip()
+    if not given or not hmac.compare_digest(given, settings.token or ""):
+        raise HTTPException(
+            401, "this server needs its access token: send 'Authorization: Bearer TOKEN'"
+        )

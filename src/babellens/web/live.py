@@ -1,0 +1,76 @@
+"""Live queries: run a typed prompt through a model and read its neurons.
+
+One loaded model per model id is shared by every request (and by jobs in the same process); a
+lock per model serialises the forward passes, so 8 concurrent requests all succeed, each waiting
+its turn instead of splitting two cores eight ways. Requests run in the server's thread pool, so
+page views never wait behind them.
+
+Live models are separate instances from the ones background jobs use: capture hooks are installed
+on modules, so a live pass on a model a scan is hooking would see (and feed) the scan's hooks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from babellens.analyses.token_trace import (
+    NeuronTrace,
+    TopNeuronsTrace,
+    trace_neuron,
+    trace_top_neurons,
+)
+from babellens.errors import InvalidInputError
+from babellens.models.language_model import LanguageModel
+from babellens.models.loading import load
+from babellens.web.settings import WebSettings
+
+__all__ = ["LiveQueries"]
+
+
+class LiveQueries:
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._guard = threading.Lock()
+        self._models: dict[str, LanguageModel] = {}
+
+    def _lock(self, model: str) -> threading.Lock:
+        with self._guard:
+            return self._locks[model]
+
+    def put(self, lm: LanguageModel) -> None:
+        """Serve an already loaded model under its name (tests, notebooks)."""
+        self._models[lm.name] = lm
+
+    def _model(self, model: str) -> LanguageModel:
+        """Called with the model's lock held, so a model loads once however many ask."""
+        if model not in self._models:
+            self._models[model] = load(model, device=self.settings.device)
+        return self._models[model]
+
+    def _check_text(self, lm: LanguageModel, text: str) -> None:
+        limit = self.settings.max_prompt_chars
+        if len(text) > limit:
+            raise InvalidInputError(f"the prompt has {len(text)} characters; the limit is {limit}")
+        if not text.strip():
+            raise InvalidInputError("the prompt is empty: type some text")
+        n_tokens = len(lm.tokenizer(text)["input_ids"])
+        if n_tokens > self.settings.max_prompt_tokens:
+            raise InvalidInputError(
+                f"the prompt has {n_tokens} tokens; the limit is {self.settings.max_prompt_tokens}"
+            )
+
+    def top_neurons(self, model: str, text: str, layer: int, k: int) -> TopNeuronsTrace:
+        if k > self.settings.max_top_k:
+            raise InvalidInputError(f"k must be at most {self.settings.max_top_k}, got {k}")
+        with self._lock(model):
+            lm = self._model(model)
+            self._check_text(lm, text)
+            return trace_top_neurons(lm, text, layer, k=min(k, lm.adapter.d_mlp))
+
+    def neuron(self, model: str, text: str, layer: int, neuron: int) -> NeuronTrace:
+        with self._lock(model):
+            lm = self._model(model)
+            self._check_text(lm, text)
+            return trace_neuron(lm, text, layer, neuron)

@@ -1,0 +1,114 @@
+"""Pages: every HTML page is one function that returns a pydantic model, registered with
+:func:`page`, which also serves the same model as JSON at the path plus ``.json`` (and to any
+request that sends ``Accept: application/json``).
+
+Adding a page is one decorated function and one template; ``nav=`` puts it in the menu::
+
+    @page(router, "/steering", "steering.html", title="Steering", nav=40)
+    def steering(db: DbDep) -> SteeringPage: ...
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from babellens.web.queries import model_slug
+
+__all__ = ["NAV", "NavEntry", "page", "render", "templates", "wants_json"]
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    title: str
+    path: str
+    order: int
+
+
+NAV: list[NavEntry] = []
+
+templates = Jinja2Templates(directory=str(files("babellens.web") / "templates"))
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000 or abs(value) < 10**-(digits):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}"
+
+
+def _visible(token: str) -> str:
+    """Whitespace a reader can see: newlines and tabs as symbols, spaces kept."""
+    return token.replace("\n", "↵").replace("\t", "⇥")
+
+
+templates.env.filters["num"] = _number
+templates.env.filters["slug"] = model_slug
+templates.env.filters["visible"] = _visible
+templates.env.globals["nav"] = NAV
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.url.path.endswith(".json") or (
+        "application/json" in accept and "text/html" not in accept
+    )
+
+
+def render(request: Request, template: str, data: BaseModel, **context: Any) -> Response:
+    if wants_json(request):
+        return JSONResponse(data.model_dump(mode="json"))
+    return templates.TemplateResponse(request, template, {"data": data, **context})
+
+
+def page(
+    router: APIRouter,
+    path: str,
+    template: str,
+    *,
+    title: str,
+    nav: int | None = None,
+    json_path: str | None = None,
+) -> Callable[[Callable[..., BaseModel]], Callable[..., BaseModel]]:
+    """Register ``fn`` as the HTML page at ``path`` and its JSON twin at ``path + '.json'``."""
+
+    def decorator(fn: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
+        signature = inspect.signature(fn, eval_str=True)
+        response_model = signature.return_annotation
+        twin = json_path or f"{path}.json"
+        # the twin first: '/models/{slug}' would otherwise also match '/models/x.json'
+        router.add_api_route(twin, fn, methods=["GET"], response_model=response_model,
+                             name=f"{fn.__name__}_json", summary=f"{title} (JSON)", tags=["pages"])  # fmt: skip
+
+        def html(request: Request, **kwargs: Any) -> Response:
+            return render(request, template, fn(**kwargs), title=title)
+
+        params = [
+            inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+            )
+        ]
+        html.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*params, *signature.parameters.values()], return_annotation=HTMLResponse
+        )
+        html.__name__ = fn.__name__
+        router.add_api_route(path, html, methods=["GET"], response_class=HTMLResponse,
+                             include_in_schema=False, name=fn.__name__)  # fmt: skip
+        if nav is not None and all(e.path != path for e in NAV):
+            NAV.append(NavEntry(title=title, path=path, order=nav))
+            NAV.sort(key=lambda e: e.order)
+        return fn
+
+    return decorator

@@ -1,0 +1,249 @@
+"""Read-only views over the store for the web pages. The web layer never writes results."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Float, and_, func, select
+from sqlalchemy.sql import cast
+
+from babellens.errors import BabelLensError, InvalidInputError
+from babellens.models.loading import load_tokenizer
+from babellens.models.token_text import token_pieces
+from babellens.store import Database, NeuronRecord, ResultStore
+from babellens.store.schema import JobRow, NeuronStatRow, TokenNeuronRow
+from babellens.web.schemas import (
+    LayerPage,
+    LayerStats,
+    ModelCard,
+    NeuronLink,
+    NeuronRow,
+    SearchHit,
+    SearchResults,
+)
+
+__all__ = [
+    "NotFoundError",
+    "layer_page",
+    "layer_stats",
+    "model_card",
+    "model_cards",
+    "model_slug",
+    "neuron_links",
+    "neuron_record",
+    "search",
+    "slug_model",
+]
+
+
+class NotFoundError(BabelLensError):
+    """A model, layer, neuron or job the store does not hold (answered with 404)."""
+
+
+def model_slug(model: str) -> str:
+    return model.replace("/", "--")
+
+
+def slug_model(slug: str) -> str:
+    return slug.replace("--", "/")
+
+
+def _card(row: JobRow, token_job: int | None) -> ModelCard:
+    summary = row.summary.get("model_summary", {})
+    return ModelCard(
+        model=row.model, slug=model_slug(row.model), scan_job=row.id, token_job=token_job,
+        tokens=int(row.summary.get("tokens", 0)), languages=list(row.summary.get("languages", [])),
+        n_layers=int(summary.get("n_layers", 0)), d_mlp=int(summary.get("d_mlp", 0)),
+        architecture=str(summary.get("architecture", "?")), finished_at=row.finished_at,
+    )  # fmt: skip
+
+
+def _latest_done(db: Database, kind: str) -> dict[str, JobRow]:
+    """The newest finished job of ``kind`` per model."""
+    with db.session() as s:
+        rows = s.scalars(
+            select(JobRow).where(JobRow.kind == kind, JobRow.status == "done").order_by(JobRow.id)
+        ).all()
+        s.expunge_all()
+    return {row.model: row for row in rows}
+
+
+def model_cards(db: Database) -> list[ModelCard]:
+    scans = _latest_done(db, "scan")
+    tokens = _latest_done(db, "next_token_neurons")
+    cards = [_card(row, tokens[m].id if m in tokens else None) for m, row in scans.items()]
+    return sorted(cards, key=lambda c: c.scan_job, reverse=True)
+
+
+def model_card(db: Database, slug: str) -> ModelCard:
+    model = slug_model(slug)
+    for card in model_cards(db):
+        if card.model == model:
+            return card
+    raise NotFoundError(
+        f"no finished scan of {model}: start one from the home page or run `babellens scan {model}`"
+    )
+
+
+def check_layer(card: ModelCard, layer: int) -> None:
+    if not 0 <= layer < card.n_layers:
+        raise NotFoundError(f"{card.model} has layers 0..{card.n_layers - 1}, not {layer}")
+
+
+def check_neuron(card: ModelCard, layer: int, neuron: int) -> None:
+    check_layer(card, layer)
+    if not 0 <= neuron < card.d_mlp:
+        raise NotFoundError(f"{card.model} has neurons 0..{card.d_mlp - 1} per layer, not {neuron}")
+
+
+def layer_stats(db: Database, card: ModelCard) -> list[LayerStats]:
+    stat = NeuronStatRow
+    query = (
+        select(
+            stat.layer,
+            func.count(),
+            func.avg(stat.max),
+            func.avg(stat.density),
+            func.sum(cast(stat.max <= 0, Float)),
+        )
+        .where(stat.job_id == card.scan_job)
+        .group_by(stat.layer)
+        .order_by(stat.layer)
+    )
+    with db.session() as s:
+        rows = s.execute(query).all()
+        congruent: set[int] = set()
+        if card.token_job is not None:
+            congruent = set(s.scalars(select(TokenNeuronRow.layer).where(
+                TokenNeuronRow.job_id == card.token_job).distinct()))  # fmt: skip
+    return [
+        LayerStats(layer=layer, neurons=int(n), mean_max=float(mx), mean_density=float(dens),
+                   dead=int(dead or 0), has_congruence=layer in congruent)
+        for layer, n, mx, dens, dead in rows
+    ]  # fmt: skip
+
+
+_SORTS = {"max": NeuronStatRow.max, "density": NeuronStatRow.density, "mean": NeuronStatRow.mean,
+          "neuron": NeuronStatRow.neuron, "congruence": TokenNeuronRow.word_score}  # fmt: skip
+
+
+def layer_page(
+    db: Database,
+    card: ModelCard,
+    layer: int,
+    *,
+    sort: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> LayerPage:
+    check_layer(card, layer)
+    join_on = and_(
+        TokenNeuronRow.job_id == (card.token_job or -1),
+        TokenNeuronRow.layer == NeuronStatRow.layer,
+        TokenNeuronRow.neuron == NeuronStatRow.neuron,
+    )
+    order = _SORTS[sort].desc() if descending else _SORTS[sort].asc()
+    query = (
+        select(NeuronStatRow.neuron, NeuronStatRow.max, NeuronStatRow.mean, NeuronStatRow.density,
+               TokenNeuronRow.word_score, TokenNeuronRow.word_token)
+        .outerjoin(TokenNeuronRow, join_on)
+        .where(NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)
+        .order_by(order.nulls_last(), NeuronStatRow.neuron)
+        .offset(offset).limit(limit)
+    )  # fmt: skip
+    with db.session() as s:
+        total = s.scalar(select(func.count()).select_from(NeuronStatRow).where(
+            NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)) or 0  # fmt: skip
+        rows = s.execute(query).all()
+    neurons = [
+        NeuronRow(neuron=n, max=mx, mean=mean, density=dens, congruence=score,
+                  top_token=(tok or {}).get("token"))
+        for n, mx, mean, dens, score, tok in rows
+    ]  # fmt: skip
+    tops = []
+    if card.token_job is not None:
+        tops = ResultStore(db).top_token_neurons(card.token_job, layer, 10)
+    return LayerPage(card=card, layer=layer, sort=sort, descending=descending, offset=offset,  # type: ignore[arg-type]
+                     limit=limit, total=total, neurons=neurons, next_token_neurons=tops)  # fmt: skip
+
+
+@lru_cache(maxsize=16)
+def _tokenizer(model: str) -> Any:
+    return load_tokenizer(model)
+
+
+def decoder(model: str) -> Callable[[Sequence[int]], list[str]]:
+    tokenizer = _tokenizer(model)
+    return lambda ids: token_pieces(tokenizer, ids)
+
+
+def decode_text(model: str, ids: Sequence[int]) -> str:
+    return _tokenizer(model).decode(list(ids))
+
+
+def neuron_record(db: Database, card: ModelCard, layer: int, neuron: int) -> NeuronRecord:
+    check_neuron(card, layer, neuron)
+    results = ResultStore(db)
+    try:
+        record = results.neuron(card.scan_job, layer, neuron, decoder(card.model))
+    except InvalidInputError as exc:
+        raise NotFoundError(str(exc)) from exc
+    if card.token_job is not None:
+        record.congruence = results.token_neuron(card.token_job, layer, neuron)
+    return record
+
+
+def neuron_links(card: ModelCard, layer: int, neuron: int) -> list[NeuronLink]:
+    candidates = [("previous neuron", layer, neuron - 1), ("next neuron", layer, neuron + 1),
+                  ("same index, layer below", layer - 1, neuron), ("same index, layer above", layer + 1, neuron)]  # fmt: skip
+    return [
+        NeuronLink(label=label, layer=la, neuron=n)
+        for label, la, n in candidates
+        if 0 <= la < card.n_layers and 0 <= n < card.d_mlp
+    ]
+
+
+_NEURON_ID = re.compile(r"^\s*L?(\d+)\s*[/:.,\s]\s*N?(\d+)\s*$", re.IGNORECASE)
+
+
+def search(db: Database, card: ModelCard, query: str, by: str, limit: int) -> SearchResults:
+    """By neuron id (``5/123``, ``L5N123``), by promoted token, or by explanation text."""
+    hits: list[SearchHit] = []
+    note = None
+    if by == "neuron":
+        match = _NEURON_ID.match(query)
+        if not match:
+            raise InvalidInputError("write a neuron as LAYER/NEURON, e.g. 5/123")
+        layer, neuron = int(match[1]), int(match[2])
+        check_neuron(card, layer, neuron)
+        hits.append(SearchHit(layer=layer, neuron=neuron, reason="neuron id"))
+    elif by == "token":
+        hits = _search_tokens(db, card, query.strip(), limit)
+        if card.token_job is None:
+            note = "no next-token-neuron analysis yet: run `babellens next-token-neurons MODEL`"
+    else:
+        note = "no explanations yet: they come from an auto-interpretation run"
+    return SearchResults(card=card, query=query, by=by, hits=hits, note=note)  # type: ignore[arg-type]
+
+
+def _search_tokens(db: Database, card: ModelCard, needle: str, limit: int) -> list[SearchHit]:
+    if card.token_job is None or not needle:
+        return []
+    wanted = needle.casefold()
+    query = select(TokenNeuronRow.layer, TokenNeuronRow.neuron, TokenNeuronRow.promoted).where(
+        TokenNeuronRow.job_id == card.token_job
+    )
+    hits = []
+    with db.session() as s:
+        for layer, neuron, promoted in s.execute(query):
+            for rank, tok in enumerate(promoted):
+                if tok["token"].strip().casefold() == wanted:
+                    hits.append(SearchHit(layer=layer, neuron=neuron, score=tok["score"],
+                                          reason=f"promotes {tok['token']!r} (rank {rank + 1})"))  # fmt: skip
+                    break
+    hits.sort(key=lambda h: -(h.score or 0.0))
+    return hits[:limit]

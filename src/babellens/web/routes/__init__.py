@@ -1,0 +1,7 @@
+"""Route modules, one per area of the app; :data:`ROUTERS` lists them in menu order."""
+
+from babellens.web.routes import api_docs, glossary, home, jobs, live, models
+
+ROUTERS = [home.router, models.router, live.router, jobs.router, glossary.router, api_docs.router]
+
+__all__ = ["ROUTERS"]

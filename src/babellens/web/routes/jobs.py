@@ -1,0 +1,116 @@
+"""Jobs: list, one job's page, start, cancel, and a live progress stream (server-sent events)."""
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from babellens.analyses.neuron_scan.scan import ScanConfig
+from babellens.analyses.next_token_neurons import NextTokenConfig
+from babellens.data.corpus import BUNDLED_CORPUS
+from babellens.errors import InvalidInputError
+from babellens.models.bundled import BUNDLED_MODELS
+from babellens.store import Job, JobStore
+from babellens.web.deps import DbDep, RunnerDep, SettingsDep, require_token
+from babellens.web.pages import page
+from babellens.web.queries import NotFoundError
+from babellens.web.schemas import JobList, JobRequest
+from babellens.web.settings import WebSettings
+
+router = APIRouter()
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,95}$")
+_TERMINAL = {"done", "failed", "cancelled"}
+
+
+def _get(db: DbDep, job_id: int) -> Job:
+    try:
+        return JobStore(db).get(job_id)
+    except InvalidInputError as exc:
+        raise NotFoundError(str(exc)) from exc
+
+
+def _under_roots(spec: str, settings: WebSettings) -> bool:
+    path = Path(spec).expanduser().resolve()
+    return any(
+        path.is_relative_to(Path(root).expanduser().resolve()) for root in settings.model_roots
+    )
+
+
+def _check_model(model: str, settings: WebSettings) -> None:
+    """Bundled aliases and hub ids are fine; a local path only under an allowed root."""
+    if model in BUNDLED_MODELS or (_HUB_ID.match(model) and not Path(model).exists()):
+        return
+    if _under_roots(model, settings):
+        return
+    raise InvalidInputError(
+        f"{model!r} is neither a bundled model nor a hub id; local paths must lie under a folder in BABELLENS_MODEL_ROOTS"
+    )
+
+
+def _check_corpus(corpus: str, settings: WebSettings) -> None:
+    if corpus == BUNDLED_CORPUS or corpus.startswith("hf:") or _under_roots(corpus, settings):
+        return
+    raise InvalidInputError(
+        f"corpus {corpus!r}: use {BUNDLED_CORPUS!r}, hf:NAME, or a path under BABELLENS_MODEL_ROOTS"
+    )
+
+
+def _params(body: JobRequest, settings: WebSettings) -> dict:
+    if body.kind == "scan":
+        _check_corpus(body.corpus, settings)
+        if body.max_tokens is not None and body.max_tokens > settings.max_job_tokens:
+            raise InvalidInputError(f"max_tokens is limited to {settings.max_job_tokens}")
+        return ScanConfig(corpus=body.corpus, max_tokens=body.max_tokens).model_dump()
+    return NextTokenConfig(layers=body.layers).model_dump()
+
+
+@page(router, "/jobs", "jobs.html", title="Jobs", nav=30)
+def jobs_page(db: DbDep, settings: SettingsDep) -> JobList:
+    return JobList(jobs=JobStore(db).list(limit=100), auth_required=settings.auth_required)
+
+
+@page(router, "/jobs/{job_id}", "job.html", title="Job")
+def job_page(db: DbDep, job_id: int) -> Job:
+    return _get(db, job_id)
+
+
+@router.post("/api/jobs", response_model=Job, status_code=201, tags=["jobs"],
+             dependencies=[Depends(require_token)])  # fmt: skip
+def start_job(db: DbDep, runner: RunnerDep, settings: SettingsDep, body: JobRequest) -> Job:
+    """Queue an analysis and start it in the background; follow it at /jobs/{id}."""
+    _check_model(body.model, settings)
+    job = JobStore(db).create(body.kind, body.model, _params(body, settings))
+    runner.submit(job.id)
+    return job
+
+
+@router.post("/api/jobs/{job_id}/cancel", response_model=Job, tags=["jobs"],
+             dependencies=[Depends(require_token)])  # fmt: skip
+def cancel_job(db: DbDep, job_id: int) -> Job:
+    """Ask a queued or running job to stop (it keeps its checkpoint)."""
+    _get(db, job_id)
+    return JobStore(db).request_cancel(job_id)
+
+
+@router.get("/api/jobs/{job_id}/events", tags=["jobs"],
+            responses={200: {"content": {"text/event-stream": {}}}})  # fmt: skip
+async def job_events(request: Request, db: DbDep, job_id: int) -> StreamingResponse:
+    """Server-sent events: the job's record twice a second until it ends."""
+    await run_in_threadpool(_get, db, job_id)
+
+    async def stream() -> AsyncIterator[str]:
+        while True:
+            job = await run_in_threadpool(_get, db, job_id)
+            yield f"event: progress\ndata: {job.model_dump_json()}\n\n"
+            if job.status in _TERMINAL or await request.is_disconnected():
+                yield f"event: end\ndata: {job.status}\n\n"
+                return
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip

@@ -1,0 +1,74 @@
+"""Model, layer and neuron pages, and search within a model."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from babellens.store.schema import JobRow
+from babellens.web.deps import DbDep, SettingsDep
+from babellens.web.pages import page
+from babellens.web.queries import (
+    decode_text,
+    layer_page,
+    layer_stats,
+    model_card,
+    neuron_links,
+    neuron_record,
+    search,
+)
+from babellens.web.schemas import LayerPage, ModelPage, NeuronPage, SearchResults
+
+router = APIRouter()
+
+LayerIndex = Annotated[int, Query(ge=0, le=100_000)]
+
+
+@page(router, "/models/{slug}", "model.html", title="Model")
+def model(db: DbDep, slug: str) -> ModelPage:
+    card = model_card(db, slug)
+    with db.session() as s:
+        row = s.get(JobRow, card.scan_job)
+        summary = dict(row.summary.get("model_summary", {})) if row else {}
+    return ModelPage(card=card, summary=summary, layers=layer_stats(db, card))
+
+
+@page(router, "/models/{slug}/layers/{layer}", "layer.html", title="Layer")
+def layer(
+    db: DbDep,
+    settings: SettingsDep,
+    slug: str,
+    layer: int,
+    sort: Literal["max", "density", "mean", "congruence", "neuron"] = "max",
+    descending: bool = True,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1)] = 100,
+) -> LayerPage:
+    card = model_card(db, slug)
+    limit = min(limit, settings.max_page_size)
+    return layer_page(db, card, layer, sort=sort, descending=descending, offset=offset, limit=limit)
+
+
+@page(router, "/models/{slug}/layers/{layer}/neurons/{neuron}", "neuron.html", title="Neuron")
+def neuron(db: DbDep, slug: str, layer: int, neuron: int) -> NeuronPage:
+    card = model_card(db, slug)
+    record = neuron_record(db, card, layer, neuron)
+    sample = ""
+    if record.examples:
+        top = record.examples[0]
+        sample = decode_text(
+            card.model, top.token_ids[max(top.position - 24, 0) : top.position + 1]
+        )
+    return NeuronPage(card=card, record=record, neighbours=neuron_links(card, layer, neuron),
+                      explanations=[], sample_prompt=sample.strip())  # fmt: skip
+
+
+@page(router, "/models/{slug}/search", "search.html", title="Search")
+def search_model(
+    db: DbDep,
+    settings: SettingsDep,
+    slug: str,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    by: Literal["neuron", "token", "explanation"] = "neuron",
+) -> SearchResults:
+    card = model_card(db, slug)
+    return search(db, card, q, by, settings.max_page_size)

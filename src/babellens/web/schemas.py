@@ -1,0 +1,176 @@
+"""What the API returns: the pydantic models behind every page and its JSON twin.
+
+Store records (:class:`NeuronRecord`, :class:`Job`, ...) are reused as they are, so the CLI's
+``--json``, the store and the API speak one schema; the OpenAPI snapshot test guards it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from babellens.analyses.next_token_neurons import NextTokenNeuron
+from babellens.analyses.token_trace import NeuronTrace, TopNeuronsTrace
+from babellens.store import Job, NeuronRecord
+
+__all__ = [
+    "ApiError",
+    "GlossaryPage",
+    "HomePage",
+    "JobList",
+    "JobRequest",
+    "LayerPage",
+    "LayerStats",
+    "LivePrompt",
+    "ModelCard",
+    "ModelPage",
+    "NeuronLink",
+    "NeuronPage",
+    "NeuronRow",
+    "NeuronTrace",
+    "NeuronTraceRequest",
+    "SearchHit",
+    "SearchResults",
+    "TermDefinition",
+    "TopNeuronsRequest",
+    "TopNeuronsTrace",
+]
+
+
+class ApiError(BaseModel):
+    error: str = Field(description="What went wrong and what to do, in one line")
+    status: int
+
+
+class ModelCard(BaseModel):
+    """A model with a finished scan: what the home page lists."""
+
+    model: str
+    slug: str = Field(description="The model's name in URLs ('/' written as '--')")
+    scan_job: int
+    token_job: int | None = Field(description="Latest finished next-token-neuron job, if any")
+    tokens: int
+    languages: list[str]
+    n_layers: int
+    d_mlp: int
+    architecture: str
+    finished_at: datetime | None
+
+
+class HomePage(BaseModel):
+    models: list[ModelCard]
+    recent_jobs: list[Job]
+    job_kinds: list[str]
+    suggested_models: list[str] = Field(description="Bundled aliases a new analysis can use")
+    auth_required: bool
+
+
+class LayerStats(BaseModel):
+    layer: int
+    neurons: int
+    mean_max: float
+    mean_density: float
+    dead: int = Field(description="Neurons never above zero on the scanned corpus")
+    has_congruence: bool
+
+
+class ModelPage(BaseModel):
+    card: ModelCard
+    summary: dict[str, Any] = Field(description="Architecture summary recorded by the scan")
+    layers: list[LayerStats]
+
+
+class NeuronRow(BaseModel):
+    neuron: int
+    max: float
+    mean: float
+    density: float
+    congruence: float | None = Field(description="Whole-word congruence score, when computed")
+    top_token: str | None = Field(description="The whole-word token it promotes most")
+
+
+class LayerPage(BaseModel):
+    card: ModelCard
+    layer: int
+    sort: Literal["max", "density", "mean", "congruence", "neuron"]
+    descending: bool
+    offset: int
+    limit: int
+    total: int
+    neurons: list[NeuronRow]
+    next_token_neurons: list[NextTokenNeuron]
+
+
+class NeuronLink(BaseModel):
+    label: str
+    layer: int
+    neuron: int
+
+
+class NeuronPage(BaseModel):
+    card: ModelCard
+    record: NeuronRecord
+    neighbours: list[NeuronLink]
+    explanations: list[dict[str, Any]] = Field(
+        description="Explanations with their scores (empty until an auto-interpretation run)"
+    )
+    sample_prompt: str = Field(
+        description="The text of the top example up to its maximum: a starting point for live tests"
+    )
+
+
+class SearchHit(BaseModel):
+    layer: int
+    neuron: int
+    reason: str
+    score: float | None = None
+
+
+class SearchResults(BaseModel):
+    card: ModelCard
+    query: str
+    by: Literal["neuron", "token", "explanation"]
+    hits: list[SearchHit]
+    note: str | None = None
+
+
+class LivePrompt(BaseModel):
+    models: list[ModelCard]
+    max_prompt_chars: int
+    max_top_k: int
+
+
+class TopNeuronsRequest(BaseModel):
+    text: str = Field(min_length=1, description="Prompt to run")
+    layer: int = Field(ge=0)
+    k: int = Field(5, ge=1)
+
+
+class NeuronTraceRequest(BaseModel):
+    text: str = Field(min_length=1, description="Prompt to run")
+
+
+class JobRequest(BaseModel):
+    kind: Literal["scan", "next_token_neurons"] = "scan"
+    model: str = Field(min_length=1, max_length=512)
+    corpus: str = Field("babel-mini", min_length=1, max_length=512)
+    max_tokens: int | None = Field(20_000, ge=1, description="Token budget of a scan")
+    layers: list[int] | None = Field(
+        None, description="next_token_neurons: layers (default: last quarter)"
+    )
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    auth_required: bool
+
+
+class TermDefinition(BaseModel):
+    term: str
+    definition: str
+
+
+class GlossaryPage(BaseModel):
+    terms: list[TermDefinition]

@@ -1,0 +1,38 @@
+// Plotly charts (Plotly.js is served from the installed plotly package).
+const layout = {
+  margin: { l: 56, r: 60, t: 8, b: 56 },
+  paper_bgcolor: "rgba(0,0,0,0)",
+  plot_bgcolor: "rgba(0,0,0,0)",
+  font: { family: "system-ui, sans-serif", size: 12, color: "#3b4252" },
+};
+const config = { displaylogo: false, responsive: true };
+
+function readJSON(id) {
+  const node = document.getElementById(id);
+  return node ? JSON.parse(node.textContent) : null;
+}
+
+const hist = readJSON("hist-data");
+if (hist && window.Plotly) {
+  // bins: below edges[0], then [edges[i], edges[i+1]), then at or above the last edge
+  const counts = hist.counts;
+  const short = (x) => String(Number(x.toPrecision(2)));
+  const labels = counts.map((_, i) => (i === 0 ? `<${short(hist.edges[0])}` : short(hist.edges[i - 1])));
+  const used = counts.map((c, i) => (c > 0 ? i : -1)).filter((i) => i >= 0);
+  const lo = used.length ? used[0] : 0;
+  const hi = used.length ? used[used.length - 1] + 1 : counts.length;
+  Plotly.newPlot("histogram", [{
+    type: "bar", x: labels.slice(lo, hi), y: counts.slice(lo, hi),
+    marker: { color: labels.slice(lo, hi).map((l) => (Number(l) > 0 ? "#e8730c" : "#8a94a6")) },
+    hovertemplate: "from %{x}: %{y} tokens<extra></extra>",
+  }], { ...layout, yaxis: { type: "log", title: { text: "tokens" } }, xaxis: { title: { text: "activation (bin start)" }, type: "category", tickangle: -60, tickfont: { size: 10 } } }, config);
+}
+
+const layers = readJSON("layer-data");
+if (layers && window.Plotly) {
+  const x = layers.map((l) => l.layer);
+  Plotly.newPlot("layer-chart", [
+    { type: "scatter", mode: "lines+markers", name: "mean max activation", x, y: layers.map((l) => l.mean_max), line: { color: "#e8730c" } },
+    { type: "scatter", mode: "lines+markers", name: "mean density", x, y: layers.map((l) => l.mean_density), yaxis: "y2", line: { color: "#3b6fd4" } },
+  ], { ...layout, xaxis: { title: { text: "layer" }, dtick: 1 }, yaxis: { title: { text: "mean max activation" } }, yaxis2: { title: { text: "density" }, overlaying: "y", side: "right", tickformat: ".1%" }, legend: { orientation: "h", y: 1.12 } }, config);
+}

@@ -1,0 +1,70 @@
+// Jobs: start one from the home page, cancel, and follow progress over server-sent events.
+import { formatNumber, postJSON, showError } from "./api.js";
+
+function token() {
+  const field = document.querySelector("#new-job [name=token]");
+  return field ? field.value : sessionStorage.getItem("babellens-token");
+}
+
+function paint(bar, job) {
+  const fraction = job.total ? job.done / job.total : job.status === "done" ? 1 : 0;
+  bar.dataset.status = job.status;
+  bar.querySelector(".bar").style.width = `${(100 * fraction).toFixed(1)}%`;
+  bar.querySelector(".label").textContent = job.total ? `${job.status} · ${job.done}/${job.total}` : job.status;
+}
+
+function follow(bar) {
+  const id = bar.dataset.job;
+  const source = new EventSource(`/api/jobs/${id}/events`);
+  source.addEventListener("progress", (event) => {
+    const job = JSON.parse(event.data);
+    paint(bar, job);
+    const page = document.getElementById("job");
+    if (page && page.dataset.job === id) {
+      page.querySelector(".job-rate").textContent = job.rate
+        ? `${formatNumber(job.rate)}/s` + (job.eta_s ? ` · about ${Math.round(job.eta_s)} s left` : "")
+        : "";
+      page.querySelector(".job-done").hidden = job.status !== "done";
+      const error = page.querySelector(".job-error");
+      error.textContent = job.error || "";
+      error.hidden = !job.error;
+      if (["done", "failed", "cancelled"].includes(job.status)) page.querySelector(".cancel")?.remove();
+    }
+  });
+  source.addEventListener("end", () => source.close());
+  source.onerror = () => source.close();
+}
+
+document.querySelectorAll(".progress").forEach((bar) => {
+  if (["queued", "running"].includes(bar.dataset.status)) follow(bar);
+});
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.cancel");
+  if (!button) return;
+  button.disabled = true;
+  try {
+    await postJSON(`/api/jobs/${button.dataset.job}/cancel`, {}, token());
+  } catch (err) {
+    button.disabled = false;
+    alert(err.message);
+  }
+});
+
+const form = document.getElementById("new-job");
+if (form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = form.querySelector(".form-error");
+    showError(error, "");
+    const budget = form.elements.max_tokens.value;
+    const body = { kind: form.elements.kind.value, model: form.elements.model.value.trim(), corpus: form.elements.corpus.value.trim(), max_tokens: budget ? Number(budget) : null };
+    try {
+      if (form.elements.token) sessionStorage.setItem("babellens-token", form.elements.token.value);
+      const job = await postJSON("/api/jobs", body, token());
+      window.location.href = `/jobs/${job.id}`;
+    } catch (err) {
+      showError(error, err.message);
+    }
+  });
+}
