@@ -5,14 +5,23 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 
 from babellens.jobs import LocalRunner
 from babellens.store import Database
 from babellens.web.live import LiveQueries
 from babellens.web.settings import WebSettings
 
-__all__ = ["DbDep", "LiveDep", "RunnerDep", "SettingsDep", "require_token"]
+__all__ = [
+    "DbDep",
+    "JobId",
+    "LayerIndex",
+    "LiveDep",
+    "NeuronIndex",
+    "RunnerDep",
+    "SettingsDep",
+    "require_token",
+]
 
 
 def _db(request: Request) -> Database:
@@ -35,6 +44,11 @@ DbDep = Annotated[Database, Depends(_db)]
 LiveDep = Annotated[LiveQueries, Depends(_live)]
 RunnerDep = Annotated[LocalRunner, Depends(_runner)]
 SettingsDep = Annotated[WebSettings, Depends(_settings)]
+
+# path parameters bounded so that no number reaches the database it cannot hold (int4)
+JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Job id")]
+LayerIndex = Annotated[int, Path(ge=0, le=100_000, description="Layer index")]
+NeuronIndex = Annotated[int, Path(ge=0, le=10_000_000, description="Neuron index within the layer")]
 
 
 def require_token(

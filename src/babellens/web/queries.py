@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, and_, func, select
+from sqlalchemy import Float, and_, case, func, select
 from sqlalchemy.sql import cast
 
 from babellens.errors import BabelLensError, InvalidInputError
@@ -126,8 +126,11 @@ def layer_stats(db: Database, card: ModelCard) -> list[LayerStats]:
     ]  # fmt: skip
 
 
+# whole-word congruence; a vocabulary without whole-word tokens (-inf) falls back to any token
+_CONGRUENCE = case((TokenNeuronRow.word_score > -1e300, TokenNeuronRow.word_score),
+                   else_=TokenNeuronRow.score)  # fmt: skip
 _SORTS = {"max": NeuronStatRow.max, "density": NeuronStatRow.density, "mean": NeuronStatRow.mean,
-          "neuron": NeuronStatRow.neuron, "congruence": TokenNeuronRow.word_score}  # fmt: skip
+          "neuron": NeuronStatRow.neuron, "congruence": _CONGRUENCE}  # fmt: skip
 
 
 def layer_page(
@@ -149,7 +152,7 @@ def layer_page(
     order = _SORTS[sort].desc() if descending else _SORTS[sort].asc()
     query = (
         select(NeuronStatRow.neuron, NeuronStatRow.max, NeuronStatRow.mean, NeuronStatRow.density,
-               TokenNeuronRow.word_score, TokenNeuronRow.word_token)
+               _CONGRUENCE, TokenNeuronRow.word_token, TokenNeuronRow.promoted)
         .outerjoin(TokenNeuronRow, join_on)
         .where(NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)
         .order_by(order.nulls_last(), NeuronStatRow.neuron)
@@ -161,8 +164,8 @@ def layer_page(
         rows = s.execute(query).all()
     neurons = [
         NeuronRow(neuron=n, max=mx, mean=mean, density=dens, congruence=score,
-                  top_token=(tok or {}).get("token"))
-        for n, mx, mean, dens, score, tok in rows
+                  top_token=(tok or (promoted or [{}])[0]).get("token"))
+        for n, mx, mean, dens, score, tok, promoted in rows
     ]  # fmt: skip
     tops = []
     if card.token_job is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from ipaddress import ip_address
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from babellens.errors import InvalidInputError
 
@@ -73,4 +73,10 @@ class WebSettings(BaseModel):
             if raw is not None:
                 values[name] = [p for p in raw.split(",") if p] if name == "model_roots" else raw
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise InvalidInputError(f"setting {where}: {message}" if where else message) from None

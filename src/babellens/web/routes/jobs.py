@@ -14,8 +14,8 @@ from babellens.analyses.next_token_neurons import NextTokenConfig
 from babellens.data.corpus import BUNDLED_CORPUS
 from babellens.errors import InvalidInputError
 from babellens.models.bundled import BUNDLED_MODELS
-from babellens.store import Job, JobStore
-from babellens.web.deps import DbDep, RunnerDep, SettingsDep, require_token
+from babellens.store import Database, Job, JobStore
+from babellens.web.deps import DbDep, JobId, RunnerDep, SettingsDep, require_token
 from babellens.web.pages import page
 from babellens.web.queries import NotFoundError
 from babellens.web.schemas import JobList, JobRequest
@@ -27,7 +27,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,95}$")
 _TERMINAL = {"done", "failed", "cancelled"}
 
 
-def _get(db: DbDep, job_id: int) -> Job:
+def _get(db: Database, job_id: int) -> Job:
     try:
         return JobStore(db).get(job_id)
     except InvalidInputError as exc:
@@ -75,7 +75,7 @@ def jobs_page(db: DbDep, settings: SettingsDep) -> JobList:
 
 
 @page(router, "/jobs/{job_id}", "job.html", title="Job")
-def job_page(db: DbDep, job_id: int) -> Job:
+def job_page(db: DbDep, job_id: JobId) -> Job:
     return _get(db, job_id)
 
 
@@ -91,7 +91,7 @@ def start_job(db: DbDep, runner: RunnerDep, settings: SettingsDep, body: JobRequ
 
 @router.post("/api/jobs/{job_id}/cancel", response_model=Job, tags=["jobs"],
              dependencies=[Depends(require_token)])  # fmt: skip
-def cancel_job(db: DbDep, job_id: int) -> Job:
+def cancel_job(db: DbDep, job_id: JobId) -> Job:
     """Ask a queued or running job to stop (it keeps its checkpoint)."""
     _get(db, job_id)
     return JobStore(db).request_cancel(job_id)
@@ -99,7 +99,7 @@ def cancel_job(db: DbDep, job_id: int) -> Job:
 
 @router.get("/api/jobs/{job_id}/events", tags=["jobs"],
             responses={200: {"content": {"text/event-stream": {}}}})  # fmt: skip
-async def job_events(request: Request, db: DbDep, job_id: int) -> StreamingResponse:
+async def job_events(request: Request, db: DbDep, job_id: JobId) -> StreamingResponse:
     """Server-sent events: the job's record twice a second until it ends."""
     await run_in_threadpool(_get, db, job_id)
 

@@ -6,7 +6,7 @@ blocks the event loop, and page views go on while one runs.
 
 from fastapi import APIRouter
 
-from babellens.web.deps import DbDep, LiveDep, SettingsDep
+from babellens.web.deps import DbDep, LayerIndex, LiveDep, NeuronIndex, SettingsDep
 from babellens.web.pages import page
 from babellens.web.queries import check_layer, check_neuron, model_card, model_cards
 from babellens.web.schemas import (
@@ -43,7 +43,12 @@ def top_neurons(db: DbDep, live: LiveDep, slug: str, body: TopNeuronsRequest) ->
     tags=["live"],
 )
 def neuron_trace(
-    db: DbDep, live: LiveDep, slug: str, layer: int, neuron: int, body: NeuronTraceRequest
+    db: DbDep,
+    live: LiveDep,
+    slug: str,
+    layer: LayerIndex,
+    neuron: NeuronIndex,
+    body: NeuronTraceRequest,
 ) -> NeuronTrace:
     """One neuron's activation at every token of the prompt."""
     card = model_card(db, slug)

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from babellens.store.schema import JobRow
-from babellens.web.deps import DbDep, SettingsDep
+from babellens.web.deps import DbDep, LayerIndex, NeuronIndex, SettingsDep
 from babellens.web.pages import page
 from babellens.web.queries import (
     decode_text,
@@ -19,8 +19,6 @@ from babellens.web.queries import (
 from babellens.web.schemas import LayerPage, ModelPage, NeuronPage, SearchResults
 
 router = APIRouter()
-
-LayerIndex = Annotated[int, Query(ge=0, le=100_000)]
 
 
 @page(router, "/models/{slug}", "model.html", title="Model")
@@ -37,7 +35,7 @@ def layer(
     db: DbDep,
     settings: SettingsDep,
     slug: str,
-    layer: int,
+    layer: LayerIndex,
     sort: Literal["max", "density", "mean", "congruence", "neuron"] = "max",
     descending: bool = True,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -49,7 +47,7 @@ def layer(
 
 
 @page(router, "/models/{slug}/layers/{layer}/neurons/{neuron}", "neuron.html", title="Neuron")
-def neuron(db: DbDep, slug: str, layer: int, neuron: int) -> NeuronPage:
+def neuron(db: DbDep, slug: str, layer: LayerIndex, neuron: NeuronIndex) -> NeuronPage:
     card = model_card(db, slug)
     record = neuron_record(db, card, layer, neuron)
     sample = ""

@@ -1,0 +1,95 @@
+"""Jobs from the web: start, follow over server-sent events, cancel; access control."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from babellens.errors import InvalidInputError
+from babellens.store import JobStore
+from babellens.web import WebSettings, create_app
+
+
+@pytest.fixture(scope="module")
+def roots_client(scanned):
+    settings = WebSettings(db=scanned.db.url, model_roots=[str(scanned.root)])
+    with TestClient(create_app(settings, scanned.db)) as c:
+        yield c
+
+
+def _events(client, job_id: int) -> list[tuple[str, str]]:
+    events, name = [], None
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, line.removeprefix("data: ")))
+    return events
+
+
+def test_a_job_started_from_the_web_runs_and_streams_its_progress(roots_client, scanned):
+    corpus = str(scanned.root / "corpus.jsonl")
+    answer = roots_client.post(
+        "/api/jobs", json={"model": scanned.model, "corpus": corpus, "max_tokens": 200}
+    )
+    assert answer.status_code == 201, answer.text
+    job = answer.json()
+    assert job["status"] == "queued" and job["params"]["max_tokens"] == 200
+    events = _events(roots_client, job["id"])
+    assert events[-1] == ("end", "done")
+    progress = [json.loads(data) for name, data in events if name == "progress"]
+    last = progress[-1]
+    assert last["status"] == "done" and last["done"] == last["total"] >= 200
+    assert roots_client.get(f"/jobs/{job['id']}.json").json()["summary"]["tokens"] == last["total"]
+    assert "Open " in roots_client.get(f"/jobs/{job['id']}").text
+
+
+def test_cancel_a_queued_job(roots_client, scanned):
+    queued = JobStore(scanned.db).create("scan", scanned.model, {"max_tokens": 10})
+    answer = roots_client.post(f"/api/jobs/{queued.id}/cancel")
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    again = roots_client.post(f"/api/jobs/{queued.id}/cancel")
+    assert again.status_code == 400 and "already cancelled" in again.json()["error"]
+    assert roots_client.post("/api/jobs/99999/cancel").status_code == 404
+    assert roots_client.get("/api/jobs/99999/events").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"model": "/etc/passwd"}, 400, "BABELLENS_MODEL_ROOTS"),
+        ({"model": "../../secret/model"}, 400, "BABELLENS_MODEL_ROOTS"),
+        ({"model": "smollm2-135m", "corpus": "/etc/shadow"}, 400, "corpus"),
+        ({"model": "smollm2-135m", "max_tokens": 0}, 422, "max_tokens"),
+        ({"model": "smollm2-135m", "max_tokens": 10**12}, 400, "limited"),
+        ({"model": "smollm2-135m", "kind": "rm -rf"}, 422, "kind"),
+        ({"model": ""}, 422, "model"),
+    ],
+)
+def test_job_requests_are_checked(client, body, status, words):
+    answer = client.post("/api/jobs", json=body)
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"]
+
+
+def test_beyond_loopback_mutating_routes_need_the_token(scanned):
+    with pytest.raises(InvalidInputError, match="BABELLENS_TOKEN"):
+        WebSettings.from_env(host="0.0.0.0")
+    settings = WebSettings(db=scanned.db.url, host="0.0.0.0", token="s3cret")
+    with TestClient(create_app(settings, scanned.db)) as c:
+        body = {"model": "smollm2-135m", "kind": "scan", "max_tokens": 0}
+        assert c.post("/api/jobs", json={**body, "max_tokens": 5}).status_code == 401
+        wrong = c.post(
+            "/api/jobs", json={**body, "max_tokens": 5}, headers={"Authorization": "Bearer nope"}
+        )
+        assert wrong.status_code == 401 and "access token" in wrong.json()["error"]
+        job = JobStore(scanned.db).create("scan", "smollm2-135m", {"max_tokens": 5})
+        assert c.post(f"/api/jobs/{job.id}/cancel").status_code == 401
+        ok = c.post(f"/api/jobs/{job.id}/cancel", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert c.get("/index.json").json()["auth_required"] is True  # reading stays open
+        assert 'name="token"' in c.get("/").text
