@@ -34,13 +34,17 @@ def write_corpus(path, n_docs: int = 40, seed: int = 0) -> None:
         )
 
 
-def build_scanned_db(url: str, model: str, corpus: str, **scan: object):
+def build_scanned_db(
+    url: str, model: str, corpus: str, token_layers: list[int] | None = None, **scan: object
+):
     db = open_database(url)
     jobs = JobStore(db)
     config = ScanConfig(corpus=corpus, checkpoint_every_s=0, **scan)  # type: ignore[arg-type]
     scan_job = jobs.create("scan", model, config.model_dump())
     assert run_job(db, scan_job.id).status == "done"
-    token_job = jobs.create("next_token_neurons", model, NextTokenConfig().model_dump())
+    token_job = jobs.create(
+        "next_token_neurons", model, NextTokenConfig(layers=token_layers).model_dump()
+    )
     assert run_job(db, token_job.id).status == "done"
     return db, scan_job.id, token_job.id
 

@@ -93,3 +93,37 @@ def test_beyond_loopback_mutating_routes_need_the_token(scanned):
         assert ok.status_code == 200
         assert c.get("/index.json").json()["auth_required"] is True  # reading stays open
         assert 'name="token"' in c.get("/").text
+
+
+def test_a_running_job_does_not_block_pages_or_live_queries(roots_client, scanned):
+    """A job kind that holds its thread until released: everything else must still answer."""
+    import threading
+
+    from babellens.jobs.registry import JOB_KINDS, job_kind
+
+    started, release = threading.Event(), threading.Event()
+
+    @job_kind("_test_blocking")
+    def _blocking(ctx):
+        ctx.progress(1, 2)
+        started.set()
+        assert release.wait(60)
+        ctx.progress(2, 2)
+        return {}
+
+    try:
+        job = JobStore(scanned.db).create("_test_blocking", scanned.model, {})
+        roots_client.app.state.runner.submit(job.id)
+        assert started.wait(30)
+        assert roots_client.get("/").status_code == 200
+        listed = roots_client.get("/jobs.json").json()["jobs"]
+        assert next(j for j in listed if j["id"] == job.id)["status"] == "running"
+        live = roots_client.post(
+            f"/api/models/{scanned.slug}/top-neurons", json={"text": "abc", "layer": 0}
+        )
+        assert live.status_code == 200
+        release.set()
+        assert [e for e in _events(roots_client, job.id) if e[0] == "end"] == [("end", "done")]
+    finally:
+        release.set()
+        JOB_KINDS.pop("_test_blocking", None)

@@ -41,7 +41,7 @@ class WebSettings(BaseModel):
         default_factory=list,
         description="Folders under which local model and corpus paths may be named (comma separated in the environment)",
     )
-    device: str = Field("cpu", description="Device for live queries and web-started jobs")
+    device: str = Field("cpu", description="Device for live queries (cpu, cuda, cuda:1, mps)")
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> WebSettings:

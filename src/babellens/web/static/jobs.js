@@ -28,7 +28,10 @@ function follow(bar) {
       const error = page.querySelector(".job-error");
       error.textContent = job.error || "";
       error.hidden = !job.error;
-      if (["done", "failed", "cancelled"].includes(job.status)) page.querySelector(".cancel")?.remove();
+      if (["done", "failed", "cancelled"].includes(job.status)) {
+        source.close();
+        window.location.reload(); // the finished page shows the job's summary
+      }
     }
   });
   source.addEventListener("end", () => source.close());
