@@ -30,3 +30,4 @@ lint: $(BIN)/python
 
 bench: install
 	$(BIN)/python benchmarks/run_capture.py
+	$(BIN)/python benchmarks/run_live.py

@@ -19,6 +19,7 @@ from babellens.models.bundled import DEFAULT_MODEL
 from babellens.models.fetch import pull
 from babellens.models.token_text import token_pieces
 from babellens.store import Database, JobStore, ResultStore, open_database
+from babellens.web.settings import WebSettings
 
 DEMO_PROMPT = "The capital of France is Paris. Die Hauptstadt von Deutschland ist Berlin."
 
@@ -71,19 +72,26 @@ def demo(
     )
 
     results = ResultStore(database)
-    best = results.top_token_neurons(token_job, None, 1)[0]
     tokenizer = lm.tokenizer
-    record = results.neuron(
-        scan_job, best.layer, best.neuron, lambda ids: token_pieces(tokenizer, ids)
-    )
-    record.congruence = best
-    console.rule(f"the strongest next-token neuron of {model}")
+    record = None
+    for candidate in results.top_token_neurons(token_job, None, 50):
+        record = results.neuron(
+            scan_job, candidate.layer, candidate.neuron, lambda ids: token_pieces(tokenizer, ids)
+        )
+        record.congruence = candidate
+        if record.max > 0:  # one that actually fired on the corpus: its examples mean something
+            break
+    assert record is not None
+    console.rule(f"the strongest next-token neuron of {model} that fires on the corpus")
     print_neuron(record)
     console.print(
         f"\nExplore: [bold]babellens next-token-neurons {model} --top 20[/], "
         f"[bold]babellens neuron {model} LAYER INDEX[/], [bold]babellens trace {model} --text '...' --layer L --top 5[/]."
     )
-    slug = model.replace("/", "--")
-    console.print(f"In the web app: /models/{slug}/layers/{best.layer}/neurons/{best.neuron}")
     if not no_serve:
+        port = WebSettings.from_env().port
+        slug = model.replace("/", "--")
+        console.print(
+            f"This neuron in the web app: http://127.0.0.1:{port}/models/{slug}/layers/{record.layer}/neurons/{record.neuron}"
+        )
         serve_app(db=db)
