@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, select
-from sqlalchemy.sql import cast
+from sqlalchemy import and_, case, func, select
 
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.models.loading import load_tokenizer
@@ -107,7 +106,7 @@ def layer_stats(db: Database, card: ModelCard) -> list[LayerStats]:
             func.count(),
             func.avg(stat.max),
             func.avg(stat.density),
-            func.sum(cast(stat.max <= 0, Float)),
+            func.sum(case((stat.max <= 0, 1), else_=0)),
         )
         .where(stat.job_id == card.scan_job)
         .group_by(stat.layer)
