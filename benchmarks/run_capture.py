@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from doc_tables import replace_section
+from doc_tables import replace_section, save_result
 
 import babellens
 from babellens.bench import bench_capture
@@ -42,11 +41,8 @@ def main() -> None:
     for alias in args.models:
         lm = babellens.load(alias, device=args.device, dtype=args.dtype)
         result = bench_capture(lm, batches=args.batches, rounds=args.rounds)
-        record = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "hardware": _device_label(args.device),
-                  **result.model_dump()}  # fmt: skip
-        name = f"capture-{alias}-{result.device.split(':')[0]}-{result.dtype}.json"
-        (RESULTS / name).write_text(json.dumps(record, indent=2) + "\n")
-        print(json.dumps(record, indent=2))
+        name = f"capture-{alias}-{result.device.split(':')[0]}-{result.dtype}"
+        save_result(name, result.model_dump(), hardware=_device_label(args.device))
     write_doc()
 
 

@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-from datetime import UTC, datetime
-from pathlib import Path
 
-import torch
-from doc_tables import replace_section
+from doc_tables import RESULTS, replace_section, save_result
 
 from babellens.bench.live import bench_live
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
@@ -29,11 +23,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     args = parser.parse_args()
     result = bench_live(args.model, tokens=args.tokens, requests=args.requests)
-    record = {"date": datetime.now(UTC).strftime("%Y-%m-%d"),
-              "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads", **result.model_dump()}  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"live-{args.model}-cpu.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    save_result(f"live-{args.model}-cpu", result.model_dump())
     write_doc()
 
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-from doc_tables import replace_section
+from doc_tables import replace_section, save_result
 
 import babellens
 from babellens.bench.scan import bench_scan
@@ -32,11 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     lm = babellens.load(args.model)
     result = bench_scan(lm, tokens=args.tokens, measure_rss=not args.no_rss)
-    record = {"date": datetime.now(UTC).strftime("%Y-%m-%d"),
-              "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads", **result.model_dump()}  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"scan-{args.model}-cpu.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    save_result(f"scan-{args.model}-cpu", result.model_dump())
     write_doc()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -30,18 +32,24 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+# most specific first: each error class answers with its status
+_STATUSES: list[tuple[type[Exception], int]] = [
+    (NotFoundError, 404),
+    (ModelNotAvailableError, 409),
+    (BabelLensError, 400),
+]
+
+
+def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        return _answer(request, status, str(exc))
+
+    return handle
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(NotFoundError)
-    async def _not_found(request: Request, exc: NotFoundError) -> Response:
-        return _answer(request, 404, str(exc))
-
-    @app.exception_handler(ModelNotAvailableError)
-    async def _unavailable(request: Request, exc: ModelNotAvailableError) -> Response:
-        return _answer(request, 409, str(exc))
-
-    @app.exception_handler(BabelLensError)
-    async def _user_error(request: Request, exc: BabelLensError) -> Response:
-        return _answer(request, 400, str(exc))
+    for error, status in _STATUSES:
+        app.add_exception_handler(error, _handler(status))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
