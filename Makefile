@@ -21,6 +21,7 @@ demo: install
 
 test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps steering-vectors==0.12.2  # parity reference; pins transformers<5 otherwise
 	$(BIN)/babellens models pull $(TEST_MODELS)
 	$(BIN)/python -m ruff check src tests benchmarks
 	$(BIN)/python -m pytest

@@ -1,0 +1,200 @@
+"""Evaluate a steering vector the way a reviewer expects.
+
+- dose-response: the behaviour metric against the coefficient, both signs, beside a random vector
+  of the same norm per layer (the control: does *any* push of that size do this?);
+- layer sweep at one coefficient;
+- cost: KL divergence of the next-token distribution on neutral text (plain ‖ steered), and the
+  fraction of degenerate (repetitive) outputs;
+- reliability: per-prompt effects (how many move the wrong way) and the mean cosine of the
+  training differences with the vector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from pydantic import BaseModel, Field
+
+from babellens.models.language_model import LanguageModel
+from babellens.steering.apply import Positions, apply, generate
+from babellens.steering.metrics import Metric, get_metric
+from babellens.steering.vector import SteeringVector, VectorInfo
+
+__all__ = [
+    "DosePoint",
+    "EvalConfig",
+    "SteeringReport",
+    "degenerate",
+    "evaluate",
+    "kl_cost",
+    "random_like",
+]
+
+
+class EvalConfig(BaseModel):
+    coefficients: list[float] = Field(default_factory=lambda: [-8.0, -4.0, 0.0, 4.0, 8.0])
+    layers: list[int] | None = Field(
+        None, description="Layers to steer (default: all of the vector's)"
+    )
+    sweep_layers: list[int] | None = Field(
+        None, description="Layers for the sweep (default: the vector's)"
+    )
+    sweep_coefficient: float | None = Field(None, description="Default: the largest coefficient")
+    positions: str = "all"
+    max_new_tokens: int = Field(24, ge=1, le=512)
+    temperature: float = Field(0.0, ge=0.0)
+    seed: int = 0
+    control: bool = True
+
+
+class DosePoint(BaseModel):
+    coefficient: float
+    mean: float
+    std: float
+    control_mean: float | None = None
+    kl: float | None = Field(
+        None, description="Mean KL(plain ‖ steered) of next-token distributions on neutral text"
+    )
+    degenerate: float = Field(description="Fraction of outputs that repeat themselves")
+    wrong_way: float | None = Field(
+        None, description="Fraction of prompts that moved against the coefficient's sign"
+    )
+    samples: list[str] = Field(description="The first few outputs, to read")
+
+
+class SteeringReport(BaseModel):
+    vector: VectorInfo
+    metric: str
+    prompts: int
+    dose_response: list[DosePoint]
+    layer_sweep: dict[int, float]
+    per_prompt_effects: dict[float, list[float]] = Field(
+        description="metric(c) − metric(0) per prompt"
+    )
+    mean_diff_cosine: float | None
+
+
+def random_like(vector: SteeringVector, seed: int = 0) -> SteeringVector:
+    """A random direction per layer with the same norm: the control for a dose-response curve."""
+    gen = torch.Generator().manual_seed(seed)
+    directions = {}
+    for layer, v in vector.directions.items():
+        r = torch.randn(v.shape, generator=gen)
+        directions[layer] = r / r.norm() * v.float().norm()
+    info = vector.info.model_copy(update={"name": f"random-{vector.info.name}", "method": "random"})
+    return SteeringVector(info=info, directions=directions)
+
+
+def degenerate(text: str, n: int = 3) -> bool:
+    """Repetitive: fewer than half of the word n-grams are distinct (or a run of one token)."""
+    words = text.split()
+    if len(words) < 2 * n:
+        return len(words) >= 4 and len(set(words)) == 1
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(set(grams)) / len(grams) < 0.5
+
+
+def _next_token_probs(lm: LanguageModel, texts: Sequence[str]) -> torch.Tensor:
+    """[n, vocab] next-token distribution after each text (right padding: read the last real token)."""
+    enc = lm.tokenize(list(texts))
+    logits = lm.run(enc, logits=True).logits
+    last = enc["attention_mask"].sum(1) - 1
+    return torch.softmax(logits[torch.arange(len(texts)), last].float(), dim=-1).cpu()
+
+
+def kl_cost(lm: LanguageModel, vector: SteeringVector, coefficient: float, neutral: Sequence[str],
+            layers: Sequence[int] | None = None, positions: Positions = "all") -> float:  # fmt: skip
+    """Mean KL(plain ‖ steered) of the next-token distribution over every position of ``neutral``."""
+    enc = lm.tokenize(list(neutral))
+    mask = enc["attention_mask"].bool()
+    with torch.inference_mode():
+        plain = torch.log_softmax(lm.run(enc, logits=True).logits.float(), -1)
+        with apply(lm, vector, coefficient, layers, positions):
+            steered = torch.log_softmax(lm.model(**enc).logits.float(), -1)
+    kl = (plain.exp() * (plain - steered)).sum(-1)
+    return float(kl[mask].mean())
+
+
+def _score(lm: LanguageModel, metric: Metric, prompts: Sequence[str], vector: SteeringVector | None,
+           coefficient: float, config: EvalConfig) -> tuple[list[float], list[str]]:  # fmt: skip
+    if metric.kind == "probs":
+        with torch.inference_mode():
+            if vector is None:
+                probs = _next_token_probs(lm, prompts)
+            else:
+                with apply(lm, vector, coefficient, config.layers, config.positions):  # type: ignore[arg-type]
+                    probs = _next_token_probs(lm, prompts)
+        return [metric.fn(p) for p in probs], []
+    outputs = generate(lm, prompts, vector, coefficient, layers=config.layers, positions=config.positions,  # type: ignore[arg-type]
+                       max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed)  # fmt: skip
+    return [metric.fn(text) for text in outputs], outputs
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return float("nan"), float("nan")
+    mean = sum(finite) / len(finite)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in finite) / len(finite))
+
+
+def evaluate(
+    lm: LanguageModel,
+    vector: SteeringVector,
+    prompts: Sequence[str],
+    metric: str | Metric | Callable[[str], float] = "uppercase_fraction",
+    *,
+    neutral: Sequence[str] = (),
+    config: EvalConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SteeringReport:
+    config = config or EvalConfig()
+    chosen = get_metric(metric, lm.tokenizer)
+    control = random_like(vector, config.seed) if config.control else None
+    coefficients = sorted(set(config.coefficients) | {0.0})
+    sweep_layers = config.sweep_layers or sorted(vector.directions)
+    steps = len(coefficients) * (2 if control else 1) + len(sweep_layers)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, steps)
+
+    baseline, _ = _score(lm, chosen, prompts, vector, 0.0, config)
+    points, effects = [], {}
+    for c in coefficients:
+        values, outputs = _score(lm, chosen, prompts, vector, c, config)
+        tick()
+        control_mean = None
+        if control is not None:
+            control_mean = _mean_std(_score(lm, chosen, prompts, control, c, config)[0])[0]
+            tick()
+        mean, std = _mean_std(values)
+        effects[c] = [v - b for v, b in zip(values, baseline, strict=True)]
+        wrong = [e for e in effects[c] if not math.isnan(e) and c != 0 and e * c < 0]
+        points.append(DosePoint(
+            coefficient=c, mean=mean, std=std, control_mean=control_mean,
+            kl=kl_cost(lm, vector, c, neutral, config.layers, config.positions) if neutral else None,  # type: ignore[arg-type]
+            degenerate=sum(degenerate(o) for o in outputs) / len(outputs) if outputs else 0.0,
+            wrong_way=len(wrong) / len(values) if c != 0 else None, samples=outputs[:3],
+        ))  # fmt: skip
+    sweep_c = (
+        config.sweep_coefficient
+        if config.sweep_coefficient is not None
+        else max(coefficients, key=abs)
+    )
+    sweep = {}
+    for layer in sweep_layers:
+        one = config.model_copy(update={"layers": [layer]})
+        sweep[layer] = _mean_std(_score(lm, chosen, prompts, vector, sweep_c, one)[0])[0]
+        tick()
+    cosines = list(vector.info.diff_cosine.values())
+    return SteeringReport(
+        vector=vector.info, metric=chosen.name, prompts=len(prompts), dose_response=points,
+        layer_sweep=sweep, per_prompt_effects=effects,
+        mean_diff_cosine=sum(cosines) / len(cosines) if cosines else None,
+    )  # fmt: skip
