@@ -57,22 +57,28 @@ def test_difference_of_means_by_hand(lm, read):
             diffs.append(reads[0] - reads[1])
         expected = torch.stack(diffs).mean(0)
         torch.testing.assert_close(vec.directions[layer], expected, atol=1e-5, rtol=1e-4)
-        cos = np.mean([torch.nn.functional.cosine_similarity(d, expected, dim=0).item() for d in diffs])
+        cos = np.mean(
+            [torch.nn.functional.cosine_similarity(d, expected, dim=0).item() for d in diffs]
+        )
         assert vec.info.diff_cosine[layer] == pytest.approx(cos, abs=1e-5)
     assert vec.info.n_examples == 3 and vec.info.read == read
 
 
 def test_unpaired_sets_use_the_difference_of_the_two_means(lm):
     pos, neg = ["AAA BBB", "CCC"], ["aaa bbb", "ccc ddd", "eee"]
-    vec = steering.build(lm, ContrastSet(name="sets", positives=pos, negatives=neg), layers=[1], read="last")
+    vec = steering.build(
+        lm, ContrastSet(name="sets", positives=pos, negatives=neg), layers=[1], read="last"
+    )
     mean = lambda texts: torch.stack([_resid_post(lm, t)[1][-1] for t in texts]).mean(0)  # noqa: E731
     torch.testing.assert_close(vec.directions[1], mean(pos) - mean(neg), atol=1e-5, rtol=1e-4)
 
 
 def test_pca_direction_matches_sklearn(lm):
     sklearn = pytest.importorskip("sklearn.decomposition")
-    pairs = PAIRS + [ContrastPair(prompt="Q: sea? A:", positive="DEEP", negative="deep")]
-    vec = steering.build(lm, ContrastSet(name="p", pairs=pairs), layers=[1], method="pca", read="last")
+    pairs = [*PAIRS, ContrastPair(prompt="Q: sea? A:", positive="DEEP", negative="deep")]
+    vec = steering.build(
+        lm, ContrastSet(name="p", pairs=pairs), layers=[1], method="pca", read="last"
+    )
     diffs = np.stack([(_resid_post(lm, _text(p, "positive"))[1][-1] - _resid_post(lm, _text(p, "negative"))[1][-1]).numpy()
                       for p in pairs])  # fmt: skip
     component = sklearn.PCA(n_components=1).fit(diffs).components_[0]
@@ -85,11 +91,15 @@ def test_pca_direction_matches_sklearn(lm):
 def test_parity_with_the_steering_vectors_library(lm):
     sv = pytest.importorskip("steering_vectors")
     texts = [(_text(p, "positive"), _text(p, "negative")) for p in PAIRS]
-    theirs = sv.train_steering_vector(lm.model, lm.tokenizer, texts, layers=[0, 1], read_token_index=-1)
+    theirs = sv.train_steering_vector(
+        lm.model, lm.tokenizer, texts, layers=[0, 1], read_token_index=-1
+    )
     ours = steering.build(lm, ContrastSet(name="t", pairs=[ContrastPair(positive=a, negative=b) for a, b in texts]),
                           layers=[0, 1], read="last")  # fmt: skip
     for layer in (0, 1):
-        cos = torch.nn.functional.cosine_similarity(ours.directions[layer], theirs.layer_activations[layer].float(), dim=0)
+        cos = torch.nn.functional.cosine_similarity(
+            ours.directions[layer], theirs.layer_activations[layer].float(), dim=0
+        )
         assert cos >= 0.999, (layer, float(cos))
 
 
@@ -101,7 +111,9 @@ def test_steering_changes_downstream_and_not_upstream(lm):
     with steering.apply(lm, vec, 3.0):
         steered = lm.run(enc, capture=points)
     torch.testing.assert_close(steered["resid_post.0"], plain["resid_post.0"])
-    torch.testing.assert_close(steered["resid_post.1"], plain["resid_post.1"] + 3.0 * vec.directions[1])
+    torch.testing.assert_close(
+        steered["resid_post.1"], plain["resid_post.1"] + 3.0 * vec.directions[1]
+    )
     assert not torch.allclose(steered["resid_post.2"], plain["resid_post.2"])
     after = lm.run(enc, capture=points)  # the hooks are gone after the block
     torch.testing.assert_close(after["resid_post.2"], plain["resid_post.2"])
@@ -184,4 +196,6 @@ def test_evaluate_reports_every_curve(lm):
     assert sorted(report.layer_sweep) == [0, 1]
     control = steering.random_like(vec)
     for layer in (0, 1):
-        assert float(control.directions[layer].norm()) == pytest.approx(float(vec.directions[layer].norm()), rel=1e-5)
+        assert float(control.directions[layer].norm()) == pytest.approx(
+            float(vec.directions[layer].norm()), rel=1e-5
+        )

@@ -7,7 +7,6 @@ steers the same model under ``llama-cli --control-vector``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
