@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["babellens_home", "converted_dir", "models_dir"]
+__all__ = ["babellens_home", "converted_dir", "models_dir", "vectors_dir"]
 
 
 def babellens_home() -> Path:
@@ -34,5 +34,12 @@ def models_dir() -> Path:
 def converted_dir() -> Path:
     """GGUF files dequantised once into safetensors folders, so later loads take seconds."""
     path = babellens_home() / "converted"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def vectors_dir(model: str) -> Path:
+    """Saved steering vectors of one model (its name with '/' written as '--')."""
+    path = babellens_home() / "vectors" / model.replace("/", "--")
     path.mkdir(parents=True, exist_ok=True)
     return path

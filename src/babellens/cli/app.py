@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from babellens.cli import bench_cmd, jobs_cmd, models_cmd
+from babellens.cli import bench_cmd, jobs_cmd, models_cmd, steer_cmd
 from babellens.cli.demo_cmd import demo
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.output import err_console
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(jobs_cmd.app, name="jobs")
+app.add_typer(steer_cmd.app, name="steer")
 app.command()(info)
 app.command()(trace)
 app.command()(demo)

@@ -1,0 +1,214 @@
+"""``babellens steer build|generate|evaluate|list``: steering vectors from the command line."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from babellens.cli.loading import ModelArg, load_with_status
+from babellens.cli.options import JsonOpt, parse_layers
+from babellens.cli.output import console, err_console, print_json
+from babellens.cli.progress import job_progress
+from babellens.data.prompts import chat_prompt, instructions
+from babellens.errors import InvalidInputError
+
+app = typer.Typer(help="Steering vectors: build, generate with, evaluate.", no_args_is_help=True)
+
+VectorOpt = Annotated[
+    str,
+    typer.Option(
+        "--vector",
+        help="Saved vector name, .safetensors file, or concept (caps, french, caps-de, lang-ru-vs-en).",
+    ),
+]
+LayersOpt = Annotated[
+    str | None,
+    typer.Option("--layer", "--layers", help="Layers, e.g. 12 or 10-14 (default: the vector's)."),
+]
+
+
+def _progress(label: str):
+    return job_progress(label, "texts")
+
+
+def _coefficients(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(
+            f"cannot read coefficients {text!r}: use e.g. -8,-4,0,4,8"
+        ) from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise InvalidInputError("coefficients must be finite numbers, e.g. -8,-4,0,4,8")
+    return values
+
+
+@app.command()
+def build(
+    model: ModelArg,
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Concept (caps, french, caps-LANG, lang-A-vs-B) or a .jsonl contrast file."
+        ),
+    ],
+    layers: LayersOpt = None,
+    method: Annotated[str, typer.Option(help="mean_diff or pca.")] = "mean_diff",
+    read: Annotated[
+        str | None, typer.Option(help="last, mean or completion_mean (default: the concept's).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Save under this name (default: the data's).")
+    ] = None,
+    export_gguf: Annotated[
+        str | None, typer.Option(help="Also write a llama.cpp control vector here.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Build a vector (positive minus negative) at each layer and save it for this model."""
+    from babellens import steering
+    from babellens.steering.library import default_layers, save_vector
+
+    if method not in ("mean_diff", "pca"):
+        raise InvalidInputError(f"method must be mean_diff or pca, got {method!r}")
+    lm = load_with_status(model, quiet=json)
+    contrast = steering.concept_contrast(data, lm)
+    mode = read or (steering.get_concept(data).read if not data.endswith(".jsonl") else "last")
+    chosen = parse_layers(layers) or default_layers(lm.adapter.n_layers)
+    with job_progress(f"reading {contrast.name}", "texts", enabled=not json) as bar:
+        vector = steering.build(lm, contrast, chosen, method=method, read=mode, name=name,  # type: ignore[arg-type]
+                                progress=lambda d, t: bar(d, t, 0.0))  # fmt: skip
+    path = save_vector(vector)
+    if export_gguf:
+        vector.export_gguf(export_gguf, architecture=lm.adapter.spec.name)
+    if json:
+        print_json(vector.info)
+        return
+    table = Table(
+        "layer",
+        "norm",
+        "mean cos(diff, vector)",
+        title=f"{vector.info.name}: {vector.info.method}, read {vector.info.read}, {vector.info.n_examples} examples",
+    )
+    for layer in vector.info.layers:
+        cos = vector.info.diff_cosine.get(layer)
+        table.add_row(
+            str(layer), f"{vector.info.norms[layer]:.3g}", "–" if cos is None else f"{cos:.3f}"
+        )
+    console.print(table)
+    console.print(
+        f"saved to {path}" + (f"; llama.cpp control vector at {export_gguf}" if export_gguf else "")
+    )
+
+
+@app.command()
+def generate(
+    model: ModelArg,
+    vector: VectorOpt,
+    prompt: Annotated[str, typer.Option(help="Instruction or text to continue.")],
+    coef: Annotated[float, typer.Option(help="Coefficient (negative steers away).")] = 4.0,
+    layers: LayersOpt = None,
+    positions: Annotated[str, typer.Option(help="all or generated.")] = "all",
+    max_new_tokens: Annotated[int, typer.Option(min=1, max=1024)] = 40,
+    temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    seed: int = 0,
+    chat: Annotated[
+        bool, typer.Option(help="Wrap the prompt in the model's chat template.")
+    ] = True,
+    json: JsonOpt = False,
+) -> None:
+    """Steered and unsteered continuations of one prompt, side by side."""
+    from babellens import steering
+    from babellens.steering.library import resolve_vector
+
+    if not math.isfinite(coef):
+        raise InvalidInputError(f"the coefficient must be a finite number, got {coef}")
+    lm = load_with_status(model, quiet=json)
+    vec = resolve_vector(lm, vector, parse_layers(layers))
+    text = chat_prompt(lm.tokenizer, prompt) if chat else prompt
+    kwargs = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+    plain = steering.generate(lm, text, **kwargs)[0]
+    steered = steering.generate(
+        lm, text, vec, coef, layers=parse_layers(layers), positions=positions, **kwargs
+    )[0]  # type: ignore[arg-type]
+    if json:
+        print_json({"model": model, "vector": vec.info.name, "coefficient": coef, "layers": parse_layers(layers) or vec.info.layers,
+                    "prompt": prompt, "plain": plain, "steered": steered})  # fmt: skip
+        return
+    table = Table("unsteered", f"{vec.info.name} × {coef:g}", show_lines=True)
+    table.add_row(plain, steered)
+    console.print(table)
+
+
+@app.command()
+def evaluate(
+    model: ModelArg,
+    vector: VectorOpt,
+    metric: Annotated[
+        str, typer.Option(help="uppercase_fraction, language:LANG or token_probability:TOK|TOK.")
+    ] = "uppercase_fraction",
+    coefs: Annotated[str, typer.Option(help="Coefficients, comma separated.")] = "-8,-4,0,4,8",
+    layers: LayersOpt = None,
+    prompts: Annotated[
+        int, typer.Option(min=1, max=60, help="Held-out English instructions to use.")
+    ] = 8,
+    lang: Annotated[str, typer.Option(help="Language of the prompts.")] = "en",
+    max_new_tokens: Annotated[int, typer.Option(min=1, max=512)] = 24,
+    json: JsonOpt = False,
+) -> None:
+    """Dose-response (with a random-vector control), layer sweep, KL cost and reliability."""
+    from babellens import steering
+    from babellens.data.corpus import load_corpus
+    from babellens.steering.library import resolve_vector
+
+    lm = load_with_status(model, quiet=json)
+    vec = resolve_vector(lm, vector, parse_layers(layers))
+    texts = [chat_prompt(lm.tokenizer, r["text"]) for r in instructions(lang, "eval")[:prompts]]
+    neutral = [d.text[:300] for d in load_corpus("babel-mini", split="test").documents[:4]]
+    config = steering.EvalConfig(
+        coefficients=_coefficients(coefs),
+        layers=parse_layers(layers),
+        max_new_tokens=max_new_tokens,
+    )
+    with job_progress(f"evaluating {vec.info.name}", "runs", enabled=not json) as bar:
+        report = steering.evaluate(lm, vec, texts, metric, neutral=neutral, config=config,
+                                   progress=lambda d, t: bar(d, t, 0.0))  # fmt: skip
+    if json:
+        print_json(report)
+        return
+    table = Table("coef", report.metric, "random control", "KL on neutral text", "degenerate", "wrong way", "sample",
+                  title=f"{vec.info.name} on {model}, {report.prompts} prompts")  # fmt: skip
+    for p in report.dose_response:
+        table.add_row(f"{p.coefficient:g}", f"{p.mean:.3f} ± {p.std:.3f}", "–" if p.control_mean is None else f"{p.control_mean:.3f}",
+                      "–" if p.kl is None else f"{p.kl:.3f}", f"{p.degenerate:.0%}", "–" if p.wrong_way is None else f"{p.wrong_way:.0%}",
+                      (p.samples[0] if p.samples else "")[:60])  # fmt: skip
+    console.print(table)
+    sweep = ", ".join(f"{layer}: {v:.3f}" for layer, v in report.layer_sweep.items())
+    console.print(f"layer sweep: {sweep}")
+    if report.mean_diff_cosine is not None:
+        console.print(
+            f"mean cosine of the training differences with the vector: {report.mean_diff_cosine:.3f}"
+        )
+
+
+@app.command("list")
+def list_cmd(model: ModelArg, json: JsonOpt = False) -> None:
+    """Saved vectors of a model."""
+    from babellens.steering.library import list_vectors
+
+    infos = list_vectors(model)
+    if json:
+        print_json(infos)
+        return
+    if not infos:
+        err_console.print(f"no saved vectors for {model}: `babellens steer build {model} caps`")
+        return
+    table = Table("name", "method", "read", "layers", "examples", "data")
+    for i in infos:
+        table.add_row(
+            i.name, i.method, i.read, f"{min(i.layers)}–{max(i.layers)}", str(i.n_examples), i.data
+        )
+    console.print(table)

@@ -1,0 +1,67 @@
+"""Saved vectors per model, by name, and the rule that turns a name into a vector: a saved vector,
+a ``.safetensors`` file, or a built-in concept built on the spot (and then saved)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from babellens.errors import InvalidInputError
+from babellens.models.language_model import LanguageModel
+from babellens.paths import vectors_dir
+from babellens.steering.build import build
+from babellens.steering.concepts import get_concept
+from babellens.steering.vector import SteeringVector, VectorInfo
+
+__all__ = ["default_layers", "list_vectors", "resolve_vector", "save_vector"]
+
+_NAME = re.compile(r"^[\w.-]{1,100}$")
+
+
+def default_layers(n_layers: int) -> list[int]:
+    """Where concept vectors are built by default: the middle third of the model."""
+    return list(range(n_layers // 3, max(n_layers // 3 + 1, 2 * n_layers // 3)))
+
+
+def _path(model: str, name: str) -> Path:
+    if not _NAME.match(name):
+        raise InvalidInputError(f"vector names use letters, digits, '.', '_' and '-': {name!r}")
+    return vectors_dir(model) / f"{name}.safetensors"
+
+
+def save_vector(vector: SteeringVector, name: str | None = None) -> Path:
+    return vector.save(_path(vector.info.model, name or vector.info.name))
+
+
+def list_vectors(model: str) -> list[VectorInfo]:
+    return [SteeringVector.load(p).info for p in sorted(vectors_dir(model).glob("*.safetensors"))]
+
+
+def resolve_vector(
+    lm: LanguageModel,
+    spec: str,
+    layers: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SteeringVector:
+    """A saved vector of this model, a vector file, or a concept built now (and saved under its name)."""
+    if spec.endswith(".safetensors"):
+        vector = SteeringVector.load(spec)
+    else:
+        path = _path(lm.name, spec)
+        if path.is_file():
+            vector = SteeringVector.load(path)
+        else:
+            concept = get_concept(spec)
+            chosen = list(layers) if layers else default_layers(lm.adapter.n_layers)
+            vector = build(lm, concept.contrast(lm.tokenizer), chosen, read=concept.read,  # type: ignore[arg-type]
+                           name=spec, progress=progress)  # fmt: skip
+            save_vector(vector)
+    vector.check_model(lm.adapter.d_model, lm.adapter.n_layers)
+    if layers:
+        missing = sorted(set(layers) - set(vector.directions))
+        if missing:
+            raise InvalidInputError(
+                f"vector {vector.info.name!r} has layers {sorted(vector.directions)}, not {missing}: rebuild it with `babellens steer build`"
+            )
+    return vector
