@@ -12,7 +12,7 @@ from babellens.cli.loading import ModelArg, load_with_status
 from babellens.cli.options import JsonOpt, parse_layers
 from babellens.cli.output import console, err_console, print_json
 from babellens.cli.progress import job_progress
-from babellens.data.prompts import chat_prompt, instructions
+from babellens.data.prompts import chat_prompt
 from babellens.errors import InvalidInputError
 
 app = typer.Typer(help="Steering vectors: build, generate with, evaluate.", no_args_is_help=True)
@@ -161,13 +161,11 @@ def evaluate(
 ) -> None:
     """Dose-response (with a random-vector control), layer sweep, KL cost and reliability."""
     from babellens import steering
-    from babellens.data.corpus import load_corpus
-    from babellens.steering.library import resolve_vector
+    from babellens.steering.library import eval_inputs, resolve_vector
 
     lm = load_with_status(model, quiet=json)
     vec = resolve_vector(lm, vector, parse_layers(layers))
-    texts = [chat_prompt(lm.tokenizer, r["text"]) for r in instructions(lang, "eval")[:prompts]]
-    neutral = [d.text[:300] for d in load_corpus("babel-mini", split="test").documents[:4]]
+    texts, neutral = eval_inputs(lm, lang, prompts)
     config = steering.EvalConfig(
         coefficients=_coefficients(coefs),
         layers=parse_layers(layers),

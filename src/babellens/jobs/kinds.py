@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
@@ -16,7 +17,7 @@ from babellens.jobs.model_cache import cached_model
 from babellens.jobs.registry import job_kind
 from babellens.store.results import ResultStore
 
-__all__ = ["run_next_token_neurons", "run_scan"]
+__all__ = ["SteeringEvalParams", "run_next_token_neurons", "run_scan", "run_steering_eval"]
 
 
 @job_kind("scan")
@@ -59,6 +60,43 @@ def run_next_token_neurons(ctx: JobContext) -> dict[str, Any]:
     ResultStore(ctx.db).save_token_neurons(ctx.job.id, neurons)
     layers = sorted({n.layer for n in neurons})
     return {"layers": layers, "neurons": len(neurons), "model_summary": _summary(lm)}
+
+
+class SteeringEvalParams(BaseModel):
+    vector: str = Field("caps", description="Saved vector or concept name")
+    metric: str = "uppercase_fraction"
+    coefficients: list[float] = Field(
+        default_factory=lambda: [-8.0, -4.0, 0.0, 4.0, 8.0], max_length=16
+    )
+    layers: list[int] | None = None
+    prompts: int = Field(8, ge=1, le=60)
+    lang: str = "en"
+    max_new_tokens: int = Field(24, ge=1, le=256)
+
+
+@job_kind("steering_eval")
+def run_steering_eval(ctx: JobContext) -> dict[str, Any]:
+    """Dose-response, layer sweep and costs of a vector; the report is the job's summary."""
+    from babellens.steering import EvalConfig, evaluate
+    from babellens.steering.library import eval_inputs, resolve_vector
+
+    params = SteeringEvalParams(**ctx.job.params)
+    lm = cached_model(ctx.job.model)
+    vector = resolve_vector(lm, params.vector, params.layers)
+    prompts, neutral = eval_inputs(lm, params.lang, params.prompts)
+    config = EvalConfig(
+        coefficients=params.coefficients, layers=params.layers, max_new_tokens=params.max_new_tokens
+    )
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done, total)
+        if ctx.cancelled():
+            raise JobCancelled
+
+    report = evaluate(
+        lm, vector, prompts, params.metric, neutral=neutral, config=config, progress=progress
+    )
+    return report.model_dump(mode="json")
 
 
 def _summary(lm: Any) -> dict[str, Any]:

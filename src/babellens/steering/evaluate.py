@@ -51,8 +51,10 @@ class EvalConfig(BaseModel):
 
 class DosePoint(BaseModel):
     coefficient: float
-    mean: float
-    std: float
+    mean: float | None = Field(
+        description="Mean over prompts (None when no output could be scored)"
+    )
+    std: float | None
     control_mean: float | None = None
     kl: float | None = Field(
         None, description="Mean KL(plain ‖ steered) of next-token distributions on neutral text"
@@ -69,8 +71,8 @@ class SteeringReport(BaseModel):
     metric: str
     prompts: int
     dose_response: list[DosePoint]
-    layer_sweep: dict[int, float]
-    per_prompt_effects: dict[float, list[float]] = Field(
+    layer_sweep: dict[int, float | None]
+    per_prompt_effects: dict[float, list[float | None]] = Field(
         description="metric(c) − metric(0) per prompt"
     )
     mean_diff_cosine: float | None
@@ -132,10 +134,10 @@ def _score(lm: LanguageModel, metric: Metric, prompts: Sequence[str], vector: St
     return [metric.fn(text) for text in outputs], outputs
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     finite = [v for v in values if not math.isnan(v)]
     if not finite:
-        return float("nan"), float("nan")
+        return None, None
     mean = sum(finite) / len(finite)
     return mean, math.sqrt(sum((v - mean) ** 2 for v in finite) / len(finite))
 
@@ -174,8 +176,10 @@ def evaluate(
             control_mean = _mean_std(_score(lm, chosen, prompts, control, c, config)[0])[0]
             tick()
         mean, std = _mean_std(values)
-        effects[c] = [v - b for v, b in zip(values, baseline, strict=True)]
-        wrong = [e for e in effects[c] if not math.isnan(e) and c != 0 and e * c < 0]
+        effects[c] = [
+            None if math.isnan(v - b) else v - b for v, b in zip(values, baseline, strict=True)
+        ]
+        wrong = [e for e in effects[c] if e is not None and c != 0 and e * c < 0]
         points.append(DosePoint(
             coefficient=c, mean=mean, std=std, control_mean=control_mean,
             kl=kl_cost(lm, vector, c, neutral, config.layers, config.positions) if neutral else None,  # type: ignore[arg-type]

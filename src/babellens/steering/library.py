@@ -14,7 +14,7 @@ from babellens.steering.build import build
 from babellens.steering.concepts import get_concept
 from babellens.steering.vector import SteeringVector, VectorInfo
 
-__all__ = ["default_layers", "list_vectors", "resolve_vector", "save_vector"]
+__all__ = ["default_layers", "eval_inputs", "list_vectors", "resolve_vector", "save_vector"]
 
 _NAME = re.compile(r"^[\w.-]{1,100}$")
 
@@ -65,3 +65,15 @@ def resolve_vector(
                 f"vector {vector.info.name!r} has layers {sorted(vector.directions)}, not {missing}: rebuild it with `babellens steer build`"
             )
     return vector
+
+
+def eval_inputs(
+    lm: LanguageModel, lang: str = "en", n_prompts: int = 8
+) -> tuple[list[str], list[str]]:
+    """Held-out instructions in the model's chat format, and neutral text for the KL cost."""
+    from babellens.data.corpus import load_corpus
+    from babellens.data.prompts import chat_prompt, instructions
+
+    prompts = [chat_prompt(lm.tokenizer, r["text"]) for r in instructions(lang, "eval")[:n_prompts]]
+    neutral = [d.text[:300] for d in load_corpus("babel-mini", split="test").documents[:4]]
+    return prompts, neutral

@@ -11,6 +11,7 @@ on modules, so a live pass on a model a scan is hooking would see (and feed) the
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import defaultdict
 
@@ -23,6 +24,7 @@ from babellens.analyses.token_trace import (
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
 from babellens.models.loading import load
+from babellens.web.schemas import SteerRequest, SteerResult
 from babellens.web.settings import WebSettings
 
 __all__ = ["LiveQueries"]
@@ -74,3 +76,31 @@ class LiveQueries:
             lm = self._model(model)
             self._check_text(lm, text)
             return trace_neuron(lm, text, layer, neuron)
+
+    def steer(self, model: str, request: SteerRequest) -> SteerResult:
+        """Unsteered and steered continuations of one prompt (a concept's vector is built on first
+        use and saved, under the model's lock)."""
+        from babellens.data.prompts import chat_prompt
+        from babellens.steering import generate
+        from babellens.steering.library import resolve_vector
+
+        limit = self.settings.max_coefficient
+        if not math.isfinite(request.coefficient) or abs(request.coefficient) > limit:
+            raise InvalidInputError(f"the coefficient must be a finite number within ±{limit:g}")
+        if request.max_new_tokens > self.settings.max_new_tokens:
+            raise InvalidInputError(f"max_new_tokens is limited to {self.settings.max_new_tokens}")
+        with self._lock(model):
+            lm = self._model(model)
+            self._check_text(lm, request.prompt)
+            vector = resolve_vector(lm, request.vector, request.layers)
+            text = chat_prompt(lm.tokenizer, request.prompt) if request.chat else request.prompt
+            kwargs = {
+                "max_new_tokens": request.max_new_tokens,
+                "temperature": request.temperature,
+                "seed": request.seed,
+            }
+            plain = generate(lm, text, **kwargs)[0]  # type: ignore[arg-type]
+            steered = generate(lm, text, vector, request.coefficient, layers=request.layers,
+                               positions=request.positions, **kwargs)[0]  # type: ignore[arg-type]  # fmt: skip
+        return SteerResult(model=model, vector=vector.info, coefficient=request.coefficient,
+                           layers=request.layers or vector.info.layers, plain=plain, steered=steered)  # fmt: skip

@@ -13,10 +13,13 @@ from pydantic import BaseModel, Field
 
 from babellens.analyses.next_token_neurons import NextTokenNeuron
 from babellens.analyses.token_trace import NeuronTrace, TopNeuronsTrace
+from babellens.steering.evaluate import SteeringReport
+from babellens.steering.vector import VectorInfo
 from babellens.store import Job, NeuronRecord
 
 __all__ = [
     "ApiError",
+    "EvaluationPage",
     "GlossaryPage",
     "HomePage",
     "JobList",
@@ -33,6 +36,9 @@ __all__ = [
     "NeuronTraceRequest",
     "SearchHit",
     "SearchResults",
+    "SteerRequest",
+    "SteerResult",
+    "SteeringPage",
     "TermDefinition",
     "TopNeuronsRequest",
     "TopNeuronsTrace",
@@ -165,6 +171,47 @@ class JobRequest(BaseModel):
 class JobList(BaseModel):
     jobs: list[Job]
     auth_required: bool
+
+
+class SteerRequest(BaseModel):
+    prompt: str = Field(
+        min_length=1, description="Instruction (wrapped in the chat template) or text"
+    )
+    vector: str = Field(
+        "caps", min_length=1, max_length=120, description="Saved vector or concept name"
+    )
+    coefficient: float = 4.0
+    layers: list[int] | None = Field(
+        None, max_length=64, description="Default: the vector's layers"
+    )
+    positions: Literal["all", "generated"] = "all"
+    max_new_tokens: int = Field(40, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    chat: bool = True
+
+
+class SteerResult(BaseModel):
+    model: str
+    vector: VectorInfo
+    coefficient: float
+    layers: list[int]
+    plain: str
+    steered: str
+
+
+class SteeringPage(BaseModel):
+    models: list[ModelCard]
+    vectors: dict[str, list[VectorInfo]] = Field(description="Saved vectors per model slug")
+    concepts: list[str]
+    evaluations: list[Job] = Field(description="Finished steering evaluations, newest first")
+    max_coefficient: float
+    max_new_tokens: int
+
+
+class EvaluationPage(BaseModel):
+    job: Job
+    report: SteeringReport
 
 
 class TermDefinition(BaseModel):

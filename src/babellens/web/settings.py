@@ -41,6 +41,12 @@ class WebSettings(BaseModel):
         default_factory=list,
         description="Folders under which local model and corpus paths may be named (comma separated in the environment)",
     )
+    max_coefficient: float = Field(
+        200.0, gt=0, description="Largest steering coefficient (absolute value) a request may use"
+    )
+    max_new_tokens: int = Field(
+        128, ge=1, description="Most tokens a steered generation may ask for"
+    )
     device: str = Field("cpu", description="Device for live queries (cpu, cuda, cuda:1, mps)")
 
     @model_validator(mode="after")

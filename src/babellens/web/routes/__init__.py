@@ -1,7 +1,15 @@
 """Route modules, one per area of the app; :data:`ROUTERS` lists them in menu order."""
 
-from babellens.web.routes import api_docs, glossary, home, jobs, live, models
+from babellens.web.routes import api_docs, glossary, home, jobs, live, models, steering
 
-ROUTERS = [home.router, models.router, live.router, jobs.router, glossary.router, api_docs.router]
+ROUTERS = [
+    home.router,
+    models.router,
+    live.router,
+    steering.router,
+    jobs.router,
+    glossary.router,
+    api_docs.router,
+]
 
 __all__ = ["ROUTERS"]

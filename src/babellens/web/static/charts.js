@@ -36,3 +36,27 @@ if (layers && window.Plotly) {
     { type: "scatter", mode: "lines+markers", name: "mean density", x, y: layers.map((l) => l.mean_density), yaxis: "y2", line: { color: "#3b6fd4" } },
   ], { ...layout, xaxis: { title: { text: "layer" }, dtick: 1 }, yaxis: { title: { text: "mean max activation" } }, yaxis2: { title: { text: "density" }, overlaying: "y", side: "right", tickformat: ".1%" }, legend: { orientation: "h", y: 1.12 } }, config);
 }
+
+const evaluation = readJSON("eval-data");
+if (evaluation && window.Plotly) {
+  const points = evaluation.dose_response;
+  const x = points.map((p) => p.coefficient);
+  const axis = (text) => ({ title: { text } });
+  Plotly.newPlot("dose-chart", [
+    { type: "scatter", mode: "lines+markers", name: evaluation.vector.name, x, y: points.map((p) => p.mean),
+      error_y: { type: "data", array: points.map((p) => p.std ?? 0), visible: true }, line: { color: "#e8730c" } },
+    { type: "scatter", mode: "lines+markers", name: "random vector, same norm", x, y: points.map((p) => p.control_mean), line: { color: "#8a94a6", dash: "dot" } },
+  ], { ...layout, xaxis: axis("coefficient"), yaxis: axis(evaluation.metric), legend: { orientation: "h", y: 1.15 } }, config);
+  Plotly.newPlot("cost-chart", [
+    { type: "scatter", mode: "lines+markers", name: "KL on neutral text", x, y: points.map((p) => p.kl), line: { color: "#3b6fd4" } },
+    { type: "bar", name: "degenerate outputs", x, y: points.map((p) => p.degenerate), yaxis: "y2", marker: { color: "rgba(179,38,30,.35)" } },
+  ], { ...layout, xaxis: axis("coefficient"), yaxis: axis("KL (nats)"), yaxis2: { title: { text: "degenerate" }, overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1] }, legend: { orientation: "h", y: 1.15 } }, config);
+  const sweep = Object.entries(evaluation.layer_sweep);
+  Plotly.newPlot("sweep-chart", [
+    { type: "bar", x: sweep.map(([l]) => Number(l)), y: sweep.map(([, v]) => v), marker: { color: "#e8730c" } },
+  ], { ...layout, xaxis: { ...axis("layer steered alone"), dtick: 1 }, yaxis: axis(evaluation.metric) }, config);
+  const effects = Object.entries(evaluation.per_prompt_effects).filter(([c]) => Number(c) !== 0);
+  Plotly.newPlot("effects-chart", effects.map(([c, values]) => ({
+    type: "box", name: `coef ${c}`, y: values, boxpoints: "all", jitter: 0.4, marker: { color: Number(c) > 0 ? "#e8730c" : "#3b6fd4" },
+  })), { ...layout, yaxis: axis("change vs coefficient 0"), showlegend: false }, config);
+}
