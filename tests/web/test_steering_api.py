@@ -36,7 +36,7 @@ def test_playground_zero_coefficient_is_the_plain_generation(client, scanned, sh
     answer = client.post(f"/api/models/{scanned.slug}/steer", json=body)
     assert answer.status_code == 200, answer.text
     result = answer.json()
-    assert result["plain"] == result["steered"] and result["layers"] == [1, 2]
+    assert result["plain"] == result["steered"] and result["layers"] == [1]  # nearest 30% of depth
     strong = client.post(
         f"/api/models/{scanned.slug}/steer", json={**body, "coefficient": 60, "layers": [1]}
     ).json()

@@ -109,7 +109,9 @@ def generate(
     model: ModelArg,
     vector: VectorOpt,
     prompt: Annotated[str, typer.Option(help="Instruction or text to continue.")],
-    coef: Annotated[float, typer.Option(help="Coefficient (negative steers away).")] = 4.0,
+    coef: Annotated[
+        float, typer.Option(help="Coefficient: 1 adds one mean difference; negative steers away.")
+    ] = 1.0,
     layers: LayersOpt = None,
     positions: Annotated[str, typer.Option(help="all or generated.")] = "all",
     max_new_tokens: Annotated[int, typer.Option(min=1, max=1024)] = 40,
@@ -122,23 +124,28 @@ def generate(
 ) -> None:
     """Steered and unsteered continuations of one prompt, side by side."""
     from babellens import steering
-    from babellens.steering.library import resolve_vector
+    from babellens.steering.library import resolve_vector, steer_layers
 
     if not math.isfinite(coef):
         raise InvalidInputError(f"the coefficient must be a finite number, got {coef}")
     lm = load_with_status(model, quiet=json)
     vec = resolve_vector(lm, vector, parse_layers(layers))
+    chosen = parse_layers(layers) or steer_layers(vec, lm.adapter.n_layers)
     text = chat_prompt(lm.tokenizer, prompt) if chat else prompt
     kwargs = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
     plain = steering.generate(lm, text, **kwargs)[0]
-    steered = steering.generate(
-        lm, text, vec, coef, layers=parse_layers(layers), positions=positions, **kwargs
-    )[0]  # type: ignore[arg-type]
+    steered = steering.generate(lm, text, vec, coef, layers=chosen, positions=positions, **kwargs)[
+        0
+    ]  # type: ignore[arg-type]
     if json:
-        print_json({"model": model, "vector": vec.info.name, "coefficient": coef, "layers": parse_layers(layers) or vec.info.layers,
+        print_json({"model": model, "vector": vec.info.name, "coefficient": coef, "layers": chosen,
                     "prompt": prompt, "plain": plain, "steered": steered})  # fmt: skip
         return
-    table = Table("unsteered", f"{vec.info.name} × {coef:g}", show_lines=True)
+    table = Table(
+        "unsteered",
+        f"{vec.info.name} × {coef:g} at layer {', '.join(map(str, chosen))}",
+        show_lines=True,
+    )
     table.add_row(plain, steered)
     console.print(table)
 
@@ -150,7 +157,9 @@ def evaluate(
     metric: Annotated[
         str, typer.Option(help="uppercase_fraction, language:LANG or token_probability:TOK|TOK.")
     ] = "uppercase_fraction",
-    coefs: Annotated[str, typer.Option(help="Coefficients, comma separated.")] = "-8,-4,0,4,8",
+    coefs: Annotated[
+        str, typer.Option(help="Coefficients, comma separated.")
+    ] = "-2,-1,0,0.5,1,1.5,2",
     layers: LayersOpt = None,
     prompts: Annotated[
         int, typer.Option(min=1, max=60, help="Held-out English instructions to use.")
@@ -161,15 +170,14 @@ def evaluate(
 ) -> None:
     """Dose-response (with a random-vector control), layer sweep, KL cost and reliability."""
     from babellens import steering
-    from babellens.steering.library import eval_inputs, resolve_vector
+    from babellens.steering.library import eval_inputs, resolve_vector, steer_layers
 
     lm = load_with_status(model, quiet=json)
     vec = resolve_vector(lm, vector, parse_layers(layers))
     texts, neutral = eval_inputs(lm, lang, prompts)
+    chosen = parse_layers(layers) or steer_layers(vec, lm.adapter.n_layers)
     config = steering.EvalConfig(
-        coefficients=_coefficients(coefs),
-        layers=parse_layers(layers),
-        max_new_tokens=max_new_tokens,
+        coefficients=_coefficients(coefs), layers=chosen, max_new_tokens=max_new_tokens
     )
     with job_progress(f"evaluating {vec.info.name}", "runs", enabled=not json) as bar:
         report = steering.evaluate(lm, vec, texts, metric, neutral=neutral, config=config,
@@ -180,11 +188,13 @@ def evaluate(
     table = Table("coef", report.metric, "random control", "KL on neutral text", "degenerate", "wrong way", "sample",
                   title=f"{vec.info.name} on {model}, {report.prompts} prompts")  # fmt: skip
     for p in report.dose_response:
-        table.add_row(f"{p.coefficient:g}", f"{p.mean:.3f} ± {p.std:.3f}", "–" if p.control_mean is None else f"{p.control_mean:.3f}",
+        table.add_row(f"{p.coefficient:g}", "–" if p.mean is None else f"{p.mean:.3f} ± {p.std:.3f}", "–" if p.control_mean is None else f"{p.control_mean:.3f}",
                       "–" if p.kl is None else f"{p.kl:.3f}", f"{p.degenerate:.0%}", "–" if p.wrong_way is None else f"{p.wrong_way:.0%}",
                       (p.samples[0] if p.samples else "")[:60])  # fmt: skip
     console.print(table)
-    sweep = ", ".join(f"{layer}: {v:.3f}" for layer, v in report.layer_sweep.items())
+    sweep = ", ".join(
+        f"{layer}: {'–' if v is None else f'{v:.3f}'}" for layer, v in report.layer_sweep.items()
+    )
     console.print(f"layer sweep: {sweep}")
     if report.mean_diff_cosine is not None:
         console.print(

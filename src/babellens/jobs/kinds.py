@@ -78,14 +78,15 @@ class SteeringEvalParams(BaseModel):
 def run_steering_eval(ctx: JobContext) -> dict[str, Any]:
     """Dose-response, layer sweep and costs of a vector; the report is the job's summary."""
     from babellens.steering import EvalConfig, evaluate
-    from babellens.steering.library import eval_inputs, resolve_vector
+    from babellens.steering.library import eval_inputs, resolve_vector, steer_layers
 
     params = SteeringEvalParams(**ctx.job.params)
     lm = cached_model(ctx.job.model)
     vector = resolve_vector(lm, params.vector, params.layers)
     prompts, neutral = eval_inputs(lm, params.lang, params.prompts)
+    layers = params.layers or steer_layers(vector, lm.adapter.n_layers)
     config = EvalConfig(
-        coefficients=params.coefficients, layers=params.layers, max_new_tokens=params.max_new_tokens
+        coefficients=params.coefficients, layers=layers, max_new_tokens=params.max_new_tokens
     )
 
     def progress(done: int, total: int) -> None:

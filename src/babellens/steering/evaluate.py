@@ -34,7 +34,7 @@ __all__ = [
 
 
 class EvalConfig(BaseModel):
-    coefficients: list[float] = Field(default_factory=lambda: [-8.0, -4.0, 0.0, 4.0, 8.0])
+    coefficients: list[float] = Field(default_factory=lambda: [-2.0, -1.0, 0.0, 1.0, 2.0])
     layers: list[int] | None = Field(
         None, description="Layers to steer (default: all of the vector's)"
     )

@@ -14,14 +14,29 @@ from babellens.steering.build import build
 from babellens.steering.concepts import get_concept
 from babellens.steering.vector import SteeringVector, VectorInfo
 
-__all__ = ["default_layers", "eval_inputs", "list_vectors", "resolve_vector", "save_vector"]
+__all__ = [
+    "default_layers",
+    "eval_inputs",
+    "list_vectors",
+    "resolve_vector",
+    "save_vector",
+    "steer_layers",
+]
 
 _NAME = re.compile(r"^[\w.-]{1,100}$")
 
 
 def default_layers(n_layers: int) -> list[int]:
-    """Where concept vectors are built by default: the middle third of the model."""
-    return list(range(n_layers // 3, max(n_layers // 3 + 1, 2 * n_layers // 3)))
+    """Where concept vectors are built by default: from a fifth to half of the depth, where
+    behaviour directions such as CAPS or language are usually steerable."""
+    return list(range(n_layers // 5, n_layers // 2 + 1))
+
+
+def steer_layers(vector: SteeringVector, n_layers: int) -> list[int]:
+    """The one layer to steer when none is asked for: the vector's closest to 30% of the depth.
+    Adding a full-size vector at many layers at once multiplies its effect and breaks the text."""
+    target = round(0.3 * (n_layers - 1))
+    return [min(vector.directions, key=lambda layer: (abs(layer - target), layer))]
 
 
 def _path(model: str, name: str) -> Path:

@@ -82,7 +82,7 @@ class LiveQueries:
         use and saved, under the model's lock)."""
         from babellens.data.prompts import chat_prompt
         from babellens.steering import generate
-        from babellens.steering.library import resolve_vector
+        from babellens.steering.library import resolve_vector, steer_layers
 
         limit = self.settings.max_coefficient
         if not math.isfinite(request.coefficient) or abs(request.coefficient) > limit:
@@ -93,6 +93,7 @@ class LiveQueries:
             lm = self._model(model)
             self._check_text(lm, request.prompt)
             vector = resolve_vector(lm, request.vector, request.layers)
+            layers = request.layers or steer_layers(vector, lm.adapter.n_layers)
             text = chat_prompt(lm.tokenizer, request.prompt) if request.chat else request.prompt
             kwargs = {
                 "max_new_tokens": request.max_new_tokens,
@@ -100,7 +101,7 @@ class LiveQueries:
                 "seed": request.seed,
             }
             plain = generate(lm, text, **kwargs)[0]  # type: ignore[arg-type]
-            steered = generate(lm, text, vector, request.coefficient, layers=request.layers,
+            steered = generate(lm, text, vector, request.coefficient, layers=layers,
                                positions=request.positions, **kwargs)[0]  # type: ignore[arg-type]  # fmt: skip
         return SteerResult(model=model, vector=vector.info, coefficient=request.coefficient,
-                           layers=request.layers or vector.info.layers, plain=plain, steered=steered)  # fmt: skip
+                           layers=layers, plain=plain, steered=steered)  # fmt: skip
