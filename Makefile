@@ -32,3 +32,4 @@ lint: $(BIN)/python
 bench: install
 	$(BIN)/python benchmarks/run_capture.py
 	$(BIN)/python benchmarks/run_live.py
+	$(BIN)/python benchmarks/run_steering.py
