@@ -186,6 +186,29 @@ def test_hostile_tokens_render_as_text(site, page):
     assert page.evaluate("() => document.querySelectorAll('img').length") == 0
 
 
+def test_steering_playground_and_evaluation(site, page):
+    page.goto(site["base"] + "/steering")
+    page.fill("#steer-form textarea[name=prompt]", "Describe a quiet morning in a small village.")
+    page.locator("#steer-form input[name=coefficient]").fill("1.5")
+    page.fill("#steer-form input[name=max_new_tokens]", "24")
+    page.click("#steer-form button")
+    page.wait_for_selector("#steer-result:not([hidden])", timeout=180_000)
+    steered = page.locator("#steer-result .steered").inner_text()
+    plain = page.locator("#steer-result .plain").inner_text()
+    upper = sum(c.isupper() for c in steered) / max(1, sum(c.isalpha() for c in steered))
+    assert upper > 0.5 and steered != plain, (plain, steered)
+    _shot(page, "steering")
+    body = {"model": MODEL, "vector": "caps", "coefficients": [-1, 0, 0.5, 1, 1.5], "prompts": 4,
+            "max_new_tokens": 16, "layers": [8]}  # fmt: skip
+    job = httpx.post(site["base"] + "/api/steering/evaluations", json=body, timeout=30).json()
+    page.goto(f"{site['base']}/jobs/{job['id']}")
+    page.wait_for_selector("#job .progress[data-status=done]", timeout=300_000)
+    page.goto(f"{site['base']}/steering/evaluations/{job['id']}")
+    page.wait_for_selector("#dose-chart .main-svg")
+    page.wait_for_selector("#effects-chart .main-svg")
+    _shot(page, "steering-evaluation")
+
+
 def test_start_a_job_and_watch_it_finish(site, page):
     """Last: its finished scan becomes the model's latest, which the other pages show."""
     page.goto(site["base"] + "/")

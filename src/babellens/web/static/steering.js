@@ -35,7 +35,8 @@ if (form) {
       const answer = await postJSON(`/api/models/${form.elements.model.value}/steer`, body);
       result.querySelector(".plain").textContent = answer.plain;
       result.querySelector(".steered").textContent = answer.steered;
-      result.querySelector(".steered-title").textContent = `Steered: ${answer.vector.name} × ${answer.coefficient} at layers ${answer.layers.join(", ")}`;
+      const where = `layer${answer.layers.length > 1 ? "s" : ""} ${answer.layers.join(", ")}`;
+      result.querySelector(".steered-title").textContent = `Steered: ${answer.vector.name} × ${answer.coefficient} at ${where}`;
       result.hidden = false;
       document.getElementById("steer-note").textContent = "";
     } catch (err) {
