@@ -10,31 +10,13 @@ import subprocess
 import sys
 import time
 
-import pytest
 from sqlalchemy import select
 
 from babellens.jobs import run_job
 from babellens.store import JobStore, open_database
 from babellens.store.schema import NeuronStatRow, ScanWindowRow
-from tiny_models import TINY_TEXTS, save_tiny_folder
 
 SCAN = ["--window", "16", "--k", "3", "--checkpoint-every", "0"]
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    return str(save_tiny_folder(tmp_path_factory.mktemp("model") / "tiny", "llama"))
-
-
-@pytest.fixture
-def corpus_file(tmp_path):
-    path = tmp_path / "corpus.jsonl"
-    rng = random.Random(0)
-    with path.open("w", encoding="utf-8") as fh:
-        for i in range(120):
-            text = " ".join(rng.choice(TINY_TEXTS) for _ in range(3))
-            fh.write(json.dumps({"id": f"d{i}", "text": text, "split": "train"}) + "\n")
-    return str(path)
 
 
 def _cli(*args: str) -> subprocess.Popen:

@@ -13,12 +13,21 @@ from rich.text import Text
 from babellens.analyses.neuron_scan.scan import ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig, NextTokenNeuron
 from babellens.cli.loading import ModelArg
-from babellens.cli.options import DbOpt, JsonOpt, parse_layers
+from babellens.cli.options import (
+    DbOpt,
+    ExecutorOpt,
+    JsonOpt,
+    RayAddressOpt,
+    WorkersOpt,
+    parse_layers,
+    ray_options,
+)
 from babellens.cli.output import console, err_console, print_json
 from babellens.cli.progress import job_progress
 from babellens.data.corpus import BUNDLED_CORPUS, load_corpus
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.jobs import cached_model, run_job
+from babellens.jobs.ray_scan import RayOptions
 from babellens.models.loading import load_tokenizer
 from babellens.models.token_text import token_pieces
 from babellens.store import Database, Job, JobStore, NeuronRecord, ResultStore, open_database
@@ -27,14 +36,15 @@ __all__ = ["neuron", "next_token_neurons_cmd", "run_foreground", "scan"]
 
 
 def run_foreground(
-    db: Database, kind: str, model: str, params: dict, *, quiet: bool, unit: str
-) -> Job:
+    db: Database, kind: str, model: str, params: dict, *, quiet: bool, unit: str,
+    ray: RayOptions | None = None,
+) -> Job:  # fmt: skip
     """Create a job and run it here with a progress bar; user errors exit 2 via BabelLensError."""
     job = JobStore(db).create(kind, model, params)
     if not quiet:
         err_console.print(f"job {job.id}: {kind} of {model} (database {db.url})")
     with job_progress(f"{kind} {model}", unit, enabled=not quiet) as bar:
-        finished = run_job(db, job.id, on_progress=bar)
+        finished = run_job(db, job.id, on_progress=bar, ray=ray)
     if finished.status != "done":
         first = (finished.error or finished.status).splitlines()[0]
         raise BabelLensError(f"job {job.id} {finished.status}: {first}")
@@ -56,10 +66,14 @@ def scan(
     checkpoint_every: Annotated[
         float, typer.Option(min=0, help="Seconds between saved partial states.")
     ] = 60.0,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 2,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Stream a corpus through the model once; keep per neuron top-k contexts, histogram, density."""
+    ray = ray_options(executor, ray_address, workers)
     if split not in ("train", "test", "all"):
         raise InvalidInputError("--split must be train, test or all")
     try:
@@ -67,12 +81,13 @@ def scan(
                             max_tokens=tokens, checkpoint_every_s=checkpoint_every)  # fmt: skip
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
-    lm = cached_model(model)
-    for layer in config.layers or []:
-        lm.adapter.check_layer(layer)
+    if ray is None:  # on Ray the workers load the model; here only to check the layers early
+        lm = cached_model(model)
+        for layer in config.layers or []:
+            lm.adapter.check_layer(layer)
     load_corpus(corpus, split=None if split == "all" else split)  # type: ignore[arg-type]
     summary = run_foreground(
-        open_database(db), "scan", model, config.model_dump(), quiet=json, unit="tokens"
+        open_database(db), "scan", model, config.model_dump(), quiet=json, unit="tokens", ray=ray
     )
     job_id = summary.id
     if json:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from babellens.jobs.ray_scan import RayOptions
 from babellens.store.database import Database
 from babellens.store.jobs import Job, JobStore
 
@@ -21,6 +22,7 @@ class JobContext:
     job: Job
     db: Database
     on_progress: Callable[[int, int, float], None] | None = None
+    ray: RayOptions | None = None  # set by the ray runner: jobs that can shard do so
     progress_every_s: float = 0.5
     _cancel: bool = False
     _last_report: float = 0.0

@@ -14,7 +14,9 @@ from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.jobs.context import JobCancelled, JobContext
 from babellens.jobs.model_cache import cached_model
+from babellens.jobs.ray_scan import ray_scan
 from babellens.jobs.registry import job_kind
+from babellens.models.loading import load_tokenizer
 from babellens.store.results import ResultStore
 
 __all__ = ["SteeringEvalParams", "run_next_token_neurons", "run_scan", "run_steering_eval"]
@@ -23,33 +25,46 @@ __all__ = ["SteeringEvalParams", "run_next_token_neurons", "run_scan", "run_stee
 @job_kind("scan")
 def run_scan(ctx: JobContext) -> dict[str, Any]:
     config = ScanConfig(**ctx.job.params)
-    lm = cached_model(ctx.job.model)
     split = None if config.split == "all" else config.split
     corpus = load_corpus(config.corpus, split=split)  # type: ignore[arg-type]
-    windows = make_windows(
-        corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
-    )
-    scan = NeuronScan(lm, windows, config)
-    blob = ctx.load_checkpoint()
-    if blob:
-        scan.load_state_dict(load_tensors(blob))
+    if ctx.ray is not None:
+        windows = make_windows(corpus, load_tokenizer(ctx.job.model), window_len=config.window_len,
+                               max_tokens=config.max_tokens)  # fmt: skip
+        sharded = ray_scan(
+            ctx.job.model, windows, config, ctx.ray, progress=ctx.progress, cancelled=ctx.cancelled
+        )
+        accumulators, summary = sharded.accumulators, sharded.model_summary
+        total_tokens, layers = sum(w.n_tokens for w in windows), sorted(accumulators)
+        extra = {"shards": sharded.shards, "retries": sharded.retries}
+    else:
+        lm = cached_model(ctx.job.model)
+        windows = make_windows(
+            corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
+        )
+        scan = NeuronScan(lm, windows, config)
+        blob = ctx.load_checkpoint()
+        if blob:
+            scan.load_state_dict(load_tensors(blob))
 
-    def checkpoint(s: NeuronScan) -> None:
-        ctx.save_checkpoint(save_tensors(s.state_dict()), s.tokens_done)
+        def checkpoint(s: NeuronScan) -> None:
+            ctx.save_checkpoint(save_tensors(s.state_dict()), s.tokens_done)
 
-    finished = scan.run(progress=ctx.progress, should_stop=ctx.cancelled, checkpoint=checkpoint)
-    if not finished:
-        checkpoint(scan)
-        raise JobCancelled
+        finished = scan.run(progress=ctx.progress, should_stop=ctx.cancelled, checkpoint=checkpoint)
+        if not finished:
+            checkpoint(scan)
+            raise JobCancelled
+        accumulators, summary = scan.accumulators, _summary(lm)
+        total_tokens, layers, extra = scan.total_tokens, scan.layers, {}
     results = ResultStore(ctx.db)
     results.clear_scan(ctx.job.id)
     used: set[int] = set()
-    for layer, acc in scan.accumulators.items():
+    for layer, acc in accumulators.items():
         results.save_layer(ctx.job.id, layer, acc)
         used.update(int(w) for w in acc.top_windows.flatten().tolist() if w >= 0)
     results.save_windows(ctx.job.id, windows, corpus, used)
-    return {"tokens": scan.total_tokens, "windows": len(windows), "documents": len(corpus.documents),
-            "layers": scan.layers, "languages": corpus.languages, "model_summary": _summary(lm)}  # fmt: skip
+    return {"tokens": total_tokens, "windows": len(windows), "documents": len(corpus.documents),
+            "layers": layers, "languages": corpus.languages, "model_summary": summary,
+            "executor": "ray" if ctx.ray is not None else "local", **extra}  # fmt: skip
 
 
 @job_kind("next_token_neurons")

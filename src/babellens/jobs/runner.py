@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from babellens.errors import BabelLensError
 from babellens.jobs.context import JobCancelled, JobContext
+from babellens.jobs.ray_scan import RayOptions
 from babellens.jobs.registry import get_job_kind
 from babellens.store.database import Database
 from babellens.store.jobs import Job, JobStore
@@ -17,7 +18,10 @@ __all__ = ["LocalRunner", "run_job"]
 
 
 def run_job(
-    db: Database, job_id: int, on_progress: Callable[[int, int, float], None] | None = None
+    db: Database,
+    job_id: int,
+    on_progress: Callable[[int, int, float], None] | None = None,
+    ray: RayOptions | None = None,
 ) -> Job:
     """Run one queued job to its end; the job record says how it ended."""
     store = JobStore(db)
@@ -28,7 +32,7 @@ def run_job(
         )
     fn = get_job_kind(job.kind)
     store.start(job_id)
-    context = JobContext(store.get(job_id), db, on_progress=on_progress)
+    context = JobContext(store.get(job_id), db, on_progress=on_progress, ray=ray)
     try:
         summary = fn(context)
     except JobCancelled:
@@ -56,17 +60,20 @@ def run_job(
 
 
 class LocalRunner:
-    """Background threads; one job at a time by default, since a job already uses every core."""
+    """Background threads; one job at a time by default, since a job already uses every core.
+    With ``ray`` options, jobs that can shard (scans) run on a Ray cluster instead, driven from
+    the same thread: progress, cancel and failure behave as for local jobs."""
 
-    def __init__(self, db: Database, max_workers: int = 1) -> None:
+    def __init__(self, db: Database, max_workers: int = 1, ray: RayOptions | None = None) -> None:
         self.db = db
+        self.ray = ray
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="babellens-job")
         self._futures: dict[int, Future[Job]] = {}
         self._lock = threading.Lock()
 
     def submit(self, job_id: int) -> Future[Job]:
         with self._lock:
-            future = self._pool.submit(run_job, self.db, job_id)
+            future = self._pool.submit(run_job, self.db, job_id, None, self.ray)
             self._futures[job_id] = future
             return future
 

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from babellens import __version__
 from babellens.jobs import LocalRunner
+from babellens.jobs.ray_scan import RayOptions
 from babellens.store import Database, open_database
 from babellens.web.errors import install_error_handlers
 from babellens.web.live import LiveQueries
@@ -50,7 +51,12 @@ def create_app(settings: WebSettings | None = None, db: Database | None = None) 
     app.state.settings = settings
     app.state.db = database
     app.state.live = LiveQueries(settings)
-    app.state.runner = LocalRunner(database, max_workers=settings.job_workers)
+    ray = (
+        RayOptions(address=settings.ray_address, workers=settings.ray_workers)
+        if settings.executor == "ray"
+        else None
+    )
+    app.state.runner = LocalRunner(database, max_workers=settings.job_workers, ray=ray)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

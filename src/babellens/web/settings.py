@@ -47,6 +47,18 @@ class WebSettings(BaseModel):
     max_new_tokens: int = Field(
         128, ge=1, description="Most tokens a steered generation may ask for"
     )
+    executor: str = Field(
+        "local",
+        pattern="^(local|ray)$",
+        description="Where web-started scans run: local threads or a Ray cluster",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster address (auto, ray://host:10001); none starts a local instance",
+    )
+    ray_workers: int = Field(
+        2, ge=1, le=1024, description="Ray actors per scan (each loads the model once)"
+    )
     device: str = Field("cpu", description="Device for live queries (cpu, cuda, cuda:1, mps)")
 
     @model_validator(mode="after")
