@@ -33,3 +33,4 @@ bench: install
 	$(BIN)/python benchmarks/run_capture.py
 	$(BIN)/python benchmarks/run_live.py
 	$(BIN)/python benchmarks/run_steering.py
+	$(BIN)/python benchmarks/run_ray.py
