@@ -127,3 +127,37 @@ def test_a_running_job_does_not_block_pages_or_live_queries(roots_client, scanne
     finally:
         release.set()
         JOB_KINDS.pop("_test_blocking", None)
+
+
+def test_cross_site_posts_and_foreign_hosts_are_refused(client, scanned):
+    job = JobStore(scanned.db).create("scan", scanned.model, {"max_tokens": 10})
+    forged = client.post(f"/api/jobs/{job.id}/cancel", headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403 and "cross-site" in forged.json()["error"]
+    assert client.post(f"/api/jobs/{job.id}/cancel", headers={"Origin": "null"}).status_code == 403
+    rebound = client.get("/index.json", headers={"Host": "evil.example:8000"})
+    assert rebound.status_code == 400 and "unknown host" in rebound.json()["error"]
+    same = client.post(f"/api/jobs/{job.id}/cancel", headers={"Origin": "http://testserver"})
+    assert same.status_code == 200
+
+
+@pytest.mark.parametrize("model", ["~nosuchuser/m", "a\u0000b", "../../etc"])
+def test_odd_paths_are_refused_not_crashed(client, model):
+    answer = client.post("/api/jobs", json={"model": model})
+    assert answer.status_code == 400, answer.text
+
+
+@pytest.mark.parametrize("corpus", ["hf:/home/alice/private", "hf:../x", "hf:~/data"])
+def test_hf_corpora_must_be_dataset_names(client, corpus):
+    answer = client.post("/api/jobs", json={"model": "smollm2-135m", "corpus": corpus})
+    assert answer.status_code == 400 and "corpus" in answer.json()["error"]
+
+
+def test_a_non_ascii_token_is_a_401_not_a_crash(scanned):
+    settings = WebSettings(db=scanned.db.url, host="0.0.0.0", token="s3cret")
+    with TestClient(create_app(settings, scanned.db)) as c:
+        answer = c.post(
+            "/api/jobs",
+            json={"model": "smollm2-135m"},
+            headers={"Authorization": "Bearer é".encode("latin-1")},
+        )
+        assert answer.status_code == 401

@@ -92,3 +92,15 @@ def test_an_evaluation_runs_as_a_job_and_renders_its_curves(client, scanned, sho
     assert (
         client.post("/api/steering/evaluations", json={**body, "model": "gpt2"}).status_code == 404
     )
+
+
+def test_a_concept_is_built_at_its_default_layers_whatever_the_first_request_asks(client, scanned):
+    body = {"prompt": "hi", "vector": "caps", "coefficient": 1, "layers": [1], "max_new_tokens": 2}
+    assert client.post(f"/api/models/{scanned.slug}/steer", json=body).status_code == 200
+    saved = {v["name"]: v for v in client.get("/steering.json").json()["vectors"][scanned.slug]}
+    assert saved["caps"]["layers"] == [0, 1]  # default_layers(3): a fifth to half of the depth
+    path = {"prompt": "hi", "vector": "/etc/passwd.safetensors", "max_new_tokens": 2}
+    answer = client.post(f"/api/models/{scanned.slug}/steer", json=path)
+    assert answer.status_code == 400 and "not a path" in answer.json()["error"]
+    tiny = client.post(f"/api/models/{scanned.slug}/steer", json={**body, "temperature": 1e-300})
+    assert tiny.status_code == 400 and "temperature" in tiny.json()["error"]

@@ -49,6 +49,11 @@ class JobContext:
     def cancelled(self) -> bool:
         return self._cancel
 
+    def poll_cancelled(self) -> bool:
+        """Ask the store now (for jobs whose progress reports are far apart, as on Ray)."""
+        self._cancel = self._cancel or self.store.get(self.job.id).cancel_requested
+        return self._cancel
+
     def save_checkpoint(self, blob: bytes, done: int) -> None:
         self.store.save_checkpoint(self.job.id, blob, done)
 

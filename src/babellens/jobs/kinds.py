@@ -31,7 +31,12 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
         windows = make_windows(corpus, load_tokenizer(ctx.job.model), window_len=config.window_len,
                                max_tokens=config.max_tokens)  # fmt: skip
         sharded = ray_scan(
-            ctx.job.model, windows, config, ctx.ray, progress=ctx.progress, cancelled=ctx.cancelled
+            ctx.job.model,
+            windows,
+            config,
+            ctx.ray,
+            progress=ctx.progress,
+            cancelled=ctx.poll_cancelled,
         )
         accumulators, summary = sharded.accumulators, sharded.model_summary
         total_tokens, layers = sum(w.n_tokens for w in windows), sorted(accumulators)

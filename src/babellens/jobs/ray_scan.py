@@ -141,6 +141,8 @@ def ray_scan(
     out (the fault tests kill one there)."""
     if options.workers < 1:
         raise InvalidInputError("the ray executor needs at least one worker")
+    if not windows:
+        raise InvalidInputError("the corpus produced no tokens to scan")
     ray = import_ray()
     _connect(ray, options)
     from ray.exceptions import RayActorError, WorkerCrashedError
@@ -157,17 +159,23 @@ def ray_scan(
     results: dict[int, bytes] = {}
     retries = dict.fromkeys(range(len(shards)), 0)
     queue = list(range(len(shards)))
-    actors = [spawn() for _ in range(min(options.workers, len(shards)))]
-    summary = ray.get(actors[0].summary.remote())
-    layers = (
-        sorted(set(config.layers))
-        if config.layers is not None
-        else list(range(summary["n_layers"]))
-    )
+    actors: list[Any] = []
     running: dict[Any, tuple[int, Any]] = {}  # object ref -> (shard, actor)
-    idle = list(actors)
     dispatched = False
     try:
+        actors.extend(spawn() for _ in range(min(options.workers, len(shards))))
+        try:
+            summary = ray.get(actors[0].summary.remote())
+        except (RayActorError, WorkerCrashedError) as exc:
+            raise BabelLensError(
+                f"the Ray workers could not load {model}: {str(exc).splitlines()[-1][:200]}"
+            ) from None
+        layers = (
+            sorted(set(config.layers))
+            if config.layers is not None
+            else list(range(summary["n_layers"]))
+        )
+        idle = list(actors)
         while queue or running:
             while queue and idle:
                 actor, shard = idle.pop(), queue.pop(0)

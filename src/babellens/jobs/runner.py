@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from babellens.errors import BabelLensError
 from babellens.jobs.context import JobCancelled, JobContext
+from babellens.jobs.model_cache import model_lock
 from babellens.jobs.ray_scan import RayOptions
 from babellens.jobs.registry import get_job_kind
 from babellens.store.database import Database
@@ -34,7 +35,8 @@ def run_job(
     store.start(job_id)
     context = JobContext(store.get(job_id), db, on_progress=on_progress, ray=ray)
     try:
-        summary = fn(context)
+        with model_lock(job.model):
+            summary = fn(context)
     except JobCancelled:
         store.finish(
             job_id,

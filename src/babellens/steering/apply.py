@@ -40,7 +40,9 @@ def steering_interventions(
     chosen = (
         sorted(vector.directions)
         if layers is None
-        else [lm.adapter.check_layer(layer) for layer in layers]
+        else sorted(
+            {lm.adapter.check_layer(layer) for layer in layers}
+        )  # a layer twice would double the push
     )
     where = [-1] if positions == "generated" else None
     return [

@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from babellens.models.language_model import LanguageModel
-from babellens.steering.apply import Positions, apply, generate
+from babellens.steering.apply import apply, generate
 from babellens.steering.metrics import Metric, get_metric
 from babellens.steering.vector import SteeringVector, VectorInfo
 
@@ -107,13 +107,15 @@ def _next_token_probs(lm: LanguageModel, texts: Sequence[str]) -> torch.Tensor:
 
 
 def kl_cost(lm: LanguageModel, vector: SteeringVector, coefficient: float, neutral: Sequence[str],
-            layers: Sequence[int] | None = None, positions: Positions = "all") -> float:  # fmt: skip
-    """Mean KL(plain ‖ steered) of the next-token distribution over every position of ``neutral``."""
+            layers: Sequence[int] | None = None) -> float:  # fmt: skip
+    """Mean KL(plain ‖ steered) of the next-token distribution over every position of ``neutral``,
+    steered at every position (the cost of the direction itself, whatever positions the
+    behaviour is steered at)."""
     enc = lm.tokenize(list(neutral))
     mask = enc["attention_mask"].bool()
     with torch.inference_mode():
         plain = torch.log_softmax(lm.run(enc, logits=True).logits.float(), -1)
-        with apply(lm, vector, coefficient, layers, positions):
+        with apply(lm, vector, coefficient, layers):
             steered = torch.log_softmax(lm.model(**enc).logits.float(), -1)
     kl = (plain.exp() * (plain - steered)).sum(-1)
     return float(kl[mask].mean())
@@ -125,8 +127,13 @@ def _score(lm: LanguageModel, metric: Metric, prompts: Sequence[str], vector: St
         with torch.inference_mode():
             if vector is None:
                 probs = _next_token_probs(lm, prompts)
+            elif (
+                config.positions == "generated"
+            ):  # right padding: one prompt at a time, so -1 is real
+                with apply(lm, vector, coefficient, config.layers, "generated"):
+                    probs = torch.cat([_next_token_probs(lm, [p]) for p in prompts])
             else:
-                with apply(lm, vector, coefficient, config.layers, config.positions):  # type: ignore[arg-type]
+                with apply(lm, vector, coefficient, config.layers):
                     probs = _next_token_probs(lm, prompts)
         return [metric.fn(p) for p in probs], []
     outputs = generate(lm, prompts, vector, coefficient, layers=config.layers, positions=config.positions,  # type: ignore[arg-type]
@@ -182,7 +189,7 @@ def evaluate(
         wrong = [e for e in effects[c] if e is not None and c != 0 and e * c < 0]
         points.append(DosePoint(
             coefficient=c, mean=mean, std=std, control_mean=control_mean,
-            kl=kl_cost(lm, vector, c, neutral, config.layers, config.positions) if neutral else None,  # type: ignore[arg-type]
+            kl=kl_cost(lm, vector, c, neutral, config.layers) if neutral else None,
             degenerate=sum(degenerate(o) for o in outputs) / len(outputs) if outputs else 0.0,
             wrong_way=len(wrong) / len(values) if c != 0 else None, samples=outputs[:3],
         ))  # fmt: skip

@@ -3,11 +3,14 @@ a ``.safetensors`` file, or a built-in concept built on the spot (and then saved
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from babellens.errors import InvalidInputError
+from babellens.errors import BabelLensError, InvalidInputError
 from babellens.models.language_model import LanguageModel
 from babellens.paths import vectors_dir
 from babellens.steering.build import build
@@ -46,11 +49,23 @@ def _path(model: str, name: str) -> Path:
 
 
 def save_vector(vector: SteeringVector, name: str | None = None) -> Path:
-    return vector.save(_path(vector.info.model, name or vector.info.name))
+    """Written to a temporary file and renamed, so a reader never sees half a vector."""
+    path = _path(vector.info.model, name or vector.info.name)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    vector.save(partial)
+    os.replace(partial, path)
+    return path
 
 
 def list_vectors(model: str) -> list[VectorInfo]:
-    return [SteeringVector.load(p).info for p in sorted(vectors_dir(model).glob("*.safetensors"))]
+    """Saved vectors of a model; an unreadable file is skipped with a warning, not fatal."""
+    infos = []
+    for path in sorted(vectors_dir(model).glob("*.safetensors")):
+        try:
+            infos.append(SteeringVector.load(path).info)
+        except BabelLensError as exc:
+            warnings.warn(f"skipping {path}: {exc}", stacklevel=2)
+    return infos
 
 
 def resolve_vector(
@@ -58,9 +73,15 @@ def resolve_vector(
     spec: str,
     layers: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    allow_files: bool = True,
 ) -> SteeringVector:
-    """A saved vector of this model, a vector file, or a concept built now (and saved under its name)."""
-    if spec.endswith(".safetensors"):
+    """A saved vector of this model, a vector file, or a concept built now at the default layers
+    (and saved under its name, so the next request finds the same vector). ``layers`` are where
+    it will be applied: they must be among the vector's. The web app passes ``allow_files=False``."""
+    if spec.endswith(".safetensors") or "/" in spec:
+        if not allow_files:
+            raise InvalidInputError(f"give a saved vector or concept name, not a path: {spec!r}")
         vector = SteeringVector.load(spec)
     else:
         path = _path(lm.name, spec)
@@ -68,7 +89,7 @@ def resolve_vector(
             vector = SteeringVector.load(path)
         else:
             concept = get_concept(spec)
-            chosen = list(layers) if layers else default_layers(lm.adapter.n_layers)
+            chosen = default_layers(lm.adapter.n_layers)
             vector = build(lm, concept.contrast(lm.tokenizer), chosen, read=concept.read,  # type: ignore[arg-type]
                            name=spec, progress=progress)  # fmt: skip
             save_vector(vector)

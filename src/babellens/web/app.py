@@ -17,6 +17,7 @@ from babellens.store import Database, open_database
 from babellens.web.errors import install_error_handlers
 from babellens.web.live import LiveQueries
 from babellens.web.routes import ROUTERS
+from babellens.web.security import SameOriginGuard
 from babellens.web.settings import WebSettings
 
 __all__ = ["create_app", "plotly_js"]
@@ -58,6 +59,7 @@ def create_app(settings: WebSettings | None = None, db: Database | None = None) 
     )
     app.state.runner = LocalRunner(database, max_workers=settings.job_workers, ray=ray)
     install_error_handlers(app)
+    app.add_middleware(SameOriginGuard, loopback=settings.loopback)
     for router in ROUTERS:
         app.include_router(router)
     app.mount(

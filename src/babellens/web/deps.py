@@ -60,7 +60,7 @@ def require_token(
     if not settings.auth_required:
         return
     given = x_babellens_token or (authorization or "").removeprefix("Bearer ").strip()
-    if not given or not hmac.compare_digest(given, settings.token or ""):
+    if not given or not hmac.compare_digest(given.encode(), (settings.token or "").encode()):
         raise HTTPException(
             401, "this server needs its access token: send 'Authorization: Bearer TOKEN'"
         )

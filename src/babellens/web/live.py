@@ -27,7 +27,9 @@ from babellens.models.loading import load
 from babellens.web.schemas import SteerRequest, SteerResult
 from babellens.web.settings import WebSettings
 
-__all__ = ["LiveQueries"]
+__all__ = ["MIN_TEMPERATURE", "LiveQueries"]
+
+MIN_TEMPERATURE = 0.05  # below it the softmax overflows into NaN
 
 
 class LiveQueries:
@@ -87,12 +89,14 @@ class LiveQueries:
         limit = self.settings.max_coefficient
         if not math.isfinite(request.coefficient) or abs(request.coefficient) > limit:
             raise InvalidInputError(f"the coefficient must be a finite number within ±{limit:g}")
+        if 0 < request.temperature < MIN_TEMPERATURE:
+            raise InvalidInputError(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}")
         if request.max_new_tokens > self.settings.max_new_tokens:
             raise InvalidInputError(f"max_new_tokens is limited to {self.settings.max_new_tokens}")
         with self._lock(model):
             lm = self._model(model)
             self._check_text(lm, request.prompt)
-            vector = resolve_vector(lm, request.vector, request.layers)
+            vector = resolve_vector(lm, request.vector, request.layers, allow_files=False)
             layers = request.layers or steer_layers(vector, lm.adapter.n_layers)
             text = chat_prompt(lm.tokenizer, request.prompt) if request.chat else request.prompt
             kwargs = {

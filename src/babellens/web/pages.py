@@ -18,7 +18,7 @@ from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
@@ -68,8 +68,8 @@ def wants_json(request: Request) -> bool:
 
 
 def render(request: Request, template: str, data: BaseModel, **context: Any) -> Response:
-    if wants_json(request):
-        return JSONResponse(data.model_dump(mode="json"))
+    if wants_json(request):  # pydantic's encoder: non-finite floats become null, as in the twins
+        return Response(data.model_dump_json(), media_type="application/json")
     return templates.TemplateResponse(request, template, {"data": data, **context})
 
 

@@ -24,6 +24,9 @@ from babellens.web.settings import WebSettings
 router = APIRouter()
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,95}$")
+_HUB_DATASET = re.compile(
+    r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$"
+)  # a name, never a path
 _TERMINAL = {"done", "failed", "cancelled"}
 
 
@@ -35,15 +38,21 @@ def _get(db: Database, job_id: int) -> Job:
 
 
 def _under_roots(spec: str, settings: WebSettings) -> bool:
-    path = Path(spec).expanduser().resolve()
-    return any(
-        path.is_relative_to(Path(root).expanduser().resolve()) for root in settings.model_roots
-    )
+    try:
+        path = Path(spec).expanduser().resolve()
+        roots = [Path(root).expanduser().resolve() for root in settings.model_roots]
+    except (ValueError, RuntimeError, OSError):  # NUL bytes, ~unknown-user, unreadable roots
+        return False
+    return any(path.is_relative_to(root) for root in roots)
 
 
 def _check_model(model: str, settings: WebSettings) -> None:
     """Bundled aliases and hub ids are fine; a local path only under an allowed root."""
-    if model in BUNDLED_MODELS or (_HUB_ID.match(model) and not Path(model).exists()):
+    try:
+        local = Path(model).exists()
+    except (ValueError, OSError):
+        local = False
+    if model in BUNDLED_MODELS or (_HUB_ID.match(model) and ".." not in model and not local):
         return
     if _under_roots(model, settings):
         return
@@ -53,7 +62,8 @@ def _check_model(model: str, settings: WebSettings) -> None:
 
 
 def _check_corpus(corpus: str, settings: WebSettings) -> None:
-    if corpus == BUNDLED_CORPUS or corpus.startswith("hf:") or _under_roots(corpus, settings):
+    hub_dataset = corpus.startswith("hf:") and _HUB_DATASET.match(corpus[3:]) and ".." not in corpus
+    if corpus == BUNDLED_CORPUS or hub_dataset or _under_roots(corpus, settings):
         return
     raise InvalidInputError(
         f"corpus {corpus!r}: use {BUNDLED_CORPUS!r}, hf:NAME, or a path under BABELLENS_MODEL_ROOTS"
@@ -63,9 +73,10 @@ def _check_corpus(corpus: str, settings: WebSettings) -> None:
 def _params(body: JobRequest, settings: WebSettings) -> dict:
     if body.kind == "scan":
         _check_corpus(body.corpus, settings)
-        if body.max_tokens is not None and body.max_tokens > settings.max_job_tokens:
+        budget = settings.max_job_tokens if body.max_tokens is None else body.max_tokens
+        if budget > settings.max_job_tokens:
             raise InvalidInputError(f"max_tokens is limited to {settings.max_job_tokens}")
-        return ScanConfig(corpus=body.corpus, max_tokens=body.max_tokens).model_dump()
+        return ScanConfig(corpus=body.corpus, max_tokens=budget).model_dump()
     return NextTokenConfig(layers=body.layers).model_dump()
 
 

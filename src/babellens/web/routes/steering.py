@@ -29,7 +29,8 @@ def steering_page(db: DbDep, settings: SettingsDep) -> SteeringPage:
     )  # fmt: skip
 
 
-@router.post("/api/models/{slug}/steer", response_model=SteerResult, tags=["steering"])
+@router.post("/api/models/{slug}/steer", response_model=SteerResult, tags=["steering"],
+             dependencies=[Depends(require_token)])  # fmt: skip
 def steer(db: DbDep, live: LiveDep, slug: str, body: SteerRequest) -> SteerResult:
     """Unsteered and steered continuations of one prompt, side by side."""
     card = model_card(db, slug)
