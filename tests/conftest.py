@@ -15,6 +15,14 @@ def tiny(request: pytest.FixtureRequest):
     return tiny_model(request.param)
 
 
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory) -> str:
+    """A tiny llama saved as a folder with its byte tokenizer, loadable like a user's model."""
+    from tiny_models import save_tiny_folder
+
+    return str(save_tiny_folder(tmp_path_factory.mktemp("model") / "tiny", "llama"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, request

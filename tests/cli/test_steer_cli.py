@@ -7,12 +7,6 @@ import json
 import pytest
 
 from cli_runner import run_cli
-from tiny_models import save_tiny_folder
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return str(save_tiny_folder(tmp_path_factory.mktemp("steer") / "tiny", "llama"))
 
 
 @pytest.fixture
@@ -30,8 +24,8 @@ def contrast(tmp_path):
     return str(path)
 
 
-def test_build_generate_evaluate_list(folder, contrast, capsys, tmp_path):
-    code, out, _ = run_cli(["steer", "build", folder, contrast, "--layers", "1-2", "--read", "completion_mean",
+def test_build_generate_evaluate_list(model_folder, contrast, capsys, tmp_path):
+    code, out, _ = run_cli(["steer", "build", model_folder, contrast, "--layers", "1-2", "--read", "completion_mean",
                             "--export-gguf", str(tmp_path / "v.gguf"), "--json"], capsys)  # fmt: skip
     assert code == 0
     info = json.loads(out)
@@ -39,13 +33,13 @@ def test_build_generate_evaluate_list(folder, contrast, capsys, tmp_path):
         info["layers"] == [1, 2] and info["n_examples"] == 6 and info["read"] == "completion_mean"
     )
     assert (tmp_path / "v.gguf").stat().st_size > 0
-    code, out, _ = run_cli(["steer", "list", folder, "--json"], capsys)
+    code, out, _ = run_cli(["steer", "list", model_folder, "--json"], capsys)
     assert code == 0 and [v["name"] for v in json.loads(out)] == ["shout"]
-    code, out, _ = run_cli(["steer", "generate", folder, "--vector", "shout", "--prompt", "hi", "--coef", "0",
+    code, out, _ = run_cli(["steer", "generate", model_folder, "--vector", "shout", "--prompt", "hi", "--coef", "0",
                             "--max-new-tokens", "5", "--no-chat", "--json"], capsys)  # fmt: skip
     result = json.loads(out)
     assert code == 0 and result["plain"] == result["steered"]  # coefficient 0 changes nothing
-    code, out, _ = run_cli(["steer", "evaluate", folder, "--vector", "shout", "--coefs", "-2,2", "--prompts", "2",
+    code, out, _ = run_cli(["steer", "evaluate", model_folder, "--vector", "shout", "--coefs", "-2,2", "--prompts", "2",
                             "--max-new-tokens", "4", "--json"], capsys)  # fmt: skip
     report = json.loads(out)
     assert code == 0 and [p["coefficient"] for p in report["dose_response"]] == [-2.0, 0.0, 2.0]
@@ -82,7 +76,7 @@ def test_build_generate_evaluate_list(folder, contrast, capsys, tmp_path):
         (["steer", "build", "{folder}", "caps", "--method", "magic"], "mean_diff or pca"),
     ],
 )
-def test_bad_input_exits_2(folder, contrast, capsys, args, words):
-    run_cli(["steer", "build", folder, contrast, "--layers", "1", "--json"], capsys)
-    code, _, err = run_cli([a.format(folder=folder) for a in args], capsys)
+def test_bad_input_exits_2(model_folder, contrast, capsys, args, words):
+    run_cli(["steer", "build", model_folder, contrast, "--layers", "1", "--json"], capsys)
+    code, _, err = run_cli([a.format(folder=model_folder) for a in args], capsys)
     assert code == 2 and words in err, err

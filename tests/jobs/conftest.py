@@ -1,4 +1,4 @@
-"""Shared by the job tests: a tiny model folder and a small mixed-language corpus."""
+"""Shared by the job tests: a small mixed-language corpus (the tiny model folder is global)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,7 @@ import random
 
 import pytest
 
-from tiny_models import TINY_TEXTS, save_tiny_folder
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    return str(save_tiny_folder(tmp_path_factory.mktemp("model") / "tiny", "llama"))
+from tiny_models import TINY_TEXTS
 
 
 @pytest.fixture
