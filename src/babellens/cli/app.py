@@ -10,6 +10,7 @@ import typer
 from babellens.cli import bench_cmd, jobs_cmd, models_cmd, steer_cmd
 from babellens.cli.demo_cmd import demo
 from babellens.cli.inspect_cmd import info, trace
+from babellens.cli.lens_cmd import logit_lens_cmd
 from babellens.cli.output import err_console
 from babellens.cli.scan_cmd import neuron, next_token_neurons_cmd, scan
 from babellens.cli.serve_cmd import serve
@@ -35,6 +36,7 @@ app.command()(scan)
 app.command()(neuron)
 app.command("next-token-neurons")(next_token_neurons_cmd)
 app.command()(serve)
+app.command("logit-lens")(logit_lens_cmd)
 
 EXIT_USER_ERROR = 2
 
