@@ -1,0 +1,158 @@
+"""LoRA fine-tuning of a behaviour (peft), with the loss on the completion only.
+
+Training data are (prompt, completion) pairs: the prompt in the model's chat format (a plain
+template for base models), the completion the answer that shows the behaviour. The run saves its
+adapter, optimizer and step every ``checkpoint_every`` steps, so a stopped run resumes where it
+left off; the finished adapter is a standard peft folder (``adapter_model.safetensors``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, Field
+
+from babellens.errors import BabelLensError, InvalidInputError
+from babellens.models.language_model import LanguageModel
+
+__all__ = [
+    "LoraConfig",
+    "LoraRun",
+    "TrainExample",
+    "completion_batch",
+    "load_with_adapter",
+    "train_lora",
+]
+
+
+class LoraConfig(BaseModel):
+    r: int = Field(8, ge=1, le=512)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = Field("all-linear", description="Module names, or all-linear")
+    steps: int = Field(100, ge=1, le=1_000_000)
+    learning_rate: float = Field(2e-4, gt=0)
+    batch_size: int = Field(4, ge=1, le=512)
+    max_length: int = Field(192, ge=8, le=8192)
+    seed: int = 0
+    checkpoint_every: int = Field(25, ge=1)
+
+
+class TrainExample(BaseModel):
+    prompt: str
+    completion: str
+
+
+class LoraRun(BaseModel):
+    steps: int
+    losses: list[float] = Field(description="Mean completion loss per step")
+    adapter_dir: str
+
+
+def _peft():
+    try:
+        import peft
+    except ImportError:
+        raise BabelLensError("LoRA training needs peft: pip install peft") from None
+    return peft
+
+
+def completion_batch(
+    tokenizer, examples: Sequence[TrainExample], max_length: int
+) -> dict[str, torch.Tensor]:
+    """Right-padded ids with labels -100 on the prompt and the padding: loss on the completion only."""
+    rows, labels = [], []
+    eos = tokenizer.eos_token_id
+    for ex in examples:
+        prompt = tokenizer(ex.prompt)["input_ids"]
+        completion = tokenizer(ex.completion, add_special_tokens=False)["input_ids"] + (
+            [eos] if eos is not None else []
+        )
+        ids = (prompt + completion)[:max_length]
+        rows.append(ids)
+        labels.append(([-100] * len(prompt) + completion)[:max_length])
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    target = torch.full((len(rows), width), -100, dtype=torch.long)
+    for i, (ids, lab) in enumerate(zip(rows, labels, strict=True)):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        mask[i, : len(ids)] = 1
+        target[i, : len(lab)] = torch.tensor(lab)
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": target}
+
+
+def train_lora(
+    lm: LanguageModel,
+    examples: Sequence[TrainExample],
+    config: LoraConfig,
+    out_dir: str | Path,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LoraRun:
+    """Train an adapter on ``lm`` (which it wraps: pass a model of your own, not a shared one)."""
+    if not examples:
+        raise InvalidInputError("no training examples: give at least one (prompt, completion) pair")
+    peft = _peft()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    model = peft.get_peft_model(lm.model, peft.LoraConfig(
+        r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
+        target_modules=config.target_modules, task_type="CAUSAL_LM"))  # fmt: skip
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
+    checkpoint = out / "checkpoint.pt"
+    step, losses = 0, []
+    if checkpoint.is_file():  # resume
+        state = torch.load(checkpoint, weights_only=False)
+        peft.set_peft_model_state_dict(model, state["adapter"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, losses = state["step"], state["losses"]
+    order = list(range(len(examples)))
+    model.train()
+    while step < config.steps:
+        if should_stop is not None and should_stop():
+            break
+        rng = random.Random(
+            config.seed * 1_000_003 + step
+        )  # the same batch for a step on every resume
+        batch = completion_batch(lm.tokenizer, [examples[i] for i in rng.sample(order, min(config.batch_size, len(order)))],
+                                 config.max_length)  # fmt: skip
+        batch = {k: v.to(lm.device) for k, v in batch.items()}
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(step, config.steps)
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            torch.save({"adapter": peft.get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
+                        "step": step, "losses": losses}, checkpoint)  # fmt: skip
+    model.eval()
+    if step >= config.steps:
+        model.save_pretrained(str(out))
+    return LoraRun(steps=step, losses=losses, adapter_dir=str(out))
+
+
+def load_with_adapter(spec: str, adapter_dir: str | Path, device: str = "cpu") -> LanguageModel:
+    """The base model with the adapter merged in: a plain model again, so every hook point works."""
+    from babellens.models.loading import load
+
+    peft = _peft()
+    base = load(spec, device=device)
+    if not (Path(adapter_dir) / "adapter_config.json").is_file():
+        raise InvalidInputError(
+            f"no adapter in {adapter_dir}: train one with `babellens crossling run`"
+        )
+    merged = peft.PeftModel.from_pretrained(base.model, str(adapter_dir)).merge_and_unload()
+    return LanguageModel(
+        merged, base.tokenizer, name=f"{spec}+{Path(adapter_dir).name}", source=base.source
+    )
