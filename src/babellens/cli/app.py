@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from babellens.cli import bench_cmd, jobs_cmd, models_cmd, steer_cmd
+from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, steer_cmd
 from babellens.cli.demo_cmd import demo
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.lens_cmd import logit_lens_cmd
@@ -29,6 +29,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(steer_cmd.app, name="steer")
+app.add_typer(crossling_cmd.app, name="crossling")
 app.command()(info)
 app.command()(trace)
 app.command()(demo)
