@@ -7,10 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +16,7 @@ from sqlalchemy import select
 from babellens.data.corpus import load_corpus
 from babellens.store.schema import NeuronStatRow, ScanWindowRow
 from babellens.web.queries import model_slug
+from server_process import served
 
 from .conftest import XSS, build_scanned_db
 
@@ -40,12 +37,6 @@ def _chromium() -> str:
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium to run the browser tests")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     chromium = _chromium()
@@ -63,21 +54,9 @@ def site(tmp_path_factory):
     db, scan_id, _ = build_scanned_db(
         url, MODEL, str(corpus), token_layers=[28, 29], max_tokens=3000, window_len=64, k=10
     )
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "babellens", "serve", "--db", url, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(base + "/index.json", timeout=2)
-            break
-        except httpx.TransportError:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.3)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
+    with served(url) as (base, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
         yield {
             "base": base,
@@ -87,8 +66,6 @@ def site(tmp_path_factory):
             "slug": model_slug(MODEL),
         }
         browser.close()
-    proc.terminate()
-    proc.communicate(timeout=20)
 
 
 @pytest.fixture

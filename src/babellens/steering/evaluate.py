@@ -173,22 +173,29 @@ def evaluate(
         if progress is not None:
             progress(done, steps)
 
-    baseline, _ = _score(lm, chosen, prompts, vector, 0.0, config)
+    scored = {}  # coefficient -> (values, outputs); 0 runs once and is the per-prompt baseline
+    controls: dict[float, float | None] = {}
+    for c in coefficients:
+        scored[c] = _score(lm, chosen, prompts, vector, c, config)
+        tick()
+        if control is not None:  # at 0 the control adds nothing either: same outputs
+            controls[c] = (
+                _mean_std(scored[c][0])[0]
+                if c == 0
+                else _mean_std(_score(lm, chosen, prompts, control, c, config)[0])[0]
+            )
+            tick()
+    baseline = scored[0.0][0]
     points, effects = [], {}
     for c in coefficients:
-        values, outputs = _score(lm, chosen, prompts, vector, c, config)
-        tick()
-        control_mean = None
-        if control is not None:
-            control_mean = _mean_std(_score(lm, chosen, prompts, control, c, config)[0])[0]
-            tick()
+        values, outputs = scored[c]
         mean, std = _mean_std(values)
         effects[c] = [
             None if math.isnan(v - b) else v - b for v, b in zip(values, baseline, strict=True)
         ]
         wrong = [e for e in effects[c] if e is not None and c != 0 and e * c < 0]
         points.append(DosePoint(
-            coefficient=c, mean=mean, std=std, control_mean=control_mean,
+            coefficient=c, mean=mean, std=std, control_mean=controls.get(c),
             kl=kl_cost(lm, vector, c, neutral, config.layers) if neutral else None,
             degenerate=sum(degenerate(o) for o in outputs) / len(outputs) if outputs else 0.0,
             wrong_way=len(wrong) / len(values) if c != 0 else None, samples=outputs[:3],
