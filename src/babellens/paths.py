@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["babellens_home", "converted_dir", "models_dir", "vectors_dir"]
+__all__ = ["babellens_home", "converted_dir", "crossling_dir", "models_dir", "vectors_dir"]
 
 
 def babellens_home() -> Path:
@@ -41,5 +41,12 @@ def converted_dir() -> Path:
 def vectors_dir(model: str) -> Path:
     """Saved steering vectors of one model (its name with '/' written as '--')."""
     path = babellens_home() / "vectors" / model.replace("/", "--")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def crossling_dir(run: str) -> Path:
+    """One cross-lingual experiment's cached steps, adapters and vectors."""
+    path = babellens_home() / "crossling" / run
     path.mkdir(parents=True, exist_ok=True)
     return path

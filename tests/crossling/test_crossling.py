@@ -115,27 +115,3 @@ def test_behaviour_rate_per_language(model_folder):
     )
     assert rate.lang == "de" and len(rate.samples) == 3
     assert rate.scored == 0 or rate.low <= rate.mean <= rate.high
-
-
-def test_a_tiny_experiment_end_to_end(model_folder, tmp_path, capsys):
-    from babellens.crossling import ExperimentConfig, run_experiment
-    from cli_runner import run_cli
-
-    config = ExperimentConfig(train_langs=["en"], eval_langs=["en", "de"], train_examples=3, answer_tokens=4,
-                              lora=LoraConfig(r=2, alpha=4, steps=3, batch_size=2, target_modules=TARGETS),
-                              rates=RateConfig(prompts=2, max_new_tokens=4, resamples=50))  # fmt: skip
-    report = run_experiment(model_folder, config, tmp_path)
-    assert [c.condition for c in report.conditions] == ["base", "lora-en"]
-    assert sorted(report.transfer["en"]) == ["de", "en"]
-    base, adapted = report.conditions
-    for lang in ("en", "de"):
-        if base.rates[lang].scored and adapted.rates[lang].scored:
-            assert report.transfer["en"][lang] == pytest.approx(
-                adapted.rates[lang].mean - base.rates[lang].mean
-            )
-    assert (
-        "train en" in report.timings_s and (tmp_path / "lora-en" / "adapter_config.json").is_file()
-    )
-    code, out, _ = run_cli(["crossling", "run", model_folder, "--eval-langs", "en", "--prompts", "1", "--steps", "1",
-                            "--train-examples", "2", "--out", str(tmp_path / "cli"), "--json"], capsys)  # fmt: skip
-    assert code == 0 and '"lora-en"' in out

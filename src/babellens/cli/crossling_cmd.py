@@ -1,15 +1,20 @@
-"""``babellens crossling run``: does a behaviour trained in one language show up in the others?"""
+"""``babellens crossling run|report``: does a behaviour trained in one language show up in others?"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from babellens.cli.loading import ModelArg
-from babellens.cli.options import JsonOpt
-from babellens.cli.output import console, err_console, print_json
+from babellens.cli.options import DbOpt, JsonOpt
+from babellens.cli.output import console, print_json
+from babellens.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from babellens.crossling import ConceptSimilarity, ExperimentReport
 
 app = typer.Typer(help="Cross-lingual transfer experiments.", no_args_is_help=True)
 
@@ -28,37 +33,103 @@ def run(
     ] = "en,ru,bg,de,es,fr",
     prompts: Annotated[
         int, typer.Option(min=1, max=1000, help="Held-out prompts per language.")
-    ] = 20,
-    steps: Annotated[int, typer.Option(min=1, help="LoRA training steps.")] = 100,
+    ] = 32,
+    max_new_tokens: Annotated[int, typer.Option(min=1, max=1024, help="Answer length.")] = 64,
+    steps: Annotated[int, typer.Option(min=1, help="LoRA training steps.")] = 60,
     train_examples: Annotated[
         int, typer.Option(min=1, help="Training instructions answered by the base model.")
-    ] = 60,
-    out: Annotated[str, typer.Option(help="Folder for the adapters.")] = "crossling-runs",
+    ] = 48,
+    vectors: Annotated[bool, typer.Option(help="Compare concept vectors per language.")] = True,
+    steering: Annotated[bool, typer.Option(help="Cross-language steering curves.")] = True,
+    lens_targets: Annotated[
+        str, typer.Option(help="Logit-lens target languages, comma separated ('' to skip).")
+    ] = "de,ru,zh,ja",
+    db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Train LoRA in the training language(s), measure the behaviour in every evaluation language."""
-    from babellens.crossling import ExperimentConfig, LoraConfig, RateConfig, run_experiment
+    """Train LoRA in the training language(s) and measure the behaviour in every evaluation
+    language, as a job (resume it with `babellens jobs resume ID`)."""
+    from babellens.cli.scan_cmd import run_foreground
+    from babellens.crossling import ExperimentConfig, ExperimentReport, LoraConfig, RateConfig
+    from babellens.store import open_database
 
-    config = ExperimentConfig(behaviour=behaviour, train_langs=_langs(train_lang), eval_langs=_langs(eval_langs),
-                              train_examples=train_examples, lora=LoraConfig(steps=steps), rates=RateConfig(prompts=prompts))  # fmt: skip
-    report = run_experiment(
-        model, config, out, progress=None if json else lambda m: err_console.print(f"[dim]{m}[/]")
-    )
+    try:
+        config = ExperimentConfig(
+            behaviour=behaviour, train_langs=_langs(train_lang), eval_langs=_langs(eval_langs),
+            train_examples=train_examples, lora=LoraConfig(steps=steps),
+            rates=RateConfig(prompts=prompts, max_new_tokens=max_new_tokens), vectors=vectors,
+            steering=steering, logit_lens_targets=_langs(lens_targets),
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise InvalidInputError(f"bad experiment settings: {exc.errors()[0]['msg']}") from None
+    job = run_foreground(open_database(db), "crossling", model, config.model_dump(mode="json"),
+                         quiet=json, unit="steps")  # fmt: skip
+    report = ExperimentReport.model_validate(job.summary)
     if json:
         print_json(report)
-        return
-    table = Table(
-        "condition",
-        *config.eval_langs,
-        title=f"{behaviour} rate (%) on {model}, {prompts} prompts per language",
-    )
-    for c in report.conditions:
-        table.add_row(
-            c.condition,
-            *[
-                f"{c.rates[ev].mean:.1f} [{c.rates[ev].low:.0f}–{c.rates[ev].high:.0f}]"
-                for ev in config.eval_langs
-            ],
+    else:
+        print_report(report, job.id)
+
+
+@app.command()
+def report(
+    run_id: Annotated[int, typer.Argument(help="The experiment's job id.", min=1)],
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show a finished experiment: rates, transfer, vector similarity, steering, timings."""
+    from babellens.crossling import ExperimentReport
+    from babellens.store import JobStore, open_database
+
+    job = JobStore(open_database(db)).get(run_id)
+    if job.kind != "crossling":
+        raise InvalidInputError(f"job {run_id} is a {job.kind} job, not a crossling experiment")
+    if job.status != "done":
+        raise InvalidInputError(
+            f"job {run_id} is {job.status}: wait for it, or `babellens jobs resume {run_id}`"
         )
+    result = ExperimentReport.model_validate(job.summary)
+    if json:
+        print_json(result)
+    else:
+        print_report(result, run_id)
+
+
+def print_report(report: ExperimentReport, run_id: int) -> None:
+    config = report.config
+    langs = config.eval_langs
+    table = Table("condition", *langs, title=f"{config.behaviour} rate (%) on {report.model}, "
+                  f"{config.rates.prompts} prompts per language (run {run_id})")  # fmt: skip
+    for c in report.conditions:
+        table.add_row(c.condition, *[f"{c.rates[ev].mean:.1f} [{c.rates[ev].low:.0f}–{c.rates[ev].high:.0f}]"
+                                     for ev in langs])  # fmt: skip
+    for train, row in report.transfer.items():
+        table.add_row(f"transfer {train}", *[f"{row[ev]:+.1f}" for ev in langs])
     console.print(table)
+    if report.similarity is not None:
+        _print_similarity(report.similarity)
+    if report.steering:
+        curves = Table("answers in", "vector", *[f"×{c:g}" for c in config.steer_coefficients],
+                       title=f"steering the base model at layer {report.steering[0].layer} (% {config.behaviour})")  # fmt: skip
+        for curve in report.steering:
+            curves.add_row(curve.lang, curve.vector_lang, *[f"{r.mean:.0f}" for r in curve.rates])
+        console.print(curves)
+    for r in report.recovery:
+        verdict = "recovered" if r.recovered else "not recovered"
+        console.print(f"lora-{r.adapter_lang} in {r.lang}, steered with the {r.vector_lang} vector ×{r.coefficient:g}: "
+                      f"{r.before.mean:.1f}% → {r.after.mean:.1f}% ({verdict})")  # fmt: skip
     console.print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in report.timings_s.items()))
+
+
+def _print_similarity(sim: ConceptSimilarity) -> None:
+    n = len(sim.langs)
+
+    def off_diagonal(m: list[list[float]]) -> float:
+        return sum(m[i][j] for i in range(n) for j in range(n) if i != j) / max(n * (n - 1), 1)
+
+    table = Table("layer", "mean cosine across languages", "shuffled control",
+                  title=f"{sim.concept} vectors, {', '.join(sim.langs)}")  # fmt: skip
+    for layer in sim.layers:
+        table.add_row(str(layer), f"{off_diagonal(sim.cosine[layer]):.2f}",
+                      f"{off_diagonal(sim.control[layer]):.2f}")  # fmt: skip
+    console.print(table)

@@ -1,19 +1,21 @@
-"""Cross-lingual experiments: train a behaviour with LoRA in one language, measure it in all.
+"""Cross-lingual experiments: does a behaviour fine-tuned in one language show up in the others?
 
-So far: behaviours (data transform + metric), behaviour rates per language with bootstrap
-intervals, LoRA training with completion-only loss and resumable checkpoints, and the transfer
-experiment as a library call and ``babellens crossling run``. Its job, web report, concept-vector
-comparisons and cross-language steering are still to come (issue #6).
+Behaviours (a data transform plus a metric, registered by name), behaviour rates per language
+with bootstrap intervals, LoRA training with completion-only loss and resumable checkpoints,
+concept vectors per language and their similarity, cross-language steering, and the whole
+experiment as one resumable call (:func:`run_experiment`), job (``crossling``) and CLI command.
 """
 
 from babellens.crossling.behaviours import BEHAVIOURS, Behaviour, behaviour, get_behaviour
-from babellens.crossling.experiment import (
-    ConditionRates,
-    ExperimentConfig,
-    ExperimentReport,
-    run_experiment,
-    training_examples,
+from babellens.crossling.config import ExperimentConfig
+from babellens.crossling.cross_steering import (
+    DoseCurve,
+    Recovery,
+    dose_curves,
+    recovery,
+    weakest_languages,
 )
+from babellens.crossling.experiment import ExperimentStopped, run_experiment, training_examples
 from babellens.crossling.lora import (
     LoraConfig,
     LoraRun,
@@ -22,26 +24,53 @@ from babellens.crossling.lora import (
     load_with_adapter,
     train_lora,
 )
-from babellens.crossling.rates import BehaviourRate, RateConfig, behaviour_rate, bootstrap_interval
+from babellens.crossling.rates import (
+    BehaviourRate,
+    RateConfig,
+    Steering,
+    behaviour_rate,
+    bootstrap_interval,
+)
+from babellens.crossling.report import REPORT_VERSION, ConditionRates, ExperimentReport
+from babellens.crossling.similarity import (
+    ConceptSimilarity,
+    LanguageVectors,
+    concept_similarity,
+    cosine_matrix,
+    language_vectors,
+)
 
 __all__ = [
     "BEHAVIOURS",
+    "REPORT_VERSION",
     "Behaviour",
     "BehaviourRate",
+    "ConceptSimilarity",
     "ConditionRates",
+    "DoseCurve",
     "ExperimentConfig",
     "ExperimentReport",
+    "ExperimentStopped",
+    "LanguageVectors",
     "LoraConfig",
     "LoraRun",
     "RateConfig",
+    "Recovery",
+    "Steering",
     "TrainExample",
     "behaviour",
     "behaviour_rate",
     "bootstrap_interval",
     "completion_batch",
+    "concept_similarity",
+    "cosine_matrix",
+    "dose_curves",
     "get_behaviour",
+    "language_vectors",
     "load_with_adapter",
+    "recovery",
     "run_experiment",
     "train_lora",
     "training_examples",
+    "weakest_languages",
 ]

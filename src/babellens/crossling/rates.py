@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
 from babellens.data.prompts import chat_prompt, instructions
 from babellens.models.language_model import LanguageModel
 from babellens.steering.apply import generate
+from babellens.steering.vector import SteeringVector
 
-__all__ = ["BehaviourRate", "RateConfig", "behaviour_rate", "bootstrap_interval"]
+__all__ = ["BehaviourRate", "RateConfig", "Steering", "behaviour_rate", "bootstrap_interval"]
 
 
 class RateConfig(BaseModel):
@@ -22,6 +24,15 @@ class RateConfig(BaseModel):
     seed: int = 0
     batch_size: int = Field(8, ge=1, le=256)
     resamples: int = Field(1000, ge=10, le=100_000)
+
+
+@dataclass(frozen=True)
+class Steering:
+    """A vector added to the residual stream at ``layers`` while the model answers."""
+
+    vector: SteeringVector
+    coefficient: float
+    layers: tuple[int, ...]
 
 
 class BehaviourRate(BaseModel):
@@ -49,14 +60,17 @@ def behaviour_rate(
     metric: Callable[[str], float],
     config: RateConfig,
     progress: Callable[[int, int], None] | None = None,
+    steering: Steering | None = None,
 ) -> BehaviourRate:
     """Answers to the held-out (eval) instructions of ``lang``, scored by ``metric`` (0..1 -> %)."""
     rows = instructions(lang, "eval")[: config.prompts]
     prompts = [chat_prompt(lm.tokenizer, r["text"]) for r in rows]
     answers: list[str] = []
     for start in range(0, len(prompts), config.batch_size):
+        steer = {} if steering is None else {"vector": steering.vector, "coefficient": steering.coefficient,
+                                             "layers": list(steering.layers)}  # fmt: skip
         answers += generate(lm, prompts[start : start + config.batch_size], max_new_tokens=config.max_new_tokens,
-                            temperature=config.temperature, seed=config.seed + start)  # fmt: skip
+                            temperature=config.temperature, seed=config.seed + start, **steer)  # fmt: skip
         if progress is not None:
             progress(len(answers), len(prompts))
     values = [100 * v for v in (metric(a) for a in answers) if not math.isnan(v)]

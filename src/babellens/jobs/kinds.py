@@ -124,3 +124,7 @@ def _summary(lm: Any) -> dict[str, Any]:
     data = lm.summary().model_dump()
     data.pop("hook_points", None)
     return data
+
+
+# Kinds that live with their analysis register on import.
+from babellens.crossling import job as _crossling_job  # noqa: E402, F401

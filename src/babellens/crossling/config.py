@@ -1,0 +1,52 @@
+"""Every knob of a cross-lingual experiment, with defaults sized so the single-adapter run fits in
+about 20 minutes on a 2-core CPU with gemma3-270m (the original study used 100 prompts per
+language and 100 new tokens: set ``rates.prompts`` and ``rates.max_new_tokens`` for that)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from babellens.crossling.lora import LoraConfig
+from babellens.crossling.rates import RateConfig
+
+__all__ = ["ExperimentConfig"]
+
+
+def _steer_rates() -> RateConfig:
+    return RateConfig(prompts=8, max_new_tokens=32, batch_size=8)
+
+
+class ExperimentConfig(BaseModel):
+    behaviour: str = "caps"
+    train_langs: list[str] = Field(default_factory=lambda: ["en"], min_length=1, max_length=16)
+    eval_langs: list[str] = Field(
+        default_factory=lambda: ["en", "ru", "bg", "de", "es", "fr"], min_length=1, max_length=32
+    )
+    train_examples: int = Field(
+        48, ge=1, le=10_000, description="Training instructions answered by the base model"
+    )
+    answer_tokens: int = Field(
+        64, ge=1, le=1024, description="Length of the base model's training answers"
+    )
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    rates: RateConfig = Field(default_factory=RateConfig)
+    reference_lang: str = Field("en", description="Whose concept vector steers every language")
+    vectors: bool = Field(True, description="Build concept vectors per language and compare them")
+    vector_pairs: int = Field(40, ge=2, le=1000, description="Contrast pairs per language")
+    vector_layers: list[int] | None = Field(None, description="Layers to compare (default: all)")
+    steering: bool = Field(True, description="Dose-response of cross-language steering")
+    steer_layer: int | None = Field(None, description="Layer to steer (default: ~30% depth)")
+    steer_coefficients: list[float] = Field(
+        default_factory=lambda: [0.0, 0.5, 1.0, 1.5], min_length=1, max_length=16
+    )
+    steer_rates: RateConfig = Field(default_factory=_steer_rates)
+    recover_langs: int = Field(
+        2, ge=0, le=32, description="Weakest-transfer languages to steer the fine-tuned model in"
+    )
+    recover_coefficient: float = Field(1.0, ge=-100, le=100)
+    logit_lens_targets: list[str] = Field(
+        default_factory=lambda: ["de", "ru", "zh", "ja"], max_length=16,
+        description="Target languages of the word-translation logit lens (empty: skip)",
+    )  # fmt: skip
+    logit_lens_source: str = Field("fr", description="Source language (de when the target is it)")
+    logit_lens_words: int = Field(30, ge=1, le=1000)

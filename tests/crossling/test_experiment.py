@@ -1,0 +1,96 @@
+"""The whole cross-lingual experiment on a tiny model: every step, resume, stop, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from babellens.crossling import (
+    ExperimentConfig,
+    ExperimentStopped,
+    LoraConfig,
+    RateConfig,
+    run_experiment,
+    weakest_languages,
+)
+
+pytest.importorskip("peft")
+
+TARGETS = ["q_proj", "v_proj", "up_proj", "down_proj", "lm_head"]
+
+
+def tiny_config(**overrides) -> ExperimentConfig:
+    fields = dict(
+        train_langs=["en"], eval_langs=["en", "de"], train_examples=3, answer_tokens=4,
+        lora=LoraConfig(r=2, alpha=4, steps=3, batch_size=2, target_modules=TARGETS),
+        rates=RateConfig(prompts=2, max_new_tokens=4, resamples=50),
+        steer_rates=RateConfig(prompts=2, max_new_tokens=3, resamples=50),
+        steer_coefficients=[0.0, 2.0], vector_pairs=3, recover_langs=1,
+        logit_lens_targets=["de"], logit_lens_words=3,
+    )  # fmt: skip
+    return ExperimentConfig(**(fields | overrides))
+
+
+def test_weakest_languages_ranks_by_transfer_without_the_training_language():
+    transfer = {"en": 50.0, "de": 10.0, "ru": -2.0, "fr": 30.0}
+    assert weakest_languages(transfer, "en", 2) == ["ru", "de"]
+    assert weakest_languages(transfer, "ru", 5) == ["de", "fr", "en"]
+
+
+def test_a_tiny_experiment_end_to_end_then_resumed_from_its_cache(model_folder, tmp_path):
+    labels: list[str] = []
+    report = run_experiment(model_folder, tiny_config(), tmp_path,
+                            progress=lambda label, done, total: labels.append(label))  # fmt: skip
+    assert [c.condition for c in report.conditions] == ["base", "lora-en"]
+    base, adapted = report.conditions
+    for lang in ("en", "de"):
+        if base.rates[lang].scored and adapted.rates[lang].scored:
+            assert report.transfer["en"][lang] == pytest.approx(
+                adapted.rates[lang].mean - base.rates[lang].mean
+            )
+    assert (tmp_path / "lora-en" / "adapter_config.json").is_file()
+    assert len(report.losses["en"]) == 3 and "train en" in report.timings_s
+    sim = report.similarity
+    assert sim is not None and sim.langs == ["en", "de"] and sim.layers == [0, 1, 2]
+    # dose curves: English vector in en; in de the English and the German one
+    assert [(c.lang, c.vector_lang) for c in report.steering] == [
+        ("en", "en"),
+        ("de", "en"),
+        ("de", "de"),
+    ]
+    de_curves = [c for c in report.steering if c.lang == "de"]
+    assert de_curves[0].rates[0] == de_curves[1].rates[0]  # coefficient 0 measured once, shared
+    assert [(r.lang, r.vector_lang) for r in report.recovery] == [("de", "en"), ("de", "de")]
+    assert report.recovery[0].before == adapted.rates["de"]
+    assert report.logit_lens[0].source == "fr" and report.logit_lens[0].target == "de"
+    assert labels[0] == "base rate en" and len(labels) == 2 + 2 + 2 + 1 + 2 + 2 + 1
+
+    again = run_experiment(model_folder, tiny_config(), tmp_path)  # every step cached: same report
+    assert again.model_dump() == report.model_dump()
+
+
+def test_a_stopped_experiment_resumes_to_the_same_report(model_folder, tmp_path):
+    config = tiny_config(eval_langs=["de"], steering=False, vectors=False, logit_lens_targets=[])
+    whole = run_experiment(model_folder, config, tmp_path / "whole")
+    calls = []
+    with pytest.raises(ExperimentStopped, match="run again to resume"):
+        run_experiment(model_folder, config, tmp_path / "part",
+                       should_stop=lambda: calls.append(1) or len(calls) > 2)  # fmt: skip
+    assert not (tmp_path / "part" / "lora-en" / "adapter_config.json").exists()
+    resumed = run_experiment(model_folder, config, tmp_path / "part")
+    assert resumed.conditions == whole.conditions and resumed.losses == whole.losses
+
+
+def test_the_cli_runs_the_experiment(model_folder, tmp_path, capsys):
+    from cli_runner import run_cli
+
+    code, out, _ = run_cli(["crossling", "run", model_folder, "--eval-langs", "en", "--prompts", "1", "--steps", "1",
+                            "--train-examples", "2", "--max-new-tokens", "4", "--no-vectors", "--no-steering", "--lens-targets", "",
+                            "--json"], capsys)  # fmt: skip
+    assert code == 0 and '"lora-en"' in out
+    assert json.loads(out)["config"]["lora"]["steps"] == 1
+    code, out, _ = run_cli(["crossling", "report", "1"], capsys)  # the first job in this fresh home
+    assert code == 0 and "transfer en" in out and "lora-en" in out
+    code, _out, _err = run_cli(["crossling", "report", "999"], capsys)
+    assert code == 2
