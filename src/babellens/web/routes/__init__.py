@@ -1,12 +1,13 @@
 """Route modules, one per area of the app; :data:`ROUTERS` lists them in menu order."""
 
-from babellens.web.routes import api_docs, glossary, home, jobs, live, models, steering
+from babellens.web.routes import api_docs, crossling, glossary, home, jobs, live, models, steering
 
 ROUTERS = [
     home.router,
     models.router,
     live.router,
     steering.router,
+    crossling.router,
     jobs.router,
     glossary.router,
     api_docs.router,

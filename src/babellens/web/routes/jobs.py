@@ -46,7 +46,7 @@ def _under_roots(spec: str, settings: WebSettings) -> bool:
     return any(path.is_relative_to(root) for root in roots)
 
 
-def _check_model(model: str, settings: WebSettings) -> None:
+def check_model(model: str, settings: WebSettings) -> None:
     """Bundled aliases and hub ids are fine; a local path only under an allowed root."""
     try:
         local = Path(model).exists()
@@ -94,7 +94,7 @@ def job_page(db: DbDep, job_id: JobId) -> Job:
              dependencies=[Depends(require_token)])  # fmt: skip
 def start_job(db: DbDep, runner: RunnerDep, settings: SettingsDep, body: JobRequest) -> Job:
     """Queue an analysis and start it in the background; follow it at /jobs/{id}."""
-    _check_model(body.model, settings)
+    check_model(body.model, settings)
     job = JobStore(db).create(body.kind, body.model, _params(body, settings))
     runner.submit(job.id)
     return job
