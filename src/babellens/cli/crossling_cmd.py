@@ -57,7 +57,7 @@ def run(
         config = ExperimentConfig(
             behaviour=behaviour, train_langs=_langs(train_lang), eval_langs=_langs(eval_langs),
             train_examples=train_examples, lora=LoraConfig(steps=steps),
-            rates=RateConfig(prompts=prompts, max_new_tokens=max_new_tokens), vectors=vectors,
+            rates=RateConfig(prompts=prompts, max_new_tokens=max_new_tokens, batch_size=16), vectors=vectors,
             steering=steering, logit_lens_targets=_langs(lens_targets),
         )  # fmt: skip
     except ValidationError as exc:

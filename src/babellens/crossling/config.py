@@ -12,6 +12,10 @@ from babellens.crossling.rates import RateConfig
 __all__ = ["ExperimentConfig"]
 
 
+def _rates() -> RateConfig:
+    return RateConfig(prompts=32, max_new_tokens=64, batch_size=16)
+
+
 def _steer_rates() -> RateConfig:
     return RateConfig(prompts=8, max_new_tokens=32, batch_size=8)
 
@@ -29,7 +33,7 @@ class ExperimentConfig(BaseModel):
         64, ge=1, le=1024, description="Length of the base model's training answers"
     )
     lora: LoraConfig = Field(default_factory=LoraConfig)
-    rates: RateConfig = Field(default_factory=RateConfig)
+    rates: RateConfig = Field(default_factory=_rates)
     reference_lang: str = Field("en", description="Whose concept vector steers every language")
     vectors: bool = Field(True, description="Build concept vectors per language and compare them")
     vector_pairs: int = Field(40, ge=2, le=1000, description="Contrast pairs per language")
@@ -37,7 +41,7 @@ class ExperimentConfig(BaseModel):
     steering: bool = Field(True, description="Dose-response of cross-language steering")
     steer_layer: int | None = Field(None, description="Layer to steer (default: ~30% depth)")
     steer_coefficients: list[float] = Field(
-        default_factory=lambda: [0.0, 0.5, 1.0, 1.5], min_length=1, max_length=16
+        default_factory=lambda: [0.0, 0.5, 1.0, 2.0], min_length=1, max_length=16
     )
     steer_rates: RateConfig = Field(default_factory=_steer_rates)
     recover_langs: int = Field(

@@ -73,7 +73,7 @@ def start_experiment(db: DbDep, runner: RunnerDep, settings: SettingsDep,
     config = ExperimentConfig(
         behaviour=body.behaviour, train_langs=body.train_langs, eval_langs=body.eval_langs,
         lora=LoraConfig(steps=body.steps),
-        rates=RateConfig(prompts=body.prompts, max_new_tokens=body.max_new_tokens),
+        rates=RateConfig(prompts=body.prompts, max_new_tokens=body.max_new_tokens, batch_size=16),
     )  # fmt: skip
     from babellens.crossling.behaviours import get_behaviour
 
