@@ -1,0 +1,54 @@
+"""The ``lookups`` job kind: the pipeline with progress, cancel and resume, its report stored.
+
+The checkpoint is the pipeline's state as JSON (neurons, their prompts, the neurons done), saved
+after the prompts and after every neuron, so a resumed job starts at the neuron it was in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from babellens.jobs.context import JobCancelled, JobContext
+from babellens.jobs.model_cache import cached_model
+from babellens.jobs.registry import job_kind
+from babellens.lookups.config import LookupsConfig
+from babellens.lookups.pipeline import LookupsState, run_lookups
+from babellens.lookups.report import LookupsReport
+from babellens.lookups.store import LookupsStore
+
+__all__ = ["job_summary", "run_lookups_job"]
+
+
+def job_summary(report: LookupsReport) -> dict[str, Any]:
+    """The compact part of a report that job lists show."""
+    return {
+        "report_version": report.version,
+        "explainer": report.explainer,
+        "scorer": report.scorer,
+        "layers": report.layers,
+        "neurons": len(report.neurons),
+        "groups": [g.model_dump(mode="json") for g in report.groups],
+        "ablation": [a.model_dump(mode="json") for a in report.ablation],
+        "timings": report.timings,
+    }
+
+
+@job_kind("lookups")
+def run_lookups_job(ctx: JobContext) -> dict[str, Any]:
+    config = LookupsConfig(**ctx.job.params)
+    lm = cached_model(ctx.job.model)
+    blob = ctx.load_checkpoint()
+    state = LookupsState.model_validate_json(blob) if blob else None
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done, total)
+        if ctx.cancelled():
+            raise JobCancelled
+
+    def checkpoint(s: LookupsState) -> None:
+        ctx.save_checkpoint(s.model_dump_json().encode(), s.pass_steps + len(s.done))
+
+    report = run_lookups(lm, config, db=ctx.db, model=ctx.job.model, state=state,
+                         progress=progress, checkpoint=checkpoint, job_id=ctx.job.id)  # fmt: skip
+    LookupsStore(ctx.db).save(ctx.job.id, report)
+    return job_summary(report)

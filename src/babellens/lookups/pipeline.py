@@ -1,0 +1,259 @@
+"""The whole context look-up analysis as one resumable call.
+
+Phases: choose the neurons (congruence; next-token neurons plus a random baseline), collect each
+one's max-activating train and test prompts (from a finished scan when it holds exactly those,
+else one targeted pass per split), then analyse the neurons one by one. Everything a later phase
+needs lives in :class:`LookupsState`, which ``checkpoint`` receives after the prompts and after
+every neuron: a run resumed from it redoes only the neuron it was in, and the providers' answer
+cache makes that neuron's explainer and scorer calls free the second time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from babellens.analyses.next_token_neurons import (
+    NextTokenConfig,
+    NextTokenNeuron,
+    next_token_neurons,
+)
+from babellens.autointerp import ChatProvider, Message, get_provider
+from babellens.data.corpus import Corpus, load_corpus
+from babellens.data.windows import batches, make_windows
+from babellens.lookups.config import SPLIT_RULE, LookupsConfig, default_layers
+from babellens.lookups.neuron import analyse_neuron
+from babellens.lookups.prompts_data import (
+    MaxPrompt,
+    Target,
+    collect_prompts,
+    find_scan,
+    prompts_from_scan,
+)
+from babellens.lookups.report import LookupsReport, NeuronLookup, SplitInfo
+from babellens.lookups.selection import NeuronTarget, select_neurons
+from babellens.lookups.summary import ablation_summary, group_summary
+from babellens.models.language_model import LanguageModel
+from babellens.paths import babellens_home
+from babellens.store.database import Database
+from babellens.store.results import ResultStore
+from babellens.store.schema import JobRow
+
+__all__ = ["LookupsState", "build_report", "explanation_cache_dir", "prepare", "run_lookups"]
+
+Progress = Callable[[int, int], None]
+"""(steps done, steps total): a step is one corpus batch of the prompt passes or one neuron."""
+
+
+class LookupsState(BaseModel):
+    """What a resumed run needs: the chosen neurons, their prompts, and the neurons done."""
+
+    layers: list[int]
+    targets: list[NeuronTarget]
+    prompts: dict[str, list[list[Any]]] = Field(description="'split:layer:neuron' -> prompts")
+    split: SplitInfo
+    pass_steps: int = Field(0, description="Corpus batches the prompt passes took")
+    done: list[NeuronLookup] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    def prompts_of(self, split: str, t: NeuronTarget) -> list[MaxPrompt]:
+        return [
+            MaxPrompt.from_json(p) for p in self.prompts.get(f"{split}:{t.layer}:{t.neuron}", [])
+        ]
+
+    @property
+    def total_steps(self) -> int:
+        return self.pass_steps + len(self.targets)
+
+
+def explanation_cache_dir() -> Path:
+    """Where explainer and scorer answers are cached, keyed by a hash of the request."""
+    return babellens_home() / "explanations"
+
+
+class _LazyProvider:
+    """Builds the provider on the first call: a run whose heads need no explanation (or a resumed
+    run whose remaining answers are all cached) never loads a local explainer model."""
+
+    def __init__(self, spec: str, cache_dir: Path | None) -> None:
+        self.name = spec  # the spec, not the built provider's name: the same before and after
+        self._spec, self._cache_dir = spec, cache_dir
+        self._inner: ChatProvider | None = None
+
+    def _get(self) -> ChatProvider:
+        if self._inner is None:
+            self._inner = get_provider(self._spec, cache_dir=self._cache_dir)
+        return self._inner
+
+    def complete(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0) -> str:  # fmt: skip
+        return self._get().complete(messages, max_tokens=max_tokens, temperature=temperature)
+
+    def complete_many(self, batch: list[list[Message]], *, max_tokens: int = 256,
+                      temperature: float = 0.0) -> list[str]:  # fmt: skip
+        return self._get().complete_many(batch, max_tokens=max_tokens, temperature=temperature)
+
+
+# ---- phase 1: neurons --------------------------------------------------------------------------
+def _stored_token_neurons(db: Database, model: str, layers: Sequence[int], d_mlp: int) -> list[NextTokenNeuron] | None:  # fmt: skip
+    results = ResultStore(db)
+    job_id = results.latest_job(model, "next_token_neurons")
+    if job_id is None:
+        return None
+    with db.session() as s:
+        params = s.get(JobRow, job_id).params  # type: ignore[union-attr]
+    if not params.get("fold_final_norm", True):
+        return None
+    found = [
+        n
+        for layer in layers
+        for n in results.top_token_neurons(job_id, layer, d_mlp, words_only=False)
+    ]
+    return found if len(found) == d_mlp * len(layers) else None
+
+
+def _token_neurons(lm: LanguageModel, layers: list[int], db: Database | None, model: str) -> list[NextTokenNeuron]:  # fmt: skip
+    stored = _stored_token_neurons(db, model, layers, lm.adapter.d_mlp) if db is not None else None
+    return stored if stored is not None else next_token_neurons(lm, NextTokenConfig(layers=layers))
+
+
+# ---- phase 2: prompts --------------------------------------------------------------------------
+def _split_prompts(lm: LanguageModel, corpus: Corpus, split: str, targets: Sequence[Target],
+                   config: LookupsConfig, db: Database | None, model: str,
+                   progress: Callable[[int, int], None]) -> tuple[dict[Target, list[MaxPrompt]], int, str, int]:  # fmt: skip
+    """(prompts per target, windows, source, corpus batches of the pass)."""
+    part = corpus.split(split)  # type: ignore[arg-type]
+    windows = make_windows(
+        part, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
+    )
+    k = config.prompts if split == "train" else config.test_prompts
+    found: dict[Target, list[MaxPrompt]] = {}
+    source = []
+    scan = None
+    if db is not None and config.use_scan and windows:
+        scan = find_scan(db, model, corpus=config.corpus, split=split, window_len=config.window_len,
+                         max_tokens=config.max_tokens, layers=sorted({t[0] for t in targets}), k=k)  # fmt: skip
+    if scan is not None:
+        found = prompts_from_scan(db, scan, targets, k, has_bos=windows[0].has_bos)  # type: ignore[arg-type]
+        source.append(f"scan job {scan}")
+    missing = [t for t in targets if t not in found]
+    steps = 0
+    if missing:
+        pad = (lm.tokenizer.pad_token_id or 0) if lm.tokenizer is not None else 0
+        steps = sum(
+            1 for _ in batches(windows, tokens_per_batch=config.tokens_per_batch, pad_id=pad)
+        )
+        docs = part.documents
+        found |= collect_prompts(lm, windows, missing, k, tokens_per_batch=config.tokens_per_batch,
+                                 doc_info=lambda d: (docs[d].id, docs[d].lang), progress=progress)  # fmt: skip
+        source.append("targeted pass")
+    return found, len(windows), " + ".join(source) or "none", steps
+
+
+def prepare(lm: LanguageModel, config: LookupsConfig, *, db: Database | None = None,
+            model: str | None = None, progress: Progress | None = None) -> LookupsState:  # fmt: skip
+    """Phases 1 and 2: the neurons and their prompts."""
+    model = model or lm.name
+    started = time.monotonic()
+    layers = default_layers(lm.adapter.n_layers, config)
+    neurons = _token_neurons(lm, layers, db, model)
+    targets = select_neurons(neurons, layers, config.neurons_per_layer, config.n_random, config.seed,
+                             whole_words=config.whole_words)  # fmt: skip
+    selected = time.monotonic()
+    corpus = load_corpus(config.corpus)
+    keys = [(t.layer, t.neuron) for t in targets]
+    offset = [0]
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(offset[0] + done, offset[0] + total + len(targets))
+
+    prompts: dict[str, list[list[Any]]] = {}
+    info: dict[str, Any] = {}
+    for split in ("train", "test"):
+        found, n_windows, source, steps = _split_prompts(
+            lm, corpus, split, keys, config, db, model, report
+        )
+        offset[0] += steps
+        info[split] = (n_windows, source)
+        prompts |= {
+            f"{split}:{layer}:{neuron}": [p.to_json() for p in ps]
+            for (layer, neuron), ps in found.items()
+        }
+    split_info = SplitInfo(
+        rule=SPLIT_RULE, train_documents=len(corpus.split("train").documents),
+        test_documents=len(corpus.split("test").documents), train_windows=info["train"][0],
+        test_windows=info["test"][0], train_source=info["train"][1], test_source=info["test"][1],
+    )  # fmt: skip
+    timings = {"select_s": selected - started, "prompts_s": time.monotonic() - selected}
+    return LookupsState(layers=layers, targets=targets, prompts=prompts, split=split_info,
+                        pass_steps=offset[0], timings=timings)  # fmt: skip
+
+
+# ---- phase 3: neurons one by one ---------------------------------------------------------------
+def build_report(model: str, config: LookupsConfig, state: LookupsState, explainer: str, scorer: str,
+                 job_id: int | None = None) -> LookupsReport:  # fmt: skip
+    order = {(t.group, t.layer, t.neuron): i for i, t in enumerate(state.targets)}
+    neurons = sorted(state.done, key=lambda n: order.get((n.group, n.layer, n.neuron), len(order)))
+    timings = {**state.timings, "neurons_s": sum(n.seconds for n in neurons)}
+    timings["total_s"] = (
+        timings.get("select_s", 0) + timings.get("prompts_s", 0) + timings["neurons_s"]
+    )
+    return LookupsReport(
+        job_id=job_id, model=model, config=config, explainer=explainer, scorer=scorer,
+        layers=state.layers, split=state.split,
+        groups=[group_summary(neurons, "next_token"), group_summary(neurons, "random")],
+        ablation=[ablation_summary(neurons, "next_token"), ablation_summary(neurons, "random")],
+        neurons=neurons, timings=timings,
+    )  # fmt: skip
+
+
+def run_lookups(
+    lm: LanguageModel,
+    config: LookupsConfig | None = None,
+    *,
+    db: Database | None = None,
+    model: str | None = None,
+    explainer: ChatProvider | None = None,
+    scorer: ChatProvider | None = None,
+    state: LookupsState | None = None,
+    progress: Progress | None = None,
+    checkpoint: Callable[[LookupsState], None] | None = None,
+    job_id: int | None = None,
+) -> LookupsReport:
+    """Run (or resume from ``state``) the analysis; ``db`` lets it reuse stored scans.
+
+    ``explainer``/``scorer`` default to the providers the config names, with their answers
+    cached under :func:`explanation_cache_dir`.
+    """
+    config = config or LookupsConfig()
+    model = model or lm.name
+    if state is None:
+        state = prepare(lm, config, db=db, model=model, progress=progress)
+        if checkpoint is not None:
+            checkpoint(state)
+    cache = explanation_cache_dir()
+    explainer = explainer or _LazyProvider(config.explainer, cache)
+    if scorer is None:
+        scorer = (
+            explainer
+            if config.scorer_spec == config.explainer
+            else _LazyProvider(config.scorer_spec, cache)
+        )
+    finished = {(n.group, n.layer, n.neuron) for n in state.done}
+    for i, t in enumerate(state.targets):
+        if progress is not None:
+            progress(state.pass_steps + i, state.total_steps)
+        if (t.group, t.layer, t.neuron) in finished:
+            continue
+        lookup = analyse_neuron(lm, t, state.prompts_of("train", t), state.prompts_of("test", t),
+                                config, explainer, scorer)  # fmt: skip
+        state.done.append(lookup)
+        if checkpoint is not None:
+            checkpoint(state)
+    if progress is not None:
+        progress(state.total_steps, state.total_steps)
+    return build_report(model, config, state, explainer.name, scorer.name, job_id)

@@ -1,0 +1,188 @@
+"""Max-activating prompts of chosen neurons: from a finished scan when one fits, else one pass.
+
+A prompt is a corpus window cut right after the token where the neuron peaks, so that token is
+the prompt's last (the paper's "cut at the max-activating token"). The targeted pass captures only
+the chosen neurons of the chosen layers, reduces them to (max, argmax) per window inside the hook,
+stops after the last needed layer and keeps a running top-k per neuron: memory is bounded by
+neurons × k whatever the corpus size. A leading BOS never counts as the peak: every window starts
+with it, so it says nothing about the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from sqlalchemy import select
+
+from babellens.data.windows import Window, batches
+from babellens.models.language_model import LanguageModel
+from babellens.store.database import Database
+from babellens.store.results import ResultStore
+from babellens.store.schema import JobRow
+
+__all__ = ["MaxPrompt", "Target", "collect_prompts", "find_scan", "prompts_from_scan"]
+
+Target = tuple[int, int]
+"""(layer, neuron)."""
+
+
+@dataclass(frozen=True)
+class MaxPrompt:
+    window: int
+    doc_id: str | None
+    lang: str | None
+    position: int  # of the peak within the window
+    value: float  # the neuron's activation there
+    token_ids: tuple[int, ...]  # the window up to and including the peak
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.window,
+            self.doc_id,
+            self.lang,
+            self.position,
+            self.value,
+            list(self.token_ids),
+        ]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> MaxPrompt:
+        w, doc, lang, pos, value, ids = data
+        return cls(int(w), doc, lang, int(pos), float(value), tuple(int(i) for i in ids))
+
+
+class _RunningTop:
+    """Top ``k`` windows per target: value descending, then window index ascending (as the scan)."""
+
+    def __init__(self, n_targets: int, k: int) -> None:
+        self.k = k
+        self.values = torch.full((n_targets, 0), float("-inf"))
+        self.windows = torch.zeros((n_targets, 0), dtype=torch.long)
+        self.positions = torch.zeros((n_targets, 0), dtype=torch.long)
+
+    def update(self, values: torch.Tensor, windows: torch.Tensor, positions: torch.Tensor) -> None:
+        """``values``/``positions`` [targets, batch] for ``windows`` [batch]."""
+        v = torch.cat([self.values, values], dim=1)
+        w = torch.cat([self.windows, windows.expand(values.shape[0], -1)], dim=1)
+        p = torch.cat([self.positions, positions], dim=1)
+        by_window = torch.sort(w, dim=1, stable=True).indices
+        by_value = torch.sort(v.gather(1, by_window), dim=1, descending=True, stable=True).indices
+        order = by_window.gather(1, by_value)[:, : self.k]
+        self.values, self.windows, self.positions = (
+            v.gather(1, order),
+            w.gather(1, order),
+            p.gather(1, order),
+        )
+
+
+def collect_prompts(
+    lm: LanguageModel,
+    windows: Sequence[Window],
+    targets: Sequence[Target],
+    k: int,
+    *,
+    doc_info: Callable[[int], tuple[str | None, str | None]] = lambda _d: (None, None),
+    tokens_per_batch: int = 2048,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[Target, list[MaxPrompt]]:
+    """The ``k`` windows where each target peaks, each cut after its peak (one corpus pass)."""
+    if not targets or not windows:
+        return {t: [] for t in targets}
+    by_layer: dict[int, list[int]] = {}
+    for layer, neuron in targets:
+        by_layer.setdefault(layer, []).append(neuron)
+    index = {layer: torch.tensor(neurons) for layer, neurons in by_layer.items()}
+    bos = windows[0].has_bos
+
+    def reducer(layer: int) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
+        def reduce(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+            picked = x[:, :, index[layer].to(x.device)].float()  # [batch, pos, t]
+            real = torch.ones(picked.shape[:2], dtype=torch.bool, device=x.device)
+            if mask is not None:
+                real = mask.bool()
+            if bos:
+                real = real.clone()
+                real[:, 0] = False
+            picked = picked.masked_fill(~real.unsqueeze(-1), float("-inf"))
+            best, where = picked.max(dim=1)  # [batch, t]
+            return torch.stack([best, where.float()], dim=-1).cpu()
+
+        return reduce
+
+    reduce = {f"mlp_post.{layer}": reducer(layer) for layer in index}
+    tops = {layer: _RunningTop(len(neurons), k) for layer, neurons in by_layer.items()}
+    pad = (lm.tokenizer.pad_token_id if lm.tokenizer is not None else 0) or 0
+    all_batches = list(batches(windows, tokens_per_batch=tokens_per_batch, pad_id=pad))
+    for done, batch in enumerate(all_batches, 1):
+        out = lm.run({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
+                     capture=list(reduce), reduce=reduce)  # fmt: skip
+        for layer, top in tops.items():
+            reduced = out[f"mlp_post.{layer}"]  # [batch, t, 2]
+            top.update(reduced[..., 0].T, batch.indices, reduced[..., 1].T.long())
+        if progress is not None:
+            progress(done, len(all_batches))
+    return _prompts(targets, by_layer, tops, windows, doc_info)
+
+
+def _prompts(targets: Sequence[Target], by_layer: dict[int, list[int]], tops: dict[int, _RunningTop],
+             windows: Sequence[Window],
+             doc_info: Callable[[int], tuple[str | None, str | None]]) -> dict[Target, list[MaxPrompt]]:  # fmt: skip
+    result: dict[Target, list[MaxPrompt]] = {}
+    for layer, neuron in targets:
+        row = by_layer[layer].index(neuron)
+        top = tops[layer]
+        prompts = []
+        for value, w, pos in zip(top.values[row].tolist(), top.windows[row].tolist(),
+                                 top.positions[row].tolist(), strict=True):  # fmt: skip
+            if value == float("-inf"):
+                continue
+            window = windows[w]
+            doc_id, lang = doc_info(window.doc_index)
+            prompts.append(MaxPrompt(w, doc_id, lang, pos, value, window.token_ids[: pos + 1]))
+        result[(layer, neuron)] = prompts
+    return result
+
+
+def find_scan(
+    db: Database, model: str, *, corpus: str, split: str, window_len: int,
+    max_tokens: int | None, layers: Sequence[int], k: int,
+) -> int | None:  # fmt: skip
+    """The newest finished scan whose windows and top-k are exactly what this run needs."""
+    with db.session() as s:
+        rows = s.scalars(select(JobRow).where(JobRow.model == model, JobRow.kind == "scan",
+                                              JobRow.status == "done").order_by(JobRow.id.desc())).all()  # fmt: skip
+        for row in rows:
+            p = row.params
+            if (p.get("corpus") == corpus and p.get("split") == split
+                    and p.get("window_len") == window_len and p.get("max_tokens") == max_tokens
+                    and int(p.get("k", 0)) >= k
+                    and (p.get("layers") is None or set(layers) <= set(p["layers"]))):  # fmt: skip
+                return row.id
+    return None
+
+
+def prompts_from_scan(
+    db: Database, job_id: int, targets: Sequence[Target], k: int, *, has_bos: bool
+) -> dict[Target, list[MaxPrompt]]:
+    """The scan's top windows of the targets whose top ``k`` it holds exactly, cut at the peak.
+
+    The scan ranks windows by their maximum over every token, BOS included. When none of a
+    target's first ``k`` examples peaks at BOS, those windows are exactly the top ``k`` by the
+    maximum without BOS (any other window's maximum is no higher); otherwise the target is left
+    out, for the targeted pass to compute.
+    """
+    results = ResultStore(db)
+    out: dict[Target, list[MaxPrompt]] = {}
+    for layer, neuron in targets:
+        examples = results.neuron(job_id, layer, neuron, lambda ids: [""] * len(ids)).examples[:k]
+        if has_bos and any(e.position == 0 for e in examples):
+            continue
+        out[(layer, neuron)] = [
+            MaxPrompt(e.window, e.doc_id, e.lang, e.position, e.value,
+                      tuple(e.token_ids[: e.position + 1]))
+            for e in examples
+        ]  # fmt: skip
+    return out

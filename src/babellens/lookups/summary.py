@@ -1,0 +1,77 @@
+"""From per-pair records to the paper's table: explanation scores and the ablation statistics.
+
+Pure functions of the records, so a report can be re-summarised (and tested) without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from babellens.lookups.report import AblationSummary, GroupSummary, HeadLookup, NeuronLookup
+from babellens.lookups.stats import balanced_accuracy, describe, ks_test, skewness_test
+
+__all__ = ["MIN_SKEW_N", "ablation_summary", "group_summary", "head_ablation", "score_answers"]
+
+MIN_SKEW_N = 8
+"""D'Agostino's skewness test needs at least 8 values."""
+
+Unparsed = Literal["no", "skip"]
+
+
+def score_answers(
+    truth: Sequence[bool], predicted: Sequence[bool | None], unparsed: Unparsed = "no"
+) -> tuple[float | None, str | None]:
+    """Balanced accuracy of the scorer's answers, and why there is none when there is none.
+
+    An unparsed answer counts as "No" by default (a scorer that does not answer does not get to
+    drop the examples it finds hard); ``unparsed="skip"`` leaves those examples out instead.
+    """
+    pairs = list(zip(truth, predicted, strict=True))
+    if unparsed == "skip":
+        pairs = [(t, p) for t, p in pairs if p is not None]
+    if not pairs:
+        return None, "no test prompts"
+    t = [bool(x) for x, _ in pairs]
+    p = [bool(y) for _, y in pairs]
+    score = balanced_accuracy(t, p)
+    if score is None:
+        missing = "active" if not any(t) else "inactive"
+        return None, f"the test prompts hold no {missing} example"
+    return score, None
+
+
+def head_ablation(head: HeadLookup) -> HeadLookup:
+    """The head with its per-example drops summarised by activity."""
+    on = [e.ablation_drop for e in head.examples if e.ablation_drop is not None and e.active]
+    off = [e.ablation_drop for e in head.examples if e.ablation_drop is not None and not e.active]
+    return head.model_copy(update={"ablation_active": describe(on) if on else None,
+                                   "ablation_inactive": describe(off) if off else None})  # fmt: skip
+
+
+def group_summary(neurons: Sequence[NeuronLookup], group: Literal["next_token", "random"]) -> GroupSummary:  # fmt: skip
+    members = [n for n in neurons if n.group == group]
+    heads = [h for n in members for h in n.heads if h.explanation is not None]
+    scores = [h.score for h in heads if h.score is not None]
+    return GroupSummary(
+        group=group, neurons=len(members), pairs=len(heads), scored=len(scores),
+        score=describe(scores) if scores else None,
+        skewness=skewness_test(scores) if len(scores) >= MIN_SKEW_N else None,
+    )  # fmt: skip
+
+
+def ablation_summary(neurons: Sequence[NeuronLookup], group: Literal["next_token", "random"]) -> AblationSummary:  # fmt: skip
+    """Drops pooled over every (neuron, head) pair of the group, where active versus inactive."""
+    on: list[float] = []
+    off: list[float] = []
+    for n in neurons:
+        if n.group != group:
+            continue
+        for h in n.heads:
+            for e in h.examples:
+                if e.ablation_drop is not None:
+                    (on if e.active else off).append(e.ablation_drop)
+    return AblationSummary(
+        group=group, active=describe(on) if on else None, inactive=describe(off) if off else None,
+        ks=ks_test(on, off) if on and off else None,
+    )  # fmt: skip

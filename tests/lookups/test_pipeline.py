@@ -1,0 +1,136 @@
+"""The pipeline on a tiny model with scripted providers: the wiring from the model's ground truth
+to the scores is checked by scorers whose balanced accuracy is known in advance."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from babellens.jobs import cached_model
+from babellens.lookups.pipeline import prepare, run_lookups
+from babellens.lookups.stats import balanced_accuracy
+from lookups_fakes import EXPLANATION, ScriptedProvider, tag_of, tiny_config, write_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> str:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "c.jsonl")
+
+
+@pytest.fixture(scope="module")
+def lm(model_folder):
+    return cached_model(model_folder)
+
+
+@pytest.fixture(scope="module")
+def state(lm, corpus):
+    return prepare(lm, tiny_config(corpus))
+
+
+def _run(lm, corpus, state, provider):
+    return run_lookups(lm, tiny_config(corpus), state=state.model_copy(deep=True),
+                       explainer=provider, scorer=provider)  # fmt: skip
+
+
+def _pairs(report):
+    return [(n, h) for n in report.neurons for h in n.heads]
+
+
+def test_always_yes_scores_one_half_and_every_pair_is_explained(lm, corpus, state):
+    always = ScriptedProvider("yes")
+    report = _run(lm, corpus, state, always)
+    assert [(n.group, n.layer) for n in report.neurons] == [("next_token", 2)] * 2 + [("random", 2)]
+    pairs = _pairs(report)
+    assert pairs and all(h.explanation.startswith(EXPLANATION) for _, h in pairs)
+    assert always.explain_calls == len(pairs)
+    scored = [h for _, h in pairs if h.score is not None]
+    assert scored and all(h.score == 0.5 for h in scored)  # TPR 1, TNR 0
+    for n, h in pairs:
+        assert 0.1 <= h.active_fraction <= 0.9
+        train = [e for e in h.examples if e.split == "train"]
+        assert len(train) == n.n_train and h.active_fraction == pytest.approx(
+            sum(e.active for e in train) / len(train)
+        )
+        test = [e for e in h.examples if e.split == "test"]
+        assert len(test) == n.n_test == h.n_test
+        if h.score is None:  # skipped: the test prompts lack a class, and no scorer call was made
+            assert all(e.active for e in test) or not any(e.active for e in test)
+            assert all(e.predicted is None for e in test)
+    # every scorer call showed a held-out prompt with the neuron's token appended
+    tests = {
+        e.text + n.token
+        for n, h in pairs
+        for e in h.examples
+        if e.split == "test" and h.score is not None
+    }
+    assert set(always.snippets) == tests
+    g = report.group("next_token")
+    assert g.scored == sum(1 for n, h in pairs if n.group == "next_token" and h.score is not None)
+    assert g.score is None or g.score.mean == 0.5
+
+
+def test_an_oracle_scores_one_and_a_contrarian_zero(lm, corpus, state):
+    truth = _run(lm, corpus, state, ScriptedProvider("probe"))
+    active = {(tag_of(h.explanation), e.text + n.token) for n, h in _pairs(truth)
+              for e in h.examples if e.split == "test" and e.active}  # fmt: skip
+    inactive = {(tag_of(h.explanation), e.text + n.token) for n, h in _pairs(truth)
+                for e in h.examples if e.split == "test" and not e.active}  # fmt: skip
+    # two heads active on the same train prompts get the same explanation: an oracle keyed on it
+    # cannot tell them apart where their test prompts disagree
+    ambiguous = {t for t, _ in active & inactive}
+    oracle = _run(
+        lm,
+        corpus,
+        state,
+        ScriptedProvider("oracle", lambda s, t: "Yes" if (t, s) in active else "No"),
+    )
+    scores = [
+        h.score
+        for _, h in _pairs(oracle)
+        if h.score is not None and tag_of(h.explanation) not in ambiguous
+    ]
+    assert scores and all(s == 1.0 for s in scores)
+    contrarian = _run(
+        lm,
+        corpus,
+        state,
+        ScriptedProvider("contra", lambda s, t: "No" if (t, s) in active else "**Yes.**"),
+    )
+    assert all(h.score == 0.0 for _, h in _pairs(contrarian)
+               if h.score is not None and tag_of(h.explanation) not in ambiguous)  # fmt: skip
+
+
+def test_unparsed_answers_count_as_no(lm, corpus, state):
+    mumble = ScriptedProvider("mumble", lambda s, t: "I cannot tell.")
+    report = _run(lm, corpus, state, mumble)
+    for _, h in _pairs(report):
+        if h.score is not None:
+            test = [e for e in h.examples if e.split == "test"]
+            assert h.n_unparsed == len(test) and h.score == 0.5  # all "No": TPR 0, TNR 1
+            assert all(e.predicted is None for e in test)
+
+
+def test_the_score_is_the_balanced_accuracy_of_the_recorded_answers(lm, corpus, state):
+    rng = random.Random(1)
+    coin = ScriptedProvider("coin", lambda s, t: rng.choice(["Yes", "No"]))
+    report = _run(lm, corpus, state, coin)
+    for _, h in _pairs(report):
+        if h.score is not None:
+            test = [e for e in h.examples if e.split == "test"]
+            assert h.score == pytest.approx(
+                balanced_accuracy([e.active for e in test], [bool(e.predicted) for e in test])
+            )
+
+
+def test_examples_are_the_truncated_prompts_with_their_attributions(lm, corpus, state):
+    report = _run(lm, corpus, state, ScriptedProvider("yes2"))
+    _n, h = _pairs(report)[0]
+    for e in h.examples:
+        assert e.n_tokens <= 100 and e.activation >= 0.8 * e.original - 1e-5
+    ordered = sorted((e for e in h.examples if e.split == "train"), key=lambda e: -e.attribution)
+    assert ordered[0].active  # top3: the head with the largest attribution is always active
+    if report.config.ablation:
+        assert all(e.ablation_drop is not None for e in h.examples if e.split == "train")
+        assert all(e.ablation_drop is None for e in h.examples if e.split == "test")
+    assert report.split.train_source == "targeted pass" and report.split.test_documents == 4
