@@ -11,6 +11,7 @@ from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, steer_
 from babellens.cli.demo_cmd import demo
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.lens_cmd import logit_lens_cmd
+from babellens.cli.lookups_cmd import lookups
 from babellens.cli.output import err_console
 from babellens.cli.scan_cmd import neuron, next_token_neurons_cmd, scan
 from babellens.cli.serve_cmd import serve
@@ -38,6 +39,7 @@ app.command()(neuron)
 app.command("next-token-neurons")(next_token_neurons_cmd)
 app.command()(serve)
 app.command("logit-lens")(logit_lens_cmd)
+app.command()(lookups)
 
 EXIT_USER_ERROR = 2
 

@@ -1,0 +1,148 @@
+"""``babellens lookups MODEL``: attention->MLP context look-ups as a job, and its stored reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.markup import escape
+from rich.table import Table
+
+from babellens.cli.loading import ModelArg
+from babellens.cli.options import DbOpt, JsonOpt, parse_layers
+from babellens.cli.output import console, print_json
+from babellens.cli.scan_cmd import run_foreground
+from babellens.data.corpus import BUNDLED_CORPUS, load_corpus
+from babellens.errors import InvalidInputError
+from babellens.jobs import cached_model
+from babellens.lookups.config import DEFAULT_EXPLAINER, LookupsConfig, default_layers
+from babellens.lookups.report import LookupsReport
+from babellens.lookups.store import LookupsStore
+from babellens.store import open_database
+
+__all__ = ["lookups", "print_report"]
+
+
+def _check_provider(spec: str, option: str) -> None:
+    from babellens.autointerp import provider_names
+
+    name, sep, target = spec.partition(":")
+    if not sep or not target or name not in provider_names():
+        raise InvalidInputError(
+            f"{option} {spec!r}: use openai:BASE_URL:MODEL (any OpenAI-compatible server) or "
+            "local:ALIAS (an in-process chat model, e.g. local:qwen2.5-coder-0.5b)"
+        )
+
+
+def lookups(
+    model: ModelArg,
+    corpus: Annotated[str, typer.Option(help="Bundled corpus, .txt/.jsonl/.parquet, folder, hf:NAME.")] = BUNDLED_CORPUS,
+    explainer: Annotated[str, typer.Option(help="openai:URL:MODEL or local:ALIAS.")] = DEFAULT_EXPLAINER,
+    scorer: Annotated[str | None, typer.Option(help="Yes/No scorer (default: the explainer).")] = None,
+    layers: Annotated[str | None, typer.Option(help="Layers, e.g. 26-29 (default: last quarter).")] = None,
+    neurons: Annotated[int, typer.Option(min=0, max=1000, help="Next-token neurons per layer.")] = 20,
+    whole_words: Annotated[bool, typer.Option(help="Next-token neurons' top token must be a whole word.")] = True,
+    random_neurons: Annotated[int | None, typer.Option(min=0, max=1000, help="Random baseline neurons per layer (default: as many).")] = None,
+    prompts: Annotated[int, typer.Option(min=2, max=1000, help="Max-activating train windows per neuron.")] = 30,
+    test_prompts: Annotated[int | None, typer.Option(min=2, max=1000, help="Test windows per neuron (default: as --prompts).")] = None,
+    tokens: Annotated[int | None, typer.Option("--tokens", min=1, help="Corpus tokens per split (default: all).")] = None,
+    window: Annotated[int, typer.Option(min=8, max=4096, help="Window length in tokens.")] = 128,
+    rule: Annotated[str, typer.Option(help="Active heads: mean+2std or top3.")] = "mean+2std",
+    explain_examples: Annotated[int | None, typer.Option(min=1, max=1000, help="Active (and inactive) examples shown to the explainer (default: all).")] = None,
+    ablation: Annotated[bool, typer.Option(help="Run the head-ablation check.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
+    report: Annotated[int | None, typer.Option("--report", help="Show the stored report of this job instead of running.")] = None,
+    list_reports: Annotated[bool, typer.Option("--list", help="List the stored reports of MODEL instead of running.")] = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Explain which attention heads feed each next-token neuron, score the explanations, ablate."""
+    database = open_database(db)
+    store = LookupsStore(database)
+    if list_reports:
+        listing = store.list(model)
+        if json:
+            print_json(listing)
+            return
+        _print_listing(model, listing)
+        return
+    if report is not None:
+        stored = store.get(report)
+        print_json(stored) if json else print_report(stored)
+        return
+    if rule not in ("mean+2std", "top3"):
+        raise InvalidInputError(f"--rule must be mean+2std or top3, got {rule!r}")
+    _check_provider(explainer, "--explainer")
+    if scorer is not None:
+        _check_provider(scorer, "--scorer")
+    try:
+        config = LookupsConfig(
+            corpus=corpus, explainer=explainer, scorer=scorer, layers=parse_layers(layers),
+            neurons_per_layer=neurons, whole_words=whole_words, random_neurons_per_layer=random_neurons, prompts=prompts,
+            test_prompts=test_prompts or prompts, max_tokens=tokens, window_len=window,
+            active_rule=rule, explain_examples=explain_examples, ablation=ablation, seed=seed,
+        )  # type: ignore[arg-type]  # fmt: skip
+    except ValidationError as exc:
+        raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
+    load_corpus(corpus)  # a missing corpus fails here, in one line, before the model loads
+    default_layers(cached_model(model).adapter.n_layers, config)  # bad layers: before the job
+    job = run_foreground(database, "lookups", model, config.model_dump(), quiet=json, unit="steps")
+    stored = store.get(job.id)
+    print_json(stored) if json else print_report(stored)
+
+
+def _dist(d) -> str:
+    return "–" if d is None else f"{d.mean:.3f} ± {d.std:.3f} (median {d.median:.3f}, n={d.n})"
+
+
+def print_report(r: LookupsReport) -> None:
+    console.print(f"[bold]{escape(r.model)}[/] context look-ups (job {r.job_id}), layers "
+                  f"{', '.join(map(str, r.layers))}; explainer {escape(r.explainer)}, scorer {escape(r.scorer)}")  # fmt: skip
+    table = Table(title="explanation scores (balanced accuracy on held-out prompts)")
+    for col in ("neurons", "group", "(neuron, head) pairs", "scored", "score", "skewness test p"):
+        table.add_column(col)
+    for g in r.groups:
+        p = "–" if g.skewness is None else f"{g.skewness.p_value:.3g}"
+        table.add_row(str(g.neurons), g.group, str(g.pairs), str(g.scored), _dist(g.score), p)
+    for ref in r.paper:
+        if ref.score_mean is not None:
+            table.add_row("", f"paper: {ref.model}", "", "", f"{ref.score_mean:.3f} ± {ref.score_std:.3f}", "", style="dim")  # fmt: skip
+    console.print(table)
+    abl = Table(title="drop in P(token) when the head's values are zeroed")
+    for col in ("group", "head active", "head inactive", "KS p"):
+        abl.add_column(col)
+    for a in r.ablation:
+        ks = "–" if a.ks is None else f"{a.ks.p_value:.3g}"
+        abl.add_row(a.group, _dist(a.active), _dist(a.inactive), ks)
+    small = r.paper[0]
+    abl.add_row(
+        f"paper: {small.model}", f"{small.drop_active}", f"{small.drop_inactive}", "", style="dim"
+    )
+    console.print(abl)
+    pairs = Table(title="explained (neuron, head) pairs")
+    for col in ("group", "neuron", "token", "head", "active", "score", "explanation"):
+        pairs.add_column(col)
+    for n in r.neurons:
+        for h in n.heads:
+            score = f"{h.score:.2f}" if h.score is not None else f"– ({h.score_note})"
+            pairs.add_row(n.group, f"{n.layer}/{n.neuron}", escape(repr(n.token)), f"{h.layer}.{h.head}",
+                          f"{h.active_fraction:.0%}", score, escape(h.explanation or ""))  # fmt: skip
+    console.print(pairs)
+    console.print(f"wall time {r.timings.get('total_s', 0):.0f} s")
+
+
+def _print_listing(model: str, listing) -> None:
+    if not listing:
+        console.print(
+            f"no context look-up reports of {escape(model)}: run `babellens lookups {escape(model)}`"
+        )
+        return
+    table = Table(title=f"context look-up reports of {escape(model)}")
+    for col in ("job", "created", "explainer", "neurons", "next-token score", "random score"):
+        table.add_column(col)
+    for item in listing:
+        scores = {g.group: _dist(g.score) for g in item.groups}
+        table.add_row(str(item.job_id), f"{item.created_at:%Y-%m-%d %H:%M}", escape(item.explainer), str(item.neurons),
+                      scores.get("next_token", "–"), scores.get("random", "–"))  # fmt: skip
+    console.print(table)
