@@ -28,8 +28,9 @@ class ScriptedProvider:
     get different explanations); answers each scoring request with ``answer(snippet, tag)``."""
 
     def __init__(self, name: str, answer: Callable[[str, str], str] = lambda _s, _t: "Yes",
-                 fail_after: int | None = None) -> None:  # fmt: skip
+                 fail_after: int | None = None, explanation: str = EXPLANATION) -> None:  # fmt: skip
         self.name = f"fake:{name}"
+        self.explanation = explanation
         self.answer = answer
         self.fail_after = fail_after
         self.explain_calls = 0
@@ -52,7 +53,9 @@ class ScriptedProvider:
             user = messages[-1]["content"]
             if "Snippets where the head is ACTIVE" in user:
                 self.explain_calls += 1
-                answers.append(f"{EXPLANATION} #{hashlib.sha256(user.encode()).hexdigest()[:8]}")
+                answers.append(
+                    f"{self.explanation} #{hashlib.sha256(user.encode()).hexdigest()[:8]}"
+                )
                 continue
             self.score_calls += 1
             snippet = next(json.loads(line) for line in user.splitlines() if line.startswith('"'))

@@ -1,6 +1,16 @@
 """Route modules, one per area of the app; :data:`ROUTERS` lists them in menu order."""
 
-from babellens.web.routes import api_docs, crossling, glossary, home, jobs, live, models, steering
+from babellens.web.routes import (
+    api_docs,
+    crossling,
+    glossary,
+    home,
+    jobs,
+    live,
+    lookups,
+    models,
+    steering,
+)
 
 ROUTERS = [
     home.router,
@@ -8,6 +18,7 @@ ROUTERS = [
     live.router,
     steering.router,
     crossling.router,
+    lookups.router,
     jobs.router,
     glossary.router,
     api_docs.router,

@@ -1,0 +1,71 @@
+"""Context look-up pages and their JSON twins, against the stored report."""
+
+from __future__ import annotations
+
+import pytest
+
+from babellens.jobs import run_job
+from babellens.lookups.store import LookupsStore
+from babellens.store import JobStore
+from lookups_fakes import SCRIPTS, ScriptedProvider, tiny_config, write_corpus
+
+XSS = "<script>alert('x')</script> active on <b>bold</b> text"
+
+
+@pytest.fixture(scope="module")
+def report(scanned):
+    SCRIPTS["web"] = ScriptedProvider("web", explanation=XSS)
+    corpus = write_corpus(scanned.root / "lookups.jsonl")
+    job = JobStore(scanned.db).create("lookups", scanned.model,
+                                      tiny_config(corpus, explainer="fake:web").model_dump())  # fmt: skip
+    assert run_job(scanned.db, job.id).status == "done"
+    return LookupsStore(scanned.db).get(job.id)
+
+
+def test_list_page_shows_the_run(client, report):
+    data = client.get("/lookups.json").json()
+    (row,) = data["reports"]
+    assert row["job_id"] == report.job_id and row["neurons"] == len(report.neurons)
+    assert row["groups"] == [g.model_dump(mode="json") for g in report.groups]
+    html = client.get("/lookups").text
+    assert f'href="/lookups/{report.job_id}"' in html and "What am I looking at?" in html
+
+
+def test_report_page_and_its_twin(client, report):
+    twin = client.get(f"/lookups/{report.job_id}.json")
+    assert twin.status_code == 200 and twin.json() == report.model_dump(mode="json")
+    html = client.get(f"/lookups/{report.job_id}").text
+    assert "Explanation scores" in html and "paper: GPT-2 small" in html and "0.650" in html
+    for n in report.neurons:
+        for h in n.heads:
+            assert (
+                f"/lookups/{report.job_id}/neurons/{n.layer}/{n.neuron}/heads/{h.layer}/{h.head}"
+                in html
+            )
+
+
+def test_head_page_shows_one_pair_escaped(client, report):
+    n, h = next((n, h) for n in report.neurons for h in n.heads)
+    path = f"/lookups/{report.job_id}/neurons/{n.layer}/{n.neuron}/heads/{h.layer}/{h.head}"
+    data = client.get(path + ".json").json()
+    assert data["head"] == h.model_dump(mode="json") and data["model"] == report.model
+    assert data["neuron"]["layer"] == n.layer and all(
+        x["examples"] == [] for x in data["neuron"]["heads"]
+    )
+    html = client.get(path).text
+    assert "<script>alert(" not in html and "&lt;script&gt;alert(" in html
+    assert html.count("<tr>") >= len(h.examples)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/lookups/999.json",
+        "/lookups/{job}/neurons/0/0/heads/0/0.json",
+        "/lookups/{scan}.json",
+        "/lookups/{job}/neurons/2/0/heads/1/99999.json",
+    ],
+)
+def test_missing_reports_and_pairs_are_404(client, report, scanned, path):
+    answer = client.get(path.format(job=report.job_id, scan=scanned.scan_id))
+    assert answer.status_code == 404 and answer.json()["error"]
