@@ -48,8 +48,8 @@ def explain_messages(active: Sequence[str], inactive: Sequence[str], token: str)
         "Each snippet below is the end of a prompt followed by that token.\n\n"
         f"Snippets where the head is ACTIVE:\n{_listed(active)}\n\n"
         f"Snippets where the head is INACTIVE:\n{_listed(inactive) if inactive else '(none)'}\n\n"
-        "In one sentence, say when the head is active: what do the ACTIVE snippets share that "
-        "the INACTIVE ones lack? Reply with that sentence only."
+        "What do the active snippets have in common that the inactive ones do not? Reply with "
+        'one sentence that starts with "The head is active", and nothing else.'
     )
     return [{"role": "system", "content": _EXPLAIN_SYSTEM}, {"role": "user", "content": user}]
 
