@@ -29,7 +29,9 @@ def _isolated_home(
 ) -> None:
     """Unit tests never touch the user's cache; integration tests use the real one (models pulled)."""
     if request.node.get_closest_marker("integration") is None:
-        monkeypatch.setenv("BABELLENS_HOME", str(tmp_path_factory.mktemp("home")))
+        home = tmp_path_factory.mktemp("home")
+        monkeypatch.setenv("BABELLENS_HOME", str(home))
+        monkeypatch.setenv("BABELLENS_DB", f"sqlite:///{home / 'babellens.db'}")
 
 
 def _postgres_url() -> str | None:

@@ -94,3 +94,28 @@ def test_the_cli_runs_the_experiment(model_folder, tmp_path, capsys):
     assert code == 0 and "transfer en" in out and "lora-en" in out
     code, _out, _err = run_cli(["crossling", "report", "999"], capsys)
     assert code == 2
+    code, out, _ = run_cli(["crossling", "adapters", "--json"], capsys)
+    assert code == 0 and [a["id"] for a in json.loads(out)] == ["crossling-1-en"]
+
+
+def test_an_adapter_loads_by_id_and_equals_the_folder_it_names(model_folder, tmp_path):
+    import torch
+
+    from babellens.crossling import get_adapter, load_adapter, load_with_adapter
+    from babellens.errors import InvalidInputError
+    from babellens.jobs import run_job
+    from babellens.store import JobStore, open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'x.db'}")
+    config = tiny_config(eval_langs=["de"], steering=False, vectors=False, logit_lens_targets=[])
+    job = JobStore(db).create("crossling", model_folder, config.model_dump(mode="json"))
+    assert run_job(db, job.id).status == "done"
+    info = get_adapter(db, f"crossling-{job.id}-en")
+    assert info.model == model_folder and info.steps == 3
+    ids = torch.tensor([[5, 6, 7, 8]])
+    by_id, by_folder = load_adapter(db, info.id), load_with_adapter(model_folder, info.path)
+    with torch.inference_mode():
+        assert torch.equal(by_id.model(ids).logits, by_folder.model(ids).logits)
+    for bad in ("crossling-999-en", "lora-en", f"crossling-{job.id}-fr"):
+        with pytest.raises(InvalidInputError, match="crossling adapters"):
+            get_adapter(db, bad)

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.analyses.next_token_neurons import congruence_extremes, effective_output_weights
 from babellens.analyses.token_filter import whole_word_mask
+from babellens.bench.timing import sync_device
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import Window, make_windows
 from babellens.models.language_model import LanguageModel
@@ -63,10 +64,13 @@ def _throughput(lm: LanguageModel, n_tokens: int) -> tuple[float, float]:
     tokens = 0
     for i, batch in enumerate(scan.batches()):
         with torch.inference_mode():
+            sync_device(lm.device)
             start = time.perf_counter()
             decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+            sync_device(lm.device)  # on a GPU the call returns before the work is done
             mid = time.perf_counter()
         scan.step(batch)
+        sync_device(lm.device)
         end = time.perf_counter()
         if i == 0:
             continue  # warm-up
@@ -99,11 +103,14 @@ def _congruence_timing(lm: LanguageModel, layer: int) -> tuple[float, float]:
     mask = whole_word_mask(lm.tokenizer, a.vocab_size)
     with torch.inference_mode():
         w_eff = effective_output_weights(a, layer)
+        sync_device(lm.device)
         start = time.perf_counter()
         congruence_extremes(w_eff, a.w_u, 10, 16384, mask)
+        sync_device(lm.device)
         chunked = time.perf_counter() - start
         start = time.perf_counter()
         _ = w_eff @ a.w_u.float()
+        sync_device(lm.device)
         plain = time.perf_counter() - start
     return chunked, plain
 

@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-__all__ = ["interleaved_seconds"]
+__all__ = ["interleaved_seconds", "sync_device"]
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
+    """Wait for the device: a GPU call returns before its work is done."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -34,9 +35,9 @@ def interleaved_seconds(
         for _ in range(rounds):
             for batch in batches:
                 for name, fn in methods.items():
-                    _sync(device)
+                    sync_device(device)
                     start = time.perf_counter()
                     fn(batch)
-                    _sync(device)
+                    sync_device(device)
                     totals[name] += time.perf_counter() - start
     return totals

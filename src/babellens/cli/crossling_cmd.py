@@ -95,6 +95,28 @@ def report(
         print_report(result, run_id)
 
 
+@app.command()
+def adapters(
+    model: Annotated[str | None, typer.Option(help="Only adapters of this base model.")] = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Adapters trained by finished experiments; load one with
+    `babellens.crossling.load_adapter(db, ID)`."""
+    from babellens.crossling import list_adapters
+    from babellens.store import open_database
+
+    found = list_adapters(open_database(db), model)
+    if json:
+        print_json(found)
+        return
+    table = Table("id", "base model", "behaviour", "language", "steps", "final loss", "folder")
+    for a in found:
+        loss = "" if a.final_loss is None else f"{a.final_loss:.3f}"
+        table.add_row(a.id, a.model, a.behaviour, a.lang, str(a.steps), loss, a.path)
+    console.print(table if found else "no adapters yet: `babellens crossling run MODEL` trains one")
+
+
 def print_report(report: ExperimentReport, run_id: int) -> None:
     config = report.config
     langs = config.eval_langs

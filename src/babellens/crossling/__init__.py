@@ -6,6 +6,7 @@ concept vectors per language and their similarity, cross-language steering, and 
 experiment as one resumable call (:func:`run_experiment`), job (``crossling``) and CLI command.
 """
 
+from babellens.crossling.adapters import AdapterInfo, get_adapter, list_adapters, load_adapter
 from babellens.crossling.behaviours import BEHAVIOURS, Behaviour, behaviour, get_behaviour
 from babellens.crossling.config import ExperimentConfig
 from babellens.crossling.cross_steering import (
@@ -43,6 +44,7 @@ from babellens.crossling.similarity import (
 __all__ = [
     "BEHAVIOURS",
     "REPORT_VERSION",
+    "AdapterInfo",
     "Behaviour",
     "BehaviourRate",
     "ConceptSimilarity",
@@ -65,8 +67,11 @@ __all__ = [
     "concept_similarity",
     "cosine_matrix",
     "dose_curves",
+    "get_adapter",
     "get_behaviour",
     "language_vectors",
+    "list_adapters",
+    "load_adapter",
     "load_with_adapter",
     "recovery",
     "run_experiment",
