@@ -18,7 +18,9 @@ def report(scanned):
     corpus = write_corpus(scanned.root / "lookups.jsonl")
     job = JobStore(scanned.db).create("lookups", scanned.model,
                                       tiny_config(corpus, explainer="fake:web").model_dump())  # fmt: skip
-    assert run_job(scanned.db, job.id).status == "done"
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the per-test home is not set yet
+        mp.setenv("BABELLENS_HOME", str(scanned.root / "home"))
+        assert run_job(scanned.db, job.id).status == "done"
     return LookupsStore(scanned.db).get(job.id)
 
 
