@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("gpu-results.json"))
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=65536)
+    parser.add_argument("--only", default="capture,scan,steering,attribution")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor()
@@ -86,6 +87,8 @@ def bench_model(lm: LanguageModel, args: argparse.Namespace) -> dict:
         "attribution": lambda: bench_attribution(lm),
     }  # fmt: skip
     for name, run in steps.items():
+        if name not in args.only.split(","):
+            continue
         start = time.perf_counter()
         try:
             entry[name] = run()

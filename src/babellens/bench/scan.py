@@ -66,7 +66,8 @@ def _throughput(lm: LanguageModel, n_tokens: int) -> tuple[float, float]:
         with torch.inference_mode():
             sync_device(lm.device)
             start = time.perf_counter()
-            decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+            decoder(input_ids=batch.input_ids.to(lm.device), attention_mask=batch.attention_mask.to(lm.device),
+                    use_cache=False)  # fmt: skip
             sync_device(lm.device)  # on a GPU the call returns before the work is done
             mid = time.perf_counter()
         scan.step(batch)
