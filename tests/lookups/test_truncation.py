@@ -7,6 +7,7 @@ import functools
 import pytest
 import torch
 
+from babellens.capture import zero_ablate
 from babellens.errors import InvalidInputError
 from babellens.lookups import last_token_activations, truncate
 from tiny_models import tiny_lm_with_tokenizer, tiny_model
@@ -101,6 +102,12 @@ def test_last_token_activations_ignore_padding_and_keep_order():
     got = last_token_activations(lm, seqs, LAYER, 9, batch_size=2)
     expected = torch.tensor([_alone(lm, s, 9) for s in seqs])
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    silenced = zero_ablate(f"mlp_post.{LAYER}", neurons=[9])
+    assert not last_token_activations(lm, seqs, LAYER, 9, interventions=[silenced]).any()
+    ablated = last_token_activations(
+        lm, seqs, LAYER, 9, interventions=[zero_ablate(f"attn_z.{LAYER}", heads=[0])]
+    )
+    assert (ablated - got).abs().max() > 1e-6  # the own layer's head 0 feeds the neuron
 
 
 def test_bad_arguments_are_user_errors():

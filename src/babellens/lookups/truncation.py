@@ -10,12 +10,13 @@ answers cost one or two small passes. ``binary`` reproduces the paper.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
+from babellens.capture.interventions import Intervention
 from babellens.capture.reductions import last_position
 from babellens.capture.run import run_with_hooks
 from babellens.errors import InvalidInputError
@@ -49,10 +50,14 @@ def last_token_activations(
     layer: int,
     neuron: int,
     batch_size: int = 32,
+    *,
+    interventions: Iterable[Intervention] = (),
 ) -> torch.Tensor:
-    """``[n]`` float32: the neuron's activation (``mlp_post``) at each sequence's last token."""
+    """``[n]`` float32: the neuron's activation (``mlp_post``) at each sequence's last token,
+    under ``interventions`` if any (e.g. a head ablation, to check an attribution causally)."""
     lm.adapter.check_layer(layer)
     lm.adapter.check_neuron(neuron)
+    interventions = list(interventions)
     out = torch.empty(len(sequences), dtype=torch.float32)
 
     def reduce(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -60,7 +65,9 @@ def last_token_activations(
 
     for rows, ids, mask in _length_batches(sequences, batch_size, _pad_id(lm)):
         point = f"mlp_post.{layer}"
-        result = run_with_hooks(lm, ids, mask, capture=[point], reduce=reduce)
+        result = run_with_hooks(
+            lm, ids, mask, capture=[point], reduce=reduce, interventions=interventions
+        )
         out[rows] = result[point].float().cpu()
     return out
 
