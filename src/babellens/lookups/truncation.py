@@ -5,7 +5,7 @@ the context; it does not (a token far back can inhibit the neuron), so binary se
 the shortest suffix. ``exact`` evaluates the suffix lengths in increasing order, a batch of
 lengths per forward pass (stopped after the neuron's layer), and stops at the first batch that
 contains a suffix meeting the ratio: the answer is the shortest one by construction, and short
-answers cost one or two small passes. ``binary`` reproduces the paper.
+answers cost one pass over the prompt plus one or two small ones. ``binary`` reproduces the paper.
 """
 
 from __future__ import annotations
@@ -118,21 +118,20 @@ def _bos_prefix(lm: LanguageModel, ids: Sequence[int]) -> list[int]:
 def _exact(
     measure: _Measure, prefix: list[int], body: list[int], longest: int, ratio: float, batch: int
 ) -> Truncation | None:
-    """Lengths 1, 2, ... in growing batches; the first batch with a hit holds the shortest."""
-    original: float | None = None
+    """Lengths 1, 2, ... in growing batches; the first batch with a hit holds the shortest.
+
+    The whole prompt runs alone first: batched with the short suffixes it would pad them all.
+    """
+    original = float(measure([len(body)])[0])
     start, size = 1, min(_FIRST_CHUNK, batch)
-    while start <= longest or original is None:
+    while start <= longest:
         lengths = list(range(start, min(start + size, longest + 1)))
-        acts = measure(([] if original is not None else [len(body)]) + lengths)
-        if original is None:
-            original, acts = float(acts[0]), acts[1:]
+        acts = measure(lengths)
         hits = torch.nonzero(acts >= ratio * original).flatten()
         if hits.numel():
             k = lengths[int(hits[0])]
             return Truncation(prefix + body[len(body) - k :], float(acts[hits[0]]), original)
         start, size = start + len(lengths), min(2 * size, batch)
-        if not lengths:
-            break
     return _whole(prefix, body, longest, original)
 
 
