@@ -1,0 +1,27 @@
+"""``babellens crossling report`` prints every section of a stored report."""
+
+from __future__ import annotations
+
+from babellens.store import JobStore, open_database
+from cli_runner import run_cli
+from crossling_reports import make_report
+
+
+def test_report_prints_rates_transfer_similarity_steering_and_recovery(
+    tmp_path, capsys, monkeypatch
+):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    monkeypatch.setenv("BABELLENS_DB", url)
+    jobs = JobStore(open_database(url))
+    report = make_report("tiny")
+    job = jobs.create("crossling", "tiny", report.config.model_dump(mode="json"))
+    jobs.finish(job.id, "done", summary=report.model_dump(mode="json"))
+    code, out, _ = run_cli(["crossling", "report", str(job.id)], capsys)
+    assert code == 0
+    assert "transfer en" in out and "+34.0" in out  # the transfer row
+    assert "mean cosine across languages" in out and "0.80" in out and "-0.10" in out  # layer 1
+    assert "steering the base" in out and "×0" in out and "70" in out  # the de curve: 6 → 70
+    assert "lora-en in de, steered with the en vector ×1: 40.0% → 90.0% (recovered)" in out
+    running = jobs.create("crossling", "tiny", {})
+    code, _, err = run_cli(["crossling", "report", str(running.id)], capsys)
+    assert code == 2 and "resume" in err
