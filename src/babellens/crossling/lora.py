@@ -33,8 +33,8 @@ class LoraConfig(BaseModel):
     alpha: int = Field(16, ge=1)
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: list[str] | str = Field("all-linear", description="Module names, or all-linear")
-    steps: int = Field(100, ge=1, le=1_000_000)
-    learning_rate: float = Field(2e-4, gt=0)
+    steps: int = Field(60, ge=1, le=1_000_000)
+    learning_rate: float = Field(5e-4, gt=0)
     batch_size: int = Field(4, ge=1, le=512)
     max_length: int = Field(192, ge=8, le=8192)
     seed: int = 0
