@@ -48,7 +48,7 @@ if (report && window.Plotly) {
   const transferZ = trains.map((t) => langs.map((l) => report.transfer[t][l]));
   Plotly.newPlot("transfer-chart", [heat(transferZ, langs, trains.map((t) => `trained ${t}`), 0, 100, "Oranges",
     transferZ.map((row) => row.map((v) => fmt(v))))],
-    { ...layout, xaxis: { title: { text: "evaluated in" } }, yaxis: { autorange: "reversed" } }, config);
+    { ...layout, margin: { ...layout.margin, l: 84 }, xaxis: { title: { text: "evaluated in" } }, yaxis: { autorange: "reversed" } }, config);
 
   Plotly.newPlot("rates-chart", report.conditions.map((c, i) => ({
     type: "bar", name: c.condition, x: langs, y: langs.map((l) => c.rates[l].mean),
