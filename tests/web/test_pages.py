@@ -17,7 +17,7 @@ def _stats(scanned, layer):
 
 
 def test_every_nav_page_renders_html_and_json(client):
-    assert [e.path for e in NAV][:4] == ["/", "/live", "/steering", "/jobs"]
+    assert [e.path for e in NAV][:5] == ["/", "/live", "/steering", "/crossling", "/jobs"]
     for entry in NAV:
         html = client.get(entry.path)
         assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
