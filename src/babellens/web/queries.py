@@ -12,7 +12,7 @@ from sqlalchemy import and_, case, func, select
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.models.loading import load_tokenizer
 from babellens.models.token_text import token_pieces
-from babellens.store import Database, NeuronRecord, ResultStore
+from babellens.store import Database, Job, JobStore, NeuronRecord, ResultStore
 from babellens.store.schema import JobRow, NeuronStatRow, TokenNeuronRow
 from babellens.web.schemas import (
     LayerPage,
@@ -40,6 +40,17 @@ __all__ = [
 
 class NotFoundError(BabelLensError):
     """A model, layer, neuron or job the store does not hold (answered with 404)."""
+
+
+def finished_job(db: Database, job_id: int, kind: str, what: str) -> Job:
+    """A finished job of ``kind`` for a report page; anything else is a 404 that says where to look."""
+    try:
+        job = JobStore(db).get(job_id)
+    except InvalidInputError as exc:
+        raise NotFoundError(str(exc)) from exc
+    if job.kind != kind or job.status != "done":
+        raise NotFoundError(f"job {job_id} is not a finished {what}: see /jobs/{job_id}")
+    return job
 
 
 def model_slug(model: str) -> str:

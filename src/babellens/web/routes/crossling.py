@@ -13,7 +13,7 @@ from babellens.models.bundled import BUNDLED_MODELS
 from babellens.store import Job, JobStore
 from babellens.web.deps import DbDep, JobId, RunnerDep, SettingsDep, require_token
 from babellens.web.pages import page
-from babellens.web.queries import NotFoundError
+from babellens.web.queries import finished_job
 from babellens.web.routes.jobs import check_model
 
 router = APIRouter()
@@ -85,12 +85,5 @@ def start_experiment(db: DbDep, runner: RunnerDep, settings: SettingsDep,
 
 @page(router, "/crossling/{job_id}", "crossling_report.html", title="Cross-lingual experiment")
 def report_page(db: DbDep, job_id: JobId) -> ReportPage:
-    try:
-        job = JobStore(db).get(job_id)
-    except InvalidInputError as exc:
-        raise NotFoundError(str(exc)) from exc
-    if job.kind != "crossling" or job.status != "done":
-        raise NotFoundError(
-            f"job {job_id} is not a finished cross-lingual experiment: see /jobs/{job_id}"
-        )
+    job = finished_job(db, job_id, "crossling", "cross-lingual experiment")
     return ReportPage(job=job, report=ExperimentReport.model_validate(job.summary))

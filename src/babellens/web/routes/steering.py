@@ -10,7 +10,7 @@ from babellens.steering.library import list_vectors
 from babellens.store import Job, JobStore
 from babellens.web.deps import DbDep, JobId, LiveDep, RunnerDep, SettingsDep, require_token
 from babellens.web.pages import page
-from babellens.web.queries import NotFoundError, model_card, model_cards
+from babellens.web.queries import NotFoundError, finished_job, model_card, model_cards
 from babellens.web.schemas import EvaluationPage, SteeringPage, SteerRequest, SteerResult
 
 router = APIRouter()
@@ -59,12 +59,5 @@ def start_evaluation(db: DbDep, runner: RunnerDep, body: EvaluationRequest) -> J
 
 @page(router, "/steering/evaluations/{job_id}", "steering_eval.html", title="Steering evaluation")
 def evaluation_page(db: DbDep, job_id: JobId) -> EvaluationPage:
-    try:
-        job = JobStore(db).get(job_id)
-    except InvalidInputError as exc:
-        raise NotFoundError(str(exc)) from exc
-    if job.kind != "steering_eval" or job.status != "done":
-        raise NotFoundError(
-            f"job {job_id} is not a finished steering evaluation: see /jobs/{job_id}"
-        )
+    job = finished_job(db, job_id, "steering_eval", "steering evaluation")
     return EvaluationPage(job=job, report=SteeringReport(**job.summary))

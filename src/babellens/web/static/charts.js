@@ -1,11 +1,5 @@
 // Plotly charts (Plotly.js is served from the installed plotly package).
-const layout = {
-  margin: { l: 56, r: 60, t: 8, b: 56 },
-  paper_bgcolor: "rgba(0,0,0,0)",
-  plot_bgcolor: "rgba(0,0,0,0)",
-  font: { family: "system-ui, sans-serif", size: 12, color: "#3b4252" },
-};
-const config = { displaylogo: false, responsive: true };
+import { config, layout } from "./plot.js";
 
 function readJSON(id) {
   const node = document.getElementById(id);

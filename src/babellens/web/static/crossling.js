@@ -1,14 +1,7 @@
 // Cross-lingual experiments: the launcher, and the report's charts (Plotly).
 import { postJSON, showError } from "./api.js";
+import { config, layout, palette } from "./plot.js";
 
-const layout = {
-  margin: { l: 56, r: 24, t: 8, b: 48 },
-  paper_bgcolor: "rgba(0,0,0,0)",
-  plot_bgcolor: "rgba(0,0,0,0)",
-  font: { family: "system-ui, sans-serif", size: 12, color: "#3b4252" },
-};
-const config = { displaylogo: false, responsive: true };
-const palette = ["#e8730c", "#3b6fd4", "#2a9d8f", "#b3261e", "#7b5ea7", "#8a6d3b", "#4c566a", "#d4a017"];
 const split = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
 
 const form = document.getElementById("crossling-form");
@@ -48,7 +41,7 @@ if (report && window.Plotly) {
   const transferZ = trains.map((t) => langs.map((l) => report.transfer[t][l]));
   Plotly.newPlot("transfer-chart", [heat(transferZ, langs, trains.map((t) => `trained ${t}`), 0, 100, "Oranges",
     transferZ.map((row) => row.map((v) => fmt(v))))],
-    { ...layout, margin: { ...layout.margin, l: 84 }, xaxis: { title: { text: "evaluated in" } }, yaxis: { autorange: "reversed" } }, config);
+    { ...layout, margin: { ...layout.margin, l: 84, r: 24 }, xaxis: { title: { text: "evaluated in" } }, yaxis: { autorange: "reversed" } }, config);
 
   Plotly.newPlot("rates-chart", report.conditions.map((c, i) => ({
     type: "bar", name: c.condition, x: langs, y: langs.map((l) => c.rates[l].mean),
