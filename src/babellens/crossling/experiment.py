@@ -128,60 +128,31 @@ def run_experiment(model: str, config: ExperimentConfig, out_dir: str | Path,
     behaviour = get_behaviour(config.behaviour)
     for lang in {*config.train_langs, *config.eval_langs}:
         instructions(lang)  # a one-line error for a language without bundled instructions
-    folder = Path(out_dir)
     vector_langs = _vector_langs(
         behaviour, list(dict.fromkeys([config.reference_lang, *config.eval_langs]))
     )
-    run = _Run(folder, _count_steps(config, vector_langs), progress, should_stop)
-    metric = behaviour.metric
-    base = load(model)
-    n_layers = base.adapter.n_layers
-
-    def rates(lm: LanguageModel, condition: str) -> dict[str, BehaviourRate]:
-        return {lang: run.step(f"rate-{condition}-{lang}", f"{condition} rate {lang}", BehaviourRate,
-                               lambda lang=lang: behaviour_rate(lm, lang, metric, config.rates))
-                for lang in config.eval_langs}  # fmt: skip
-
-    conditions = [ConditionRates(condition="base", rates=rates(base, "base"))]
-    vectors = _vectors(run, base, behaviour, config, vector_langs)
-    by_lang = {v.lang: v.vector for v in vectors}
-    layer = config.steer_layer if config.steer_layer is not None else (
+    run = _Run(Path(out_dir), _count_steps(config, vector_langs), progress, should_stop)
+    ex = _Experiment(run, model, config, behaviour, load(model))
+    conditions = [ConditionRates(condition="base", rates=ex.rates(ex.base, "base"))]
+    vectors = _vectors(run, ex.base, behaviour, config, vector_langs)
+    ex.vectors = {v.lang: v.vector for v in vectors}
+    n_layers = ex.base.adapter.n_layers
+    ex.layer = config.steer_layer if config.steer_layer is not None else (
         steer_layers(vectors[0].vector, n_layers)[0] if vectors else round(0.3 * (n_layers - 1)))  # fmt: skip
-    curves: list[DoseCurve] = []
-    if config.steering and by_lang:
-        for lang in config.eval_langs:
-            curves += run.step(f"steer-{lang}", f"steering {lang}", list[DoseCurve], lambda lang=lang: dose_curves(
-                base, by_lang, [lang], metric, config.steer_rates, layer=layer,
-                coefficients=config.steer_coefficients, reference=config.reference_lang))  # fmt: skip
-    lenses = [run.step(f"lens-{t}", f"logit lens {_lens_source(config, t)}->{t}", LogitLensResult,
-                       lambda t=t: logit_lens(base, LogitLensConfig(source=_lens_source(config, t), target=t,
-                                                                    words=config.logit_lens_words)))
-              for t in config.logit_lens_targets]  # fmt: skip
+    curves, lenses = ex.steering_curves(), ex.lenses()
     adapters, losses, recovered = {}, {}, []
     for lang in config.train_langs:
-        examples = run.step(f"data-{lang}", f"training data {lang}", list[TrainExample], lambda lang=lang: training_examples(
-            base, behaviour.transform, lang, config.train_examples, config.answer_tokens, config.rates.batch_size))  # fmt: skip
-        adapter_dir = folder / f"lora-{lang}"
-        trained = run.step(f"train-{lang}", f"train {lang}", LoraRun, lambda examples=examples, d=adapter_dir: _train(
-            model, examples, config, d, should_stop))  # fmt: skip
-        adapters[lang], losses[lang] = str(adapter_dir), trained.losses
-        tuned = load_with_adapter(model, adapter_dir)
-        condition = ConditionRates(condition=f"lora-{lang}", rates=rates(tuned, f"lora-{lang}"))
+        condition, trained, steered = ex.adapter(lang, conditions[0].rates)
         conditions.append(condition)
-        transfer = {
-            ev: condition.rates[ev].mean - conditions[0].rates[ev].mean for ev in config.eval_langs
-        }
-        weak = [w for w in weakest_languages(transfer, lang, len(transfer)) if w in by_lang][
-            : config.recover_langs
-        ]
-        recovered += run.step(f"recover-{lang}", f"steer lora-{lang} in {','.join(weak) or '-'}", list[Recovery],
-                              lambda tuned=tuned, weak=weak, lang=lang, rates=condition.rates: recovery(
-                                  tuned, lang, rates, by_lang, weak, metric, config.rates, layer=layer,
-                                  coefficient=config.recover_coefficient, reference=config.reference_lang))  # fmt: skip
-        del tuned
+        adapters[lang], losses[lang], recovered = (
+            trained.adapter_dir,
+            trained.losses,
+            recovered + steered,
+        )
     base_rates = conditions[0].rates
-    transfer = {c.condition.removeprefix("lora-"): {ev: c.rates[ev].mean - base_rates[ev].mean for ev in config.eval_langs}
-                for c in conditions[1:]}  # fmt: skip
+    transfer = {
+        c.condition.removeprefix("lora-"): _transfer(c.rates, base_rates) for c in conditions[1:]
+    }
     similarity = (
         concept_similarity(behaviour.concept, vectors)
         if config.vectors and len(vectors) > 1
@@ -190,6 +161,66 @@ def run_experiment(model: str, config: ExperimentConfig, out_dir: str | Path,
     return ExperimentReport(model=model, config=config, conditions=conditions, transfer=transfer,
                             adapters=adapters, losses=losses, similarity=similarity, steering=curves,
                             recovery=recovered, logit_lens=lenses, timings_s=run.timings)  # fmt: skip
+
+
+def _transfer(rates: dict[str, BehaviourRate], base: dict[str, BehaviourRate]) -> dict[str, float]:
+    return {lang: rates[lang].mean - base[lang].mean for lang in rates}
+
+
+class _Experiment:
+    """The steps of one run, sharing its cache, config, base model, vectors and steering layer."""
+
+    def __init__(self, run: _Run, model: str, config: ExperimentConfig, behaviour: Behaviour,
+                 base: LanguageModel) -> None:  # fmt: skip
+        self.run, self.model, self.config, self.base = run, model, config, base
+        self.behaviour, self.metric = behaviour, behaviour.metric
+        self.vectors: dict[str, SteeringVector] = {}
+        self.layer = 0
+
+    def rates(self, lm: LanguageModel, condition: str) -> dict[str, BehaviourRate]:
+        return {lang: self.run.step(f"rate-{condition}-{lang}", f"{condition} rate {lang}", BehaviourRate,
+                                    lambda lang=lang: behaviour_rate(lm, lang, self.metric, self.config.rates))
+                for lang in self.config.eval_langs}  # fmt: skip
+
+    def steering_curves(self) -> list[DoseCurve]:
+        config, curves = self.config, []
+        if not (config.steering and self.vectors):
+            return []
+        for lang in config.eval_langs:
+            curves += self.run.step(f"steer-{lang}", f"steering {lang}", list[DoseCurve], lambda lang=lang: dose_curves(
+                self.base, self.vectors, [lang], self.metric, config.steer_rates, layer=self.layer,
+                coefficients=config.steer_coefficients, reference=config.reference_lang))  # fmt: skip
+        return curves
+
+    def lenses(self) -> list[LogitLensResult]:
+        config = self.config
+        return [self.run.step(f"lens-{t}", f"logit lens {_lens_source(config, t)}->{t}", LogitLensResult,
+                              lambda t=t: logit_lens(self.base, LogitLensConfig(
+                                  source=_lens_source(config, t), target=t, words=config.logit_lens_words)))
+                for t in config.logit_lens_targets]  # fmt: skip
+
+    def adapter(self, lang: str, base_rates: dict[str, BehaviourRate]
+                ) -> tuple[ConditionRates, LoraRun, list[Recovery]]:  # fmt: skip
+        """Training data, LoRA, rates in every language, steering where transfer was weakest."""
+        run, config = self.run, self.config
+        examples = run.step(f"data-{lang}", f"training data {lang}", list[TrainExample], lambda: training_examples(
+            self.base, self.behaviour.transform, lang, config.train_examples, config.answer_tokens,
+            config.rates.batch_size))  # fmt: skip
+        folder = run.cache.folder / f"lora-{lang}"
+        trained = run.step(f"train-{lang}", f"train {lang}", LoraRun,
+                           lambda: _train(self.model, examples, config, folder, run.should_stop))  # fmt: skip
+        tuned = load_with_adapter(self.model, folder)
+        condition = ConditionRates(
+            condition=f"lora-{lang}", rates=self.rates(tuned, f"lora-{lang}")
+        )
+        transfer = _transfer(condition.rates, base_rates)
+        weak = [w for w in weakest_languages(transfer, lang, len(transfer)) if w in self.vectors]
+        weak = weak[: config.recover_langs]
+        steered = run.step(f"recover-{lang}", f"steer lora-{lang} in {','.join(weak) or '-'}", list[Recovery],
+                           lambda: recovery(tuned, lang, condition.rates, self.vectors, weak, self.metric,
+                                            config.rates, layer=self.layer, coefficient=config.recover_coefficient,
+                                            reference=config.reference_lang))  # fmt: skip
+        return condition, trained, steered
 
 
 def _train(model: str, examples: list[TrainExample], config: ExperimentConfig, folder: Path,
