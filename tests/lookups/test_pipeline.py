@@ -134,3 +134,16 @@ def test_examples_are_the_truncated_prompts_with_their_attributions(lm, corpus, 
         assert all(e.ablation_drop is not None for e in h.examples if e.split == "train")
         assert all(e.ablation_drop is None for e in h.examples if e.split == "test")
     assert report.split.train_source == "targeted pass" and report.split.test_documents == 4
+
+
+def test_a_token_budget_samples_every_language():
+    from babellens.data.corpus import Corpus, Document
+    from babellens.lookups.pipeline import _interleaved
+
+    docs = [
+        Document(f"{lang}{i}", "x", "train", lang)
+        for lang, n in (("en", 3), ("de", 1), ("fr", 2))
+        for i in range(n)
+    ]
+    order = [d.id for d in _interleaved(Corpus("c", tuple(docs))).documents]
+    assert order == ["de0", "en0", "fr0", "en1", "fr1", "en2"]

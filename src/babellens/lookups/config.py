@@ -29,7 +29,10 @@ class LookupsConfig(BaseModel):
 
     corpus: str = Field(BUNDLED_CORPUS, description="Bundled corpus, file, folder or hf:NAME")
     max_tokens: int | None = Field(
-        None, ge=1, description="Corpus tokens read per split (default: all)"
+        None,
+        ge=1,
+        description="Corpus tokens read per split, documents taken round-robin across "
+        "languages (default: all, in corpus order)",
     )
     window_len: int = Field(128, ge=8, le=4096, description="Tokens per corpus window")
     tokens_per_batch: int = Field(2048, ge=8, le=1_000_000, description="Tokens per forward pass")
@@ -75,7 +78,9 @@ class LookupsConfig(BaseModel):
         "no", description="A scorer answer that is neither Yes nor No counts as No, or is skipped"
     )
     ablation: bool = Field(True, description="Run the head-ablation check")
-    use_scan: bool = Field(True, description="Take prompts from a finished matching scan if any")
+    use_scan: bool = Field(
+        True, description="Take prompts from a finished matching scan if any (no token budget)"
+    )
     batch_size: int = Field(16, ge=1, le=1024, description="Prompts per forward pass")
     seed: int = Field(0, description="Seed of the random baseline neurons")
 

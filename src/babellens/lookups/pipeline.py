@@ -11,6 +11,7 @@ cache makes that neuron's explainer and scorer calls free the second time.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -121,11 +122,26 @@ def _token_neurons(lm: LanguageModel, layers: list[int], db: Database | None, mo
 
 
 # ---- phase 2: prompts --------------------------------------------------------------------------
+def _interleaved(part: Corpus) -> Corpus:
+    """The documents round-robin across languages, so that a token budget (which takes the first
+    windows) samples every language rather than the first files. Deterministic."""
+    groups: dict[str, list] = defaultdict(list)
+    for doc in part.documents:
+        groups[doc.lang or ""].append(doc)
+    rounds = max((len(g) for g in groups.values()), default=0)
+    order = [
+        groups[lang][i] for i in range(rounds) for lang in sorted(groups) if i < len(groups[lang])
+    ]
+    return Corpus(part.name, tuple(order))
+
+
 def _split_prompts(lm: LanguageModel, corpus: Corpus, split: str, targets: Sequence[Target],
                    config: LookupsConfig, db: Database | None, model: str,
                    progress: Callable[[int, int], None]) -> tuple[dict[Target, list[MaxPrompt]], int, str, int]:  # fmt: skip
     """(prompts per target, windows, source, corpus batches of the pass)."""
-    part = corpus.split(split)  # type: ignore[arg-type]
+    part = (
+        _interleaved(corpus.split(split)) if config.max_tokens is not None else corpus.split(split)
+    )  # type: ignore[arg-type]
     windows = make_windows(
         part, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
     )
@@ -133,7 +149,7 @@ def _split_prompts(lm: LanguageModel, corpus: Corpus, split: str, targets: Seque
     found: dict[Target, list[MaxPrompt]] = {}
     source = []
     scan = None
-    if db is not None and config.use_scan and windows:
+    if db is not None and config.use_scan and config.max_tokens is None and windows:
         scan = find_scan(db, model, corpus=config.corpus, split=split, window_len=config.window_len,
                          max_tokens=config.max_tokens, layers=sorted({t[0] for t in targets}), k=k)  # fmt: skip
     if scan is not None:
