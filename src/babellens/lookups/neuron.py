@@ -114,8 +114,8 @@ def _explain_head(lm: LanguageModel, t: NeuronTarget, head: tuple[int, int], tra
     if clean is not None:
         drops = head_ablation_drop(lm, [a.ids for a in train], head[0], head[1], t.token_id,
                                    batch_size=config.batch_size, clean=clean)  # fmt: skip
-        for e, d in zip(train_ex, drops.tolist(), strict=True):
-            e.ablation_drop = float(d)
+        for e, d, p in zip(train_ex, drops.tolist(), clean.tolist(), strict=True):
+            e.ablation_drop, e.probability = float(d), float(p)
     lookup = HeadLookup(layer=head[0], head=head[1], active_fraction=fraction, explanation=explanation,
                         score=score, score_note=note, n_test=len(test_ex), n_unparsed=unparsed,
                         examples=train_ex + test_ex)  # fmt: skip

@@ -49,6 +49,9 @@ class ExampleRecord(BaseModel):
     predicted: bool | None = Field(
         None, description="The scorer's answer (test examples; None: unparsed or not asked)"
     )
+    probability: float | None = Field(
+        None, description="P(token) at the last position, clean (train examples, with ablation)"
+    )
     ablation_drop: float | None = Field(
         None, description="P(token) clean minus with this head's values zeroed (train examples)"
     )
