@@ -69,4 +69,24 @@ TERMS: list[tuple[str, str]] = [
         "Job",
         "Any analysis that runs in the background: it shows progress, can be cancelled, and resumes from its last checkpoint after a crash.",
     ),
+    (
+        "LoRA",
+        "Low-rank adaptation: fine-tuning that leaves the model's weights as they are and learns a small add-on to some of its matrices. Cheap enough to teach a small model one behaviour (say, answering in capitals) on a laptop.",
+    ),
+    (
+        "Transfer",
+        "How much of a behaviour taught in one language shows up in another: the fine-tuned model's rate minus the base model's, in percentage points. A transfer matrix has the training languages as rows and the languages measured as columns.",
+    ),
+    (
+        "Concept vector per language",
+        "The steering vector of one concept (ALL CAPS) built separately from each language's texts. If two languages' vectors point the same way (cosine near 1), the model represents the concept the same way in both.",
+    ),
+    (
+        "Shuffled-label control",
+        "The same computation with the labels (CAPS or not) flipped at random, pair by pair. It shows how similar two vectors look by chance with this much data, so a real similarity must stand above it.",
+    ),
+    (
+        "Logit lens",
+        "Reading a middle layer's residual stream through the model's final norm and unembedding, as if the model stopped there: which word would it say now? Tracks in which language the model seems to 'think' before it answers.",
+    ),
 ]
