@@ -16,7 +16,7 @@ from babellens.lookups.config import LookupsConfig
 from babellens.lookups.prompts_data import MaxPrompt
 from babellens.lookups.report import ExampleRecord, HeadFrequency, HeadLookup, NeuronLookup
 from babellens.lookups.selection import NeuronTarget
-from babellens.lookups.summary import head_ablation, score_answers
+from babellens.lookups.summary import head_ablation, missing_class, score_answers
 from babellens.lookups.truncation import truncate
 from babellens.models.language_model import LanguageModel
 
@@ -102,15 +102,14 @@ def _explain_head(lm: LanguageModel, t: NeuronTarget, head: tuple[int, int], tra
     inactive = [e.text + t.token for e in train_ex if not e.active][:limit]
     explanation = explain_head(explainer, active, inactive, t.token)
     truth = [e.active for e in test_ex]
-    score, note, unparsed = None, "no test prompts", 0
-    if test_ex and any(truth) and not all(truth):
+    score, unparsed = None, 0
+    note = missing_class(truth)  # as in the paper, such pairs are skipped: no scorer calls
+    if note is None:
         answers = score_examples(scorer, explanation, [e.text + t.token for e in test_ex], t.token)
         for e, answer in zip(test_ex, answers, strict=True):
             e.predicted = answer
         unparsed = sum(a is None for a in answers)
         score, note = score_answers(truth, answers, config.unparsed)
-    elif test_ex:  # skipped, as in the paper: no scorer calls for a pair it cannot score
-        score, note = score_answers(truth, [False] * len(truth))
     if clean is not None:
         drops = head_ablation_drop(lm, [a.ids for a in train], head[0], head[1], t.token_id,
                                    batch_size=config.batch_size, clean=clean)  # fmt: skip

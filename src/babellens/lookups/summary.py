@@ -11,7 +11,14 @@ from typing import Literal
 from babellens.lookups.report import AblationSummary, GroupSummary, HeadLookup, NeuronLookup
 from babellens.lookups.stats import balanced_accuracy, describe, ks_test, skewness_test
 
-__all__ = ["MIN_SKEW_N", "ablation_summary", "group_summary", "head_ablation", "score_answers"]
+__all__ = [
+    "MIN_SKEW_N",
+    "ablation_summary",
+    "group_summary",
+    "head_ablation",
+    "missing_class",
+    "score_answers",
+]
 
 MIN_SKEW_N = 8
 """D'Agostino's skewness test needs at least 8 values."""
@@ -30,15 +37,20 @@ def score_answers(
     pairs = list(zip(truth, predicted, strict=True))
     if unparsed == "skip":
         pairs = [(t, p) for t, p in pairs if p is not None]
-    if not pairs:
-        return None, "no test prompts"
     t = [bool(x) for x, _ in pairs]
-    p = [bool(y) for _, y in pairs]
-    score = balanced_accuracy(t, p)
-    if score is None:
-        missing = "active" if not any(t) else "inactive"
-        return None, f"the test prompts hold no {missing} example"
-    return score, None
+    note = missing_class(t)
+    if note is not None:
+        return None, note
+    return balanced_accuracy(t, [bool(y) for _, y in pairs]), None
+
+
+def missing_class(truth: Sequence[bool]) -> str | None:
+    """Why ``truth`` cannot be scored (a class is missing), or None when it can."""
+    if not truth:
+        return "no test prompts"
+    if all(truth) or not any(truth):
+        return f"the test prompts hold no {'inactive' if any(truth) else 'active'} example"
+    return None
 
 
 def head_ablation(head: HeadLookup) -> HeadLookup:
