@@ -88,6 +88,6 @@ def write_corpus(path, n_docs: int = 16, seed: int = 0) -> str:
 def tiny_config(corpus: str, **overrides) -> LookupsConfig:
     """Every knob small: a run takes seconds. top3 makes every prompt have active heads."""
     base = dict(corpus=corpus, layers=[2], neurons_per_layer=2, random_neurons_per_layer=1,
-                whole_words=False, prompts=8, test_prompts=8, window_len=16, active_rule="top3",
+                whole_words=False, prompts=6, test_prompts=6, window_len=16, active_rule="top3",
                 min_active=0.1, max_active=0.9, explainer="fake:unused", batch_size=4)  # fmt: skip
     return LookupsConfig(**{**base, **overrides})
