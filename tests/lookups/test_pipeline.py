@@ -3,6 +3,7 @@ to the scores is checked by scorers whose balanced accuracy is known in advance.
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -28,10 +29,11 @@ def state(lm, corpus):
     return prepare(lm, tiny_config(corpus))
 
 
-def _run(lm, corpus, state, provider, ablation: bool = False):
+def _run(lm, corpus, state, provider, ablation: bool = False, **overrides):
     """The scoring tests need no ablation: leaving it out keeps them quick."""
-    return run_lookups(lm, tiny_config(corpus, ablation=ablation), state=state.model_copy(deep=True),
-                       explainer=provider, scorer=provider)  # fmt: skip
+    config = tiny_config(corpus, ablation=ablation, **overrides)
+    return run_lookups(lm, config, state=state.model_copy(deep=True), explainer=provider,
+                       scorer=provider)  # fmt: skip
 
 
 def _pairs(report):
@@ -148,3 +150,11 @@ def test_a_token_budget_samples_every_language():
     ]
     order = [d.id for d in _interleaved(Corpus("c", tuple(docs))).documents]
     assert order == ["de0", "en0", "fr0", "en1", "fr1", "en2"]
+
+
+def test_max_heads_keeps_the_most_often_active(lm, corpus, state):
+    capped = _run(lm, corpus, state, ScriptedProvider("cap"), max_heads=1)
+    for n in capped.neurons:
+        band = [f for f in n.frequent_heads if 0.1 <= f.fraction <= 0.9]
+        assert [(h.layer, h.head) for h in n.heads] == [(f.layer, f.head) for f in band[:1]]
+        assert all(a.fraction >= b.fraction for a, b in itertools.pairwise(band))

@@ -50,6 +50,7 @@ def lookups(
     window: Annotated[int, typer.Option(min=8, max=4096, help="Window length in tokens.")] = 128,
     rule: Annotated[str, typer.Option(help="Active heads: mean+2std or top3.")] = "mean+2std",
     explain_examples: Annotated[int | None, typer.Option(min=1, max=1000, help="Active (and inactive) examples shown to the explainer (default: all).")] = None,
+    max_heads: Annotated[int | None, typer.Option(min=1, max=10000, help="Explain at most N heads per neuron, most often active first (default: all).")] = None,
     ablation: Annotated[bool, typer.Option(help="Run the head-ablation check.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
     report: Annotated[int | None, typer.Option("--report", help="Show the stored report of this job instead of running.")] = None,
@@ -81,7 +82,7 @@ def lookups(
             corpus=corpus, explainer=explainer, scorer=scorer, layers=parse_layers(layers),
             neurons_per_layer=neurons, whole_words=whole_words, random_neurons_per_layer=random_neurons, prompts=prompts,
             test_prompts=test_prompts or prompts, max_tokens=tokens, window_len=window,
-            active_rule=rule, explain_examples=explain_examples, ablation=ablation, seed=seed,
+            active_rule=rule, explain_examples=explain_examples, max_heads=max_heads, ablation=ablation, seed=seed,
         )  # type: ignore[arg-type]  # fmt: skip
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None

@@ -67,6 +67,13 @@ class LookupsConfig(BaseModel):
     top_k_heads: int = Field(3, ge=1, le=64, description="k of the top-k rule")
     min_active: float = Field(0.25, ge=0, le=1, description="Explain heads active in at least ...")
     max_active: float = Field(0.75, ge=0, le=1, description="... and at most this share of prompts")
+    max_heads: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="Explain at most this many heads per neuron, the most "
+        "often active first (default: all; a CPU-time knob, not in the paper)",
+    )
     explain_examples: int | None = Field(
         None, ge=1, le=1000, description="Active (and inactive) examples shown (default: all)"
     )

@@ -132,6 +132,7 @@ def analyse_neuron(
     test, dropped_test, _ = attribute_prompts(lm, t, test_prompts, config)
     frequent = _frequencies(train)
     chosen = [f for f in frequent if config.min_active <= f.fraction <= config.max_active]
+    chosen = chosen[: config.max_heads]  # most often active first; None keeps them all
     clean = None  # P(token) without ablation: one pass shared by every head of this neuron
     if config.ablation and chosen and train:
         clean = token_probabilities(lm, [a.ids for a in train], t.token_id, config.batch_size)
