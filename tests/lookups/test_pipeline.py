@@ -158,3 +158,12 @@ def test_max_heads_keeps_the_most_often_active(lm, corpus, state):
         band = [f for f in n.frequent_heads if 0.1 <= f.fraction <= 0.9]
         assert [(h.layer, h.head) for h in n.heads] == [(f.layer, f.head) for f in band[:1]]
         assert all(a.fraction >= b.fraction for a, b in itertools.pairwise(band))
+
+
+def test_each_neuron_records_its_wall_time_per_step(lm, corpus, state):
+    report = _run(lm, corpus, state, ScriptedProvider("clock"), ablation=True)
+    for n in report.neurons:
+        assert {"truncate", "attribute"} <= n.phase_seconds.keys()
+        if n.heads:
+            assert {"explain", "ablate"} <= n.phase_seconds.keys()
+        assert sum(n.phase_seconds.values()) <= n.seconds + 1e-6

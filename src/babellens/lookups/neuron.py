@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from babellens.autointerp import ChatProvider, explain_head, score_examples
+from babellens.lookups._sequences import _pad, _pad_id
 from babellens.lookups.ablation import head_ablation_drop, token_probabilities
 from babellens.lookups.attribution import active_heads, head_attributions
 from babellens.lookups.config import LookupsConfig
@@ -21,6 +23,21 @@ from babellens.lookups.truncation import truncate
 from babellens.models.language_model import LanguageModel
 
 __all__ = ["Attributed", "analyse_neuron", "attribute_prompts"]
+
+
+class _Clock:
+    """Wall seconds per step, summed over the calls of one neuron."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.monotonic() - start
 
 
 @dataclass
@@ -53,21 +70,20 @@ def _truncated(lm: LanguageModel, t: NeuronTarget, prompts: Sequence[MaxPrompt],
 
 
 def attribute_prompts(lm: LanguageModel, t: NeuronTarget, prompts: Sequence[MaxPrompt],
-                      config: LookupsConfig) -> tuple[list[Attributed], int, str | None]:  # fmt: skip
+                      config: LookupsConfig, clock: _Clock | None = None) -> tuple[list[Attributed], int, str | None]:  # fmt: skip
     """Truncated prompts with their head attributions at the last token, batched."""
-    kept, dropped = _truncated(lm, t, prompts, config)
-    pad = (lm.tokenizer.pad_token_id if lm.tokenizer is not None else 0) or 0
+    clock = clock or _Clock()
+    with clock("truncate"):
+        kept, dropped = _truncated(lm, t, prompts, config)
     out: list[Attributed] = []
     method = None
     for start in range(0, len(kept), config.batch_size):
         chunk = kept[start : start + config.batch_size]
-        width = max(len(ids) for _, ids, _, _ in chunk)
-        input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, (_, ids, _, _) in enumerate(chunk):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            mask[row, : len(ids)] = 1
-        attr = head_attributions(lm, input_ids, mask, t.layer, t.neuron, method=config.attribution)
+        input_ids, mask = _pad([ids for _, ids, _, _ in chunk], _pad_id(lm))
+        with clock("attribute"):
+            attr = head_attributions(
+                lm, input_ids, mask, t.layer, t.neuron, method=config.attribution
+            )
         method = attr.method
         for row, (p, ids, act, orig) in enumerate(chunk):
             values = attr.values[row]
@@ -94,25 +110,31 @@ def _frequencies(train: Sequence[Attributed]) -> list[HeadFrequency]:
 
 def _explain_head(lm: LanguageModel, t: NeuronTarget, head: tuple[int, int], train: Sequence[Attributed],
                   test: Sequence[Attributed], config: LookupsConfig, explainer: ChatProvider,
-                  scorer: ChatProvider, fraction: float, clean: torch.Tensor | None) -> HeadLookup:  # fmt: skip
+                  scorer: ChatProvider, fraction: float, clean: torch.Tensor | None,
+                  clock: _Clock) -> HeadLookup:  # fmt: skip
     train_ex = [_example(lm, a, "train", head) for a in train]
     test_ex = [_example(lm, a, "test", head) for a in test]
     limit = config.explain_examples
     active = [e.text + t.token for e in train_ex if e.active][:limit]
     inactive = [e.text + t.token for e in train_ex if not e.active][:limit]
-    explanation = explain_head(explainer, active, inactive, t.token)
+    with clock("explain"):
+        explanation = explain_head(explainer, active, inactive, t.token)
     truth = [e.active for e in test_ex]
     score, unparsed = None, 0
     note = missing_class(truth)  # as in the paper, such pairs are skipped: no scorer calls
     if note is None:
-        answers = score_examples(scorer, explanation, [e.text + t.token for e in test_ex], t.token)
+        with clock("score"):
+            answers = score_examples(
+                scorer, explanation, [e.text + t.token for e in test_ex], t.token
+            )
         for e, answer in zip(test_ex, answers, strict=True):
             e.predicted = answer
         unparsed = sum(a is None for a in answers)
         score, note = score_answers(truth, answers, config.unparsed)
     if clean is not None:
-        drops = head_ablation_drop(lm, [a.ids for a in train], head[0], head[1], t.token_id,
-                                   batch_size=config.batch_size, clean=clean)  # fmt: skip
+        with clock("ablate"):
+            drops = head_ablation_drop(lm, [a.ids for a in train], head[0], head[1], t.token_id,
+                                       batch_size=config.batch_size, clean=clean)  # fmt: skip
         for e, d, p in zip(train_ex, drops.tolist(), clean.tolist(), strict=True):
             e.ablation_drop, e.probability = float(d), float(p)
     lookup = HeadLookup(layer=head[0], head=head[1], active_fraction=fraction, explanation=explanation,
@@ -128,21 +150,24 @@ def analyse_neuron(
 ) -> NeuronLookup:  # fmt: skip
     """Everything the report holds about one neuron."""
     started = time.monotonic()
-    train, dropped_train, method = attribute_prompts(lm, t, train_prompts, config)
-    test, dropped_test, _ = attribute_prompts(lm, t, test_prompts, config)
+    clock = _Clock()
+    train, dropped_train, method = attribute_prompts(lm, t, train_prompts, config, clock)
+    test, dropped_test, _ = attribute_prompts(lm, t, test_prompts, config, clock)
     frequent = _frequencies(train)
     chosen = [f for f in frequent if config.min_active <= f.fraction <= config.max_active]
     chosen = chosen[: config.max_heads]  # most often active first; None keeps them all
     clean = None  # P(token) without ablation: one pass shared by every head of this neuron
     if config.ablation and chosen and train:
-        clean = token_probabilities(lm, [a.ids for a in train], t.token_id, config.batch_size)
+        with clock("ablate"):
+            clean = token_probabilities(lm, [a.ids for a in train], t.token_id, config.batch_size)
     heads = [
-        _explain_head(lm, t, (f.layer, f.head), train, test, config, explainer, scorer, f.fraction, clean)
+        _explain_head(lm, t, (f.layer, f.head), train, test, config, explainer, scorer, f.fraction,
+                      clean, clock)
         for f in chosen
     ]  # fmt: skip
     return NeuronLookup(
         group=t.group, layer=t.layer, neuron=t.neuron, token_id=t.token_id, token=t.token,
         congruence=t.congruence, n_train=len(train), n_test=len(test),
         n_dropped=dropped_train + dropped_test, attribution_method=method, frequent_heads=frequent,
-        heads=heads, seconds=time.monotonic() - started,
+        heads=heads, seconds=time.monotonic() - started, phase_seconds=clock.seconds,
     )  # fmt: skip

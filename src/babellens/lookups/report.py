@@ -97,6 +97,10 @@ class NeuronLookup(BaseModel):
         default_factory=list, description="Heads active on min_active..max_active of the prompts"
     )
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Wall time per step: truncate, attribute, explain, score, ablate",
+    )
 
 
 class GroupSummary(BaseModel):
