@@ -58,3 +58,19 @@ def test_similarity_matrices_per_layer_are_symmetric_with_ones_on_the_diagonal(v
         built[0].vector.directions[1], built[2].vector.directions[1], dim=0
     )
     assert sim.cosine[1][0][2] == pytest.approx(float(manual), abs=1e-5)
+
+
+def test_control_signs_are_balanced_reproducible_and_drawn_per_language():
+    from babellens.crossling import control_signs
+
+    en, en_again, de = (
+        control_signs(40, 0, "en"),
+        control_signs(40, 0, "en"),
+        control_signs(40, 0, "de"),
+    )
+    assert float(en.sum()) == 0.0 and float(control_signs(7, 0, "en").sum()) == 1.0
+    assert torch.equal(en, en_again) and not torch.equal(en, de)
+    # a concept shared by every pair cancels exactly in the control
+    shared = torch.randn(16)
+    diffs = shared.expand(40, 16) + 0.0
+    assert torch.allclose((en[:, None] * diffs).mean(0), torch.zeros(16), atol=1e-6)

@@ -37,6 +37,7 @@ from babellens.crossling.similarity import (
     ConceptSimilarity,
     LanguageVectors,
     concept_similarity,
+    control_signs,
     cosine_matrix,
     language_vectors,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "bootstrap_interval",
     "completion_batch",
     "concept_similarity",
+    "control_signs",
     "cosine_matrix",
     "dose_curves",
     "get_adapter",

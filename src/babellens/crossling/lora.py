@@ -106,7 +106,9 @@ def train_lora(
         r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
         target_modules=config.target_modules, task_type="CAUSAL_LM"))  # fmt: skip
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, foreach=True)  # one op per step, not per tensor
+    optimizer = torch.optim.AdamW(
+        params, lr=config.learning_rate, foreach=True
+    )  # one op per step, not per tensor
     checkpoint = out / "checkpoint.pt"
     step, losses = 0, []
     if checkpoint.is_file():  # resume

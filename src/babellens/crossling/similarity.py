@@ -4,8 +4,8 @@ For each language the behaviour's contrast (for CAPS: the same bundled answers i
 normal case, after the model's chat prompt, read as the mean over the answer tokens) gives one
 difference-of-means vector per layer. Their cosine similarity, language x language, per layer, is
 compared with a shuffled-label control: the same pairs with positive and negative swapped at
-random (seeded) per pair. Shuffled vectors are mostly noise, so their cosines show how high two
-unrelated directions built from this much data score by chance.
+random per pair (half of them, drawn per language). Shuffled vectors carry no concept, so their
+cosines show how high two directions built from this much data score by chance.
 
 Activations are read once per language; the real and the shuffled vectors both come from them.
 """
@@ -23,8 +23,8 @@ from babellens.steering.build import join, read_activations
 from babellens.steering.concepts import get_concept
 from babellens.steering.vector import SteeringVector, VectorInfo
 
-__all__ = ["ConceptSimilarity", "LanguageVectors", "concept_similarity", "cosine_matrix",
-           "language_vectors"]  # fmt: skip
+__all__ = ["ConceptSimilarity", "LanguageVectors", "concept_similarity", "control_signs",
+           "cosine_matrix", "language_vectors"]  # fmt: skip
 
 
 class LanguageVectors(BaseModel):
@@ -57,6 +57,18 @@ def cosine_matrix(vectors: Sequence[torch.Tensor]) -> list[list[float]]:
     return sims.tolist()
 
 
+def control_signs(n: int, seed: int, lang: str) -> torch.Tensor:
+    """+1/-1 per pair: half the pairs flipped, at random, drawn afresh for each language.
+
+    Balanced, so a concept shared by every pair cancels exactly instead of leaking in with a
+    random weight; independent per language, so the parallel data (pair i has the same content
+    in every language) do not give two languages the same control vector.
+    """
+    rng = random.Random(f"{seed}:{lang}")
+    flipped = set(rng.sample(range(n), n // 2))
+    return torch.tensor([-1.0 if i in flipped else 1.0 for i in range(n)])
+
+
 def language_vectors(lm: LanguageModel, concept: str, lang: str, layers: Sequence[int], *,
                      pairs: int = 40, seed: int = 0, batch_size: int = 16,
                      progress: Callable[[int, int], None] | None = None) -> LanguageVectors:  # fmt: skip
@@ -71,7 +83,7 @@ def language_vectors(lm: LanguageModel, concept: str, lang: str, layers: Sequenc
         acts = read_activations(lm, texts, prompts + prompts, layers, entry.read, batch_size,
                                 progress)  # fmt: skip
     n = len(contrast.pairs)
-    signs = torch.tensor([random.Random(seed * 7919 + i).choice((-1.0, 1.0)) for i in range(n)])
+    signs = control_signs(n, seed, lang)
     directions, shuffled = {}, {}
     for layer in layers:
         diffs = acts[layer][:n] - acts[layer][n:]
