@@ -22,7 +22,7 @@ def _comparable(report) -> dict:
     data = report.model_dump(mode="json", exclude={"job_id", "timings", "explainer", "scorer"})
     data["config"].pop("explainer")
     for n in data["neurons"]:
-        n["seconds"] = 0
+        n["seconds"], n["phase_seconds"] = 0, {}
     return data
 
 
