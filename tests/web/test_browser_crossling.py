@@ -67,7 +67,7 @@ def test_report_charts_and_layer_slider(report_site):
     assert page.locator("#layer-value").inner_text() == str(sim.layers[-1])
     slider.fill(str(round(0.3 * (len(sim.layers) - 1))))
     IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMG / "crossling.png"), full_page=True)
+    page.screenshot(path=str(IMG / "crossling.png"))  # the first screen: transfer, rates, vectors
     page.goto(report_site["base"] + "/crossling")
     page.fill("#crossling-form input[name=train_langs]", "xx")
     page.click("#crossling-form button")
