@@ -46,6 +46,7 @@ def test_lookups_runs_stores_lists_and_shows(model_folder, env, capsys):
         (["--explainer", "gpt4"], "--explainer 'gpt4': use openai:BASE_URL:MODEL"),
         (["--scorer", "nope:x"], "--scorer 'nope:x'"),
         (["--rule", "top5"], "--rule must be mean+2std or top3"),
+        (["--truncation", "fast"], "--truncation must be exact or binary"),
         (["--layers", "0"], "choose layers 1..2"),
         (["--corpus", "/no/such.jsonl"], "not found"),
         (["--report", "99"], "no context look-up report for job 99"),

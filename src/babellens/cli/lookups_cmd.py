@@ -50,6 +50,7 @@ def lookups(
     window: Annotated[int, typer.Option(min=8, max=4096, help="Window length in tokens.")] = 128,
     rule: Annotated[str, typer.Option(help="Active heads: mean+2std or top3.")] = "mean+2std",
     explain_examples: Annotated[int | None, typer.Option(min=1, max=1000, help="Active (and inactive) examples shown to the explainer (default: all).")] = None,
+    truncation: Annotated[str, typer.Option(help="exact (shortest suffix) or binary (the paper's search).")] = "exact",
     max_heads: Annotated[int | None, typer.Option(min=1, max=10000, help="Explain at most N heads per neuron, most often active first (default: all).")] = None,
     ablation: Annotated[bool, typer.Option(help="Run the head-ablation check.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
@@ -72,6 +73,8 @@ def lookups(
         stored = store.get(report)
         print_json(stored) if json else print_report(stored)
         return
+    if truncation not in ("exact", "binary"):
+        raise InvalidInputError(f"--truncation must be exact or binary, got {truncation!r}")
     if rule not in ("mean+2std", "top3"):
         raise InvalidInputError(f"--rule must be mean+2std or top3, got {rule!r}")
     _check_provider(explainer, "--explainer")
@@ -82,7 +85,7 @@ def lookups(
             corpus=corpus, explainer=explainer, scorer=scorer, layers=parse_layers(layers),
             neurons_per_layer=neurons, whole_words=whole_words, random_neurons_per_layer=random_neurons, prompts=prompts,
             test_prompts=test_prompts or prompts, max_tokens=tokens, window_len=window,
-            active_rule=rule, explain_examples=explain_examples, max_heads=max_heads, ablation=ablation, seed=seed,
+            active_rule=rule, explain_examples=explain_examples, max_heads=max_heads, truncation=truncation, ablation=ablation, seed=seed,
         )  # type: ignore[arg-type]  # fmt: skip
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
