@@ -18,6 +18,7 @@ from .fakes import CountingProvider
 @pytest.fixture
 def fake_kind():
     made: list[tuple[str, dict]] = []
+    previous = PROVIDERS.get("fake")  # other tests (lookups) register their own "fake"
 
     @provider("fake")
     def make(target: str, **options) -> CountingProvider:
@@ -25,7 +26,10 @@ def fake_kind():
         return CountingProvider(name=f"fake:{target}")
 
     yield made
-    PROVIDERS.pop("fake")
+    if previous is None:
+        PROVIDERS.pop("fake")
+    else:
+        PROVIDERS["fake"] = previous
 
 
 def test_builtins_are_registered():
