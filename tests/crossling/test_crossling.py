@@ -11,14 +11,18 @@ import torch
 from babellens.crossling import (
     LoraConfig,
     RateConfig,
+    Steering,
     TrainExample,
     behaviour_rate,
+    behaviour_rates,
     bootstrap_interval,
     completion_batch,
+    completion_loss,
     get_behaviour,
     load_with_adapter,
     train_lora,
 )
+from babellens.data.prompts import chat_prompt, instructions
 from babellens.errors import InvalidInputError
 from babellens.models.loading import load
 from babellens.steering import generate
@@ -115,3 +119,52 @@ def test_behaviour_rate_per_language(model_folder):
     )
     assert rate.lang == "de" and len(rate.samples) == 3
     assert rate.scored == 0 or rate.low <= rate.mean <= rate.high
+
+
+def _vector(lm, layer: int, scale: float = 4.0):
+    from babellens.steering.vector import SteeringVector, VectorInfo
+
+    gen = torch.Generator().manual_seed(1)
+    direction = torch.randn(lm.adapter.d_model, generator=gen) * scale
+    info = VectorInfo(name="probe", model=lm.name, method="random", read="resid_post",
+                      layers=[layer], d_model=lm.adapter.d_model, data="probe", n_examples=1,
+                      norms={layer: float(direction.norm())})  # fmt: skip
+    return SteeringVector(info=info, directions={layer: direction})
+
+
+def test_conditions_answered_in_shared_batches_equal_separate_runs(model_folder):
+    """Each row carries its own push: one generation of rows × conditions equals one per condition."""
+    lm = load(model_folder)
+    vector = _vector(lm, layer=1)
+    config = RateConfig(prompts=3, max_new_tokens=6, temperature=0.0, batch_size=16, resamples=50)
+    metric = get_behaviour("caps").metric
+    conditions = [Steering(vector, 2.0, (1,)), None, Steering(vector, -1.0, (1,))]
+    shared = behaviour_rates(lm, "de", metric, config, conditions)
+    alone = [behaviour_rate(lm, "de", metric, config.model_copy(update={"batch_size": 3}), steering=s)
+             for s in conditions]  # fmt: skip
+    assert [r.samples for r in shared] == [r.samples for r in alone]
+    assert shared[0].samples != shared[1].samples  # the push changes the answers
+    prompts = [chat_prompt(lm.tokenizer, r["text"]) for r in instructions("de", "eval")[:3]]
+    steered = generate(lm, prompts, vector, 2.0, layers=[1], max_new_tokens=6)
+    assert shared[0].samples == steered  # the same as the steering module's own generation
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma2", "gpt2"])
+def test_completion_loss_equals_the_models_own_loss(family):
+    """Logits only where a completion token is predicted: the same loss (gemma2 adds softcapping)."""
+    from tiny_models import tiny_hf_model
+
+    model = tiny_hf_model(family).eval()  # no dropout: two passes must agree
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, 100, (3, 12), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[0, 9:] = 0  # right padding, as completion_batch makes it
+    labels = ids.clone()
+    labels[:, :4] = -100  # prompts of different lengths
+    labels[1, :7] = -100
+    labels[0, 9:] = -100
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    expected = model(**batch).loss
+    assert completion_loss(model, batch).item() == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(InvalidInputError, match="no completion tokens"):
+        completion_loss(model, {**batch, "labels": torch.full_like(labels, -100)})

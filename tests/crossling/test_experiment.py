@@ -119,3 +119,39 @@ def test_an_adapter_loads_by_id_and_equals_the_folder_it_names(model_folder, tmp
     for bad in ("crossling-999-en", "lora-en", f"crossling-{job.id}-fr"):
         with pytest.raises(InvalidInputError, match="crossling adapters"):
             get_adapter(db, bad)
+
+
+def test_extend_adds_a_training_language_and_reuses_every_finished_step(
+    model_folder, tmp_path, capsys
+):
+    from babellens.crossling.job import run_folder
+    from babellens.jobs import run_job
+    from babellens.store import JobStore, open_database
+    from cli_runner import run_cli
+
+    db = open_database()  # the isolated home's database, which the CLI opens too
+    config = tiny_config(eval_langs=["en", "de"], logit_lens_targets=[])
+    job = JobStore(db).create("crossling", model_folder, config.model_dump(mode="json"))
+    first = run_job(db, job.id)
+    assert first.status == "done"
+    timings = json.loads((run_folder(job.id) / "timings.json").read_text())
+    code, out, _ = run_cli(
+        ["crossling", "extend", str(job.id), "--train-lang", "de", "--json"], capsys
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert [c["condition"] for c in report["conditions"]] == ["base", "lora-en", "lora-de"]
+    assert set(report["transfer"]) == {"en", "de"} and report["config"]["train_langs"] == [
+        "en",
+        "de",
+    ]
+    assert report["conditions"][:2] == first.summary["conditions"]  # cached, not recomputed
+    assert {k: report["timings_s"][k] for k in timings} == timings
+    assert "train de" in report["timings_s"]
+    code, _, err = run_cli(["crossling", "extend", str(job.id), "--train-lang", "en,de"], capsys)
+    assert code == 2 and "already trained en, de" in err
+    code, _, err = run_cli(["crossling", "extend", str(job.id), "--train-lang", "xx"], capsys)
+    assert code == 2 and "xx" in err
+    other = JobStore(db).create("scan", model_folder, {})
+    code, _, err = run_cli(["crossling", "extend", str(other.id), "--train-lang", "de"], capsys)
+    assert code == 2 and "not a crossling experiment" in err

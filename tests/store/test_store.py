@@ -108,3 +108,18 @@ def test_unreachable_database_is_a_one_line_error(url):
     with pytest.raises(DatabaseError) as err:
         open_database(url)
     assert "cannot open database" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_reopen_queues_a_finished_job_with_new_params(db_url):
+    store = JobStore(open_database(db_url))
+    job = store.create("crossling", "tiny", {"train_langs": ["en"]})
+    with pytest.raises(InvalidInputError, match="queued: wait"):
+        store.reopen(job.id, {})
+    store.start(job.id)
+    store.finish(job.id, "done", summary={"conditions": 2})
+    again = store.reopen(job.id, {"train_langs": ["en", "de"]})
+    assert again.status == "queued" and again.params == {"train_langs": ["en", "de"]}
+    assert again.summary == {"conditions": 2} and again.error is None  # kept until it finishes
+    store.start(job.id)
+    with pytest.raises(InvalidInputError, match="running: wait"):
+        store.reopen(job.id, {})

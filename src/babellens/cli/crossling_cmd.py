@@ -11,7 +11,8 @@ from rich.table import Table
 from babellens.cli.loading import ModelArg
 from babellens.cli.options import DbOpt, JsonOpt
 from babellens.cli.output import console, print_json
-from babellens.errors import InvalidInputError
+from babellens.cli.progress import job_progress
+from babellens.errors import BabelLensError, InvalidInputError
 
 if TYPE_CHECKING:
     from babellens.crossling import ConceptSimilarity, ExperimentReport
@@ -50,14 +51,15 @@ def run(
     """Train LoRA in the training language(s) and measure the behaviour in every evaluation
     language, as a job (resume it with `babellens jobs resume ID`)."""
     from babellens.cli.scan_cmd import run_foreground
-    from babellens.crossling import ExperimentConfig, ExperimentReport, LoraConfig, RateConfig
+    from babellens.crossling import ExperimentConfig, ExperimentReport, LoraConfig
+    from babellens.crossling.config import default_rates
     from babellens.store import open_database
 
     try:
         config = ExperimentConfig(
             behaviour=behaviour, train_langs=_langs(train_lang), eval_langs=_langs(eval_langs),
             train_examples=train_examples, lora=LoraConfig(steps=steps),
-            rates=RateConfig(prompts=prompts, max_new_tokens=max_new_tokens, batch_size=16), vectors=vectors,
+            rates=default_rates(prompts, max_new_tokens), vectors=vectors,
             steering=steering, logit_lens_targets=_langs(lens_targets),
         )  # fmt: skip
     except ValidationError as exc:
@@ -69,6 +71,39 @@ def run(
         print_json(report)
     else:
         print_report(report, job.id)
+
+
+@app.command()
+def extend(
+    run_id: Annotated[int, typer.Argument(help="The experiment's job id.", min=1)],
+    train_lang: Annotated[str, typer.Option(help="Further training language(s), comma separated.")],
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add LoRA conditions to a finished experiment: only the new adapters are trained and
+    measured, every other step comes from the run's cache, and the report gains their rows."""
+    from babellens.crossling import ExperimentReport
+    from babellens.crossling.experiment import extended_config
+    from babellens.jobs import run_job
+    from babellens.store import JobStore, open_database
+
+    database = open_database(db)
+    jobs = JobStore(database)
+    job = jobs.get(run_id)
+    if job.kind != "crossling":
+        raise InvalidInputError(f"job {run_id} is a {job.kind} job, not a crossling experiment")
+    config = extended_config(job.params, _langs(train_lang))
+    jobs.reopen(run_id, config.model_dump(mode="json"))
+    with job_progress(f"crossling {job.model} (+{train_lang})", "steps", enabled=not json) as bar:
+        finished = run_job(database, run_id, on_progress=bar)
+    if finished.status != "done":
+        first = (finished.error or finished.status).splitlines()[0]
+        raise BabelLensError(f"job {run_id} {finished.status}: {first}")
+    result = ExperimentReport.model_validate(finished.summary)
+    if json:
+        print_json(result)
+    else:
+        print_report(result, run_id)
 
 
 @app.command()

@@ -8,7 +8,7 @@ experiment as one resumable call (:func:`run_experiment`), job (``crossling``) a
 
 from babellens.crossling.adapters import AdapterInfo, get_adapter, list_adapters, load_adapter
 from babellens.crossling.behaviours import BEHAVIOURS, Behaviour, behaviour, get_behaviour
-from babellens.crossling.config import ExperimentConfig
+from babellens.crossling.config import ExperimentConfig, default_rates
 from babellens.crossling.cross_steering import (
     DoseCurve,
     Recovery,
@@ -16,12 +16,18 @@ from babellens.crossling.cross_steering import (
     recovery,
     weakest_languages,
 )
-from babellens.crossling.experiment import ExperimentStopped, run_experiment, training_examples
+from babellens.crossling.experiment import (
+    ExperimentStopped,
+    extended_config,
+    run_experiment,
+    training_examples,
+)
 from babellens.crossling.lora import (
     LoraConfig,
     LoraRun,
     TrainExample,
     completion_batch,
+    completion_loss,
     load_with_adapter,
     train_lora,
 )
@@ -30,6 +36,7 @@ from babellens.crossling.rates import (
     RateConfig,
     Steering,
     behaviour_rate,
+    behaviour_rates,
     bootstrap_interval,
 )
 from babellens.crossling.report import REPORT_VERSION, ConditionRates, ExperimentReport
@@ -63,12 +70,16 @@ __all__ = [
     "TrainExample",
     "behaviour",
     "behaviour_rate",
+    "behaviour_rates",
     "bootstrap_interval",
     "completion_batch",
+    "completion_loss",
     "concept_similarity",
     "control_signs",
     "cosine_matrix",
+    "default_rates",
     "dose_curves",
+    "extended_config",
     "get_adapter",
     "get_behaviour",
     "language_vectors",

@@ -9,15 +9,17 @@ from pydantic import BaseModel, Field
 from babellens.crossling.lora import LoraConfig
 from babellens.crossling.rates import RateConfig
 
-__all__ = ["ExperimentConfig"]
+__all__ = ["ExperimentConfig", "default_rates"]
 
 
-def _rates() -> RateConfig:
-    return RateConfig(prompts=32, max_new_tokens=64, batch_size=16)
+def default_rates(prompts: int = 32, max_new_tokens: int = 64) -> RateConfig:
+    """Rates of the evaluation: one batch of 32 rows per language (decoding on a CPU costs about
+    as much for 32 rows as for 16, because reading the unembedding dominates)."""
+    return RateConfig(prompts=prompts, max_new_tokens=max_new_tokens, batch_size=32)
 
 
 def _steer_rates() -> RateConfig:
-    return RateConfig(prompts=8, max_new_tokens=32, batch_size=8)
+    return RateConfig(prompts=8, max_new_tokens=32, batch_size=64)
 
 
 class ExperimentConfig(BaseModel):
@@ -33,7 +35,7 @@ class ExperimentConfig(BaseModel):
         64, ge=1, le=1024, description="Length of the base model's training answers"
     )
     lora: LoraConfig = Field(default_factory=LoraConfig)
-    rates: RateConfig = Field(default_factory=_rates)
+    rates: RateConfig = Field(default_factory=default_rates)
     reference_lang: str = Field("en", description="Whose concept vector steers every language")
     vectors: bool = Field(True, description="Build concept vectors per language and compare them")
     vector_pairs: int = Field(40, ge=2, le=1000, description="Contrast pairs per language")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
-from babellens.crossling.rates import BehaviourRate, RateConfig, Steering, behaviour_rate
+from babellens.crossling.rates import BehaviourRate, RateConfig, Steering, behaviour_rates
 from babellens.models.language_model import LanguageModel
 from babellens.steering.vector import SteeringVector
 
@@ -42,35 +42,28 @@ class Recovery(BaseModel):
     recovered: bool = Field(description="The steered interval lies wholly above the unsteered one")
 
 
-Rate = Callable[[LanguageModel, str, Steering | None], BehaviourRate]
-
-
-def _rater(metric: Callable[[str], float], config: RateConfig) -> Rate:
-    return lambda lm, lang, steering: behaviour_rate(lm, lang, metric, config, steering=steering)
-
-
 def dose_curves(lm: LanguageModel, vectors: Mapping[str, SteeringVector], langs: Sequence[str],
                 metric: Callable[[str], float], config: RateConfig, *, layer: int,
                 coefficients: Sequence[float], reference: str = "en",
                 tick: Callable[[str], None] | None = None) -> list[DoseCurve]:  # fmt: skip
-    """Per language, the reference vector's curve and the language's own (coefficient 0, the
-    unsteered model, is measured once per language and shared by both curves)."""
-    rate = _rater(metric, config)
+    """Per language, the reference vector's curve and the language's own, every point answered in
+    shared batches (coefficient 0, the unsteered model, is measured once and shared by both)."""
     curves = []
     for lang in langs:
         if tick is not None:
             tick(f"steering {lang}")
-        zero = rate(lm, lang, None) if 0 in coefficients else None
-        for source in dict.fromkeys([reference, lang]):
-            if source not in vectors:
-                continue
-            rates = [
-                zero if c == 0 and zero is not None
-                else rate(lm, lang, Steering(vectors[source], c, (layer,)))
-                for c in coefficients
-            ]  # fmt: skip
-            curves.append(DoseCurve(lang=lang, vector_lang=source, layer=layer,
-                                    coefficients=list(coefficients), rates=rates))  # fmt: skip
+        sources = [s for s in dict.fromkeys([reference, lang]) if s in vectors]
+        if not sources:
+            continue
+        points = [(s, c) for s in sources for c in coefficients if c != 0]
+        conditions: list[Steering | None] = [Steering(vectors[s], c, (layer,)) for s, c in points]
+        measured = behaviour_rates(
+            lm, lang, metric, config, conditions + [None] * (0 in coefficients)
+        )
+        rates = dict(zip(points, measured, strict=False))
+        curves += [DoseCurve(lang=lang, vector_lang=s, layer=layer, coefficients=list(coefficients),
+                             rates=[rates[(s, c)] if c != 0 else measured[-1] for c in coefficients])
+                   for s in sources]  # fmt: skip
     return curves
 
 
@@ -85,14 +78,13 @@ def recovery(lm: LanguageModel, adapter_lang: str, before: Mapping[str, Behaviou
              metric: Callable[[str], float], config: RateConfig, *, layer: int,
              coefficient: float, reference: str = "en") -> list[Recovery]:  # fmt: skip
     """Steer the fine-tuned ``lm`` in ``langs`` with the reference and the language's own vector."""
-    rate = _rater(metric, config)
     out = []
     for lang in langs:
-        for source in dict.fromkeys([reference, lang]):
-            if source not in vectors:
-                continue
-            after = rate(lm, lang, Steering(vectors[source], coefficient, (layer,)))
-            out.append(Recovery(adapter_lang=adapter_lang, lang=lang, vector_lang=source,
-                                coefficient=coefficient, layer=layer, before=before[lang],
-                                after=after, recovered=after.low > before[lang].high))  # fmt: skip
+        sources = [s for s in dict.fromkeys([reference, lang]) if s in vectors]
+        steered = behaviour_rates(lm, lang, metric, config,
+                                  [Steering(vectors[s], coefficient, (layer,)) for s in sources])  # fmt: skip
+        out += [Recovery(adapter_lang=adapter_lang, lang=lang, vector_lang=source,
+                         coefficient=coefficient, layer=layer, before=before[lang], after=after,
+                         recovered=after.low > before[lang].high)
+                for source, after in zip(sources, steered, strict=True)]  # fmt: skip
     return out

@@ -45,7 +45,7 @@ from babellens.steering.apply import generate
 from babellens.steering.library import steer_layers
 from babellens.steering.vector import SteeringVector
 
-__all__ = ["ExperimentStopped", "run_experiment", "training_examples"]
+__all__ = ["ExperimentStopped", "extended_config", "run_experiment", "training_examples"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -108,6 +108,22 @@ def _vector_langs(behaviour: Behaviour, langs: list[str]) -> list[str]:
         except InvalidInputError:
             continue
     return usable
+
+
+def extended_config(params: dict[str, Any], train_langs: list[str]) -> ExperimentConfig:
+    """A stored run's config with further training languages (all settings else unchanged, so
+    every step the run already finished stays valid and comes from its cache)."""
+    config = ExperimentConfig(**params)
+    for lang in train_langs:
+        instructions(lang)  # a one-line error for a language without bundled instructions
+    new = [lang for lang in dict.fromkeys(train_langs) if lang not in config.train_langs]
+    if not new:
+        raise InvalidInputError(
+            f"the run already trained {', '.join(config.train_langs)}: name another language"
+        )
+    return ExperimentConfig.model_validate(
+        {**config.model_dump(), "train_langs": [*config.train_langs, *new]}
+    )
 
 
 def _count_steps(config: ExperimentConfig, vector_langs: list[str]) -> int:

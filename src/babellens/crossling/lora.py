@@ -23,6 +23,7 @@ __all__ = [
     "LoraRun",
     "TrainExample",
     "completion_batch",
+    "completion_loss",
     "load_with_adapter",
     "train_lora",
 ]
@@ -86,6 +87,27 @@ def completion_batch(
     return {"input_ids": input_ids, "attention_mask": mask, "labels": target}
 
 
+def completion_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean next-token loss over the completion tokens, as ``model(**batch).loss`` computes it,
+    with logits only at the positions that predict a completion token (the union over rows).
+
+    The prompt's logits are never needed, and with a 262k-token vocabulary (Gemma 3) the
+    unembedding and its softmax cost more than the rest of a small model; nor are the trailing
+    padding columns, which no scored position attends to.
+    """
+    targets = batch["labels"][:, 1:]
+    scored = (targets != -100).any(dim=0).nonzero().flatten()
+    if scored.numel() == 0:
+        raise InvalidInputError("no completion tokens in the batch: the prompts fill max_length")
+    first, last = int(scored[0]), int(scored[-1])
+    logits = model(input_ids=batch["input_ids"][:, : last + 1],
+                   attention_mask=batch["attention_mask"][:, : last + 1],
+                   logits_to_keep=torch.arange(first, last + 1, device=targets.device)).logits  # fmt: skip
+    return torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1).float(), targets[:, first : last + 1].flatten(), ignore_index=-100
+    )
+
+
 def train_lora(
     lm: LanguageModel,
     examples: Sequence[TrainExample],
@@ -127,7 +149,7 @@ def train_lora(
         batch = completion_batch(lm.tokenizer, [examples[i] for i in rng.sample(order, min(config.batch_size, len(order)))],
                                  config.max_length)  # fmt: skip
         batch = {k: v.to(lm.device) for k, v in batch.items()}
-        loss = model(**batch).loss
+        loss = completion_loss(model, batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

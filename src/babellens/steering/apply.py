@@ -80,9 +80,11 @@ def generate(
     max_new_tokens: int = 40,
     temperature: float = 0.0,
     seed: int = 0,
+    interventions: Sequence[Intervention] = (),
 ) -> list[str]:
     """(Steered) continuations of the prompts, batched with left padding: greedy at temperature 0,
-    seeded sampling above. With a vector the hooks are on even at coefficient 0."""
+    seeded sampling above. With a vector the hooks are on even at coefficient 0. ``interventions``
+    are further edits held for the whole generation (e.g. a different push per row)."""
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     tokenizer = lm.tokenizer
     side = tokenizer.padding_side
@@ -98,10 +100,13 @@ def generate(
         kwargs |= {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
     else:
         kwargs |= {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
+    edits = list(interventions)
+    if vector is not None:
+        edits += steering_interventions(lm, vector, coefficient, layers, positions)
     with torch.inference_mode():
-        if vector is None:
+        if not edits:
             out = lm.model.generate(**enc, **kwargs)
         else:
-            with apply(lm, vector, coefficient, layers, positions):
+            with lm.hooks(interventions=edits):
                 out = lm.model.generate(**enc, **kwargs)
     return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)

@@ -138,6 +138,17 @@ class JobStore:
         self._update(job_id, status="queued", cancel_requested=False, error=None, finished_at=None)
         return self.get(job_id)
 
+    def reopen(self, job_id: int, params: dict[str, Any]) -> Job:
+        """Queue a finished job again with new parameters, e.g. an experiment with one more
+        condition: its kind resumes from what it already computed. Only a job whose kind caches
+        its steps by name (``crossling``) may do this; for others, params and results would disagree."""
+        job = self.get(job_id)
+        if job.status in ("queued", "running") and (job.status == "queued" or _alive(job.worker)):
+            raise InvalidInputError(f"job {job_id} is {job.status}: wait for it to finish first")
+        self._update(job_id, params=params, status="queued", cancel_requested=False, error=None,
+                     finished_at=None)  # fmt: skip
+        return self.get(job_id)
+
 
 def _alive(worker: str | None) -> bool:
     """Whether the process that claimed a job still runs (only knowable on the same host)."""

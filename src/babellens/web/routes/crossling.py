@@ -3,9 +3,8 @@
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from babellens.crossling.config import ExperimentConfig
+from babellens.crossling.config import ExperimentConfig, default_rates
 from babellens.crossling.lora import LoraConfig
-from babellens.crossling.rates import RateConfig
 from babellens.crossling.report import ExperimentReport
 from babellens.data.prompts import instruction_languages
 from babellens.errors import InvalidInputError
@@ -73,7 +72,7 @@ def start_experiment(db: DbDep, runner: RunnerDep, settings: SettingsDep,
     config = ExperimentConfig(
         behaviour=body.behaviour, train_langs=body.train_langs, eval_langs=body.eval_langs,
         lora=LoraConfig(steps=body.steps),
-        rates=RateConfig(prompts=body.prompts, max_new_tokens=body.max_new_tokens, batch_size=16),
+        rates=default_rates(body.prompts, body.max_new_tokens),
     )  # fmt: skip
     from babellens.crossling.behaviours import get_behaviour
 
