@@ -16,16 +16,20 @@ from babellens.crossling import (
 XSS = "<img src=x onerror=alert(1)> and </script><script>alert(2)</script>"
 
 
-def _rate(lang: str, mean: float, sample: str = "a sample") -> BehaviourRate:
-    return BehaviourRate(
-        lang=lang, mean=mean, low=mean - 5, high=mean + 5, scored=8, samples=[sample]
-    )
+def _rate(
+    lang: str, mean: float, sample: str = "a sample", in_language: float | None = 100.0
+) -> BehaviourRate:
+    return BehaviourRate(lang=lang, mean=mean, low=mean - 5, high=mean + 5, scored=8, samples=[sample],
+                         in_language=in_language)  # fmt: skip
 
 
 def make_report(model: str) -> ExperimentReport:
     config = ExperimentConfig(eval_langs=["en", "de"], steer_coefficients=[0.0, 1.0])
     base = {"en": _rate("en", 3.0, XSS), "de": _rate("de", 6.0)}
-    tuned = {"en": _rate("en", 80.0), "de": _rate("de", 40.0)}
+    tuned = {
+        "en": _rate("en", 80.0),
+        "de": _rate("de", 40.0, in_language=37.5),
+    }  # 5 of 8 in English
     sim = ConceptSimilarity(concept="caps", langs=["en", "de"], layers=[0, 1], pairs=4,
                             cosine={0: [[1.0, 0.5], [0.5, 1.0]], 1: [[1.0, 0.8], [0.8, 1.0]]},
                             control={0: [[1.0, 0.1], [0.1, 1.0]], 1: [[1.0, -0.1], [-0.1, 1.0]]},

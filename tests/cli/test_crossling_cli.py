@@ -19,6 +19,7 @@ def test_report_prints_rates_transfer_similarity_steering_and_recovery(
     code, out, _ = run_cli(["crossling", "report", str(job.id)], capsys)
     assert code == 0
     assert "transfer en" in out and "+34.0" in out  # the transfer row
+    assert "lora-en: % in its language" in out and "38" in out  # German answers partly in English
     assert "mean cosine across languages" in out and "0.80" in out and "-0.10" in out  # layer 1
     assert "steering the base" in out and "×0" in out and "70" in out  # the de curve: 6 → 70
     assert "lora-en in de, steered with the en vector ×1: 40.0% → 90.0% (recovered)" in out

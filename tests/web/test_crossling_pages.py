@@ -35,6 +35,7 @@ def test_the_report_page_carries_every_chart_and_its_json_twin(client, scanned):
     embedded = json.loads(html.split('id="crossling-data">', 1)[1].split("</script>", 1)[0])
     assert embedded["transfer"] == {"en": {"en": 77.0, "de": 34.0}}
     assert "<img src=x" not in html and "recovered" in html  # samples are escaped
+    assert "<th>in its language</th>" in html and "<td>37.5%</td>" in html
     listing = client.get("/crossling.json").json()
     assert job.id in [r["id"] for r in listing["runs"]] and "zh" in listing["languages"]
     assert client.get(f"/crossling/{scanned.scan_id}.json").status_code == 404

@@ -162,6 +162,13 @@ def print_report(report: ExperimentReport, run_id: int) -> None:
                                      for ev in langs])  # fmt: skip
     for train, row in report.transfer.items():
         table.add_row(f"transfer {train}", *[f"{row[ev]:+.1f}" for ev in langs])
+    for c in report.conditions:
+        shares = [c.rates[ev].in_language for ev in langs]
+        if any(x is not None for x in shares):
+            table.add_row(
+                f"{c.condition}: % in its language",
+                *["—" if x is None else f"{x:.0f}" for x in shares],
+            )
     console.print(table)
     if report.similarity is not None:
         _print_similarity(report.similarity)

@@ -11,6 +11,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from babellens.capture.interventions import add
+from babellens.crossling.language_id import in_language_share
 from babellens.data.prompts import chat_prompt, instructions
 from babellens.models.language_model import LanguageModel
 from babellens.steering.apply import generate
@@ -51,6 +52,11 @@ class BehaviourRate(BaseModel):
     high: float
     scored: int
     samples: list[str]
+    in_language: float | None = Field(
+        None,
+        description="% of the answers written in the prompt's language (a CAPS rate counts "
+        "answers that switched language too); None where the language is not bundled",
+    )
 
 
 def bootstrap_interval(
@@ -132,9 +138,11 @@ def _row_pushes(
 def _score(lang: str, answers: list[str], metric: Callable[[str], float],
            config: RateConfig) -> BehaviourRate:  # fmt: skip
     values = [100 * v for v in (metric(a) for a in answers) if not math.isnan(v)]
+    in_language = in_language_share(answers, lang)
     if not values:
         nan = float("nan")
-        return BehaviourRate(lang=lang, mean=nan, low=nan, high=nan, scored=0, samples=answers[:3])
+        return BehaviourRate(lang=lang, mean=nan, low=nan, high=nan, scored=0, samples=answers[:3],
+                             in_language=in_language)  # fmt: skip
     low, high = bootstrap_interval(values, config.resamples, config.seed)
     return BehaviourRate(lang=lang, mean=sum(values) / len(values), low=low, high=high,
-                         scored=len(values), samples=answers[:3])  # fmt: skip
+                         scored=len(values), samples=answers[:3], in_language=in_language)  # fmt: skip
