@@ -68,3 +68,28 @@ def test_a_launch_queues_a_crossling_job(rooted, scanned):
     assert job["kind"] == "crossling" and job["params"]["train_langs"] == ["de"]
     assert job["params"]["rates"]["prompts"] == 2 and job["params"]["lora"]["steps"] == 1
     rooted.post(f"/api/jobs/{job['id']}/cancel")
+
+
+def test_extend_queues_the_run_again_with_one_more_training_language(rooted, scanned):
+    jobs = JobStore(scanned.db)
+    config = ExperimentConfig(eval_langs=["de"], rates={"prompts": 1, "max_new_tokens": 2},
+                              vectors=False, steering=False, logit_lens_targets=[])  # fmt: skip
+    job = jobs.create("crossling", scanned.model, config.model_dump(mode="json"))
+    jobs.finish(job.id, "done", summary=make_report(scanned.model).model_dump(mode="json"))
+    url = f"/api/crossling/experiments/{job.id}/extend"
+    for body, message in (
+        ({"train_langs": ["en"]}, "already trained en"),
+        ({"train_langs": ["xx"]}, "xx"),
+    ):
+        answer = rooted.post(url, json=body)
+        assert answer.status_code == 400 and message in answer.text
+    answer = rooted.post(
+        f"/api/crossling/experiments/{scanned.scan_id}/extend", json={"train_langs": ["de"]}
+    )
+    assert answer.status_code == 400 and "not a crossling experiment" in answer.text
+    answer = rooted.post(url, json={"train_langs": ["de"]})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["id"] == job.id and answer.json()["params"]["train_langs"] == ["en", "de"]
+    rooted.post(f"/api/jobs/{job.id}/cancel")
+    html = rooted.get("/crossling").text
+    assert "en, de" in html  # the run's row shows both training languages

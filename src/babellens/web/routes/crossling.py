@@ -41,6 +41,10 @@ class ExperimentRequest(BaseModel):
     steps: int = Field(60, ge=1, le=2000, description="LoRA training steps")
 
 
+class ExtendRequest(BaseModel):
+    train_langs: list[_Lang] = Field(min_length=1, max_length=3, description="Languages to add")
+
+
 class ReportPage(BaseModel):
     job: Job
     report: ExperimentReport
@@ -79,6 +83,23 @@ def start_experiment(db: DbDep, runner: RunnerDep, settings: SettingsDep,
     get_behaviour(config.behaviour)
     job = JobStore(db).create("crossling", body.model, config.model_dump(mode="json"))
     runner.submit(job.id)
+    return job
+
+
+@router.post("/api/crossling/experiments/{job_id}/extend", response_model=Job, status_code=202,
+             tags=["crossling"], dependencies=[Depends(require_token)])  # fmt: skip
+def extend_experiment(db: DbDep, runner: RunnerDep, job_id: JobId, body: ExtendRequest) -> Job:
+    """Add LoRA conditions (training languages) to a finished experiment: it runs again from its
+    cache, so only the new adapters are trained and measured; follow it at /jobs/{id}."""
+    from babellens.crossling.experiment import extended_config
+
+    jobs = JobStore(db)
+    job = jobs.get(job_id)
+    if job.kind != "crossling":
+        raise InvalidInputError(f"job {job_id} is a {job.kind} job, not a crossling experiment")
+    config = extended_config(job.params, body.train_langs)
+    job = jobs.reopen(job_id, config.model_dump(mode="json"))
+    runner.submit(job_id)
     return job
 
 

@@ -27,6 +27,23 @@ if (form) {
   });
 }
 
+const extend = document.getElementById("extend-form");
+if (extend) {
+  extend.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = extend.querySelector(".form-error");
+    showError(error, "");
+    try {
+      const body = { train_langs: split(extend.elements.train_langs.value) };
+      const job = await postJSON(`/api/crossling/experiments/${extend.dataset.job}/extend`, body,
+        sessionStorage.getItem("babellens-token"));
+      window.location.href = `/jobs/${job.id}`;
+    } catch (err) {
+      showError(error, err.message);
+    }
+  });
+}
+
 const node = document.getElementById("crossling-data");
 const report = node ? JSON.parse(node.textContent) : null;
 if (report && window.Plotly) {
