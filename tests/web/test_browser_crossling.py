@@ -1,5 +1,5 @@
 """The cross-lingual report in a real browser: every chart draws, the layer slider redraws the
-similarity heatmaps, the launcher rejects a bad language in place. Saves docs/img/crossling.png.
+similarity heatmaps, the launcher and the extend form reject bad languages in place. Saves docs/img/crossling.png.
 
 The report is the stored result of a real run on gemma3-270m when ``tests/data/`` has one (so
 the README's screenshot shows real numbers), else the hand-made one.
@@ -68,6 +68,11 @@ def test_report_charts_and_layer_slider(report_site):
     slider.fill(str(round(0.3 * (len(sim.layers) - 1))))
     IMG.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMG / "crossling.png"))  # the first screen: transfer, rates, vectors
+    trained = report_site["report"].config.train_langs[0]
+    page.fill("#extend-form input[name=train_langs]", trained)  # already trained: refused in place
+    page.click("#extend-form button")
+    page.wait_for_selector("#extend-form .form-error:not([hidden])")
+    assert "already trained" in page.locator("#extend-form .form-error").inner_text()
     page.goto(report_site["base"] + "/crossling")
     page.fill("#crossling-form input[name=train_langs]", "xx")
     page.click("#crossling-form button")
