@@ -51,3 +51,19 @@ export function showError(node, message) {
   node.textContent = message || "";
   node.hidden = !message;
 }
+
+// A form that starts a job: POST what body(form) builds, then follow the job on its page; a
+// refusal shows in the form's .form-error, in place.
+export function launchesJob(form, url, body) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = form.querySelector(".form-error");
+    showError(error, "");
+    try {
+      const job = await postJSON(url, body(form), sessionStorage.getItem("babellens-token"));
+      window.location.href = `/jobs/${job.id}`;
+    } catch (err) {
+      showError(error, err.message);
+    }
+  });
+}

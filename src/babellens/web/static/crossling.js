@@ -1,47 +1,26 @@
 // Cross-lingual experiments: the launcher, and the report's charts (Plotly).
-import { postJSON, showError } from "./api.js";
+import { launchesJob } from "./api.js";
 import { config, layout, palette } from "./plot.js";
 
 const split = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
 
 const form = document.getElementById("crossling-form");
 if (form) {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = form.querySelector(".form-error");
-    showError(error, "");
-    try {
-      const body = {
-        model: form.elements.model.value.trim(),
-        train_langs: split(form.elements.train_langs.value),
-        eval_langs: split(form.elements.eval_langs.value),
-        prompts: Number(form.elements.prompts.value),
-        max_new_tokens: Number(form.elements.max_new_tokens.value),
-        steps: Number(form.elements.steps.value),
-      };
-      const job = await postJSON("/api/crossling/experiments", body, sessionStorage.getItem("babellens-token"));
-      window.location.href = `/jobs/${job.id}`;
-    } catch (err) {
-      showError(error, err.message);
-    }
-  });
+  launchesJob(form, "/api/crossling/experiments", (f) => ({
+    model: f.elements.model.value.trim(),
+    train_langs: split(f.elements.train_langs.value),
+    eval_langs: split(f.elements.eval_langs.value),
+    prompts: Number(f.elements.prompts.value),
+    max_new_tokens: Number(f.elements.max_new_tokens.value),
+    steps: Number(f.elements.steps.value),
+  }));
 }
 
 const extend = document.getElementById("extend-form");
 if (extend) {
-  extend.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = extend.querySelector(".form-error");
-    showError(error, "");
-    try {
-      const body = { train_langs: split(extend.elements.train_langs.value) };
-      const job = await postJSON(`/api/crossling/experiments/${extend.dataset.job}/extend`, body,
-        sessionStorage.getItem("babellens-token"));
-      window.location.href = `/jobs/${job.id}`;
-    } catch (err) {
-      showError(error, err.message);
-    }
-  });
+  launchesJob(extend, `/api/crossling/experiments/${extend.dataset.job}/extend`, (f) => ({
+    train_langs: split(f.elements.train_langs.value),
+  }));
 }
 
 const node = document.getElementById("crossling-data");

@@ -1,5 +1,5 @@
 // Steering playground: the same prompt unsteered and steered, side by side; start evaluations.
-import { postJSON, showError } from "./api.js";
+import { launchesJob, postJSON, showError } from "./api.js";
 
 function parseLayers(text) {
   const layers = [];
@@ -50,22 +50,11 @@ if (form) {
 
 const evalForm = document.getElementById("eval-form");
 if (evalForm) {
-  evalForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = evalForm.querySelector(".form-error");
-    showError(error, "");
-    try {
-      const body = {
-        model: evalForm.elements.model.value,
-        vector: evalForm.elements.vector.value.trim(),
-        metric: evalForm.elements.metric.value.trim(),
-        coefficients: evalForm.elements.coefficients.value.split(",").map(Number),
-        prompts: Number(evalForm.elements.prompts.value),
-      };
-      const job = await postJSON("/api/steering/evaluations", body, sessionStorage.getItem("babellens-token"));
-      window.location.href = `/jobs/${job.id}`;
-    } catch (err) {
-      showError(error, err.message);
-    }
-  });
+  launchesJob(evalForm, "/api/steering/evaluations", (f) => ({
+    model: f.elements.model.value,
+    vector: f.elements.vector.value.trim(),
+    metric: f.elements.metric.value.trim(),
+    coefficients: f.elements.coefficients.value.split(",").map(Number),
+    prompts: Number(f.elements.prompts.value),
+  }));
 }
