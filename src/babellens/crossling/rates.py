@@ -93,7 +93,7 @@ def behaviour_rates(
 
     Every row carries its own condition's push (zero for an unsteered row, which leaves it exact),
     so a dose-response curve costs one generation of ``conditions × prompts`` rows instead of one
-    per coefficient: decoding on a CPU costs nearly the same for 8 rows as for 64.
+    per coefficient: decoding is bound by reading the weights, so 64 rows cost about twice 8.
     """
     rows = instructions(lang, "eval")[: config.prompts]
     prompts = [chat_prompt(lm.tokenizer, r["text"]) for r in rows]
@@ -102,7 +102,7 @@ def behaviour_rates(
     answers: list[list[str]] = [[] for _ in conditions]
     for start in range(0, len(work), config.batch_size):
         chunk = work[start : start + config.batch_size]
-        which = torch.tensor([c for c, _ in chunk])
+        which = torch.tensor([c for c, _ in chunk], device=lm.device)
         edits = [
             add(f"resid_post.{layer}", push[which][:, None, :]) for layer, push in pushes.items()
         ]
