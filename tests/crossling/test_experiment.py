@@ -155,3 +155,53 @@ def test_extend_adds_a_training_language_and_reuses_every_finished_step(
     other = JobStore(db).create("scan", model_folder, {})
     code, _, err = run_cli(["crossling", "extend", str(other.id), "--train-lang", "de"], capsys)
     assert code == 2 and "not a crossling experiment" in err
+
+
+def _training_file(tmp_path, rows: list[str]):
+    path = tmp_path / "caps.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_training_pairs_from_a_users_file(model_folder, tmp_path):
+    from babellens.crossling import read_training_file
+    from babellens.errors import InvalidInputError
+
+    good = _training_file(tmp_path, ['{"instruction": "Name a colour.", "answer": "RED."}', "",
+                                     '{"instruction": "Name a fruit.", "answer": "A PEAR."}'])  # fmt: skip
+    assert read_training_file(good) == [("Name a colour.", "RED."), ("Name a fruit.", "A PEAR.")]
+    config = tiny_config(eval_langs=["de"], steering=False, vectors=False, logit_lens_targets=[],
+                         train_files={"en": str(good)})  # fmt: skip
+    report = run_experiment(model_folder, config, tmp_path / "run")
+    data = json.loads((tmp_path / "run" / "data-en.json").read_text())
+    assert [d["completion"] for d in data] == ["RED.", "A PEAR."]
+    assert data[0]["prompt"].startswith(
+        "Question: Name a colour."
+    )  # the plain template: no chat template
+    assert len(report.losses["en"]) == 3
+    bad = tmp_path / "bad.jsonl"
+    for text, message in (
+        ('{"instruction": "x"}', "line 1"),
+        ("\n\nnot json", "line 3"),
+        ("\n", "no training pairs"),
+    ):
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(InvalidInputError, match=message):
+            read_training_file(bad)
+    with pytest.raises(InvalidInputError, match="no training file"):
+        read_training_file(tmp_path / "missing.jsonl")
+
+
+def test_the_cli_checks_training_files_before_it_starts(model_folder, tmp_path, capsys):
+    from cli_runner import run_cli
+
+    good = _training_file(tmp_path, ['{"instruction": "Name a colour.", "answer": "RED."}'])
+    base = ["crossling", "run", model_folder, "--eval-langs", "en", "--prompts", "1", "--steps", "1",
+            "--max-new-tokens", "2", "--no-vectors", "--no-steering", "--lens-targets", ""]  # fmt: skip
+    for args, message in ((["--train-lang", "en,de", "--train-file", str(good)], "say which language"),
+                          (["--train-file", f"fr={good}"], "not a training language"),
+                          (["--train-file", str(tmp_path / "nope.jsonl")], "no training file")):  # fmt: skip
+        code, _, err = run_cli([*base, *args], capsys)
+        assert code == 2 and message in err, err
+    code, out, _ = run_cli([*base, "--train-file", f"en={good}", "--json"], capsys)
+    assert code == 0 and json.loads(out)["config"]["train_files"] == {"en": str(good.resolve())}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +23,33 @@ app = typer.Typer(help="Cross-lingual transfer experiments.", no_args_is_help=Tr
 
 def _langs(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+TrainFileOpt = Annotated[
+    list[str] | None,
+    typer.Option("--train-file", help="LANG=FILE (or FILE with one training language): a JSONL file of "
+                 '{"instruction", "answer"} pairs to train on instead of the model\'s own answers.'),
+]  # fmt: skip
+
+
+def _train_files(specs: list[str] | None, train_langs: list[str]) -> dict[str, str]:
+    """``LANG=FILE`` pairs (a bare FILE names the only training language), checked and absolute."""
+    from babellens.crossling import read_training_file
+
+    files = {}
+    for spec in specs or []:
+        lang, sep, path = spec.partition("=")
+        if not sep:
+            if len(train_langs) != 1:
+                raise InvalidInputError(f"--train-file {spec}: say which language, e.g. de={spec}")
+            lang, path = train_langs[0], spec
+        if lang not in train_langs:
+            raise InvalidInputError(
+                f"--train-file {spec}: {lang!r} is not a training language here"
+            )
+        read_training_file(path)  # a bad file fails now, not after the base-model steps
+        files[lang] = str(Path(path).resolve())
+    return files
 
 
 @app.command()
@@ -45,6 +73,7 @@ def run(
     lens_targets: Annotated[
         str, typer.Option(help="Logit-lens target languages, comma separated ('' to skip).")
     ] = "de,ru,zh,ja",
+    train_file: TrainFileOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -58,6 +87,7 @@ def run(
     try:
         config = ExperimentConfig(
             behaviour=behaviour, train_langs=_langs(train_lang), eval_langs=_langs(eval_langs),
+            train_files=_train_files(train_file, _langs(train_lang)),
             train_examples=train_examples, lora=LoraConfig(steps=steps),
             rates=default_rates(prompts, max_new_tokens), vectors=vectors,
             steering=steering, logit_lens_targets=_langs(lens_targets),
@@ -77,6 +107,7 @@ def run(
 def extend(
     run_id: Annotated[int, typer.Argument(help="The experiment's job id.", min=1)],
     train_lang: Annotated[str, typer.Option(help="Further training language(s), comma separated.")],
+    train_file: TrainFileOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -92,7 +123,9 @@ def extend(
     job = jobs.get(run_id)
     if job.kind != "crossling":
         raise InvalidInputError(f"job {run_id} is a {job.kind} job, not a crossling experiment")
-    config = extended_config(job.params, _langs(train_lang))
+    config = extended_config(
+        job.params, _langs(train_lang), _train_files(train_file, _langs(train_lang))
+    )
     jobs.reopen(run_id, config.model_dump(mode="json"))
     with job_progress(f"crossling {job.model} (+{train_lang})", "steps", enabled=not json) as bar:
         finished = run_job(database, run_id, on_progress=bar)

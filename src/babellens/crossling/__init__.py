@@ -16,12 +16,7 @@ from babellens.crossling.cross_steering import (
     recovery,
     weakest_languages,
 )
-from babellens.crossling.experiment import (
-    ExperimentStopped,
-    extended_config,
-    run_experiment,
-    training_examples,
-)
+from babellens.crossling.experiment import ExperimentStopped, extended_config, run_experiment
 from babellens.crossling.lora import (
     LoraConfig,
     LoraRun,
@@ -47,6 +42,11 @@ from babellens.crossling.similarity import (
     control_signs,
     cosine_matrix,
     language_vectors,
+)
+from babellens.crossling.training_data import (
+    examples_from_file,
+    read_training_file,
+    training_examples,
 )
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "cosine_matrix",
     "default_rates",
     "dose_curves",
+    "examples_from_file",
     "extended_config",
     "get_adapter",
     "get_behaviour",
@@ -86,6 +87,7 @@ __all__ = [
     "list_adapters",
     "load_adapter",
     "load_with_adapter",
+    "read_training_file",
     "recovery",
     "run_experiment",
     "train_lora",

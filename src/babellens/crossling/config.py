@@ -34,6 +34,11 @@ class ExperimentConfig(BaseModel):
     answer_tokens: int = Field(
         64, ge=1, le=1024, description="Length of the base model's training answers"
     )
+    train_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Training language -> a JSONL file of {instruction, answer} pairs to train on "
+        "instead of the base model's own transformed answers",
+    )
     lora: LoraConfig = Field(default_factory=LoraConfig)
     rates: RateConfig = Field(default_factory=default_rates)
     reference_lang: str = Field("en", description="Whose concept vector steers every language")

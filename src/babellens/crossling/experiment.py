@@ -37,36 +37,21 @@ from babellens.crossling.rates import BehaviourRate, behaviour_rate
 from babellens.crossling.report import ConditionRates, ExperimentReport
 from babellens.crossling.similarity import LanguageVectors, concept_similarity, language_vectors
 from babellens.crossling.step_cache import StepCache
-from babellens.data.prompts import chat_prompt, instructions
+from babellens.crossling.training_data import examples_from_file, training_examples
+from babellens.data.prompts import instructions
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.models.language_model import LanguageModel
 from babellens.models.loading import load
-from babellens.steering.apply import generate
 from babellens.steering.library import steer_layers
 from babellens.steering.vector import SteeringVector
 
-__all__ = ["ExperimentStopped", "extended_config", "run_experiment", "training_examples"]
+__all__ = ["ExperimentStopped", "extended_config", "run_experiment"]
 
 Progress = Callable[[str, int, int], None]
 
 
 class ExperimentStopped(BabelLensError):
     """Raised between steps when ``should_stop`` says so; the finished steps stay cached."""
-
-
-def training_examples(lm: LanguageModel, transform: Callable[[str], str], lang: str, n: int,
-                      answer_tokens: int, batch_size: int = 8) -> list[TrainExample]:  # fmt: skip
-    """The base model's own (greedy) answers to the first ``n`` training instructions, transformed."""
-    prompts = [chat_prompt(lm.tokenizer, r["text"]) for r in instructions(lang, "train")[:n]]
-    examples = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = prompts[start : start + batch_size]
-        for prompt, answer in zip(
-            chunk, generate(lm, chunk, max_new_tokens=answer_tokens), strict=True
-        ):
-            if answer.strip():
-                examples.append(TrainExample(prompt=prompt, completion=transform(answer.strip())))
-    return examples
 
 
 class _Run:
@@ -110,7 +95,8 @@ def _vector_langs(behaviour: Behaviour, langs: list[str]) -> list[str]:
     return usable
 
 
-def extended_config(params: dict[str, Any], train_langs: list[str]) -> ExperimentConfig:
+def extended_config(params: dict[str, Any], train_langs: list[str],
+                    train_files: dict[str, str] | None = None) -> ExperimentConfig:  # fmt: skip
     """A stored run's config with further training languages (all settings else unchanged, so
     every step the run already finished stays valid and comes from its cache)."""
     config = ExperimentConfig(**params)
@@ -121,8 +107,9 @@ def extended_config(params: dict[str, Any], train_langs: list[str]) -> Experimen
         raise InvalidInputError(
             f"the run already trained {', '.join(config.train_langs)}: name another language"
         )
+    files = {**config.train_files, **{k: v for k, v in (train_files or {}).items() if k in new}}
     return ExperimentConfig.model_validate(
-        {**config.model_dump(), "train_langs": [*config.train_langs, *new]}
+        {**config.model_dump(), "train_langs": [*config.train_langs, *new], "train_files": files}
     )
 
 
@@ -219,9 +206,11 @@ class _Experiment:
                 ) -> tuple[ConditionRates, LoraRun, list[Recovery]]:  # fmt: skip
         """Training data, LoRA, rates in every language, steering where transfer was weakest."""
         run, config = self.run, self.config
-        examples = run.step(f"data-{lang}", f"training data {lang}", list[TrainExample], lambda: training_examples(
-            self.base, self.behaviour.transform, lang, config.train_examples, config.answer_tokens,
-            config.rates.batch_size))  # fmt: skip
+        path = config.train_files.get(lang)
+        examples = run.step(f"data-{lang}", f"training data {lang}", list[TrainExample], lambda: (
+            examples_from_file(self.base, path) if path else training_examples(
+                self.base, self.behaviour.transform, lang, config.train_examples, config.answer_tokens,
+                config.rates.batch_size)))  # fmt: skip
         folder = run.cache.folder / f"lora-{lang}"
         trained = run.step(f"train-{lang}", f"train {lang}", LoraRun,
                            lambda: _train(self.model, examples, config, folder, run.should_stop))  # fmt: skip
