@@ -132,16 +132,23 @@ def _vector(lm, layer: int, scale: float = 4.0):
     return SteeringVector(info=info, directions={layer: direction})
 
 
-def test_conditions_answered_in_shared_batches_equal_separate_runs(model_folder):
-    """Each row carries its own push: one generation of rows × conditions equals one per condition."""
+def test_cells_answered_in_shared_batches_equal_separate_runs(model_folder):
+    """Rows of several languages and pushes share batches, each with its own push: the answers
+    equal one generation per cell."""
     lm = load(model_folder)
     vector = _vector(lm, layer=1)
     config = RateConfig(prompts=3, max_new_tokens=6, temperature=0.0, batch_size=16, resamples=50)
     metric = get_behaviour("caps").metric
-    conditions = [Steering(vector, 2.0, (1,)), None, Steering(vector, -1.0, (1,))]
-    shared = behaviour_rates(lm, "de", metric, config, conditions)
-    alone = [behaviour_rate(lm, "de", metric, config.model_copy(update={"batch_size": 3}), steering=s)
-             for s in conditions]  # fmt: skip
+    cells = [
+        ("de", Steering(vector, 2.0, (1,))),
+        ("de", None),
+        ("ru", Steering(vector, -1.0, (1,))),
+        ("ru", None),
+    ]
+    shared = behaviour_rates(lm, cells, metric, config)
+    alone = [behaviour_rate(lm, lang, metric, config.model_copy(update={"batch_size": 3}), steering=s)
+             for lang, s in cells]  # fmt: skip
+    assert [r.lang for r in shared] == ["de", "de", "ru", "ru"]
     assert [r.samples for r in shared] == [r.samples for r in alone]
     assert shared[0].samples != shared[1].samples  # the push changes the answers
     prompts = [chat_prompt(lm.tokenizer, r["text"]) for r in instructions("de", "eval")[:3]]

@@ -77,7 +77,7 @@ def bench_crossling(lm: LanguageModel, *, rounds: int = 3, prompts: int = 8,
     metric = get_behaviour("caps").metric
     config = RateConfig(prompts=prompts, max_new_tokens=new_tokens, batch_size=64)
     start = time.perf_counter()
-    behaviour_rates(lm, "en", metric, config, conditions)
+    behaviour_rates(lm, [("en", c) for c in conditions], metric, config)
     shared_s = time.perf_counter() - start
     start = time.perf_counter()
     for condition in conditions:

@@ -16,7 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
-from babellens.crossling.rates import BehaviourRate, RateConfig, Steering, behaviour_rates
+from babellens.crossling.rates import (
+    BehaviourRate,
+    Cell,
+    RateConfig,
+    Steering,
+    behaviour_rates,
+)
 from babellens.models.language_model import LanguageModel
 from babellens.steering.vector import SteeringVector
 
@@ -44,26 +50,33 @@ class Recovery(BaseModel):
 
 def dose_curves(lm: LanguageModel, vectors: Mapping[str, SteeringVector], langs: Sequence[str],
                 metric: Callable[[str], float], config: RateConfig, *, layer: int,
-                coefficients: Sequence[float], reference: str = "en",
-                tick: Callable[[str], None] | None = None) -> list[DoseCurve]:  # fmt: skip
-    """Per language, the reference vector's curve and the language's own, every point answered in
-    shared batches (coefficient 0, the unsteered model, is measured once and shared by both)."""
+                coefficients: Sequence[float], reference: str = "en") -> list[DoseCurve]:  # fmt: skip
+    """Per language, the reference vector's curve and the language's own, every point of every
+    language answered in shared batches (coefficient 0, the unsteered model, is measured once per
+    language and shared by both of its curves)."""
+    sources = {
+        lang: [s for s in dict.fromkeys([reference, lang]) if s in vectors] for lang in langs
+    }
+    cells: list[Cell] = []
+    for lang in langs:
+        if sources[lang]:
+            cells += [
+                (lang, Steering(vectors[s], c, (layer,)))
+                for s in sources[lang]
+                for c in coefficients
+                if c != 0
+            ]
+            cells += [(lang, None)] if 0 in coefficients else []
+    rates = iter(behaviour_rates(lm, cells, metric, config))
     curves = []
     for lang in langs:
-        if tick is not None:
-            tick(f"steering {lang}")
-        sources = [s for s in dict.fromkeys([reference, lang]) if s in vectors]
-        if not sources:
+        if not sources[lang]:
             continue
-        points = [(s, c) for s in sources for c in coefficients if c != 0]
-        conditions: list[Steering | None] = [Steering(vectors[s], c, (layer,)) for s, c in points]
-        measured = behaviour_rates(
-            lm, lang, metric, config, conditions + [None] * (0 in coefficients)
-        )
-        rates = dict(zip(points, measured, strict=False))
+        points = {(s, c): next(rates) for s in sources[lang] for c in coefficients if c != 0}
+        zero = next(rates) if 0 in coefficients else None
         curves += [DoseCurve(lang=lang, vector_lang=s, layer=layer, coefficients=list(coefficients),
-                             rates=[rates[(s, c)] if c != 0 else measured[-1] for c in coefficients])
-                   for s in sources]  # fmt: skip
+                             rates=[points[(s, c)] if c != 0 else zero for c in coefficients])
+                   for s in sources[lang]]  # fmt: skip
     return curves
 
 
@@ -77,14 +90,14 @@ def recovery(lm: LanguageModel, adapter_lang: str, before: Mapping[str, Behaviou
              vectors: Mapping[str, SteeringVector], langs: Sequence[str],
              metric: Callable[[str], float], config: RateConfig, *, layer: int,
              coefficient: float, reference: str = "en") -> list[Recovery]:  # fmt: skip
-    """Steer the fine-tuned ``lm`` in ``langs`` with the reference and the language's own vector."""
-    out = []
-    for lang in langs:
-        sources = [s for s in dict.fromkeys([reference, lang]) if s in vectors]
-        steered = behaviour_rates(lm, lang, metric, config,
-                                  [Steering(vectors[s], coefficient, (layer,)) for s in sources])  # fmt: skip
-        out += [Recovery(adapter_lang=adapter_lang, lang=lang, vector_lang=source,
-                         coefficient=coefficient, layer=layer, before=before[lang], after=after,
-                         recovered=after.low > before[lang].high)
-                for source, after in zip(sources, steered, strict=True)]  # fmt: skip
-    return out
+    """Steer the fine-tuned ``lm`` in ``langs`` with the reference and the language's own vector
+    (all languages and vectors answered in shared batches)."""
+    pairs = [(lang, source) for lang in langs for source in dict.fromkeys([reference, lang])
+             if source in vectors]  # fmt: skip
+    cells: list[Cell] = [
+        (lang, Steering(vectors[source], coefficient, (layer,))) for lang, source in pairs
+    ]
+    steered = behaviour_rates(lm, cells, metric, config)
+    return [Recovery(adapter_lang=adapter_lang, lang=lang, vector_lang=source, coefficient=coefficient,
+                     layer=layer, before=before[lang], after=after, recovered=after.low > before[lang].high)
+            for (lang, source), after in zip(pairs, steered, strict=True)]  # fmt: skip

@@ -33,7 +33,7 @@ from babellens.crossling.cross_steering import (
     weakest_languages,
 )
 from babellens.crossling.lora import LoraRun, TrainExample, load_with_adapter, train_lora
-from babellens.crossling.rates import BehaviourRate, behaviour_rate
+from babellens.crossling.rates import BehaviourRate, behaviour_rates
 from babellens.crossling.report import ConditionRates, ExperimentReport
 from babellens.crossling.similarity import LanguageVectors, concept_similarity, language_vectors
 from babellens.crossling.step_cache import StepCache
@@ -79,6 +79,25 @@ class _Run:
             self._timings_path.write_text(json.dumps(self.timings, indent=1))
         self.done += 1
         return value
+
+    def steps(self, names: list[str], label: str, kind: Any,
+              compute: Callable[[list[int]], list[Any]]) -> list[Any]:  # fmt: skip
+        """Named steps computed together, in shared batches: ``compute`` gets the indices of the
+        missing ones and returns their values, each then cached under its own name (so a folder
+        written step by step resumes here too)."""
+        if self.should_stop is not None and self.should_stop():
+            raise ExperimentStopped(f"stopped before {label}; run again to resume")
+        if self.progress is not None:
+            self.progress(label, self.done, self.total)
+        missing = [i for i, name in enumerate(names) if not self.cache.done(name)]
+        if missing:
+            start = time.perf_counter()
+            for i, value in zip(missing, compute(missing), strict=True):
+                self.cache.write(names[i], kind, value)
+            self.timings[label] = round(time.perf_counter() - start, 2)
+            self._timings_path.write_text(json.dumps(self.timings, indent=1))
+        self.done += len(names)
+        return [self.cache.read(name, kind) for name in names]
 
 
 def _vector_langs(behaviour: Behaviour, langs: list[str]) -> list[str]:
@@ -181,19 +200,23 @@ class _Experiment:
         self.layer = 0
 
     def rates(self, lm: LanguageModel, condition: str) -> dict[str, BehaviourRate]:
-        return {lang: self.run.step(f"rate-{condition}-{lang}", f"{condition} rate {lang}", BehaviourRate,
-                                    lambda lang=lang: behaviour_rate(lm, lang, self.metric, self.config.rates))
-                for lang in self.config.eval_langs}  # fmt: skip
+        langs = self.config.eval_langs
+        rates = self.run.steps([f"rate-{condition}-{lang}" for lang in langs], f"{condition} rates", BehaviourRate,
+                               lambda missing: behaviour_rates(lm, [(langs[i], None) for i in missing], self.metric,
+                                                               self.config.rates))  # fmt: skip
+        return dict(zip(langs, rates, strict=True))
 
     def steering_curves(self) -> list[DoseCurve]:
-        config, curves = self.config, []
+        config = self.config
         if not (config.steering and self.vectors):
             return []
-        for lang in config.eval_langs:
-            curves += self.run.step(f"steer-{lang}", f"steering {lang}", list[DoseCurve], lambda lang=lang: dose_curves(
-                self.base, self.vectors, [lang], self.metric, config.steer_rates, layer=self.layer,
-                coefficients=config.steer_coefficients, reference=config.reference_lang))  # fmt: skip
-        return curves
+        langs = config.eval_langs
+        per_lang = self.run.steps([f"steer-{lang}" for lang in langs], "steering curves", list[DoseCurve],
+                                  lambda missing: _by_lang([langs[i] for i in missing], dose_curves(
+                                      self.base, self.vectors, [langs[i] for i in missing], self.metric,
+                                      config.steer_rates, layer=self.layer, coefficients=config.steer_coefficients,
+                                      reference=config.reference_lang)))  # fmt: skip
+        return [curve for curves in per_lang for curve in curves]
 
     def lenses(self) -> list[LogitLensResult]:
         config = self.config
@@ -226,6 +249,10 @@ class _Experiment:
                                             config.rates, layer=self.layer, coefficient=config.recover_coefficient,
                                             reference=config.reference_lang))  # fmt: skip
         return condition, trained, steered
+
+
+def _by_lang(langs: list[str], curves: list[DoseCurve]) -> list[list[DoseCurve]]:
+    return [[c for c in curves if c.lang == lang] for lang in langs]
 
 
 def _train(model: str, examples: list[TrainExample], config: ExperimentConfig, folder: Path,

@@ -19,6 +19,7 @@ from babellens.steering.vector import SteeringVector
 
 __all__ = [
     "BehaviourRate",
+    "Cell",
     "RateConfig",
     "Steering",
     "behaviour_rate",
@@ -78,41 +79,46 @@ def behaviour_rate(
     steering: Steering | None = None,
 ) -> BehaviourRate:
     """Answers to the held-out (eval) instructions of ``lang``, scored by ``metric`` (0..1 -> %)."""
-    return behaviour_rates(lm, lang, metric, config, [steering], progress)[0]
+    return behaviour_rates(lm, [(lang, steering)], metric, config, progress)[0]
+
+
+Cell = tuple[str, Steering | None]
+"""A language and how the model is steered while answering in it (``None``: not steered)."""
 
 
 def behaviour_rates(
     lm: LanguageModel,
-    lang: str,
+    cells: Sequence[Cell],
     metric: Callable[[str], float],
     config: RateConfig,
-    conditions: Sequence[Steering | None],
     progress: Callable[[int, int], None] | None = None,
 ) -> list[BehaviourRate]:
-    """One rate per steering condition (``None``: unsteered), all answered in shared batches.
+    """One rate per cell, every cell's answers generated in shared batches of ``batch_size`` rows.
 
-    Every row carries its own condition's push (zero for an unsteered row, which leaves it exact),
-    so a dose-response curve costs one generation of ``conditions × prompts`` rows instead of one
-    per coefficient: decoding is bound by reading the weights, so 64 rows cost about twice 8.
+    Rows of different languages and steering conditions share a batch: each row carries its own
+    push (zero for an unsteered row, which leaves it exact). Decoding is bound by reading the
+    weights, so on a CPU 64 rows cost about 1.5 times 32 and twice 8: the rates of six languages,
+    or a whole dose-response curve, cost a few batches instead of one generation per cell.
     """
-    rows = instructions(lang, "eval")[: config.prompts]
-    prompts = [chat_prompt(lm.tokenizer, r["text"]) for r in rows]
-    work = [(c, p) for c in range(len(conditions)) for p in prompts]
-    pushes = _row_pushes(lm, conditions)
-    answers: list[list[str]] = [[] for _ in conditions]
-    for start in range(0, len(work), config.batch_size):
-        chunk = work[start : start + config.batch_size]
-        which = torch.tensor([c for c, _ in chunk], device=lm.device)
+    rows = [(i, chat_prompt(lm.tokenizer, r["text"]))
+            for i, (lang, _) in enumerate(cells) for r in instructions(lang, "eval")[: config.prompts]]  # fmt: skip
+    pushes = _row_pushes(lm, [steering for _, steering in cells])
+    answers: list[list[str]] = [[] for _ in cells]
+    for start in range(0, len(rows), config.batch_size):
+        chunk = rows[start : start + config.batch_size]
+        which = torch.tensor([i for i, _ in chunk], device=lm.device)
         edits = [
             add(f"resid_post.{layer}", push[which][:, None, :]) for layer, push in pushes.items()
         ]
         texts = generate(lm, [p for _, p in chunk], max_new_tokens=config.max_new_tokens,
                          temperature=config.temperature, seed=config.seed + start, interventions=edits)  # fmt: skip
-        for (c, _), text in zip(chunk, texts, strict=True):
-            answers[c].append(text)
+        for (i, _), text in zip(chunk, texts, strict=True):
+            answers[i].append(text)
         if progress is not None:
-            progress(min(start + config.batch_size, len(work)), len(work))
-    return [_score(lang, found, metric, config) for found in answers]
+            progress(min(start + config.batch_size, len(rows)), len(rows))
+    return [
+        _score(lang, found, metric, config) for (lang, _), found in zip(cells, answers, strict=True)
+    ]
 
 
 def _row_pushes(

@@ -31,18 +31,28 @@ class StepCache:
     def done(self, name: str) -> bool:
         return self.path(name).is_file()
 
-    def get(self, name: str, kind: type[T] | TypeAdapter, compute: Callable[[], T]) -> T:
-        adapter = kind if isinstance(kind, TypeAdapter) else TypeAdapter(kind)
+    def read(self, name: str, kind: type[T] | TypeAdapter) -> T:
+        return _adapter(kind).validate_json(self.path(name).read_bytes())
+
+    def write(self, name: str, kind: type[T] | TypeAdapter, value: T) -> None:
+        """Atomically: a temporary file, then a rename, so a killed run never leaves half a step."""
         path = self.path(name)
-        if path.is_file():
-            return adapter.validate_json(path.read_bytes())
-        value = compute()
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         data = (
             value.model_dump(mode="json")
             if isinstance(value, BaseModel)
-            else adapter.dump_python(value, mode="json")
+            else _adapter(kind).dump_python(value, mode="json")
         )
         partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         os.replace(partial, path)
+
+    def get(self, name: str, kind: type[T] | TypeAdapter, compute: Callable[[], T]) -> T:
+        if self.done(name):
+            return self.read(name, kind)
+        value = compute()
+        self.write(name, kind, value)
         return value
+
+
+def _adapter(kind: type[T] | TypeAdapter) -> TypeAdapter:
+    return kind if isinstance(kind, TypeAdapter) else TypeAdapter(kind)
