@@ -27,7 +27,7 @@ const node = document.getElementById("crossling-data");
 const report = node ? JSON.parse(node.textContent) : null;
 if (report && window.Plotly) {
   const langs = report.config.eval_langs;
-  const trains = Object.keys(report.transfer);
+  const trains = report.config.train_langs.filter((t) => t in report.transfer);  // stored JSON may sort keys
   const heat = (z, x, y, zmin, zmax, colorscale, text) => ({
     type: "heatmap", z, x, y, zmin, zmax, colorscale, text, texttemplate: "%{text}",
     hovertemplate: "%{y} → %{x}: %{z:.2f}<extra></extra>", colorbar: { thickness: 10 },
