@@ -13,15 +13,13 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from babellens.bench.steering import PROMPTS
 from babellens.crossling.lora import LoraConfig, TrainExample, completion_batch, completion_loss
 from babellens.crossling.rates import RateConfig, Steering, behaviour_rate, behaviour_rates
 from babellens.models.language_model import LanguageModel
 from babellens.steering import ContrastPair, ContrastSet, build
 
 __all__ = ["CrosslingBenchResult", "bench_crossling"]
-
-_QUESTIONS = ["Describe a quiet morning in a small village.", "Give me two tips for sleeping well.",
-              "Explain why the sky looks blue.", "Write one sentence about the sea."]  # fmt: skip
 
 
 class CrosslingBenchResult(BaseModel):
@@ -43,7 +41,7 @@ def _lora_steps(lm: LanguageModel, rounds: int) -> tuple[int, float, float]:
     import peft
 
     examples = [TrainExample(prompt=f"Question: {q}\nAnswer:", completion=(q + " ") * 6)
-                for q in _QUESTIONS]  # fmt: skip
+                for q in PROMPTS]  # fmt: skip
     config = LoraConfig()
     model = peft.get_peft_model(lm.model, peft.LoraConfig(r=config.r, lora_alpha=config.alpha,
                                 target_modules=config.target_modules, task_type="CAUSAL_LM"))  # fmt: skip
@@ -71,7 +69,7 @@ def bench_crossling(lm: LanguageModel, *, rounds: int = 3, prompts: int = 8,
 
     batch, full_s, completion_s = _lora_steps(lm, rounds)
     layer = round(0.3 * (lm.adapter.n_layers - 1))
-    pairs = [ContrastPair(positive=q.upper(), negative=q) for q in _QUESTIONS]
+    pairs = [ContrastPair(positive=q.upper(), negative=q) for q in PROMPTS]
     vector = build(lm, ContrastSet(name="bench", pairs=pairs), [layer], read="mean")
     conditions = [None] + [Steering(vector, c * s, (layer,)) for s in (1, -1) for c in (0.5, 1, 2)]
     metric = get_behaviour("caps").metric
