@@ -67,18 +67,7 @@ class _Run:
         )
 
     def step(self, name: str, label: str, kind: Any, compute: Callable[[], Any]) -> Any:
-        if self.should_stop is not None and self.should_stop():
-            raise ExperimentStopped(f"stopped before {label}; run again to resume")
-        if self.progress is not None:
-            self.progress(label, self.done, self.total)
-        start = time.perf_counter()
-        cached = self.cache.done(name)
-        value = self.cache.get(name, kind, compute)
-        if not cached:
-            self.timings[label] = round(time.perf_counter() - start, 2)
-            self._timings_path.write_text(json.dumps(self.timings, indent=1))
-        self.done += 1
-        return value
+        return self.steps([name], label, kind, lambda _missing: [compute()])[0]
 
     def steps(self, names: list[str], label: str, kind: Any,
               compute: Callable[[list[int]], list[Any]]) -> list[Any]:  # fmt: skip

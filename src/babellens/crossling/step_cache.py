@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,13 +44,6 @@ class StepCache:
         )
         partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         os.replace(partial, path)
-
-    def get(self, name: str, kind: type[T] | TypeAdapter, compute: Callable[[], T]) -> T:
-        if self.done(name):
-            return self.read(name, kind)
-        value = compute()
-        self.write(name, kind, value)
-        return value
 
 
 def _adapter(kind: type[T] | TypeAdapter) -> TypeAdapter:
