@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TEST_MODELS ?= smollm2-135m gemma3-270m qwen2.5-coder-0.5b
 
-.PHONY: demo test lint bench install
+.PHONY: demo test test-fast lint bench install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,17 @@ test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps steering-vectors==0.12.2  # parity reference; pins transformers<5 otherwise
 	$(BIN)/babellens models pull $(TEST_MODELS)
 	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest
+
+# Unit tests only (tiny random models): no bundled model, browser, Ray or database server.
+test-fast: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pytest -m "not integration and not browser and not slow" -q
 
 lint: $(BIN)/python
 	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m ruff format --check src tests benchmarks
 
 bench: install
 	$(BIN)/python benchmarks/run_capture.py

@@ -22,8 +22,12 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=32)
     args = parser.parse_args()
-    result = bench_crossling(babellens.load(args.model), rounds=args.rounds, prompts=args.prompts,
-                             new_tokens=args.new_tokens)  # fmt: skip
+    result = bench_crossling(
+        babellens.load(args.model),
+        rounds=args.rounds,
+        prompts=args.prompts,
+        new_tokens=args.new_tokens,
+    )
     save_result(f"crossling-{args.model}-cpu", result.model_dump())
     write_doc()
 
@@ -32,10 +36,12 @@ def write_doc() -> None:
     rows = []
     for path in sorted(RESULTS.glob("crossling-*.json")):
         r = json.loads(path.read_text())
-        rows.append(f"| {r['model']} | {r['hardware']} | {r['lora_full_loss_s'] / r['lora_rounds']:.2f} "
-                    f"| {r['lora_completion_loss_s'] / r['lora_rounds']:.2f} | **{r['lora_ratio']:.2f}×** "
-                    f"| {r['curve_points']}×{r['curve_prompts']}×{r['curve_new_tokens']} | {r['curve_separate_s']:.1f} "
-                    f"| {r['curve_shared_s']:.1f} | **{r['curve_ratio']:.2f}×** | {r['date']} |")  # fmt: skip
+        rows.append(
+            f"| {r['model']} | {r['hardware']} | {r['lora_full_loss_s'] / r['lora_rounds']:.2f} "
+            f"| {r['lora_completion_loss_s'] / r['lora_rounds']:.2f} | **{r['lora_ratio']:.2f}×** "
+            f"| {r['curve_points']}×{r['curve_prompts']}×{r['curve_new_tokens']} | {r['curve_separate_s']:.1f} "
+            f"| {r['curve_shared_s']:.1f} | **{r['curve_ratio']:.2f}×** | {r['date']} |"
+        )
     table = [
         "| model | hardware | LoRA step, all logits s | completion logits s | ratio "
         "| curve (points × prompts × tokens) | one generation per point s | shared batches s | ratio | date |",

@@ -54,8 +54,12 @@ def bench_attribution(lm: LanguageModel, prompts: int = 30, seq_len: int = 64) -
                 fn()
         sync_device(lm.device)
         timings[name] = (time.perf_counter() - start) / 3
-    return {"prompts": prompts, "seq_len": seq_len, **timings,
-            "ratio": timings["head_attributions"] / timings["forward"]}  # fmt: skip
+    return {
+        "prompts": prompts,
+        "seq_len": seq_len,
+        **timings,
+        "ratio": timings["head_attributions"] / timings["forward"],
+    }
 
 
 def main() -> None:
@@ -81,11 +85,13 @@ def main() -> None:
 def bench_model(lm: LanguageModel, args: argparse.Namespace) -> dict:
     entry: dict = {"params_m": round(sum(p.numel() for p in lm.model.parameters()) / 1e6, 1)}
     steps = {
-        "capture": lambda: bench_capture(lm, batch_size=args.batch, seq_len=256, batches=4, rounds=3).model_dump(),
+        "capture": lambda: bench_capture(
+            lm, batch_size=args.batch, seq_len=256, batches=4, rounds=3
+        ).model_dump(),
         "scan": lambda: bench_scan(lm, tokens=args.tokens, measure_rss=False).model_dump(),
         "steering": lambda: bench_steering(lm, new_tokens=32, rounds=3).model_dump(),
         "attribution": lambda: bench_attribution(lm),
-    }  # fmt: skip
+    }
     for name, run in steps.items():
         if name not in args.only.split(","):
             continue

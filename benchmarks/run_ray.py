@@ -26,10 +26,15 @@ def write_doc() -> None:
     rows = []
     for path in sorted(RESULTS.glob("ray-*.json")):
         r = json.loads(path.read_text())
-        rows.append(f"| {r['model']} | {r['hardware']} | {r['tokens']:,} | {r['local_tokens_per_s']:.0f} "
-                    f"| {r['ray_1_tokens_per_s']:.0f} ({r['ray_1_ratio']:.2f}×) | {r['ray_2_tokens_per_s']:.0f} ({r['ray_2_ratio']:.2f}×) | {r['date']} |")  # fmt: skip
-    table = ["| model | hardware | tokens | local tok/s | Ray, 1 worker × 2 threads | Ray, 2 workers × 1 thread | date |",
-             "|---|---|---|---|---|---|---|", *rows]  # fmt: skip
+        rows.append(
+            f"| {r['model']} | {r['hardware']} | {r['tokens']:,} | {r['local_tokens_per_s']:.0f} "
+            f"| {r['ray_1_tokens_per_s']:.0f} ({r['ray_1_ratio']:.2f}×) | {r['ray_2_tokens_per_s']:.0f} ({r['ray_2_ratio']:.2f}×) | {r['date']} |"
+        )
+    table = [
+        "| model | hardware | tokens | local tok/s | Ray, 1 worker × 2 threads | Ray, 2 workers × 1 thread | date |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
     replace_section("ray", table)
 
 

@@ -31,9 +31,11 @@ def write_doc() -> None:
     rows = []
     for path in sorted(RESULTS.glob("steering-*.json")):
         r = json.loads(path.read_text())
-        rows.append(f"| {r['model']} | {r['hardware']} | {r['batch']}×{r['new_tokens']} | {r['plain_s']:.2f} "
-                    f"| {r['steered_all_s']:.2f} | **{r['ratio_all']:.3f}×** | {r['steered_generated_s']:.2f} "
-                    f"| **{r['ratio_generated']:.3f}×** | {r['date']} |")  # fmt: skip
+        rows.append(
+            f"| {r['model']} | {r['hardware']} | {r['batch']}×{r['new_tokens']} | {r['plain_s']:.2f} "
+            f"| {r['steered_all_s']:.2f} | **{r['ratio_all']:.3f}×** | {r['steered_generated_s']:.2f} "
+            f"| **{r['ratio_generated']:.3f}×** | {r['date']} |"
+        )
     table = [
         "| model | hardware | prompts × new tokens | plain generate s | steered (all positions) s | ratio "
         "| steered (generated positions) s | ratio | date |",

@@ -27,8 +27,13 @@ class ScriptedProvider:
     """Explains every head with :data:`EXPLANATION` plus a tag hashed from the request (so two heads
     get different explanations); answers each scoring request with ``answer(snippet, tag)``."""
 
-    def __init__(self, name: str, answer: Callable[[str, str], str] = lambda _s, _t: "Yes",
-                 fail_after: int | None = None, explanation: str = EXPLANATION) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        answer: Callable[[str, str], str] = lambda _s, _t: "Yes",
+        fail_after: int | None = None,
+        explanation: str = EXPLANATION,
+    ) -> None:
         self.name = f"fake:{name}"
         self.explanation = explanation
         self.answer = answer
@@ -41,11 +46,14 @@ class ScriptedProvider:
     def calls(self) -> int:
         return self.explain_calls + self.score_calls
 
-    def complete(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0) -> str:  # fmt: skip
+    def complete(
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> str:
         return self.complete_many([messages], max_tokens=max_tokens, temperature=temperature)[0]
 
-    def complete_many(self, batch: list[list[Message]], *, max_tokens: int = 256,
-                      temperature: float = 0.0) -> list[str]:  # fmt: skip
+    def complete_many(
+        self, batch: list[list[Message]], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> list[str]:
         if self.fail_after is not None and self.calls >= self.fail_after:
             raise RuntimeError("scripted crash")  # between batches: every answer so far delivered
         answers = []
@@ -87,7 +95,19 @@ def write_corpus(path, n_docs: int = 16, seed: int = 0) -> str:
 
 def tiny_config(corpus: str, **overrides) -> LookupsConfig:
     """Every knob small: a run takes seconds. top3 makes every prompt have active heads."""
-    base = dict(corpus=corpus, layers=[2], neurons_per_layer=2, random_neurons_per_layer=1,
-                whole_words=False, prompts=6, test_prompts=6, window_len=16, active_rule="top3",
-                min_active=0.1, max_active=0.9, explainer="fake:unused", batch_size=4)  # fmt: skip
+    base = dict(
+        corpus=corpus,
+        layers=[2],
+        neurons_per_layer=2,
+        random_neurons_per_layer=1,
+        whole_words=False,
+        prompts=6,
+        test_prompts=6,
+        window_len=16,
+        active_rule="top3",
+        min_active=0.1,
+        max_active=0.9,
+        explainer="fake:unused",
+        batch_size=4,
+    )
     return LookupsConfig(**{**base, **overrides})

@@ -24,8 +24,12 @@ def free_port() -> int:
 def served(db_url: str, timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start the server, wait until it answers, yield (base URL, process), stop it."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "babellens", "serve", "--db", db_url, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "babellens", "serve", "--db", db_url, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     try:

@@ -104,8 +104,12 @@ def tiny_inputs(
 
 def tiny_lm_with_tokenizer(family: str = "llama", seed: int = 0) -> LanguageModel:
     """A tiny model with the byte tokenizer, loaded like a user's model (no files)."""
-    return LanguageModel(tiny_hf_model(family, seed, vocab_size=259), byte_tokenizer(), name=f"tiny-{family}",
-                         source="config")  # fmt: skip
+    return LanguageModel(
+        tiny_hf_model(family, seed, vocab_size=259),
+        byte_tokenizer(),
+        name=f"tiny-{family}",
+        source="config",
+    )
 
 
 TINY_TEXTS = [

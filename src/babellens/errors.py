@@ -13,6 +13,7 @@ __all__ = [
     "InvalidInputError",
     "ModelNotAvailableError",
     "NotACausalLMError",
+    "NotFoundError",
     "UnsupportedArchitectureError",
 ]
 
@@ -39,3 +40,7 @@ class UnsupportedArchitectureError(BabelLensError):
 
 class InvalidInputError(BabelLensError, ValueError):
     """An argument is out of range (layer, neuron, head, hook point name...)."""
+
+
+class NotFoundError(InvalidInputError):
+    """A model, layer, unit, job or report the store does not hold (the web answers 404)."""

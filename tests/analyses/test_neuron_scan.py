@@ -25,8 +25,10 @@ def _brute_force(lm, windows, layer):
     """Per window, full activations from the same batches; then plain Python reductions."""
     rows = {}
     for batch in batches(windows, tokens_per_batch=CONFIG.tokens_per_batch):
-        acts = lm.run({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
-                      capture=[f"mlp_post.{layer}"])[f"mlp_post.{layer}"]  # fmt: skip
+        acts = lm.run(
+            {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
+            capture=[f"mlp_post.{layer}"],
+        )[f"mlp_post.{layer}"]
         for row, w in enumerate(batch.indices.tolist()):
             rows[w] = acts[row, : windows[w].n_tokens]
     return rows

@@ -64,10 +64,17 @@ def test_next_token_neurons_records():
 @pytest.mark.parametrize(
     ("raw", "text", "expected"),
     [
-        ("▁house", " house", True), ("Ġhouse", " house", True), ("ĠÐ´Ð°", " да", False),
-        ("ĠÐ´Ð¾Ð¼Ð°", " дома", True), ("house", "house", False), ("▁12345", " 12345", False),
-        ("▁3.14", " 3.14", False), ("▁an", " an", False), ("▁東京都", " 東京都", True), ("▁...", " ...", False),
+        ("▁house", " house", True),
+        ("Ġhouse", " house", True),
+        ("ĠÐ´Ð°", " да", False),
+        ("ĠÐ´Ð¾Ð¼Ð°", " дома", True),
+        ("house", "house", False),
+        ("▁12345", " 12345", False),
+        ("▁3.14", " 3.14", False),
+        ("▁an", " an", False),
+        ("▁東京都", " 東京都", True),
+        ("▁...", " ...", False),
     ],
-)  # fmt: skip
+)
 def test_whole_word_filter(raw, text, expected):
     assert is_whole_word(raw, text) is expected

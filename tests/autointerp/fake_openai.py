@@ -26,8 +26,11 @@ class Reply:
 
 
 def answer(text: str) -> dict:
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop"}]}  # fmt: skip
+    return {
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ]
+    }
 
 
 @dataclass

@@ -10,8 +10,12 @@ from babellens.autointerp import Message
 
 
 class CountingProvider:
-    def __init__(self, reply: Callable[[list[Message]], str] | None = None, delay_s: float = 0.0,
-                 name: str = "fake:counting") -> None:  # fmt: skip
+    def __init__(
+        self,
+        reply: Callable[[list[Message]], str] | None = None,
+        delay_s: float = 0.0,
+        name: str = "fake:counting",
+    ) -> None:
         self.name = name
         self.reply = reply or (lambda messages: f"answer to {messages[-1]['content']}")
         self.delay_s = delay_s
@@ -19,15 +23,17 @@ class CountingProvider:
         self.batches: list[int] = []
         self._lock = threading.Lock()
 
-    def complete(self, messages: list[Message], *, max_tokens: int = 256,
-                 temperature: float = 0.0) -> str:  # fmt: skip
+    def complete(
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> str:
         time.sleep(self.delay_s)
         with self._lock:
             self.calls.append((messages, max_tokens, temperature))
         return self.reply(messages)
 
-    def complete_many(self, batch: list[list[Message]], *, max_tokens: int = 256,
-                      temperature: float = 0.0) -> list[str]:  # fmt: skip
+    def complete_many(
+        self, batch: list[list[Message]], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> list[str]:
         with self._lock:
             self.batches.append(len(batch))
         return [self.complete(m, max_tokens=max_tokens, temperature=temperature) for m in batch]

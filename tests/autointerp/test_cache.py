@@ -55,8 +55,13 @@ def test_file_is_named_by_the_hash_and_written_atomically(tmp_path):
     assert len(key) == 64
     assert [p.name for p in tmp_path.iterdir()] == [f"{key}.json"]  # no temporary file left
     stored = json.loads((tmp_path / f"{key}.json").read_text(encoding="utf-8"))
-    assert stored == {"provider": "fake:counting", "messages": _msg("é"), "max_tokens": 5,
-                      "temperature": 0.0, "response": "answer to é"}  # fmt: skip
+    assert stored == {
+        "provider": "fake:counting",
+        "messages": _msg("é"),
+        "max_tokens": 5,
+        "temperature": 0.0,
+        "response": "answer to é",
+    }
 
 
 def test_damaged_file_is_a_miss_and_is_repaired(tmp_path):
@@ -85,8 +90,10 @@ def test_concurrent_callers_of_one_request_pay_once(tmp_path):
     inner = CountingProvider(delay_s=0.2)
     cached = CachedProvider(inner, tmp_path)
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(cached.complete(_msg("a"))))
-               for _ in range(4)]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda: results.append(cached.complete(_msg("a"))))
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

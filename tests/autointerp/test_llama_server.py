@@ -25,10 +25,14 @@ def spec() -> str:
     url = os.environ.get("BABELLENS_TEST_OPENAI_URL", "").rstrip("/")
     if not url:
         if os.environ.get("BABELLENS_REQUIRE_OPENAI_SERVER"):
-            pytest.fail("BABELLENS_TEST_OPENAI_URL is not set: start the server with "
-                        "`bash .ci/llama_server.sh` (see .ci/run)")  # fmt: skip
-        pytest.skip("set BABELLENS_TEST_OPENAI_URL (bash .ci/llama_server.sh prints it) to test "
-                    "the openai provider against a real server")  # fmt: skip
+            pytest.fail(
+                "BABELLENS_TEST_OPENAI_URL is not set: start the server with "
+                "`bash .ci/llama_server.sh` (see .ci/run)"
+            )
+        pytest.skip(
+            "set BABELLENS_TEST_OPENAI_URL (bash .ci/llama_server.sh prints it) to test "
+            "the openai provider against a real server"
+        )
     models = httpx.get(f"{url}/models", timeout=10).raise_for_status().json()["data"]
     return f"openai:{url}:{models[0]['id']}"
 
@@ -44,18 +48,25 @@ def test_completion(spec):
 
 def test_complete_many_keeps_the_order(spec):
     provider = get_provider(spec, concurrency=2, timeout_s=300)
-    batch = [[{"role": "user", "content": f"What is the capital of {country}? One word."}]
-             for country in ("France", "Italy", "Japan")]  # fmt: skip
+    batch = [
+        [{"role": "user", "content": f"What is the capital of {country}? One word."}]
+        for country in ("France", "Italy", "Japan")
+    ]
     start = time.perf_counter()
     answers = provider.complete_many(batch, max_tokens=8)
     print(f"\nthree completions, concurrency 2: {time.perf_counter() - start:.2f} s -> {answers}")
-    assert [city in a.lower() for city, a in zip(("paris", "rome", "tokyo"), answers, strict=True)] == [True] * 3  # fmt: skip
+    assert [
+        city in a.lower() for city, a in zip(("paris", "rome", "tokyo"), answers, strict=True)
+    ] == [True] * 3
 
 
 def test_explain_and_score_end_to_end(spec, tmp_path):
     provider = get_provider(spec, cache_dir=tmp_path, timeout_s=300)
-    active = ["The Eiffel Tower stands in Paris", "She flew to France and landed in Paris",
-              "The Louvre museum is in Paris"]  # fmt: skip
+    active = [
+        "The Eiffel Tower stands in Paris",
+        "She flew to France and landed in Paris",
+        "The Louvre museum is in Paris",
+    ]
     inactive = ["In Greek myth, Helen was taken to Troy by Paris", "My cousin is named Paris"]
     start = time.perf_counter()
     explanation = explain_head(provider, active, inactive, " Paris")

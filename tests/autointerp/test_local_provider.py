@@ -7,8 +7,10 @@ from babellens.autointerp import LocalProvider, get_provider
 from babellens.errors import InvalidInputError
 from tiny_models import tiny_lm_with_tokenizer
 
-TEMPLATE = ("{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
-            "{% if add_generation_prompt %}<assistant>{% endif %}")  # fmt: skip
+TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
 QUESTIONS = ["Say hi.", "What is the capital of France? Answer in one word.", "2+2="]
 TINY_QUESTIONS = ["Say hi.", "Name a big city.", "2+2="]  # within the tiny model's 64 positions
 
@@ -20,9 +22,16 @@ def _chat(text: str) -> list[dict[str, str]]:
 def _plain_greedy(lm, ids: list[int], max_tokens: int) -> str:
     """The reference: transformers' own generate on one unpadded prompt."""
     with torch.inference_mode():
-        out = lm.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                max_new_tokens=max_tokens, do_sample=False, temperature=None, top_k=None,
-                                top_p=None, pad_token_id=lm.tokenizer.pad_token_id)  # fmt: skip
+        out = lm.model.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=max_tokens,
+            do_sample=False,
+            temperature=None,
+            top_k=None,
+            top_p=None,
+            pad_token_id=lm.tokenizer.pad_token_id,
+        )
     return lm.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True).strip()
 
 

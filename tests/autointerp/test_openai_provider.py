@@ -32,7 +32,9 @@ def test_parse_target(target, url, model):
     assert parse_openai_target(target) == (url, model)
 
 
-@pytest.mark.parametrize("target", ["http://127.0.0.1:8765/v1", "http://host:8080", "127.0.0.1:80:m", "ftp://h:m"])  # fmt: skip
+@pytest.mark.parametrize(
+    "target", ["http://127.0.0.1:8765/v1", "http://host:8080", "127.0.0.1:80:m", "ftp://h:m"]
+)
 def test_parse_target_without_model_is_a_clear_error(target):
     with pytest.raises(InvalidInputError, match="BASE_URL:MODEL"):
         parse_openai_target(target)
@@ -43,7 +45,11 @@ def test_spec_builds_provider_with_options():
     assert isinstance(p, OpenAIProvider)
     assert p.name == "openai:http://127.0.0.1:9/v1:qwen"
     assert (p.config.base_url, p.config.model, p.config.concurrency, p.config.retries) == (
-        "http://127.0.0.1:9/v1", "qwen", 2, 0)  # fmt: skip
+        "http://127.0.0.1:9/v1",
+        "qwen",
+        2,
+        0,
+    )
     with pytest.raises(InvalidInputError, match="concurrency"):
         get_provider("openai:http://127.0.0.1:9/v1:qwen", concurrency=0)
     with pytest.raises(InvalidInputError, match="concurency"):
@@ -84,8 +90,11 @@ def test_server_error_is_retried_then_succeeds():
 
 
 def test_backoff_doubles_and_honours_retry_after():
-    script = [Reply(500), Reply(500), Reply(429, {"error": {"message": "slow down"}},
-                                           {"Retry-After": "0.3"})]  # fmt: skip
+    script = [
+        Reply(500),
+        Reply(500),
+        Reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.3"}),
+    ]
     with fake_openai(script) as server:
         start = time.monotonic()
         assert _provider(server.base_url, backoff_s=0.05).complete(HELLO) == "echo: hello"
@@ -96,7 +105,10 @@ def test_backoff_doubles_and_honours_retry_after():
 
 def test_client_error_fails_at_once_with_the_servers_message():
     script = [Reply(400, {"error": {"message": "max_tokens is too large", "type": "invalid"}})]
-    with fake_openai(script) as server, pytest.raises(ProviderError, match="HTTP 400: max_tokens is too large"):  # fmt: skip
+    with (
+        fake_openai(script) as server,
+        pytest.raises(ProviderError, match="HTTP 400: max_tokens is too large"),
+    ):
         _provider(server.base_url).complete(HELLO)
     assert len(server.requests) == 1
 

@@ -46,8 +46,10 @@ def test_registered_kind_gets_its_target_and_options(fake_kind, tmp_path):
     assert len(list((tmp_path / "cache").glob("*.json"))) == 1
 
 
-@pytest.mark.parametrize(("spec", "problem"), [("nothing", "NAME:TARGET"), ("openai:", "NAME:TARGET"),
-                                                ("nope:x", "unknown provider 'nope'")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [("nothing", "NAME:TARGET"), ("openai:", "NAME:TARGET"), ("nope:x", "unknown provider 'nope'")],
+)
 def test_bad_specs_are_clear_errors(spec, problem):
     with pytest.raises(InvalidInputError, match=problem):
         get_provider(spec)

@@ -74,8 +74,15 @@ def test_parse_hook_point():
     with pytest.raises(InvalidInputError, match="out of range"):
         parse_hook_point("resid_post.4", 4)
     assert set(HOOK_KINDS) == {
-        "resid_pre", "resid_post", "attn_z", "attn_out", "attn_pattern", "mlp_pre", "mlp_post", "mlp_out",
-    }  # fmt: skip
+        "resid_pre",
+        "resid_post",
+        "attn_z",
+        "attn_out",
+        "attn_pattern",
+        "mlp_pre",
+        "mlp_post",
+        "mlp_out",
+    }
 
 
 def test_reduced_capture_equals_reduction_of_full_capture():

@@ -10,8 +10,20 @@ import pytest
 from cli_runner import run_cli
 from lookups_fakes import SCRIPTS, ScriptedProvider, write_corpus
 
-TINY = ["--layers", "2", "--neurons", "2", "--random-neurons", "1", "--prompts", "6",
-        "--window", "16", "--rule", "top3"]  # fmt: skip
+TINY = [
+    "--layers",
+    "2",
+    "--neurons",
+    "2",
+    "--random-neurons",
+    "1",
+    "--prompts",
+    "6",
+    "--window",
+    "16",
+    "--rule",
+    "top3",
+]
 
 
 @pytest.fixture
@@ -22,8 +34,20 @@ def env(tmp_path, monkeypatch):
 
 def test_lookups_runs_stores_lists_and_shows(model_folder, env, capsys):
     SCRIPTS["cli"] = provider = ScriptedProvider("cli")
-    code, out, _ = run_cli(["lookups", model_folder, "--corpus", env, "--explainer", "fake:cli",
-                            "--no-whole-words", *TINY, "--json"], capsys)  # fmt: skip
+    code, out, _ = run_cli(
+        [
+            "lookups",
+            model_folder,
+            "--corpus",
+            env,
+            "--explainer",
+            "fake:cli",
+            "--no-whole-words",
+            *TINY,
+            "--json",
+        ],
+        capsys,
+    )
     report = json.loads(out)
     assert code == 0 and report["version"] == 1 and report["layers"] == [2]
     assert report["config"]["prompts"] == report["config"]["test_prompts"] == 6

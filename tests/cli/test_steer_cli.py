@@ -25,8 +25,22 @@ def contrast(tmp_path):
 
 
 def test_build_generate_evaluate_list(model_folder, contrast, capsys, tmp_path):
-    code, out, _ = run_cli(["steer", "build", model_folder, contrast, "--layers", "1-2", "--read", "completion_mean",
-                            "--export-gguf", str(tmp_path / "v.gguf"), "--json"], capsys)  # fmt: skip
+    code, out, _ = run_cli(
+        [
+            "steer",
+            "build",
+            model_folder,
+            contrast,
+            "--layers",
+            "1-2",
+            "--read",
+            "completion_mean",
+            "--export-gguf",
+            str(tmp_path / "v.gguf"),
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0
     info = json.loads(out)
     assert (
@@ -35,12 +49,43 @@ def test_build_generate_evaluate_list(model_folder, contrast, capsys, tmp_path):
     assert (tmp_path / "v.gguf").stat().st_size > 0
     code, out, _ = run_cli(["steer", "list", model_folder, "--json"], capsys)
     assert code == 0 and [v["name"] for v in json.loads(out)] == ["shout"]
-    code, out, _ = run_cli(["steer", "generate", model_folder, "--vector", "shout", "--prompt", "hi", "--coef", "0",
-                            "--max-new-tokens", "5", "--no-chat", "--json"], capsys)  # fmt: skip
+    code, out, _ = run_cli(
+        [
+            "steer",
+            "generate",
+            model_folder,
+            "--vector",
+            "shout",
+            "--prompt",
+            "hi",
+            "--coef",
+            "0",
+            "--max-new-tokens",
+            "5",
+            "--no-chat",
+            "--json",
+        ],
+        capsys,
+    )
     result = json.loads(out)
     assert code == 0 and result["plain"] == result["steered"]  # coefficient 0 changes nothing
-    code, out, _ = run_cli(["steer", "evaluate", model_folder, "--vector", "shout", "--coefs", "-2,2", "--prompts", "2",
-                            "--max-new-tokens", "4", "--json"], capsys)  # fmt: skip
+    code, out, _ = run_cli(
+        [
+            "steer",
+            "evaluate",
+            model_folder,
+            "--vector",
+            "shout",
+            "--coefs",
+            "-2,2",
+            "--prompts",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--json",
+        ],
+        capsys,
+    )
     report = json.loads(out)
     assert code == 0 and [p["coefficient"] for p in report["dose_response"]] == [-2.0, 0.0, 2.0]
     assert sorted(report["layer_sweep"]) == ["1", "2"]

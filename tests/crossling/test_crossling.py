@@ -76,8 +76,16 @@ def test_the_loss_covers_only_the_completion(model_folder):
 
 def test_lora_lowers_the_loss_and_the_adapter_reloads_to_the_same_outputs(model_folder, tmp_path):
     lm = load(model_folder)
-    config = LoraConfig(r=4, alpha=8, dropout=0.0, steps=30, learning_rate=1e-2, batch_size=3, checkpoint_every=10,
-                        target_modules=TARGETS)  # fmt: skip
+    config = LoraConfig(
+        r=4,
+        alpha=8,
+        dropout=0.0,
+        steps=30,
+        learning_rate=1e-2,
+        batch_size=3,
+        checkpoint_every=10,
+        target_modules=TARGETS,
+    )
     run = train_lora(lm, EXAMPLES, config, tmp_path / "adapter")
     assert run.steps == 30
     assert statistics.mean(run.losses[-5:]) < 0.8 * statistics.mean(run.losses[:5])
@@ -101,8 +109,14 @@ def test_a_stopped_run_resumes_from_its_checkpoint(model_folder, tmp_path):
     )
     whole = train_lora(load(model_folder), EXAMPLES, config, tmp_path / "whole")
     calls = []
-    first = train_lora(load(model_folder), EXAMPLES, config, tmp_path / "resumed",
-                       should_stop=lambda: len(calls) >= 8, progress=lambda d, t: calls.append(d))  # fmt: skip
+    first = train_lora(
+        load(model_folder),
+        EXAMPLES,
+        config,
+        tmp_path / "resumed",
+        should_stop=lambda: len(calls) >= 8,
+        progress=lambda d, t: calls.append(d),
+    )
     assert first.steps == 8 and not (tmp_path / "resumed" / "adapter_config.json").exists()
     resumed = train_lora(load(model_folder), EXAMPLES, config, tmp_path / "resumed")
     assert resumed.steps == 12
@@ -126,9 +140,17 @@ def _vector(lm, layer: int, scale: float = 4.0):
 
     gen = torch.Generator().manual_seed(1)
     direction = torch.randn(lm.adapter.d_model, generator=gen) * scale
-    info = VectorInfo(name="probe", model=lm.name, method="random", read="resid_post",
-                      layers=[layer], d_model=lm.adapter.d_model, data="probe", n_examples=1,
-                      norms={layer: float(direction.norm())})  # fmt: skip
+    info = VectorInfo(
+        name="probe",
+        model=lm.name,
+        method="random",
+        read="resid_post",
+        layers=[layer],
+        d_model=lm.adapter.d_model,
+        data="probe",
+        n_examples=1,
+        norms={layer: float(direction.norm())},
+    )
     return SteeringVector(info=info, directions={layer: direction})
 
 
@@ -146,8 +168,10 @@ def test_cells_answered_in_shared_batches_equal_separate_runs(model_folder):
         ("ru", None),
     ]
     shared = behaviour_rates(lm, cells, metric, config)
-    alone = [behaviour_rate(lm, lang, metric, config.model_copy(update={"batch_size": 3}), steering=s)
-             for lang, s in cells]  # fmt: skip
+    alone = [
+        behaviour_rate(lm, lang, metric, config.model_copy(update={"batch_size": 3}), steering=s)
+        for lang, s in cells
+    ]
     assert [r.lang for r in shared] == ["de", "de", "ru", "ru"]
     assert [r.samples for r in shared] == [r.samples for r in alone]
     assert shared[0].samples != shared[1].samples  # the push changes the answers

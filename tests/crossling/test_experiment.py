@@ -22,13 +22,19 @@ TARGETS = ["q_proj", "v_proj", "up_proj", "down_proj", "lm_head"]
 
 def tiny_config(**overrides) -> ExperimentConfig:
     fields = dict(
-        train_langs=["en"], eval_langs=["en", "de"], train_examples=3, answer_tokens=4,
+        train_langs=["en"],
+        eval_langs=["en", "de"],
+        train_examples=3,
+        answer_tokens=4,
         lora=LoraConfig(r=2, alpha=4, steps=3, batch_size=2, target_modules=TARGETS),
         rates=RateConfig(prompts=2, max_new_tokens=4, resamples=50),
         steer_rates=RateConfig(prompts=2, max_new_tokens=3, resamples=50),
-        steer_coefficients=[0.0, 2.0], vector_pairs=3, recover_langs=1,
-        logit_lens_targets=["de"], logit_lens_words=3,
-    )  # fmt: skip
+        steer_coefficients=[0.0, 2.0],
+        vector_pairs=3,
+        recover_langs=1,
+        logit_lens_targets=["de"],
+        logit_lens_words=3,
+    )
     return ExperimentConfig(**(fields | overrides))
 
 
@@ -40,8 +46,12 @@ def test_weakest_languages_ranks_by_transfer_without_the_training_language():
 
 def test_a_tiny_experiment_end_to_end_then_resumed_from_its_cache(model_folder, tmp_path):
     labels: list[str] = []
-    report = run_experiment(model_folder, tiny_config(), tmp_path,
-                            progress=lambda label, done, total: labels.append(label))  # fmt: skip
+    report = run_experiment(
+        model_folder,
+        tiny_config(),
+        tmp_path,
+        progress=lambda label, done, total: labels.append(label),
+    )
     assert [c.condition for c in report.conditions] == ["base", "lora-en"]
     base, adapted = report.conditions
     for lang in ("en", "de"):
@@ -84,8 +94,12 @@ def test_a_tiny_experiment_end_to_end_then_resumed_from_its_cache(model_folder, 
 
     (tmp_path / "rate-base-de.json").unlink()  # one language of a shared-batch step is missing
     labels.clear()
-    partial = run_experiment(model_folder, tiny_config(), tmp_path,
-                             progress=lambda label, done, total: labels.append(label))  # fmt: skip
+    partial = run_experiment(
+        model_folder,
+        tiny_config(),
+        tmp_path,
+        progress=lambda label, done, total: labels.append(label),
+    )
     assert (tmp_path / "rate-base-de.json").is_file() and "base rates" in labels
     en = partial.conditions[0].rates["en"].model_dump_json()
     assert en == report.conditions[0].rates["en"].model_dump_json()  # read, not redone
@@ -96,8 +110,12 @@ def test_a_stopped_experiment_resumes_to_the_same_report(model_folder, tmp_path)
     whole = run_experiment(model_folder, config, tmp_path / "whole")
     calls = []
     with pytest.raises(ExperimentStopped, match="run again to resume"):
-        run_experiment(model_folder, config, tmp_path / "part",
-                       should_stop=lambda: calls.append(1) or len(calls) > 2)  # fmt: skip
+        run_experiment(
+            model_folder,
+            config,
+            tmp_path / "part",
+            should_stop=lambda: calls.append(1) or len(calls) > 2,
+        )
     assert not (tmp_path / "part" / "lora-en" / "adapter_config.json").exists()
     resumed = run_experiment(model_folder, config, tmp_path / "part")
     assert resumed.conditions == whole.conditions and resumed.losses == whole.losses
@@ -106,9 +124,29 @@ def test_a_stopped_experiment_resumes_to_the_same_report(model_folder, tmp_path)
 def test_the_cli_runs_the_experiment(model_folder, tmp_path, capsys):
     from cli_runner import run_cli
 
-    code, out, _ = run_cli(["crossling", "run", model_folder, "--eval-langs", "en", "--prompts", "1", "--steps", "1",
-                            "--train-examples", "2", "--max-new-tokens", "4", "--no-vectors", "--no-steering", "--lens-targets", "",
-                            "--json"], capsys)  # fmt: skip
+    code, out, _ = run_cli(
+        [
+            "crossling",
+            "run",
+            model_folder,
+            "--eval-langs",
+            "en",
+            "--prompts",
+            "1",
+            "--steps",
+            "1",
+            "--train-examples",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--no-vectors",
+            "--no-steering",
+            "--lens-targets",
+            "",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0 and '"lora-en"' in out
     assert json.loads(out)["config"]["lora"]["steps"] == 1
     code, out, _ = run_cli(["crossling", "report", "1"], capsys)  # the first job in this fresh home
@@ -188,11 +226,22 @@ def test_training_pairs_from_a_users_file(model_folder, tmp_path):
     from babellens.crossling import read_training_file
     from babellens.errors import InvalidInputError
 
-    good = _training_file(tmp_path, ['{"instruction": "Name a colour.", "answer": "RED."}', "",
-                                     '{"instruction": "Name a fruit.", "answer": "A PEAR."}'])  # fmt: skip
+    good = _training_file(
+        tmp_path,
+        [
+            '{"instruction": "Name a colour.", "answer": "RED."}',
+            "",
+            '{"instruction": "Name a fruit.", "answer": "A PEAR."}',
+        ],
+    )
     assert read_training_file(good) == [("Name a colour.", "RED."), ("Name a fruit.", "A PEAR.")]
-    config = tiny_config(eval_langs=["de"], steering=False, vectors=False, logit_lens_targets=[],
-                         train_files={"en": str(good)})  # fmt: skip
+    config = tiny_config(
+        eval_langs=["de"],
+        steering=False,
+        vectors=False,
+        logit_lens_targets=[],
+        train_files={"en": str(good)},
+    )
     report = run_experiment(model_folder, config, tmp_path / "run")
     data = json.loads((tmp_path / "run" / "data-en.json").read_text())
     assert [d["completion"] for d in data] == ["RED.", "A PEAR."]
@@ -217,11 +266,28 @@ def test_the_cli_checks_training_files_before_it_starts(model_folder, tmp_path, 
     from cli_runner import run_cli
 
     good = _training_file(tmp_path, ['{"instruction": "Name a colour.", "answer": "RED."}'])
-    base = ["crossling", "run", model_folder, "--eval-langs", "en", "--prompts", "1", "--steps", "1",
-            "--max-new-tokens", "2", "--no-vectors", "--no-steering", "--lens-targets", ""]  # fmt: skip
-    for args, message in ((["--train-lang", "en,de", "--train-file", str(good)], "say which language"),
-                          (["--train-file", f"fr={good}"], "not a training language"),
-                          (["--train-file", str(tmp_path / "nope.jsonl")], "no training file")):  # fmt: skip
+    base = [
+        "crossling",
+        "run",
+        model_folder,
+        "--eval-langs",
+        "en",
+        "--prompts",
+        "1",
+        "--steps",
+        "1",
+        "--max-new-tokens",
+        "2",
+        "--no-vectors",
+        "--no-steering",
+        "--lens-targets",
+        "",
+    ]
+    for args, message in (
+        (["--train-lang", "en,de", "--train-file", str(good)], "say which language"),
+        (["--train-file", f"fr={good}"], "not a training language"),
+        (["--train-file", str(tmp_path / "nope.jsonl")], "no training file"),
+    ):
         code, _, err = run_cli([*base, *args], capsys)
         assert code == 2 and message in err, err
     code, out, _ = run_cli([*base, "--train-file", f"en={good}", "--json"], capsys)

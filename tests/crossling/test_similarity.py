@@ -35,8 +35,9 @@ def vectors(model_folder):
 
 def test_language_vectors_equal_the_steering_modules_mean_difference(vectors):
     lm, built = vectors
-    reference = build(lm, get_concept("caps-de").contrast(lm.tokenizer).head(6), [0, 1],
-                      read="completion_mean")  # fmt: skip
+    reference = build(
+        lm, get_concept("caps-de").contrast(lm.tokenizer).head(6), [0, 1], read="completion_mean"
+    )
     for layer in (0, 1):
         assert torch.allclose(
             built[1].vector.directions[layer], reference.directions[layer], atol=1e-5

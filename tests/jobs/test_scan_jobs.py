@@ -20,18 +20,32 @@ SCAN = ["--window", "16", "--k", "3", "--checkpoint-every", "0"]
 
 
 def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "babellens", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "babellens", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _results(db, job_id):
     with db.session() as s:
-        stats = [(r.layer, r.neuron, r.max, r.mean, r.density, r.hist, r.examples, r.example_acts)
-                 for r in s.scalars(select(NeuronStatRow).where(NeuronStatRow.job_id == job_id)
-                                    .order_by(NeuronStatRow.layer, NeuronStatRow.neuron))]  # fmt: skip
-        windows = [(r.window, r.doc_id, r.start, r.token_ids)
-                   for r in s.scalars(select(ScanWindowRow).where(ScanWindowRow.job_id == job_id)
-                                      .order_by(ScanWindowRow.window))]  # fmt: skip
+        stats = [
+            (r.layer, r.neuron, r.max, r.mean, r.density, r.hist, r.examples, r.example_acts)
+            for r in s.scalars(
+                select(NeuronStatRow)
+                .where(NeuronStatRow.job_id == job_id)
+                .order_by(NeuronStatRow.layer, NeuronStatRow.neuron)
+            )
+        ]
+        windows = [
+            (r.window, r.doc_id, r.start, r.token_ids)
+            for r in s.scalars(
+                select(ScanWindowRow)
+                .where(ScanWindowRow.job_id == job_id)
+                .order_by(ScanWindowRow.window)
+            )
+        ]
     return stats, windows
 
 

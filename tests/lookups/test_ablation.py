@@ -88,11 +88,18 @@ def test_ablating_the_head_that_carries_the_token_drops_its_probability():
     clean = token_probabilities(lm, seqs, TOKEN)
     torch.testing.assert_close(clean, _hf_last_probabilities(lm, seqs, TOKEN), atol=1e-6, rtol=0)
     assert clean.min() > 0.99
-    drops = torch.stack([
-        torch.stack([head_ablation_drop(lm, seqs, layer, h, TOKEN, clean=clean)
-                     for h in range(lm.adapter.n_heads)])
-        for layer in range(lm.adapter.n_layers)
-    ])  # fmt: skip  # [layer, head, sequence]
+    # [layer, head, sequence]
+    drops = torch.stack(
+        [
+            torch.stack(
+                [
+                    head_ablation_drop(lm, seqs, layer, h, TOKEN, clean=clean)
+                    for h in range(lm.adapter.n_heads)
+                ]
+            )
+            for layer in range(lm.adapter.n_layers)
+        ]
+    )
     carrier = drops[LAYER, HEAD]
     assert carrier.min() > 0.5
     others = torch.cat(

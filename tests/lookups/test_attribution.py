@@ -19,8 +19,9 @@ NEURONS = [3, 40]
 
 def _last(lm, ids, mask, points: list[str]) -> dict[str, torch.Tensor]:
     """Each hook point's value at every row's last real position (float64 models)."""
-    return lm.run({"input_ids": ids, "attention_mask": mask}, capture=points,
-                  reduce=last_position).activations  # fmt: skip
+    return lm.run(
+        {"input_ids": ids, "attention_mask": mask}, capture=points, reduce=last_position
+    ).activations
 
 
 @functools.cache
@@ -59,8 +60,13 @@ def test_direct_contributions_of_all_components_sum_to_the_preactivation(family,
     parallel = family == "gpt_neox"
     blocks = hf.gpt_neox.layers if parallel else hf.transformer.h
     ln = blocks[layer].post_attention_layernorm if parallel else blocks[layer].ln_2
-    acts = _last(lm, ids, mask, [f"resid_pre.{layer}", f"attn_out.{layer}", f"mlp_pre.{layer}"]
-                 + [f"mlp_out.{i}" for i in range(layer)])  # fmt: skip
+    acts = _last(
+        lm,
+        ids,
+        mask,
+        [f"resid_pre.{layer}", f"attn_out.{layer}", f"mlp_pre.{layer}"]
+        + [f"mlp_out.{i}" for i in range(layer)],
+    )
     x = acts[f"resid_pre.{layer}"] + (0 if parallel else acts[f"attn_out.{layer}"])
     std = (x.var(dim=-1, unbiased=False, keepdim=True) + ln.eps).sqrt()
     w = a.w_in(layer)[:, NEURONS].detach()  # [d, n]
@@ -164,10 +170,12 @@ def test_gradient_attribution_matches_finite_differences(family):
     torch.testing.assert_close(got.values.double(), fd, atol=3e-7, rtol=1e-3)
     assert fd.abs().max() > 1e-3  # the check is not vacuous
     clean = _last(lm, ids, mask, [f"mlp_post.{layer}", f"mlp_pre.{layer}"])
-    torch.testing.assert_close(got.activation.double(), clean[f"mlp_post.{layer}"][:, neuron],
-                               atol=1e-6, rtol=1e-5)  # fmt: skip
-    torch.testing.assert_close(got.preactivation.double(), clean[f"mlp_pre.{layer}"][:, neuron],
-                               atol=1e-6, rtol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        got.activation.double(), clean[f"mlp_post.{layer}"][:, neuron], atol=1e-6, rtol=1e-5
+    )
+    torch.testing.assert_close(
+        got.preactivation.double(), clean[f"mlp_pre.{layer}"][:, neuron], atol=1e-6, rtol=1e-5
+    )
 
 
 def test_gradient_method_on_a_gelu_model_matches_finite_differences():

@@ -32,8 +32,9 @@ def state(lm, corpus):
 def _run(lm, corpus, state, provider, ablation: bool = False, **overrides):
     """The scoring tests need no ablation: leaving it out keeps them quick."""
     config = tiny_config(corpus, ablation=ablation, **overrides)
-    return run_lookups(lm, config, state=state.model_copy(deep=True), explainer=provider,
-                       scorer=provider)  # fmt: skip
+    return run_lookups(
+        lm, config, state=state.model_copy(deep=True), explainer=provider, scorer=provider
+    )
 
 
 def _pairs(report):
@@ -75,10 +76,18 @@ def test_always_yes_scores_one_half_and_every_pair_is_explained(lm, corpus, stat
 
 def test_an_oracle_scores_one_and_a_contrarian_zero(lm, corpus, state):
     truth = _run(lm, corpus, state, ScriptedProvider("probe"))
-    active = {(tag_of(h.explanation), e.text + n.token) for n, h in _pairs(truth)
-              for e in h.examples if e.split == "test" and e.active}  # fmt: skip
-    inactive = {(tag_of(h.explanation), e.text + n.token) for n, h in _pairs(truth)
-                for e in h.examples if e.split == "test" and not e.active}  # fmt: skip
+    active = {
+        (tag_of(h.explanation), e.text + n.token)
+        for n, h in _pairs(truth)
+        for e in h.examples
+        if e.split == "test" and e.active
+    }
+    inactive = {
+        (tag_of(h.explanation), e.text + n.token)
+        for n, h in _pairs(truth)
+        for e in h.examples
+        if e.split == "test" and not e.active
+    }
     # two heads active on the same train prompts get the same explanation: an oracle keyed on it
     # cannot tell them apart where their test prompts disagree
     ambiguous = {t for t, _ in active & inactive}
@@ -100,8 +109,11 @@ def test_an_oracle_scores_one_and_a_contrarian_zero(lm, corpus, state):
         state,
         ScriptedProvider("contra", lambda s, t: "No" if (t, s) in active else "**Yes.**"),
     )
-    assert all(h.score == 0.0 for _, h in _pairs(contrarian)
-               if h.score is not None and tag_of(h.explanation) not in ambiguous)  # fmt: skip
+    assert all(
+        h.score == 0.0
+        for _, h in _pairs(contrarian)
+        if h.score is not None and tag_of(h.explanation) not in ambiguous
+    )
 
 
 def test_unparsed_answers_count_as_no(lm, corpus, state):

@@ -51,8 +51,9 @@ def test_targeted_pass_matches_window_by_window(model_folder, corpus):
     lm = cached_model(model_folder)
     windows = make_windows(load_corpus(corpus), lm.tokenizer, window_len=16)
     assert windows[0].has_bos
-    found = collect_prompts(lm, windows, TARGETS, 4, tokens_per_batch=64,
-                            doc_info=lambda d: (f"doc{d}", "xx"))  # fmt: skip
+    found = collect_prompts(
+        lm, windows, TARGETS, 4, tokens_per_batch=64, doc_info=lambda d: (f"doc{d}", "xx")
+    )
     brute = _brute_force(lm, windows, 4)
     for target in TARGETS:
         expected, got = brute[target], found[target]
@@ -82,7 +83,8 @@ def test_a_matching_scan_gives_the_same_prompts(model_folder, corpus, tmp_path):
     passed = collect_prompts(lm, windows, TARGETS, 5, doc_info=lambda d: (f"d{d}", "xx"))
     for target, prompts in from_scan.items():  # the exact ones agree with the targeted pass
         assert [(p.window, p.position, p.token_ids) for p in prompts] == [
-            (p.window, p.position, p.token_ids) for p in passed[target]]  # fmt: skip
+            (p.window, p.position, p.token_ids) for p in passed[target]
+        ]
         assert [p.value for p in prompts] == pytest.approx(
             [p.value for p in passed[target]], abs=1e-4
         )

@@ -13,9 +13,15 @@ def _n(layer: int, neuron: int, score: float, top: int, word: int | None) -> Nex
         if word is not None
         else None
     )
-    return NextTokenNeuron(layer=layer, neuron=neuron, score=score, word_score=word_token.score if word_token else -1.0,
-                           word_token=word_token, promoted=[TokenScore(token_id=top, token=f"t{top}", score=score)],
-                           suppressed=[])  # fmt: skip
+    return NextTokenNeuron(
+        layer=layer,
+        neuron=neuron,
+        score=score,
+        word_score=word_token.score if word_token else -1.0,
+        word_token=word_token,
+        promoted=[TokenScore(token_id=top, token=f"t{top}", score=score)],
+        suppressed=[],
+    )
 
 
 NEURONS = [
@@ -46,8 +52,12 @@ def test_random_baseline_is_seeded_and_excludes_the_chosen():
     assert len(random) == 2 and {t.neuron for t in random} <= {1, 2, 4}
     for t in random:  # a random neuron's token is its best whole word, else its best token
         assert t.token_id == {1: 3, 2: 9, 4: 2}[t.neuron]
-    every = {frozenset(t.neuron for t in select_neurons(NEURONS, [1], 2, 2, seed=s) if t.group == "random")
-             for s in range(20)}  # fmt: skip
+    every = {
+        frozenset(
+            t.neuron for t in select_neurons(NEURONS, [1], 2, 2, seed=s) if t.group == "random"
+        )
+        for s in range(20)
+    }
     assert len(every) > 1  # the seed matters
 
 

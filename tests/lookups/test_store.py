@@ -22,18 +22,63 @@ from babellens.store.schema import LookupsReportRow
 
 
 def _report(model: str) -> LookupsReport:
-    ex = ExampleRecord(split="train", window=3, doc_id="d1", lang="ru", text="Привет <b>", n_tokens=4,
-                       activation=2.5, original=3.0, attribution=0.25, active=True, probability=0.5,
-                       ablation_drop=0.125)  # fmt: skip
-    head = HeadLookup(layer=1, head=2, active_fraction=0.5, explanation="The head is active on names.",
-                      score=0.75, n_test=4, examples=[ex])  # fmt: skip
-    neurons = [NeuronLookup(group="next_token", layer=2, neuron=7, token_id=9, token=" мир", congruence=4.0,
-                            n_train=1, n_test=4, n_dropped=0, heads=[head])]  # fmt: skip
-    split = SplitInfo(rule="r", train_documents=1, test_documents=1, train_windows=2, test_windows=2,
-                      train_source="targeted pass", test_source="targeted pass")  # fmt: skip
-    return LookupsReport(model=model, config=LookupsConfig(layers=[2]), explainer="e", scorer="s", layers=[2],
-                         split=split, groups=[group_summary(neurons, "next_token")],
-                         ablation=[ablation_summary(neurons, "next_token")], neurons=neurons)  # fmt: skip
+    ex = ExampleRecord(
+        split="train",
+        window=3,
+        doc_id="d1",
+        lang="ru",
+        text="Привет <b>",
+        n_tokens=4,
+        activation=2.5,
+        original=3.0,
+        attribution=0.25,
+        active=True,
+        probability=0.5,
+        ablation_drop=0.125,
+    )
+    head = HeadLookup(
+        layer=1,
+        head=2,
+        active_fraction=0.5,
+        explanation="The head is active on names.",
+        score=0.75,
+        n_test=4,
+        examples=[ex],
+    )
+    neurons = [
+        NeuronLookup(
+            group="next_token",
+            layer=2,
+            neuron=7,
+            token_id=9,
+            token=" мир",
+            congruence=4.0,
+            n_train=1,
+            n_test=4,
+            n_dropped=0,
+            heads=[head],
+        )
+    ]
+    split = SplitInfo(
+        rule="r",
+        train_documents=1,
+        test_documents=1,
+        train_windows=2,
+        test_windows=2,
+        train_source="targeted pass",
+        test_source="targeted pass",
+    )
+    return LookupsReport(
+        model=model,
+        config=LookupsConfig(layers=[2]),
+        explainer="e",
+        scorer="s",
+        layers=[2],
+        split=split,
+        groups=[group_summary(neurons, "next_token")],
+        ablation=[ablation_summary(neurons, "next_token")],
+        neurons=neurons,
+    )
 
 
 def test_reports_round_trip_and_list(db_url):

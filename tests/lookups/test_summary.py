@@ -9,16 +9,45 @@ from babellens.lookups.summary import ablation_summary, group_summary, head_abla
 
 
 def _ex(active: bool, drop: float | None = None, split: str = "train") -> ExampleRecord:
-    return ExampleRecord(split=split, window=0, text="x", n_tokens=1, activation=1.0, original=1.0,
-                         attribution=0.0, active=active, ablation_drop=drop)  # fmt: skip
+    return ExampleRecord(
+        split=split,
+        window=0,
+        text="x",
+        n_tokens=1,
+        activation=1.0,
+        original=1.0,
+        attribution=0.0,
+        active=active,
+        ablation_drop=drop,
+    )
 
 
-def _neuron(group: str, scores: list[float | None], drops: list[tuple[bool, float]] = ()) -> NeuronLookup:  # fmt: skip
-    heads = [HeadLookup(layer=0, head=i, active_fraction=0.5, explanation="e", score=s,
-                        examples=[_ex(a, d) for a, d in drops])
-             for i, s in enumerate(scores)]  # fmt: skip
-    return NeuronLookup(group=group, layer=1, neuron=len(scores), token_id=5, token=" cat",
-                        congruence=1.0, n_train=4, n_test=4, n_dropped=0, heads=heads)  # fmt: skip
+def _neuron(
+    group: str, scores: list[float | None], drops: list[tuple[bool, float]] = ()
+) -> NeuronLookup:
+    heads = [
+        HeadLookup(
+            layer=0,
+            head=i,
+            active_fraction=0.5,
+            explanation="e",
+            score=s,
+            examples=[_ex(a, d) for a, d in drops],
+        )
+        for i, s in enumerate(scores)
+    ]
+    return NeuronLookup(
+        group=group,
+        layer=1,
+        neuron=len(scores),
+        token_id=5,
+        token=" cat",
+        congruence=1.0,
+        n_train=4,
+        n_test=4,
+        n_dropped=0,
+        heads=heads,
+    )
 
 
 def test_balanced_accuracy_of_the_answers():
@@ -35,14 +64,19 @@ def test_balanced_accuracy_of_the_answers():
 
 def test_a_test_set_without_both_classes_gets_no_score():
     assert score_answers([True, True], [True, False]) == (
-        None, "the test prompts hold no inactive example")  # fmt: skip
+        None,
+        "the test prompts hold no inactive example",
+    )
     assert score_answers([False], [False]) == (None, "the test prompts hold no active example")
     assert score_answers([], []) == (None, "no test prompts")
 
 
 def test_group_summary_pools_the_scored_pairs_of_a_group():
-    neurons = [_neuron("next_token", [0.5, 1.0]), _neuron("next_token", [0.75, None]),
-               _neuron("random", [0.5])]  # fmt: skip
+    neurons = [
+        _neuron("next_token", [0.5, 1.0]),
+        _neuron("next_token", [0.75, None]),
+        _neuron("random", [0.5]),
+    ]
     g = group_summary(neurons, "next_token")
     assert (g.neurons, g.pairs, g.scored) == (2, 4, 3)
     # scores 0.5, 1.0, 0.75: mean 0.75, median 0.75, population std sqrt(0.125 / 3) = 0.2041

@@ -45,8 +45,14 @@ def test_phi3_fused_gate_up_split_gate_first():
 
 
 def test_llama_like_fallback_for_an_undeclared_model_type():
-    config = tf.LlamaConfig(num_hidden_layers=2, hidden_size=16, intermediate_size=32, num_attention_heads=2,
-                            vocab_size=64, pad_token_id=0)  # fmt: skip
+    config = tf.LlamaConfig(
+        num_hidden_layers=2,
+        hidden_size=16,
+        intermediate_size=32,
+        num_attention_heads=2,
+        vocab_size=64,
+        pad_token_id=0,
+    )
     model = tf.LlamaForCausalLM(config)
     model.config.model_type = "my_new_llama"
     spec = spec_for(model)

@@ -77,10 +77,18 @@ def test_corrupt_weights_in_folder(tmp_path):
 
 @pytest.mark.parametrize(
     "config",
-    [tf.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32),
-     tf.T5Config(vocab_size=64, d_model=16, num_layers=1, num_heads=2, d_ff=32)],
+    [
+        tf.BertConfig(
+            vocab_size=64,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        ),
+        tf.T5Config(vocab_size=64, d_model=16, num_layers=1, num_heads=2, d_ff=32),
+    ],
     ids=["encoder-only", "encoder-decoder"],
-)  # fmt: skip
+)
 def test_not_a_causal_lm(tmp_path, config):
     config.architectures = [
         "BertForMaskedLM" if config.model_type == "bert" else "T5ForConditionalGeneration"

@@ -25,8 +25,15 @@ def _fake_model(
             zf.writestr(part.member, data)
         parts.append(part)
     whole = b"".join(payloads)
-    model = BundledModel("fake", "Fake", "llama", "none", tuple(parts),
-                         sha or hashlib.sha256(whole).hexdigest(), len(whole))  # fmt: skip
+    model = BundledModel(
+        "fake",
+        "Fake",
+        "llama",
+        "none",
+        tuple(parts),
+        sha or hashlib.sha256(whole).hexdigest(),
+        len(whole),
+    )
     monkeypatch.setitem(bundled.BUNDLED_MODELS, "fake", model)
     return model
 

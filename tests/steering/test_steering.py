@@ -79,8 +79,15 @@ def test_pca_direction_matches_sklearn(lm):
     vec = steering.build(
         lm, ContrastSet(name="p", pairs=pairs), layers=[1], method="pca", read="last"
     )
-    diffs = np.stack([(_resid_post(lm, _text(p, "positive"))[1][-1] - _resid_post(lm, _text(p, "negative"))[1][-1]).numpy()
-                      for p in pairs])  # fmt: skip
+    diffs = np.stack(
+        [
+            (
+                _resid_post(lm, _text(p, "positive"))[1][-1]
+                - _resid_post(lm, _text(p, "negative"))[1][-1]
+            ).numpy()
+            for p in pairs
+        ]
+    )
     component = sklearn.PCA(n_components=1).fit(diffs).components_[0]
     ours = vec.directions[1].numpy()
     assert abs(np.dot(ours, component) / np.linalg.norm(ours)) == pytest.approx(1.0, abs=1e-4)
@@ -94,8 +101,12 @@ def test_parity_with_the_steering_vectors_library(lm):
     theirs = sv.train_steering_vector(
         lm.model, lm.tokenizer, texts, layers=[0, 1], read_token_index=-1
     )
-    ours = steering.build(lm, ContrastSet(name="t", pairs=[ContrastPair(positive=a, negative=b) for a, b in texts]),
-                          layers=[0, 1], read="last")  # fmt: skip
+    ours = steering.build(
+        lm,
+        ContrastSet(name="t", pairs=[ContrastPair(positive=a, negative=b) for a, b in texts]),
+        layers=[0, 1],
+        read="last",
+    )
     for layer in (0, 1):
         cos = torch.nn.functional.cosine_similarity(
             ours.directions[layer], theirs.layer_activations[layer].float(), dim=0
@@ -186,8 +197,14 @@ def test_metrics():
 def test_evaluate_reports_every_curve(lm):
     vec = steering.build(lm, ContrastSet(name="t", pairs=PAIRS), layers=[0, 1], read="last")
     config = steering.EvalConfig(coefficients=[-4.0, 4.0], max_new_tokens=6)
-    report = steering.evaluate(lm, vec, ["Q: sky? A:", "Q: sea? A:"], "uppercase_fraction",
-                               neutral=["The weather is mild today."], config=config)  # fmt: skip
+    report = steering.evaluate(
+        lm,
+        vec,
+        ["Q: sky? A:", "Q: sea? A:"],
+        "uppercase_fraction",
+        neutral=["The weather is mild today."],
+        config=config,
+    )
     assert [p.coefficient for p in report.dose_response] == [-4.0, 0.0, 4.0]
     zero = report.dose_response[1]
     assert zero.kl == pytest.approx(0.0, abs=1e-6) and zero.wrong_way is None

@@ -89,8 +89,18 @@ def test_token_neurons_round_trip_and_ranking(db_url):
     db = open_database(db_url)
     job = JobStore(db).create("next_token_neurons", "tiny", {})
     tok = TokenScore(token_id=1, token=" cat", score=2.0)
-    neurons = [NextTokenNeuron(layer=0, neuron=n, score=float(n), word_score=float(10 - n), word_token=tok,
-                               promoted=[tok], suppressed=[tok]) for n in range(5)]  # fmt: skip
+    neurons = [
+        NextTokenNeuron(
+            layer=0,
+            neuron=n,
+            score=float(n),
+            word_score=float(10 - n),
+            word_token=tok,
+            promoted=[tok],
+            suppressed=[tok],
+        )
+        for n in range(5)
+    ]
     results = ResultStore(db)
     results.save_token_neurons(job.id, neurons)
     assert results.token_neuron(job.id, 0, 3) == neurons[3]

@@ -58,8 +58,9 @@ def scanned(tmp_path_factory):
     db, scan_id, token_id = build_scanned_db(
         f"sqlite:///{root / 'web.db'}", model, str(corpus), window_len=24, k=6
     )
-    return SimpleNamespace(db=db, model=model, slug=model_slug(model), scan_id=scan_id,
-                           token_id=token_id, root=root)  # fmt: skip
+    return SimpleNamespace(
+        db=db, model=model, slug=model_slug(model), scan_id=scan_id, token_id=token_id, root=root
+    )
 
 
 @pytest.fixture(scope="module")

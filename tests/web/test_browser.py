@@ -25,8 +25,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 MODEL = "smollm2-135m"
 IMG = Path(__file__).parents[2] / "docs" / "img"
 CHROMIUM = os.environ.get("BABELLENS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def _chromium() -> str:
@@ -82,8 +88,11 @@ def page(site):
 
 def _xss_window(site) -> int:
     with site["db"].session() as s:
-        return s.scalar(select(ScanWindowRow.window).where(ScanWindowRow.job_id == site["scan_id"],
-                                                           ScanWindowRow.doc_id == "xss"))  # fmt: skip
+        return s.scalar(
+            select(ScanWindowRow.window).where(
+                ScanWindowRow.job_id == site["scan_id"], ScanWindowRow.doc_id == "xss"
+            )
+        )
 
 
 def _shot(pg, name: str) -> None:
@@ -108,10 +117,19 @@ def test_neuron_page_shows_highlighted_examples(site, page):
     ).json()
     xss = _xss_window(site)
     with site["db"].session() as s:  # for the README: a next-token neuron that fired, on prose
-        examples = {r.neuron: r.examples for r in s.scalars(select(NeuronStatRow).where(
-            NeuronStatRow.job_id == site["scan_id"], NeuronStatRow.layer == 29))}  # fmt: skip
-    neuron = next(n["neuron"] for n in ranked["neurons"]
-                  if n["max"] > 1 and all(e["window"] != xss for e in examples[n["neuron"]]))  # fmt: skip
+        examples = {
+            r.neuron: r.examples
+            for r in s.scalars(
+                select(NeuronStatRow).where(
+                    NeuronStatRow.job_id == site["scan_id"], NeuronStatRow.layer == 29
+                )
+            )
+        }
+    neuron = next(
+        n["neuron"]
+        for n in ranked["neurons"]
+        if n["max"] > 1 and all(e["window"] != xss for e in examples[n["neuron"]])
+    )
     page.goto(f"{site['base']}/models/{site['slug']}/layers/29/neurons/{neuron}")
     page.wait_for_selector("#histogram .main-svg")
     examples = page.locator("li.example")
@@ -146,8 +164,11 @@ def test_live_prompt_shows_activations(site, page):
 def test_hostile_tokens_render_as_text(site, page):
     window = _xss_window(site)
     with site["db"].session() as s:
-        rows = s.scalars(select(NeuronStatRow).where(NeuronStatRow.job_id == site["scan_id"],
-                                                     NeuronStatRow.layer == 0)).all()  # fmt: skip
+        rows = s.scalars(
+            select(NeuronStatRow).where(
+                NeuronStatRow.job_id == site["scan_id"], NeuronStatRow.layer == 0
+            )
+        ).all()
         row = next(r for r in rows if any(e["window"] == window for e in r.examples))
     page.goto(f"{site['base']}/models/{site['slug']}/layers/0/neurons/{row.neuron}")
     example = page.locator("li.example").filter(has_text="xss").first
@@ -175,8 +196,14 @@ def test_steering_playground_and_evaluation(site, page):
     upper = sum(c.isupper() for c in steered) / max(1, sum(c.isalpha() for c in steered))
     assert upper > 0.5 and steered != plain, (plain, steered)
     _shot(page, "steering")
-    body = {"model": MODEL, "vector": "caps", "coefficients": [-1, 0, 0.5, 1, 1.5], "prompts": 4,
-            "max_new_tokens": 16, "layers": [8]}  # fmt: skip
+    body = {
+        "model": MODEL,
+        "vector": "caps",
+        "coefficients": [-1, 0, 0.5, 1, 1.5],
+        "prompts": 4,
+        "max_new_tokens": 16,
+        "layers": [8],
+    }
     job = httpx.post(site["base"] + "/api/steering/evaluations", json=body, timeout=30).json()
     page.goto(f"{site['base']}/jobs/{job['id']}")
     page.wait_for_selector("#job .progress[data-status=done]", timeout=300_000)

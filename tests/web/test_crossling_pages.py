@@ -29,8 +29,15 @@ def test_the_report_page_carries_every_chart_and_its_json_twin(client, scanned):
     twin = client.get(f"/crossling/{job.id}.json").json()
     assert ExperimentReport.model_validate(twin["report"]) == report
     html = client.get(f"/crossling/{job.id}").text
-    for chart in ("transfer-chart", "rates-chart", "sim-chart", "control-chart", "layer-slider",
-                  "steer-chart", "lens-chart"):  # fmt: skip
+    for chart in (
+        "transfer-chart",
+        "rates-chart",
+        "sim-chart",
+        "control-chart",
+        "layer-slider",
+        "steer-chart",
+        "lens-chart",
+    ):
         assert f'id="{chart}"' in html
     embedded = json.loads(html.split('id="crossling-data">', 1)[1].split("</script>", 1)[0])
     assert embedded["transfer"] == {"en": {"en": 77.0, "de": 34.0}}
@@ -60,8 +67,14 @@ def test_bad_launches_get_a_4xx(rooted, scanned, change, status):
 
 
 def test_a_launch_queues_a_crossling_job(rooted, scanned):
-    body = {"model": scanned.model, "train_langs": ["de"], "eval_langs": ["de", "ru"], "prompts": 2,
-            "max_new_tokens": 3, "steps": 1}  # fmt: skip
+    body = {
+        "model": scanned.model,
+        "train_langs": ["de"],
+        "eval_langs": ["de", "ru"],
+        "prompts": 2,
+        "max_new_tokens": 3,
+        "steps": 1,
+    }
     answer = rooted.post("/api/crossling/experiments", json=body)
     assert answer.status_code == 201, answer.text
     job = answer.json()
@@ -72,8 +85,13 @@ def test_a_launch_queues_a_crossling_job(rooted, scanned):
 
 def test_extend_queues_the_run_again_with_one_more_training_language(rooted, scanned):
     jobs = JobStore(scanned.db)
-    config = ExperimentConfig(eval_langs=["de"], rates={"prompts": 1, "max_new_tokens": 2},
-                              vectors=False, steering=False, logit_lens_targets=[])  # fmt: skip
+    config = ExperimentConfig(
+        eval_langs=["de"],
+        rates={"prompts": 1, "max_new_tokens": 2},
+        vectors=False,
+        steering=False,
+        logit_lens_targets=[],
+    )
     job = jobs.create("crossling", scanned.model, config.model_dump(mode="json"))
     jobs.finish(job.id, "done", summary=make_report(scanned.model).model_dump(mode="json"))
     url = f"/api/crossling/experiments/{job.id}/extend"

@@ -20,8 +20,13 @@ def test_no_request_the_schema_allows_gets_a_server_error(app, scanned):
             continue  # a stream: covered by the jobs tests (and fuzzing it would wait on live jobs)
 
         @seed(20261126)
-        @settings(max_examples=CASES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=CASES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def fuzz(case) -> None:
             if "slug" in case.path_parameters and case.path_parameters["slug"] != scanned.slug:

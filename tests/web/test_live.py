@@ -17,8 +17,12 @@ def plain_mlp_post(scanned):
     model = AutoModelForCausalLM.from_pretrained(scanned.model).eval()
     tokenizer = AutoTokenizer.from_pretrained(scanned.model)
     seen: dict[int, torch.Tensor] = {}
-    hooks = [layer.mlp.down_proj.register_forward_pre_hook(
-        lambda _m, args, i=i: seen.__setitem__(i, args[0][0].detach())) for i, layer in enumerate(model.model.layers)]  # fmt: skip
+    hooks = [
+        layer.mlp.down_proj.register_forward_pre_hook(
+            lambda _m, args, i=i: seen.__setitem__(i, args[0][0].detach())
+        )
+        for i, layer in enumerate(model.model.layers)
+    ]
     ids = tokenizer(TEXT, return_tensors="pt")["input_ids"]
     with torch.no_grad():
         model(ids)

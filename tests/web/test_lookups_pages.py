@@ -16,8 +16,9 @@ XSS = "<script>alert('x')</script> active on <b>bold</b> text"
 def report(scanned):
     SCRIPTS["web"] = ScriptedProvider("web", explanation=XSS)
     corpus = write_corpus(scanned.root / "lookups.jsonl")
-    job = JobStore(scanned.db).create("lookups", scanned.model,
-                                      tiny_config(corpus, explainer="fake:web").model_dump())  # fmt: skip
+    job = JobStore(scanned.db).create(
+        "lookups", scanned.model, tiny_config(corpus, explainer="fake:web").model_dump()
+    )
     with pytest.MonkeyPatch.context() as mp:  # module scope: the per-test home is not set yet
         mp.setenv("BABELLENS_HOME", str(scanned.root / "home"))
         assert run_job(scanned.db, job.id).status == "done"

@@ -12,8 +12,11 @@ from babellens.web import NAV
 
 def _stats(scanned, layer):
     with scanned.db.session() as s:
-        return s.scalars(select(NeuronStatRow).where(NeuronStatRow.job_id == scanned.scan_id,
-                                                     NeuronStatRow.layer == layer).order_by(NeuronStatRow.neuron)).all()  # fmt: skip
+        return s.scalars(
+            select(NeuronStatRow)
+            .where(NeuronStatRow.job_id == scanned.scan_id, NeuronStatRow.layer == layer)
+            .order_by(NeuronStatRow.neuron)
+        ).all()
 
 
 def test_every_nav_page_renders_html_and_json(client):
@@ -61,8 +64,11 @@ def test_layer_page_sorts_and_pages(client, scanned):
     ).json()
     assert [n["max"] for n in asc["neurons"]] == sorted(r.max for r in rows)[:3]
     with scanned.db.session() as s:
-        best = s.scalars(select(TokenNeuronRow).where(TokenNeuronRow.job_id == scanned.token_id,
-                         TokenNeuronRow.layer == 1).order_by(TokenNeuronRow.score.desc(), TokenNeuronRow.neuron)).first()  # fmt: skip
+        best = s.scalars(
+            select(TokenNeuronRow)
+            .where(TokenNeuronRow.job_id == scanned.token_id, TokenNeuronRow.layer == 1)
+            .order_by(TokenNeuronRow.score.desc(), TokenNeuronRow.neuron)
+        ).first()
     top = client.get(f"/models/{scanned.slug}/layers/1.json?sort=congruence&limit=1").json()
     assert (
         top["neurons"][0]["neuron"] == best.neuron
@@ -120,9 +126,15 @@ def test_plotly_and_static_files_are_served_locally(client):
 
 
 def test_every_page_opens_with_a_plain_language_note(client, scanned):
-    paths = [f"/models/{scanned.slug}", f"/models/{scanned.slug}/layers/1",
-             f"/models/{scanned.slug}/layers/1/neurons/2", f"/models/{scanned.slug}/search?q=1/2",
-             f"/jobs/{scanned.scan_id}", "/models/nope", "/docs"]  # fmt: skip
+    paths = [
+        f"/models/{scanned.slug}",
+        f"/models/{scanned.slug}/layers/1",
+        f"/models/{scanned.slug}/layers/1/neurons/2",
+        f"/models/{scanned.slug}/search?q=1/2",
+        f"/jobs/{scanned.scan_id}",
+        "/models/nope",
+        "/docs",
+    ]
     for path in paths:
         html = client.get(path).text
         assert '<details class="intro" open>' in html and "What am I looking at?" in html, path

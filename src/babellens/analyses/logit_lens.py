@@ -31,8 +31,17 @@ __all__ = [
     "translation_prompts",
 ]
 
-_NAMES = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español", "ru": "Русский",
-          "bg": "Български", "zh": "中文", "ja": "日本語"}  # fmt: skip  # labels only; any code works
+# Labels only; any language code works.
+_NAMES = {
+    "en": "English",
+    "de": "Deutsch",
+    "fr": "Français",
+    "es": "Español",
+    "ru": "Русский",
+    "bg": "Български",
+    "zh": "中文",
+    "ja": "日本語",
+}
 
 
 class LogitLensConfig(BaseModel):
@@ -147,8 +156,20 @@ def logit_lens(
         if progress is not None:
             progress(min(start + config.batch_size, len(kept)), len(kept))
     n = len(kept)
-    rows = [LensLayer(layer=layer, p_target=float(p_target[i] / n),
-                      p_english=None if config.target == "en" else float(p_english[i] / n))
-            for i, layer in enumerate(layers)]  # fmt: skip
-    return LogitLensResult(model=lm.name, source=config.source, target=config.target, prompts=n,
-                           skipped=len(prompts) - n, layers=rows, example_prompt=kept[0][0])  # fmt: skip
+    rows = [
+        LensLayer(
+            layer=layer,
+            p_target=float(p_target[i] / n),
+            p_english=None if config.target == "en" else float(p_english[i] / n),
+        )
+        for i, layer in enumerate(layers)
+    ]
+    return LogitLensResult(
+        model=lm.name,
+        source=config.source,
+        target=config.target,
+        prompts=n,
+        skipped=len(prompts) - n,
+        layers=rows,
+        example_prompt=kept[0][0],
+    )

@@ -117,8 +117,14 @@ def congruence_extremes(
                 better = best_v > word_v
                 word_v = torch.where(better, best_v, word_v)
                 word_i = torch.where(better, best_j + start, word_i)
-    return {"top_values": top_v, "top_ids": top_i, "bottom_values": bot_v, "bottom_ids": bot_i,
-            "word_values": word_v, "word_ids": word_i}  # fmt: skip
+    return {
+        "top_values": top_v,
+        "top_ids": top_i,
+        "bottom_values": bot_v,
+        "bottom_ids": bot_i,
+        "word_values": word_v,
+        "word_ids": word_i,
+    }
 
 
 def _keep(
@@ -144,20 +150,41 @@ def next_token_neurons(
     decode = _decoder(lm)
     results: list[NextTokenNeuron] = []
     for done, layer in enumerate(layers):
-        ext = congruence_extremes(effective_output_weights(a, layer, config.fold_final_norm), a.w_u,
-                                  config.top_tokens, config.chunk_size, mask)  # fmt: skip
+        ext = congruence_extremes(
+            effective_output_weights(a, layer, config.fold_final_norm),
+            a.w_u,
+            config.top_tokens,
+            config.chunk_size,
+            mask,
+        )
         ext = {k: v.cpu().tolist() for k, v in ext.items()}
         for neuron in range(a.d_mlp):
             wid = ext["word_ids"][neuron]
-            results.append(NextTokenNeuron(
-                layer=layer, neuron=neuron, score=ext["top_values"][neuron][0],
-                word_score=ext["word_values"][neuron],
-                word_token=TokenScore(token_id=wid, token=decode(wid), score=ext["word_values"][neuron]) if wid >= 0 else None,
-                promoted=[TokenScore(token_id=i, token=decode(i), score=v)
-                          for v, i in zip(ext["top_values"][neuron], ext["top_ids"][neuron], strict=True)],
-                suppressed=[TokenScore(token_id=i, token=decode(i), score=v)
-                            for v, i in zip(ext["bottom_values"][neuron], ext["bottom_ids"][neuron], strict=True)],
-            ))  # fmt: skip
+            results.append(
+                NextTokenNeuron(
+                    layer=layer,
+                    neuron=neuron,
+                    score=ext["top_values"][neuron][0],
+                    word_score=ext["word_values"][neuron],
+                    word_token=TokenScore(
+                        token_id=wid, token=decode(wid), score=ext["word_values"][neuron]
+                    )
+                    if wid >= 0
+                    else None,
+                    promoted=[
+                        TokenScore(token_id=i, token=decode(i), score=v)
+                        for v, i in zip(
+                            ext["top_values"][neuron], ext["top_ids"][neuron], strict=True
+                        )
+                    ],
+                    suppressed=[
+                        TokenScore(token_id=i, token=decode(i), score=v)
+                        for v, i in zip(
+                            ext["bottom_values"][neuron], ext["bottom_ids"][neuron], strict=True
+                        )
+                    ],
+                )
+            )
         if progress is not None:
             progress(done + 1, len(layers))
     return results

@@ -40,8 +40,9 @@ class LocalProvider:
         self._lock = threading.Lock()  # one generate at a time: the model is shared
 
     @classmethod
-    def from_spec(cls, target: str, *, device: str = "cpu", dtype: str = "float32",
-                  **options: Any) -> LocalProvider:  # fmt: skip
+    def from_spec(
+        cls, target: str, *, device: str = "cpu", dtype: str = "float32", **options: Any
+    ) -> LocalProvider:
         from babellens.models.loading import load
 
         return cls(load(target, device=device, dtype=dtype), **options)

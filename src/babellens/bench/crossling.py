@@ -40,14 +40,24 @@ class CrosslingBenchResult(BaseModel):
 def _lora_steps(lm: LanguageModel, rounds: int) -> tuple[int, float, float]:
     import peft
 
-    examples = [TrainExample(prompt=f"Question: {q}\nAnswer:", completion=(q + " ") * 6)
-                for q in PROMPTS]  # fmt: skip
+    examples = [
+        TrainExample(prompt=f"Question: {q}\nAnswer:", completion=(q + " ") * 6) for q in PROMPTS
+    ]
     config = LoraConfig()
-    model = peft.get_peft_model(lm.model, peft.LoraConfig(r=config.r, lora_alpha=config.alpha,
-                                target_modules=config.target_modules, task_type="CAUSAL_LM"))  # fmt: skip
+    model = peft.get_peft_model(
+        lm.model,
+        peft.LoraConfig(
+            r=config.r,
+            lora_alpha=config.alpha,
+            target_modules=config.target_modules,
+            task_type="CAUSAL_LM",
+        ),
+    )
     batch = completion_batch(lm.tokenizer, examples, config.max_length)
     losses: dict[str, Callable[[], object]] = {
-        "full": lambda: model(**batch).loss, "completion": lambda: completion_loss(model, batch)}  # fmt: skip
+        "full": lambda: model(**batch).loss,
+        "completion": lambda: completion_loss(model, batch),
+    }
     totals = dict.fromkeys(losses, 0.0)
     try:
         for round_ in range(rounds + 1):  # the first round warms up
@@ -62,8 +72,9 @@ def _lora_steps(lm: LanguageModel, rounds: int) -> tuple[int, float, float]:
     return len(examples), totals["full"], totals["completion"]
 
 
-def bench_crossling(lm: LanguageModel, *, rounds: int = 3, prompts: int = 8,
-                    new_tokens: int = 32) -> CrosslingBenchResult:  # fmt: skip
+def bench_crossling(
+    lm: LanguageModel, *, rounds: int = 3, prompts: int = 8, new_tokens: int = 32
+) -> CrosslingBenchResult:
     """Both comparisons on ``lm``; the curve is the experiment's default: 2 vectors × 3 pushes + 0."""
     from babellens.crossling.behaviours import get_behaviour
 
@@ -82,8 +93,16 @@ def bench_crossling(lm: LanguageModel, *, rounds: int = 3, prompts: int = 8,
         behaviour_rate(lm, "en", metric, config, steering=condition)
     separate_s = time.perf_counter() - start
     return CrosslingBenchResult(
-        model=lm.name, lora_batch=batch, lora_rounds=rounds, lora_full_loss_s=full_s,
-        lora_completion_loss_s=completion_s, lora_ratio=completion_s / full_s,
-        curve_points=len(conditions), curve_prompts=prompts, curve_new_tokens=new_tokens,
-        curve_separate_s=separate_s, curve_shared_s=shared_s, curve_ratio=shared_s / separate_s,
-    )  # fmt: skip
+        model=lm.name,
+        lora_batch=batch,
+        lora_rounds=rounds,
+        lora_full_loss_s=full_s,
+        lora_completion_loss_s=completion_s,
+        lora_ratio=completion_s / full_s,
+        curve_points=len(conditions),
+        curve_prompts=prompts,
+        curve_new_tokens=new_tokens,
+        curve_separate_s=separate_s,
+        curve_shared_s=shared_s,
+        curve_ratio=shared_s / separate_s,
+    )

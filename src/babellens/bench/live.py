@@ -131,9 +131,17 @@ def bench_live(
             server.should_exit = True  # type: ignore[attr-defined]
     forward = statistics.median(bare) * 1000
     return LiveBenchResult(
-        model=model, prompt_tokens=int(enc["input_ids"].shape[1]), layer=layer, k=k, requests=requests,
-        forward_p50_ms=forward, forward_no_unembed_p50_ms=statistics.median(bare_body) * 1000,
-        c1_p50_ms=_percentile(c1, 0.5), c1_p95_ms=_percentile(c1, 0.95),
-        c8_p50_ms=_percentile(c8, 0.5), c8_p95_ms=_percentile(c8, 0.95),
-        c8_requests_per_s=requests / wall, c1_ratio=_percentile(c1, 0.5) / forward,
-    )  # fmt: skip
+        model=model,
+        prompt_tokens=int(enc["input_ids"].shape[1]),
+        layer=layer,
+        k=k,
+        requests=requests,
+        forward_p50_ms=forward,
+        forward_no_unembed_p50_ms=statistics.median(bare_body) * 1000,
+        c1_p50_ms=_percentile(c1, 0.5),
+        c1_p95_ms=_percentile(c1, 0.95),
+        c8_p50_ms=_percentile(c8, 0.5),
+        c8_p95_ms=_percentile(c8, 0.95),
+        c8_requests_per_s=requests / wall,
+        c1_ratio=_percentile(c1, 0.5) / forward,
+    )

@@ -58,6 +58,13 @@ def bench_ray_scan(model: str = "smollm2-135m", tokens: int = 8192) -> RayBenchR
             rates[workers] = n / (time.perf_counter() - start)
         finally:
             ray.shutdown()
-    return RayBenchResult(model=model, tokens=n, local_threads=torch.get_num_threads(), local_tokens_per_s=local,
-                          ray_1_tokens_per_s=rates[1], ray_2_tokens_per_s=rates[2],
-                          ray_1_ratio=rates[1] / local, ray_2_ratio=rates[2] / local)  # fmt: skip
+    return RayBenchResult(
+        model=model,
+        tokens=n,
+        local_threads=torch.get_num_threads(),
+        local_tokens_per_s=local,
+        ray_1_tokens_per_s=rates[1],
+        ray_2_tokens_per_s=rates[2],
+        ray_1_ratio=rates[1] / local,
+        ray_2_ratio=rates[2] / local,
+    )

@@ -66,8 +66,11 @@ def _throughput(lm: LanguageModel, n_tokens: int) -> tuple[float, float]:
         with torch.inference_mode():
             sync_device(lm.device)
             start = time.perf_counter()
-            decoder(input_ids=batch.input_ids.to(lm.device), attention_mask=batch.attention_mask.to(lm.device),
-                    use_cache=False)  # fmt: skip
+            decoder(
+                input_ids=batch.input_ids.to(lm.device),
+                attention_mask=batch.attention_mask.to(lm.device),
+                use_cache=False,
+            )
             sync_device(lm.device)  # on a GPU the call returns before the work is done
             mid = time.perf_counter()
         scan.step(batch)
@@ -116,16 +119,28 @@ def _congruence_timing(lm: LanguageModel, layer: int) -> tuple[float, float]:
     return chunked, plain
 
 
-def bench_scan(lm: LanguageModel, *, tokens: int = 8192, rss_tokens: tuple[int, int] = (10_000, 100_000),
-               measure_rss: bool = True) -> ScanBenchmark:  # fmt: skip
+def bench_scan(
+    lm: LanguageModel,
+    *,
+    tokens: int = 8192,
+    rss_tokens: tuple[int, int] = (10_000, 100_000),
+    measure_rss: bool = True,
+) -> ScanBenchmark:
     forward, scan = _throughput(lm, tokens)
     rss = {str(n): _peak_rss_subprocess(lm.name, n) for n in rss_tokens} if measure_rss else {}
     growth = (rss[str(rss_tokens[1])] / rss[str(rss_tokens[0])] - 1) if rss else 0.0
     chunked, plain = _congruence_timing(lm, lm.adapter.n_layers - 1)
     return ScanBenchmark(
-        model=lm.name, device=str(lm.device), torch_threads=torch.get_num_threads(), tokens=tokens,
-        forward_no_unembed_tokens_per_s=round(forward, 1), scan_tokens_per_s=round(scan, 1),
-        scan_ratio=round(scan / forward, 3), peak_rss_mb={k: round(v, 1) for k, v in rss.items()},
-        rss_growth=round(growth, 4), congruence_layer_s=round(chunked, 2), plain_matmul_s=round(plain, 2),
+        model=lm.name,
+        device=str(lm.device),
+        torch_threads=torch.get_num_threads(),
+        tokens=tokens,
+        forward_no_unembed_tokens_per_s=round(forward, 1),
+        scan_tokens_per_s=round(scan, 1),
+        scan_ratio=round(scan / forward, 3),
+        peak_rss_mb={k: round(v, 1) for k, v in rss.items()},
+        rss_growth=round(growth, 4),
+        congruence_layer_s=round(chunked, 2),
+        plain_matmul_s=round(plain, 2),
         congruence_ratio=round(chunked / plain, 2),
-    )  # fmt: skip
+    )

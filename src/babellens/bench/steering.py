@@ -11,8 +11,12 @@ from babellens.steering import ContrastPair, ContrastSet, build, generate
 
 __all__ = ["SteeringBenchResult", "bench_steering"]
 
-PROMPTS = ["Describe a quiet morning in a small village.", "Give me two tips for sleeping well.",
-           "Explain why the sky looks blue.", "Write one sentence about the sea."]  # fmt: skip
+PROMPTS = [
+    "Describe a quiet morning in a small village.",
+    "Give me two tips for sleeping well.",
+    "Explain why the sky looks blue.",
+    "Write one sentence about the sea.",
+]
 
 
 class SteeringBenchResult(BaseModel):
@@ -47,7 +51,13 @@ def bench_steering(lm: LanguageModel, new_tokens: int = 32, rounds: int = 5) -> 
             fn()  # generate returns decoded text, so the device work is finished here
             totals[name] += time.perf_counter() - start
     return SteeringBenchResult(
-        model=lm.name, batch=len(PROMPTS), new_tokens=new_tokens, rounds=rounds, plain_s=totals["plain"],
-        steered_all_s=totals["all"], steered_generated_s=totals["generated"],
-        ratio_all=totals["all"] / totals["plain"], ratio_generated=totals["generated"] / totals["plain"],
-    )  # fmt: skip
+        model=lm.name,
+        batch=len(PROMPTS),
+        new_tokens=new_tokens,
+        rounds=rounds,
+        plain_s=totals["plain"],
+        steered_all_s=totals["all"],
+        steered_generated_s=totals["generated"],
+        ratio_all=totals["all"] / totals["plain"],
+        ratio_generated=totals["generated"] / totals["plain"],
+    )

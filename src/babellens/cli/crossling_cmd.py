@@ -27,9 +27,12 @@ def _langs(text: str) -> list[str]:
 
 TrainFileOpt = Annotated[
     list[str] | None,
-    typer.Option("--train-file", help="LANG=FILE (or FILE with one training language): a JSONL file of "
-                 '{"instruction", "answer"} pairs to train on instead of the model\'s own answers.'),
-]  # fmt: skip
+    typer.Option(
+        "--train-file",
+        help="LANG=FILE (or FILE with one training language): a JSONL file of "
+        '{"instruction", "answer"} pairs to train on instead of the model\'s own answers.',
+    ),
+]
 
 
 def _train_files(specs: list[str] | None, train_langs: list[str]) -> dict[str, str]:
@@ -86,16 +89,27 @@ def run(
 
     try:
         config = ExperimentConfig(
-            behaviour=behaviour, train_langs=_langs(train_lang), eval_langs=_langs(eval_langs),
+            behaviour=behaviour,
+            train_langs=_langs(train_lang),
+            eval_langs=_langs(eval_langs),
             train_files=_train_files(train_file, _langs(train_lang)),
-            train_examples=train_examples, lora=LoraConfig(steps=steps),
-            rates=default_rates(prompts, max_new_tokens), vectors=vectors,
-            steering=steering, logit_lens_targets=_langs(lens_targets),
-        )  # fmt: skip
+            train_examples=train_examples,
+            lora=LoraConfig(steps=steps),
+            rates=default_rates(prompts, max_new_tokens),
+            vectors=vectors,
+            steering=steering,
+            logit_lens_targets=_langs(lens_targets),
+        )
     except ValidationError as exc:
         raise InvalidInputError(f"bad experiment settings: {exc.errors()[0]['msg']}") from None
-    job = run_foreground(open_database(db), "crossling", model, config.model_dump(mode="json"),
-                         quiet=json, unit="steps")  # fmt: skip
+    job = run_foreground(
+        open_database(db),
+        "crossling",
+        model,
+        config.model_dump(mode="json"),
+        quiet=json,
+        unit="steps",
+    )
     report = ExperimentReport.model_validate(job.summary)
     if json:
         print_json(report)
@@ -188,11 +202,20 @@ def adapters(
 def print_report(report: ExperimentReport, run_id: int) -> None:
     config = report.config
     langs = config.eval_langs
-    table = Table("condition", *langs, title=f"{config.behaviour} rate (%) on {report.model}, "
-                  f"{config.rates.prompts} prompts per language (run {run_id})")  # fmt: skip
+    table = Table(
+        "condition",
+        *langs,
+        title=f"{config.behaviour} rate (%) on {report.model}, "
+        f"{config.rates.prompts} prompts per language (run {run_id})",
+    )
     for c in report.conditions:
-        table.add_row(c.condition, *[f"{c.rates[ev].mean:.1f} [{c.rates[ev].low:.0f}–{c.rates[ev].high:.0f}]"
-                                     for ev in langs])  # fmt: skip
+        table.add_row(
+            c.condition,
+            *[
+                f"{c.rates[ev].mean:.1f} [{c.rates[ev].low:.0f}–{c.rates[ev].high:.0f}]"
+                for ev in langs
+            ],
+        )
     for train, row in report.transfer.items():
         table.add_row(f"transfer {train}", *[f"{row[ev]:+.1f}" for ev in langs])
     for c in report.conditions:
@@ -206,15 +229,21 @@ def print_report(report: ExperimentReport, run_id: int) -> None:
     if report.similarity is not None:
         _print_similarity(report.similarity)
     if report.steering:
-        curves = Table("answers in", "vector", *[f"×{c:g}" for c in config.steer_coefficients],
-                       title=f"steering the base model at layer {report.steering[0].layer} (% {config.behaviour})")  # fmt: skip
+        curves = Table(
+            "answers in",
+            "vector",
+            *[f"×{c:g}" for c in config.steer_coefficients],
+            title=f"steering the base model at layer {report.steering[0].layer} (% {config.behaviour})",
+        )
         for curve in report.steering:
             curves.add_row(curve.lang, curve.vector_lang, *[f"{r.mean:.0f}" for r in curve.rates])
         console.print(curves)
     for r in report.recovery:
         verdict = "recovered" if r.recovered else "not recovered"
-        console.print(f"lora-{r.adapter_lang} in {r.lang}, steered with the {r.vector_lang} vector ×{r.coefficient:g}: "
-                      f"{r.before.mean:.1f}% → {r.after.mean:.1f}% ({verdict})")  # fmt: skip
+        console.print(
+            f"lora-{r.adapter_lang} in {r.lang}, steered with the {r.vector_lang} vector ×{r.coefficient:g}: "
+            f"{r.before.mean:.1f}% → {r.after.mean:.1f}% ({verdict})"
+        )
     console.print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in report.timings_s.items()))
 
 
@@ -224,9 +253,16 @@ def _print_similarity(sim: ConceptSimilarity) -> None:
     def off_diagonal(m: list[list[float]]) -> float:
         return sum(m[i][j] for i in range(n) for j in range(n) if i != j) / max(n * (n - 1), 1)
 
-    table = Table("layer", "mean cosine across languages", "shuffled control",
-                  title=f"{sim.concept} vectors, {', '.join(sim.langs)}")  # fmt: skip
+    table = Table(
+        "layer",
+        "mean cosine across languages",
+        "shuffled control",
+        title=f"{sim.concept} vectors, {', '.join(sim.langs)}",
+    )
     for layer in sim.layers:
-        table.add_row(str(layer), f"{off_diagonal(sim.cosine[layer]):.2f}",
-                      f"{off_diagonal(sim.control[layer]):.2f}")  # fmt: skip
+        table.add_row(
+            str(layer),
+            f"{off_diagonal(sim.cosine[layer]):.2f}",
+            f"{off_diagonal(sim.control[layer]):.2f}",
+        )
     console.print(table)

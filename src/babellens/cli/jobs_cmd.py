@@ -45,8 +45,14 @@ def list_jobs(
     for col in ("id", "kind", "model", "status", "progress", "created"):
         table.add_column(col)
     for j in jobs:
-        table.add_row(str(j.id), j.kind, j.model, j.status, f"{j.fraction:.0%}" if j.total else "",
-                      j.created_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+        table.add_row(
+            str(j.id),
+            j.kind,
+            j.model,
+            j.status,
+            f"{j.fraction:.0%}" if j.total else "",
+            j.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(table)
 
 

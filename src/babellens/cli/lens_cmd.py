@@ -33,8 +33,13 @@ def logit_lens_cmd(
     if json:
         print_json(result)
         return
-    table = Table("layer", f"P({target} answer)", "P(English word)", "",
-                  title=f"{model}: {result.prompts} {source}->{target} prompts ({result.skipped} ambiguous skipped)")  # fmt: skip
+    table = Table(
+        "layer",
+        f"P({target} answer)",
+        "P(English word)",
+        "",
+        title=f"{model}: {result.prompts} {source}->{target} prompts ({result.skipped} ambiguous skipped)",
+    )
     for row in result.layers:
         bar_t = "█" * round(20 * row.p_target)
         bar_e = "░" * round(20 * (row.p_english or 0))

@@ -37,28 +37,71 @@ def _check_provider(spec: str, option: str) -> None:
 
 def lookups(
     model: ModelArg,
-    corpus: Annotated[str, typer.Option(help="Bundled corpus, .txt/.jsonl/.parquet, folder, hf:NAME.")] = BUNDLED_CORPUS,
-    explainer: Annotated[str, typer.Option(help="openai:URL:MODEL or local:ALIAS.")] = DEFAULT_EXPLAINER,
-    scorer: Annotated[str | None, typer.Option(help="Yes/No scorer (default: the explainer).")] = None,
-    layers: Annotated[str | None, typer.Option(help="Layers, e.g. 26-29 (default: last quarter).")] = None,
-    neurons: Annotated[int, typer.Option(min=0, max=1000, help="Next-token neurons per layer.")] = 20,
-    whole_words: Annotated[bool, typer.Option(help="Next-token neurons' top token must be a whole word.")] = True,
-    random_neurons: Annotated[int | None, typer.Option(min=0, max=1000, help="Random baseline neurons per layer (default: as many).")] = None,
-    prompts: Annotated[int, typer.Option(min=2, max=1000, help="Max-activating train windows per neuron.")] = 30,
-    test_prompts: Annotated[int | None, typer.Option(min=2, max=1000, help="Test windows per neuron (default: as --prompts).")] = None,
-    tokens: Annotated[int | None, typer.Option("--tokens", min=1, help="Corpus tokens per split (default: all).")] = None,
+    corpus: Annotated[
+        str, typer.Option(help="Bundled corpus, .txt/.jsonl/.parquet, folder, hf:NAME.")
+    ] = BUNDLED_CORPUS,
+    explainer: Annotated[
+        str, typer.Option(help="openai:URL:MODEL or local:ALIAS.")
+    ] = DEFAULT_EXPLAINER,
+    scorer: Annotated[
+        str | None, typer.Option(help="Yes/No scorer (default: the explainer).")
+    ] = None,
+    layers: Annotated[
+        str | None, typer.Option(help="Layers, e.g. 26-29 (default: last quarter).")
+    ] = None,
+    neurons: Annotated[
+        int, typer.Option(min=0, max=1000, help="Next-token neurons per layer.")
+    ] = 20,
+    whole_words: Annotated[
+        bool, typer.Option(help="Next-token neurons' top token must be a whole word.")
+    ] = True,
+    random_neurons: Annotated[
+        int | None,
+        typer.Option(min=0, max=1000, help="Random baseline neurons per layer (default: as many)."),
+    ] = None,
+    prompts: Annotated[
+        int, typer.Option(min=2, max=1000, help="Max-activating train windows per neuron.")
+    ] = 30,
+    test_prompts: Annotated[
+        int | None,
+        typer.Option(min=2, max=1000, help="Test windows per neuron (default: as --prompts)."),
+    ] = None,
+    tokens: Annotated[
+        int | None, typer.Option("--tokens", min=1, help="Corpus tokens per split (default: all).")
+    ] = None,
     window: Annotated[int, typer.Option(min=8, max=4096, help="Window length in tokens.")] = 128,
     rule: Annotated[str, typer.Option(help="Active heads: mean+2std or top3.")] = "mean+2std",
-    explain_examples: Annotated[int | None, typer.Option(min=1, max=1000, help="Active (and inactive) examples shown to the explainer (default: all).")] = None,
-    truncation: Annotated[str, typer.Option(help="exact (shortest suffix) or binary (the paper's search).")] = "exact",
-    max_heads: Annotated[int | None, typer.Option(min=1, max=10000, help="Explain at most N heads per neuron, most often active first (default: all).")] = None,
+    explain_examples: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Active (and inactive) examples shown to the explainer (default: all).",
+        ),
+    ] = None,
+    truncation: Annotated[
+        str, typer.Option(help="exact (shortest suffix) or binary (the paper's search).")
+    ] = "exact",
+    max_heads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=10000,
+            help="Explain at most N heads per neuron, most often active first (default: all).",
+        ),
+    ] = None,
     ablation: Annotated[bool, typer.Option(help="Run the head-ablation check.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
-    report: Annotated[int | None, typer.Option("--report", help="Show the stored report of this job instead of running.")] = None,
-    list_reports: Annotated[bool, typer.Option("--list", help="List the stored reports of MODEL instead of running.")] = False,
+    report: Annotated[
+        int | None,
+        typer.Option("--report", help="Show the stored report of this job instead of running."),
+    ] = None,
+    list_reports: Annotated[
+        bool, typer.Option("--list", help="List the stored reports of MODEL instead of running.")
+    ] = False,
     db: DbOpt = None,
     json: JsonOpt = False,
-) -> None:  # fmt: skip
+) -> None:
     """Explain which attention heads feed each next-token neuron, score the explanations, ablate."""
     database = open_database(db)
     store = LookupsStore(database)
@@ -82,11 +125,24 @@ def lookups(
         _check_provider(scorer, "--scorer")
     try:
         config = LookupsConfig(
-            corpus=corpus, explainer=explainer, scorer=scorer, layers=parse_layers(layers),
-            neurons_per_layer=neurons, whole_words=whole_words, random_neurons_per_layer=random_neurons, prompts=prompts,
-            test_prompts=test_prompts or prompts, max_tokens=tokens, window_len=window,
-            active_rule=rule, explain_examples=explain_examples, max_heads=max_heads, truncation=truncation, ablation=ablation, seed=seed,
-        )  # type: ignore[arg-type]  # fmt: skip
+            corpus=corpus,
+            explainer=explainer,
+            scorer=scorer,
+            layers=parse_layers(layers),
+            neurons_per_layer=neurons,
+            whole_words=whole_words,
+            random_neurons_per_layer=random_neurons,
+            prompts=prompts,
+            test_prompts=test_prompts or prompts,
+            max_tokens=tokens,
+            window_len=window,
+            active_rule=rule,
+            explain_examples=explain_examples,
+            max_heads=max_heads,
+            truncation=truncation,
+            ablation=ablation,
+            seed=seed,
+        )  # type: ignore[arg-type]
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
     load_corpus(corpus)  # a missing corpus fails here, in one line, before the model loads
@@ -101,8 +157,10 @@ def _dist(d) -> str:
 
 
 def print_report(r: LookupsReport) -> None:
-    console.print(f"[bold]{escape(r.model)}[/] context look-ups (job {r.job_id}), layers "
-                  f"{', '.join(map(str, r.layers))}; explainer {escape(r.explainer)}, scorer {escape(r.scorer)}")  # fmt: skip
+    console.print(
+        f"[bold]{escape(r.model)}[/] context look-ups (job {r.job_id}), layers "
+        f"{', '.join(map(str, r.layers))}; explainer {escape(r.explainer)}, scorer {escape(r.scorer)}"
+    )
     table = Table(title="explanation scores (balanced accuracy on held-out prompts)")
     for col in ("neurons", "group", "(neuron, head) pairs", "scored", "score", "skewness test p"):
         table.add_column(col)
@@ -111,7 +169,15 @@ def print_report(r: LookupsReport) -> None:
         table.add_row(str(g.neurons), g.group, str(g.pairs), str(g.scored), _dist(g.score), p)
     for ref in r.paper:
         if ref.score_mean is not None:
-            table.add_row("", f"paper: {ref.model}", "", "", f"{ref.score_mean:.3f} ± {ref.score_std:.3f}", "", style="dim")  # fmt: skip
+            table.add_row(
+                "",
+                f"paper: {ref.model}",
+                "",
+                "",
+                f"{ref.score_mean:.3f} ± {ref.score_std:.3f}",
+                "",
+                style="dim",
+            )
     console.print(table)
     abl = Table(title="drop in P(token) when the head's values are zeroed")
     for col in ("group", "head active", "head inactive", "KS p"):
@@ -130,8 +196,15 @@ def print_report(r: LookupsReport) -> None:
     for n in r.neurons:
         for h in n.heads:
             score = f"{h.score:.2f}" if h.score is not None else f"– ({h.score_note})"
-            pairs.add_row(n.group, f"{n.layer}/{n.neuron}", escape(repr(n.token)), f"{h.layer}.{h.head}",
-                          f"{h.active_fraction:.0%}", score, escape(h.explanation or ""))  # fmt: skip
+            pairs.add_row(
+                n.group,
+                f"{n.layer}/{n.neuron}",
+                escape(repr(n.token)),
+                f"{h.layer}.{h.head}",
+                f"{h.active_fraction:.0%}",
+                score,
+                escape(h.explanation or ""),
+            )
     console.print(pairs)
     console.print(f"wall time {r.timings.get('total_s', 0):.0f} s")
 
@@ -147,6 +220,12 @@ def _print_listing(model: str, listing) -> None:
         table.add_column(col)
     for item in listing:
         scores = {g.group: _dist(g.score) for g in item.groups}
-        table.add_row(str(item.job_id), f"{item.created_at:%Y-%m-%d %H:%M}", escape(item.explainer), str(item.neurons),
-                      scores.get("next_token", "–"), scores.get("random", "–"))  # fmt: skip
+        table.add_row(
+            str(item.job_id),
+            f"{item.created_at:%Y-%m-%d %H:%M}",
+            escape(item.explainer),
+            str(item.neurons),
+            scores.get("next_token", "–"),
+            scores.get("random", "–"),
+        )
     console.print(table)

@@ -36,9 +36,15 @@ __all__ = ["neuron", "next_token_neurons_cmd", "run_foreground", "scan"]
 
 
 def run_foreground(
-    db: Database, kind: str, model: str, params: dict, *, quiet: bool, unit: str,
+    db: Database,
+    kind: str,
+    model: str,
+    params: dict,
+    *,
+    quiet: bool,
+    unit: str,
     ray: RayOptions | None = None,
-) -> Job:  # fmt: skip
+) -> Job:
     """Create a job and run it here with a progress bar; user errors exit 2 via BabelLensError."""
     job = JobStore(db).create(kind, model, params)
     if not quiet:
@@ -77,8 +83,15 @@ def scan(
     if split not in ("train", "test", "all"):
         raise InvalidInputError("--split must be train, test or all")
     try:
-        config = ScanConfig(corpus=corpus, split=split, layers=parse_layers(layers), k=k, window_len=window,
-                            max_tokens=tokens, checkpoint_every_s=checkpoint_every)  # fmt: skip
+        config = ScanConfig(
+            corpus=corpus,
+            split=split,
+            layers=parse_layers(layers),
+            k=k,
+            window_len=window,
+            max_tokens=tokens,
+            checkpoint_every_s=checkpoint_every,
+        )
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
     if ray is None:  # on Ray the workers load the model; here only to check the layers early
@@ -94,9 +107,11 @@ def scan(
         print_json(summary)
     else:
         s = summary.summary
-        console.print(f"[green]✓[/] job {job_id}: scanned {s['tokens']:,} tokens in {s['windows']} windows of "
-                      f"{s['documents']} documents, layers {s['layers'][0]}..{s['layers'][-1]}. "
-                      f"Try: babellens neuron {model} {s['layers'][len(s['layers']) // 2]} 0")  # fmt: skip
+        console.print(
+            f"[green]✓[/] job {job_id}: scanned {s['tokens']:,} tokens in {s['windows']} windows of "
+            f"{s['documents']} documents, layers {s['layers'][0]}..{s['layers'][-1]}. "
+            f"Try: babellens neuron {model} {s['layers'][len(s['layers']) // 2]} 0"
+        )
 
 
 def neuron(
@@ -206,6 +221,11 @@ def next_token_neurons_cmd(
         table.add_column(col)
     for n in rows:
         word = f"{n.word_token.token!r} {n.word_score:.2f}" if n.word_token else ""
-        table.add_row(str(n.layer), str(n.neuron), f"{n.score:.2f}", escape(word),
-                      escape("  ".join(repr(t.token) for t in n.promoted[:5])))  # fmt: skip
+        table.add_row(
+            str(n.layer),
+            str(n.neuron),
+            f"{n.score:.2f}",
+            escape(word),
+            escape("  ".join(repr(t.token) for t in n.promoted[:5])),
+        )
     console.print(table)

@@ -79,8 +79,15 @@ def build(
     mode = read or (steering.get_concept(data).read if not data.endswith(".jsonl") else "last")
     chosen = parse_layers(layers) or default_layers(lm.adapter.n_layers)
     with job_progress(f"reading {contrast.name}", "texts", enabled=not json) as bar:
-        vector = steering.build(lm, contrast, chosen, method=method, read=mode, name=name,  # type: ignore[arg-type]
-                                progress=lambda d, t: bar(d, t, 0.0))  # fmt: skip
+        vector = steering.build(
+            lm,
+            contrast,
+            chosen,
+            method=method,
+            read=mode,
+            name=name,  # type: ignore[arg-type]
+            progress=lambda d, t: bar(d, t, 0.0),
+        )
     path = save_vector(vector)
     if export_gguf:
         vector.export_gguf(export_gguf, architecture=lm.adapter.spec.name)
@@ -138,8 +145,17 @@ def generate(
         0
     ]  # type: ignore[arg-type]
     if json:
-        print_json({"model": model, "vector": vec.info.name, "coefficient": coef, "layers": chosen,
-                    "prompt": prompt, "plain": plain, "steered": steered})  # fmt: skip
+        print_json(
+            {
+                "model": model,
+                "vector": vec.info.name,
+                "coefficient": coef,
+                "layers": chosen,
+                "prompt": prompt,
+                "plain": plain,
+                "steered": steered,
+            }
+        )
         return
     table = Table(
         "unsteered",
@@ -180,17 +196,38 @@ def evaluate(
         coefficients=_coefficients(coefs), layers=chosen, max_new_tokens=max_new_tokens
     )
     with job_progress(f"evaluating {vec.info.name}", "runs", enabled=not json) as bar:
-        report = steering.evaluate(lm, vec, texts, metric, neutral=neutral, config=config,
-                                   progress=lambda d, t: bar(d, t, 0.0))  # fmt: skip
+        report = steering.evaluate(
+            lm,
+            vec,
+            texts,
+            metric,
+            neutral=neutral,
+            config=config,
+            progress=lambda d, t: bar(d, t, 0.0),
+        )
     if json:
         print_json(report)
         return
-    table = Table("coef", report.metric, "random control", "KL on neutral text", "degenerate", "wrong way", "sample",
-                  title=f"{vec.info.name} on {model}, {report.prompts} prompts")  # fmt: skip
+    table = Table(
+        "coef",
+        report.metric,
+        "random control",
+        "KL on neutral text",
+        "degenerate",
+        "wrong way",
+        "sample",
+        title=f"{vec.info.name} on {model}, {report.prompts} prompts",
+    )
     for p in report.dose_response:
-        table.add_row(f"{p.coefficient:g}", "–" if p.mean is None else f"{p.mean:.3f} ± {p.std:.3f}", "–" if p.control_mean is None else f"{p.control_mean:.3f}",
-                      "–" if p.kl is None else f"{p.kl:.3f}", f"{p.degenerate:.0%}", "–" if p.wrong_way is None else f"{p.wrong_way:.0%}",
-                      (p.samples[0] if p.samples else "")[:60])  # fmt: skip
+        table.add_row(
+            f"{p.coefficient:g}",
+            "–" if p.mean is None else f"{p.mean:.3f} ± {p.std:.3f}",
+            "–" if p.control_mean is None else f"{p.control_mean:.3f}",
+            "–" if p.kl is None else f"{p.kl:.3f}",
+            f"{p.degenerate:.0%}",
+            "–" if p.wrong_way is None else f"{p.wrong_way:.0%}",
+            (p.samples[0] if p.samples else "")[:60],
+        )
     console.print(table)
     sweep = ", ".join(
         f"{layer}: {'–' if v is None else f'{v:.3f}'}" for layer, v in report.layer_sweep.items()

@@ -35,17 +35,27 @@ class AdapterInfo(BaseModel):
 
 def _from_job(job: Job, lang: str) -> AdapterInfo:
     losses = job.summary.get("losses", {}).get(lang, [])
-    return AdapterInfo(id=f"crossling-{job.id}-{lang}", model=job.model, lang=lang,
-                       behaviour=job.summary["config"]["behaviour"], job_id=job.id,
-                       path=job.summary["adapters"][lang], steps=len(losses),
-                       final_loss=losses[-1] if losses else None)  # fmt: skip
+    return AdapterInfo(
+        id=f"crossling-{job.id}-{lang}",
+        model=job.model,
+        lang=lang,
+        behaviour=job.summary["config"]["behaviour"],
+        job_id=job.id,
+        path=job.summary["adapters"][lang],
+        steps=len(losses),
+        final_loss=losses[-1] if losses else None,
+    )
 
 
 def list_adapters(db: Database, model: str | None = None) -> list[AdapterInfo]:
     """Every adapter of every finished experiment (of ``model``), newest first."""
     jobs = JobStore(db).list(kind="crossling", status="done", limit=1000)
-    return [_from_job(j, lang) for j in jobs if model in (None, j.model)
-            for lang in j.summary.get("adapters", {})]  # fmt: skip
+    return [
+        _from_job(j, lang)
+        for j in jobs
+        if model in (None, j.model)
+        for lang in j.summary.get("adapters", {})
+    ]
 
 
 def get_adapter(db: Database, adapter_id: str) -> AdapterInfo:

@@ -56,8 +56,9 @@ class ExperimentConfig(BaseModel):
     )
     recover_coefficient: float = Field(1.0, ge=-100, le=100)
     logit_lens_targets: list[str] = Field(
-        default_factory=lambda: ["de", "ru", "zh", "ja"], max_length=16,
+        default_factory=lambda: ["de", "ru", "zh", "ja"],
+        max_length=16,
         description="Target languages of the word-translation logit lens (empty: skip)",
-    )  # fmt: skip
+    )
     logit_lens_source: str = Field("fr", description="Source language (de when the target is it)")
     logit_lens_words: int = Field(30, ge=1, le=1000)

@@ -48,9 +48,17 @@ class Recovery(BaseModel):
     recovered: bool = Field(description="The steered interval lies wholly above the unsteered one")
 
 
-def dose_curves(lm: LanguageModel, vectors: Mapping[str, SteeringVector], langs: Sequence[str],
-                metric: Callable[[str], float], config: RateConfig, *, layer: int,
-                coefficients: Sequence[float], reference: str = "en") -> list[DoseCurve]:  # fmt: skip
+def dose_curves(
+    lm: LanguageModel,
+    vectors: Mapping[str, SteeringVector],
+    langs: Sequence[str],
+    metric: Callable[[str], float],
+    config: RateConfig,
+    *,
+    layer: int,
+    coefficients: Sequence[float],
+    reference: str = "en",
+) -> list[DoseCurve]:
     """Per language, the reference vector's curve and the language's own, every point of every
     language answered in shared batches (coefficient 0, the unsteered model, is measured once per
     language and shared by both of its curves)."""
@@ -74,9 +82,16 @@ def dose_curves(lm: LanguageModel, vectors: Mapping[str, SteeringVector], langs:
             continue
         points = {(s, c): next(rates) for s in sources[lang] for c in coefficients if c != 0}
         zero = next(rates) if 0 in coefficients else None
-        curves += [DoseCurve(lang=lang, vector_lang=s, layer=layer, coefficients=list(coefficients),
-                             rates=[points[(s, c)] if c != 0 else zero for c in coefficients])
-                   for s in sources[lang]]  # fmt: skip
+        curves += [
+            DoseCurve(
+                lang=lang,
+                vector_lang=s,
+                layer=layer,
+                coefficients=list(coefficients),
+                rates=[points[(s, c)] if c != 0 else zero for c in coefficients],
+            )
+            for s in sources[lang]
+        ]
     return curves
 
 
@@ -86,18 +101,41 @@ def weakest_languages(transfer: Mapping[str, float], exclude: str, k: int) -> li
     return [lang for _value, lang in ranked[:k]]
 
 
-def recovery(lm: LanguageModel, adapter_lang: str, before: Mapping[str, BehaviourRate],
-             vectors: Mapping[str, SteeringVector], langs: Sequence[str],
-             metric: Callable[[str], float], config: RateConfig, *, layer: int,
-             coefficient: float, reference: str = "en") -> list[Recovery]:  # fmt: skip
+def recovery(
+    lm: LanguageModel,
+    adapter_lang: str,
+    before: Mapping[str, BehaviourRate],
+    vectors: Mapping[str, SteeringVector],
+    langs: Sequence[str],
+    metric: Callable[[str], float],
+    config: RateConfig,
+    *,
+    layer: int,
+    coefficient: float,
+    reference: str = "en",
+) -> list[Recovery]:
     """Steer the fine-tuned ``lm`` in ``langs`` with the reference and the language's own vector
     (all languages and vectors answered in shared batches)."""
-    pairs = [(lang, source) for lang in langs for source in dict.fromkeys([reference, lang])
-             if source in vectors]  # fmt: skip
+    pairs = [
+        (lang, source)
+        for lang in langs
+        for source in dict.fromkeys([reference, lang])
+        if source in vectors
+    ]
     cells: list[Cell] = [
         (lang, Steering(vectors[source], coefficient, (layer,))) for lang, source in pairs
     ]
     steered = behaviour_rates(lm, cells, metric, config)
-    return [Recovery(adapter_lang=adapter_lang, lang=lang, vector_lang=source, coefficient=coefficient,
-                     layer=layer, before=before[lang], after=after, recovered=after.low > before[lang].high)
-            for (lang, source), after in zip(pairs, steered, strict=True)]  # fmt: skip
+    return [
+        Recovery(
+            adapter_lang=adapter_lang,
+            lang=lang,
+            vector_lang=source,
+            coefficient=coefficient,
+            layer=layer,
+            before=before[lang],
+            after=after,
+            recovered=after.low > before[lang].high,
+        )
+        for (lang, source), after in zip(pairs, steered, strict=True)
+    ]

@@ -57,8 +57,13 @@ class ExperimentStopped(BabelLensError):
 class _Run:
     """Cached steps with their wall time, progress and stop checks."""
 
-    def __init__(self, folder: Path, total: int, progress: Progress | None,
-                 should_stop: Callable[[], bool] | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folder: Path,
+        total: int,
+        progress: Progress | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
         self.cache, self.total, self.done = StepCache(folder), total, 0
         self.progress, self.should_stop = progress, should_stop
         self._timings_path = folder / "timings.json"
@@ -69,8 +74,9 @@ class _Run:
     def step(self, name: str, label: str, kind: Any, compute: Callable[[], Any]) -> Any:
         return self.steps([name], label, kind, lambda _missing: [compute()])[0]
 
-    def steps(self, names: list[str], label: str, kind: Any,
-              compute: Callable[[list[int]], list[Any]]) -> list[Any]:  # fmt: skip
+    def steps(
+        self, names: list[str], label: str, kind: Any, compute: Callable[[list[int]], list[Any]]
+    ) -> list[Any]:
         """Named steps computed together, in shared batches: ``compute`` gets the indices of the
         missing ones and returns their values, each then cached under its own name (so a folder
         written step by step resumes here too)."""
@@ -103,8 +109,9 @@ def _vector_langs(behaviour: Behaviour, langs: list[str]) -> list[str]:
     return usable
 
 
-def extended_config(params: dict[str, Any], train_langs: list[str],
-                    train_files: dict[str, str] | None = None) -> ExperimentConfig:  # fmt: skip
+def extended_config(
+    params: dict[str, Any], train_langs: list[str], train_files: dict[str, str] | None = None
+) -> ExperimentConfig:
     """A stored run's config with further training languages (all settings else unchanged, so
     every step the run already finished stays valid and comes from its cache)."""
     config = ExperimentConfig(**params)
@@ -132,9 +139,13 @@ def _lens_source(config: ExperimentConfig, target: str) -> str:
     return "de" if target == config.logit_lens_source else config.logit_lens_source
 
 
-def run_experiment(model: str, config: ExperimentConfig, out_dir: str | Path,
-                   progress: Progress | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> ExperimentReport:  # fmt: skip
+def run_experiment(
+    model: str,
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ExperimentReport:
     """Run (or resume) the whole experiment in ``out_dir``; see the module docstring."""
     behaviour = get_behaviour(config.behaviour)
     for lang in {*config.train_langs, *config.eval_langs}:
@@ -148,8 +159,13 @@ def run_experiment(model: str, config: ExperimentConfig, out_dir: str | Path,
     vectors = _vectors(run, ex.base, behaviour, config, vector_langs)
     ex.vectors = {v.lang: v.vector for v in vectors}
     n_layers = ex.base.adapter.n_layers
-    ex.layer = config.steer_layer if config.steer_layer is not None else (
-        steer_layers(vectors[0].vector, n_layers)[0] if vectors else round(0.3 * (n_layers - 1)))  # fmt: skip
+    ex.layer = (
+        config.steer_layer
+        if config.steer_layer is not None
+        else (
+            steer_layers(vectors[0].vector, n_layers)[0] if vectors else round(0.3 * (n_layers - 1))
+        )
+    )
     curves, lenses = ex.steering_curves(), ex.lenses()
     adapters, losses, recovered = {}, {}, []
     for lang in config.train_langs:
@@ -169,9 +185,19 @@ def run_experiment(model: str, config: ExperimentConfig, out_dir: str | Path,
         if config.vectors and len(vectors) > 1
         else None
     )
-    return ExperimentReport(model=model, config=config, conditions=conditions, transfer=transfer,
-                            adapters=adapters, losses=losses, similarity=similarity, steering=curves,
-                            recovery=recovered, logit_lens=lenses, timings_s=run.timings)  # fmt: skip
+    return ExperimentReport(
+        model=model,
+        config=config,
+        conditions=conditions,
+        transfer=transfer,
+        adapters=adapters,
+        losses=losses,
+        similarity=similarity,
+        steering=curves,
+        recovery=recovered,
+        logit_lens=lenses,
+        timings_s=run.timings,
+    )
 
 
 def _transfer(rates: dict[str, BehaviourRate], base: dict[str, BehaviourRate]) -> dict[str, float]:
@@ -181,8 +207,14 @@ def _transfer(rates: dict[str, BehaviourRate], base: dict[str, BehaviourRate]) -
 class _Experiment:
     """The steps of one run, sharing its cache, config, base model, vectors and steering layer."""
 
-    def __init__(self, run: _Run, model: str, config: ExperimentConfig, behaviour: Behaviour,
-                 base: LanguageModel) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run: _Run,
+        model: str,
+        config: ExperimentConfig,
+        behaviour: Behaviour,
+        base: LanguageModel,
+    ) -> None:
         self.run, self.model, self.config, self.base = run, model, config, base
         self.behaviour, self.metric = behaviour, behaviour.metric
         self.vectors: dict[str, SteeringVector] = {}
@@ -190,9 +222,14 @@ class _Experiment:
 
     def rates(self, lm: LanguageModel, condition: str) -> dict[str, BehaviourRate]:
         langs = self.config.eval_langs
-        rates = self.run.steps([f"rate-{condition}-{lang}" for lang in langs], f"{condition} rates", BehaviourRate,
-                               lambda missing: behaviour_rates(lm, [(langs[i], None) for i in missing], self.metric,
-                                                               self.config.rates))  # fmt: skip
+        rates = self.run.steps(
+            [f"rate-{condition}-{lang}" for lang in langs],
+            f"{condition} rates",
+            BehaviourRate,
+            lambda missing: behaviour_rates(
+                lm, [(langs[i], None) for i in missing], self.metric, self.config.rates
+            ),
+        )
         return dict(zip(langs, rates, strict=True))
 
     def steering_curves(self) -> list[DoseCurve]:
@@ -200,32 +237,73 @@ class _Experiment:
         if not (config.steering and self.vectors):
             return []
         langs = config.eval_langs
-        per_lang = self.run.steps([f"steer-{lang}" for lang in langs], "steering curves", list[DoseCurve],
-                                  lambda missing: _by_lang([langs[i] for i in missing], dose_curves(
-                                      self.base, self.vectors, [langs[i] for i in missing], self.metric,
-                                      config.steer_rates, layer=self.layer, coefficients=config.steer_coefficients,
-                                      reference=config.reference_lang)))  # fmt: skip
+        per_lang = self.run.steps(
+            [f"steer-{lang}" for lang in langs],
+            "steering curves",
+            list[DoseCurve],
+            lambda missing: _by_lang(
+                [langs[i] for i in missing],
+                dose_curves(
+                    self.base,
+                    self.vectors,
+                    [langs[i] for i in missing],
+                    self.metric,
+                    config.steer_rates,
+                    layer=self.layer,
+                    coefficients=config.steer_coefficients,
+                    reference=config.reference_lang,
+                ),
+            ),
+        )
         return [curve for curves in per_lang for curve in curves]
 
     def lenses(self) -> list[LogitLensResult]:
         config = self.config
-        return [self.run.step(f"lens-{t}", f"logit lens {_lens_source(config, t)}->{t}", LogitLensResult,
-                              lambda t=t: logit_lens(self.base, LogitLensConfig(
-                                  source=_lens_source(config, t), target=t, words=config.logit_lens_words)))
-                for t in config.logit_lens_targets]  # fmt: skip
+        return [
+            self.run.step(
+                f"lens-{t}",
+                f"logit lens {_lens_source(config, t)}->{t}",
+                LogitLensResult,
+                lambda t=t: logit_lens(
+                    self.base,
+                    LogitLensConfig(
+                        source=_lens_source(config, t), target=t, words=config.logit_lens_words
+                    ),
+                ),
+            )
+            for t in config.logit_lens_targets
+        ]
 
-    def adapter(self, lang: str, base_rates: dict[str, BehaviourRate]
-                ) -> tuple[ConditionRates, LoraRun, list[Recovery]]:  # fmt: skip
+    def adapter(
+        self, lang: str, base_rates: dict[str, BehaviourRate]
+    ) -> tuple[ConditionRates, LoraRun, list[Recovery]]:
         """Training data, LoRA, rates in every language, steering where transfer was weakest."""
         run, config = self.run, self.config
         path = config.train_files.get(lang)
-        examples = run.step(f"data-{lang}", f"training data {lang}", list[TrainExample], lambda: (
-            examples_from_file(self.base, path) if path else training_examples(
-                self.base, self.behaviour.transform, lang, config.train_examples, config.answer_tokens,
-                config.rates.batch_size)))  # fmt: skip
+        examples = run.step(
+            f"data-{lang}",
+            f"training data {lang}",
+            list[TrainExample],
+            lambda: (
+                examples_from_file(self.base, path)
+                if path
+                else training_examples(
+                    self.base,
+                    self.behaviour.transform,
+                    lang,
+                    config.train_examples,
+                    config.answer_tokens,
+                    config.rates.batch_size,
+                )
+            ),
+        )
         folder = run.cache.folder / f"lora-{lang}"
-        trained = run.step(f"train-{lang}", f"train {lang}", LoraRun,
-                           lambda: _train(self.model, examples, config, folder, run.should_stop))  # fmt: skip
+        trained = run.step(
+            f"train-{lang}",
+            f"train {lang}",
+            LoraRun,
+            lambda: _train(self.model, examples, config, folder, run.should_stop),
+        )
         tuned = load_with_adapter(self.model, folder)
         condition = ConditionRates(
             condition=f"lora-{lang}", rates=self.rates(tuned, f"lora-{lang}")
@@ -233,10 +311,23 @@ class _Experiment:
         transfer = _transfer(condition.rates, base_rates)
         weak = [w for w in weakest_languages(transfer, lang, len(transfer)) if w in self.vectors]
         weak = weak[: config.recover_langs]
-        steered = run.step(f"recover-{lang}", f"steer lora-{lang} in {','.join(weak) or '-'}", list[Recovery],
-                           lambda: recovery(tuned, lang, condition.rates, self.vectors, weak, self.metric,
-                                            config.rates, layer=self.layer, coefficient=config.recover_coefficient,
-                                            reference=config.reference_lang))  # fmt: skip
+        steered = run.step(
+            f"recover-{lang}",
+            f"steer lora-{lang} in {','.join(weak) or '-'}",
+            list[Recovery],
+            lambda: recovery(
+                tuned,
+                lang,
+                condition.rates,
+                self.vectors,
+                weak,
+                self.metric,
+                config.rates,
+                layer=self.layer,
+                coefficient=config.recover_coefficient,
+                reference=config.reference_lang,
+            ),
+        )
         return condition, trained, steered
 
 
@@ -244,8 +335,13 @@ def _by_lang(langs: list[str], curves: list[DoseCurve]) -> list[list[DoseCurve]]
     return [[c for c in curves if c.lang == lang] for lang in langs]
 
 
-def _train(model: str, examples: list[TrainExample], config: ExperimentConfig, folder: Path,
-           should_stop: Callable[[], bool] | None) -> LoraRun:  # fmt: skip
+def _train(
+    model: str,
+    examples: list[TrainExample],
+    config: ExperimentConfig,
+    folder: Path,
+    should_stop: Callable[[], bool] | None,
+) -> LoraRun:
     trained = train_lora(load(model), examples, config.lora, folder, should_stop=should_stop)
     if trained.steps < config.lora.steps:
         raise ExperimentStopped(f"stopped training at step {trained.steps}; run again to resume")
@@ -260,8 +356,9 @@ class _Vectors(BaseModel):
     shuffled: str
 
 
-def _vectors(run: _Run, lm: LanguageModel, behaviour: Behaviour, config: ExperimentConfig,
-             langs: list[str]) -> list[LanguageVectors]:  # fmt: skip
+def _vectors(
+    run: _Run, lm: LanguageModel, behaviour: Behaviour, config: ExperimentConfig, langs: list[str]
+) -> list[LanguageVectors]:
     if not (config.vectors or config.steering):
         return []
     from safetensors.torch import load_file, save_file
@@ -272,8 +369,11 @@ def _vectors(run: _Run, lm: LanguageModel, behaviour: Behaviour, config: Experim
 
         def build(lang: str = lang) -> _Vectors:
             built = language_vectors(lm, behaviour.concept, lang, layers, pairs=config.vector_pairs)
-            paths = _Vectors(lang=lang, vector=str(run.cache.folder / f"vector-{lang}.safetensors"),
-                             shuffled=str(run.cache.folder / f"shuffled-{lang}.safetensors"))  # fmt: skip
+            paths = _Vectors(
+                lang=lang,
+                vector=str(run.cache.folder / f"vector-{lang}.safetensors"),
+                shuffled=str(run.cache.folder / f"shuffled-{lang}.safetensors"),
+            )
             built.vector.save(paths.vector)
             save_file({str(k): v.contiguous() for k, v in built.shuffled.items()}, paths.shuffled)
             return paths

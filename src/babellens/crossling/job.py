@@ -27,8 +27,13 @@ def run_crossling_job(ctx: JobContext) -> dict[str, Any]:
         ctx.progress(done, total)
 
     try:
-        report = run_experiment(ctx.job.model, config, run_folder(ctx.job.id), progress=progress,
-                                should_stop=ctx.poll_cancelled)  # fmt: skip
+        report = run_experiment(
+            ctx.job.model,
+            config,
+            run_folder(ctx.job.id),
+            progress=progress,
+            should_stop=ctx.poll_cancelled,
+        )
     except ExperimentStopped:
         raise JobCancelled from None
     return report.model_dump(mode="json")

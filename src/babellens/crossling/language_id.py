@@ -52,8 +52,10 @@ class LanguageIdentifier:
     def scores(self, text: str) -> dict[str, float]:
         """Log-likelihood of the text under each language (uniform prior)."""
         grams = Counter(_grams(text, self.n))
-        return {lang: sum(k * probs.get(g, self._unseen[lang]) for g, k in grams.items())
-                for lang, probs in self._log_probs.items()}  # fmt: skip
+        return {
+            lang: sum(k * probs.get(g, self._unseen[lang]) for g, k in grams.items())
+            for lang, probs in self._log_probs.items()
+        }
 
     def identify(self, text: str) -> str | None:
         """The most likely language, or None for a text without letters."""

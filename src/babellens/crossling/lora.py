@@ -100,9 +100,11 @@ def completion_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> t
     if scored.numel() == 0:
         raise InvalidInputError("no completion tokens in the batch: the prompts fill max_length")
     first, last = int(scored[0]), int(scored[-1])
-    logits = model(input_ids=batch["input_ids"][:, : last + 1],
-                   attention_mask=batch["attention_mask"][:, : last + 1],
-                   logits_to_keep=torch.arange(first, last + 1, device=targets.device)).logits  # fmt: skip
+    logits = model(
+        input_ids=batch["input_ids"][:, : last + 1],
+        attention_mask=batch["attention_mask"][:, : last + 1],
+        logits_to_keep=torch.arange(first, last + 1, device=targets.device),
+    ).logits
     return torch.nn.functional.cross_entropy(
         logits.flatten(0, 1).float(), targets[:, first : last + 1].flatten(), ignore_index=-100
     )
@@ -124,9 +126,16 @@ def train_lora(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    model = peft.get_peft_model(lm.model, peft.LoraConfig(
-        r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
-        target_modules=config.target_modules, task_type="CAUSAL_LM"))  # fmt: skip
+    model = peft.get_peft_model(
+        lm.model,
+        peft.LoraConfig(
+            r=config.r,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=config.target_modules,
+            task_type="CAUSAL_LM",
+        ),
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         params, lr=config.learning_rate, foreach=True
@@ -146,8 +155,11 @@ def train_lora(
         rng = random.Random(
             config.seed * 1_000_003 + step
         )  # the same batch for a step on every resume
-        batch = completion_batch(lm.tokenizer, [examples[i] for i in rng.sample(order, min(config.batch_size, len(order)))],
-                                 config.max_length)  # fmt: skip
+        batch = completion_batch(
+            lm.tokenizer,
+            [examples[i] for i in rng.sample(order, min(config.batch_size, len(order)))],
+            config.max_length,
+        )
         batch = {k: v.to(lm.device) for k, v in batch.items()}
         loss = completion_loss(model, batch)
         loss.backward()
@@ -158,8 +170,15 @@ def train_lora(
         if progress is not None:
             progress(step, config.steps)
         if step % config.checkpoint_every == 0 or step == config.steps:
-            torch.save({"adapter": peft.get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
-                        "step": step, "losses": losses}, checkpoint)  # fmt: skip
+            torch.save(
+                {
+                    "adapter": peft.get_peft_model_state_dict(model),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step,
+                    "losses": losses,
+                },
+                checkpoint,
+            )
     model.eval()
     if step >= config.steps:
         model.save_pretrained(str(out))

@@ -100,8 +100,11 @@ def behaviour_rates(
     weights, so on a CPU 64 rows cost about 1.5 times 32 and twice 8: the rates of six languages,
     or a whole dose-response curve, cost a few batches instead of one generation per cell.
     """
-    rows = [(i, chat_prompt(lm.tokenizer, r["text"]))
-            for i, (lang, _) in enumerate(cells) for r in instructions(lang, "eval")[: config.prompts]]  # fmt: skip
+    rows = [
+        (i, chat_prompt(lm.tokenizer, r["text"]))
+        for i, (lang, _) in enumerate(cells)
+        for r in instructions(lang, "eval")[: config.prompts]
+    ]
     pushes = _row_pushes(lm, [steering for _, steering in cells])
     answers: list[list[str]] = [[] for _ in cells]
     for start in range(0, len(rows), config.batch_size):
@@ -110,8 +113,14 @@ def behaviour_rates(
         edits = [
             add(f"resid_post.{layer}", push[which][:, None, :]) for layer, push in pushes.items()
         ]
-        texts = generate(lm, [p for _, p in chunk], max_new_tokens=config.max_new_tokens,
-                         temperature=config.temperature, seed=config.seed + start, interventions=edits)  # fmt: skip
+        texts = generate(
+            lm,
+            [p for _, p in chunk],
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=config.seed + start,
+            interventions=edits,
+        )
         for (i, _), text in zip(chunk, texts, strict=True):
             answers[i].append(text)
         if progress is not None:
@@ -141,14 +150,29 @@ def _row_pushes(
     return pushes
 
 
-def _score(lang: str, answers: list[str], metric: Callable[[str], float],
-           config: RateConfig) -> BehaviourRate:  # fmt: skip
+def _score(
+    lang: str, answers: list[str], metric: Callable[[str], float], config: RateConfig
+) -> BehaviourRate:
     values = [100 * v for v in (metric(a) for a in answers) if not math.isnan(v)]
     in_language = in_language_share(answers, lang)
     if not values:
         nan = float("nan")
-        return BehaviourRate(lang=lang, mean=nan, low=nan, high=nan, scored=0, samples=answers[:3],
-                             in_language=in_language)  # fmt: skip
+        return BehaviourRate(
+            lang=lang,
+            mean=nan,
+            low=nan,
+            high=nan,
+            scored=0,
+            samples=answers[:3],
+            in_language=in_language,
+        )
     low, high = bootstrap_interval(values, config.resamples, config.seed)
-    return BehaviourRate(lang=lang, mean=sum(values) / len(values), low=low, high=high,
-                         scored=len(values), samples=answers[:3], in_language=in_language)  # fmt: skip
+    return BehaviourRate(
+        lang=lang,
+        mean=sum(values) / len(values),
+        low=low,
+        high=high,
+        scored=len(values),
+        samples=answers[:3],
+        in_language=in_language,
+    )

@@ -23,8 +23,14 @@ from babellens.steering.build import join, read_activations
 from babellens.steering.concepts import get_concept
 from babellens.steering.vector import SteeringVector, VectorInfo
 
-__all__ = ["ConceptSimilarity", "LanguageVectors", "concept_similarity", "control_signs",
-           "cosine_matrix", "language_vectors"]  # fmt: skip
+__all__ = [
+    "ConceptSimilarity",
+    "LanguageVectors",
+    "concept_similarity",
+    "control_signs",
+    "cosine_matrix",
+    "language_vectors",
+]
 
 
 class LanguageVectors(BaseModel):
@@ -69,9 +75,17 @@ def control_signs(n: int, seed: int, lang: str) -> torch.Tensor:
     return torch.tensor([-1.0 if i in flipped else 1.0 for i in range(n)])
 
 
-def language_vectors(lm: LanguageModel, concept: str, lang: str, layers: Sequence[int], *,
-                     pairs: int = 40, seed: int = 0, batch_size: int = 16,
-                     progress: Callable[[int, int], None] | None = None) -> LanguageVectors:  # fmt: skip
+def language_vectors(
+    lm: LanguageModel,
+    concept: str,
+    lang: str,
+    layers: Sequence[int],
+    *,
+    pairs: int = 40,
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> LanguageVectors:
     """The ``CONCEPT-LANG`` vector at ``layers`` and its shuffled-label twin."""
     entry = get_concept(f"{concept}-{lang}")
     contrast = entry.contrast(lm.tokenizer).head(pairs).check()
@@ -80,8 +94,9 @@ def language_vectors(lm: LanguageModel, concept: str, lang: str, layers: Sequenc
         join(p.prompt, p.negative) for p in contrast.pairs
     ]
     with torch.inference_mode():
-        acts = read_activations(lm, texts, prompts + prompts, layers, entry.read, batch_size,
-                                progress)  # fmt: skip
+        acts = read_activations(
+            lm, texts, prompts + prompts, layers, entry.read, batch_size, progress
+        )
     n = len(contrast.pairs)
     signs = control_signs(n, seed, lang)
     directions, shuffled = {}, {}
@@ -90,10 +105,16 @@ def language_vectors(lm: LanguageModel, concept: str, lang: str, layers: Sequenc
         directions[layer] = diffs.mean(0)
         shuffled[layer] = (signs[:, None] * diffs).mean(0)
     info = VectorInfo(
-        name=contrast.name, model=lm.name, method="mean_diff", read=entry.read,
-        layers=sorted(layers), d_model=lm.adapter.d_model, data=contrast.name, n_examples=n,
+        name=contrast.name,
+        model=lm.name,
+        method="mean_diff",
+        read=entry.read,
+        layers=sorted(layers),
+        d_model=lm.adapter.d_model,
+        data=contrast.name,
+        n_examples=n,
         norms={layer: float(v.norm()) for layer, v in directions.items()},
-    )  # fmt: skip
+    )
     return LanguageVectors(
         lang=lang, vector=SteeringVector(info=info, directions=directions), shuffled=shuffled
     )

@@ -17,8 +17,14 @@ from babellens.steering.apply import generate
 __all__ = ["examples_from_file", "read_training_file", "training_examples"]
 
 
-def training_examples(lm: LanguageModel, transform: Callable[[str], str], lang: str, n: int,
-                      answer_tokens: int, batch_size: int = 8) -> list[TrainExample]:  # fmt: skip
+def training_examples(
+    lm: LanguageModel,
+    transform: Callable[[str], str],
+    lang: str,
+    n: int,
+    answer_tokens: int,
+    batch_size: int = 8,
+) -> list[TrainExample]:
     """The base model's own (greedy) answers to the first ``n`` training instructions, transformed."""
     prompts = [chat_prompt(lm.tokenizer, r["text"]) for r in instructions(lang, "train")[:n]]
     examples = []
@@ -58,5 +64,7 @@ def read_training_file(path: str | Path) -> list[tuple[str, str]]:
 
 def examples_from_file(lm: LanguageModel, path: str | Path) -> list[TrainExample]:
     """The file's pairs, each instruction in the model's chat format."""
-    return [TrainExample(prompt=chat_prompt(lm.tokenizer, instruction), completion=answer)
-            for instruction, answer in read_training_file(path)]  # fmt: skip
+    return [
+        TrainExample(prompt=chat_prompt(lm.tokenizer, instruction), completion=answer)
+        for instruction, answer in read_training_file(path)
+    ]

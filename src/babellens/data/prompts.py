@@ -32,8 +32,11 @@ def chat_prompt(tokenizer: Any, instruction: str) -> str:
 
 
 def instruction_languages() -> list[str]:
-    return sorted(p.name.removesuffix(".jsonl") for p in _INSTRUCTIONS.iterdir()
-                  if p.name.endswith(".jsonl") and p.name != "word_pairs.jsonl")  # fmt: skip
+    return sorted(
+        p.name.removesuffix(".jsonl")
+        for p in _INSTRUCTIONS.iterdir()
+        if p.name.endswith(".jsonl") and p.name != "word_pairs.jsonl"
+    )
 
 
 def _read(folder: Any, lang: str, kind: str) -> list[dict[str, Any]]:

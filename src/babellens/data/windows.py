@@ -71,8 +71,9 @@ def make_windows(
     return windows
 
 
-def batches(windows: Sequence[Window], *, tokens_per_batch: int = 1024, pad_id: int = 0,
-            start: int = 0) -> Iterator[WindowBatch]:  # fmt: skip
+def batches(
+    windows: Sequence[Window], *, tokens_per_batch: int = 1024, pad_id: int = 0, start: int = 0
+) -> Iterator[WindowBatch]:
     """Consecutive windows from ``start``, as many per batch as fit ``tokens_per_batch``."""
     i = start
     while i < len(windows):

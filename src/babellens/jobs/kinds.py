@@ -28,8 +28,12 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
     split = None if config.split == "all" else config.split
     corpus = load_corpus(config.corpus, split=split)  # type: ignore[arg-type]
     if ctx.ray is not None:
-        windows = make_windows(corpus, load_tokenizer(ctx.job.model), window_len=config.window_len,
-                               max_tokens=config.max_tokens)  # fmt: skip
+        windows = make_windows(
+            corpus,
+            load_tokenizer(ctx.job.model),
+            window_len=config.window_len,
+            max_tokens=config.max_tokens,
+        )
         sharded = ray_scan(
             ctx.job.model,
             windows,
@@ -67,9 +71,16 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
         results.save_layer(ctx.job.id, layer, acc)
         used.update(int(w) for w in acc.top_windows.flatten().tolist() if w >= 0)
     results.save_windows(ctx.job.id, windows, corpus, used)
-    return {"tokens": total_tokens, "windows": len(windows), "documents": len(corpus.documents),
-            "layers": layers, "languages": corpus.languages, "model_summary": summary,
-            "executor": "ray" if ctx.ray is not None else "local", **extra}  # fmt: skip
+    return {
+        "tokens": total_tokens,
+        "windows": len(windows),
+        "documents": len(corpus.documents),
+        "layers": layers,
+        "languages": corpus.languages,
+        "model_summary": summary,
+        "executor": "ray" if ctx.ray is not None else "local",
+        **extra,
+    }
 
 
 @job_kind("next_token_neurons")

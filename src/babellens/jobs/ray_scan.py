@@ -119,8 +119,12 @@ def _connect(ray: Any, options: RayOptions) -> None:
     if ray.is_initialized():
         return
     if options.address in (None, "local"):
-        ray.init(num_cpus=options.workers * options.threads_per_worker, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)  # fmt: skip
+        ray.init(
+            num_cpus=options.workers * options.threads_per_worker,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
     else:
         ray.init(address=options.address, log_to_driver=False, configure_logging=False)
 

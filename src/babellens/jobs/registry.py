@@ -1,44 +1,105 @@
-"""Job kinds registered by name, so the CLI, the web app and remote runners create them alike."""
+"""Job kinds registered by name, so the CLI, the web app and remote runners create them alike.
+
+A kind declares its parameters as one pydantic model: the single place their defaults, limits
+and help text live. The CLI, ``POST /api/jobs`` and the web form validate with it (unknown
+fields are refused, never dropped), and the job reads ``ctx.params``, already validated.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from babellens.errors import InvalidInputError
+from babellens.registry import Registry
 
 if TYPE_CHECKING:
     from babellens.jobs.context import JobContext
 
-__all__ = ["JOB_KINDS", "JobFunction", "get_job_kind", "job_kind", "job_kinds"]
+__all__ = [
+    "JOB_KINDS",
+    "JobFunction",
+    "JobKind",
+    "JobParams",
+    "get_job_kind",
+    "job_kind",
+    "job_kind_spec",
+    "job_kinds",
+    "validate_params",
+]
 
 JobFunction = Callable[["JobContext"], dict[str, Any]]
-"""Runs a job to completion (or until cancelled) and returns its summary."""
-
-JOB_KINDS: dict[str, JobFunction] = {}
+"""Runs a job to completion (or until cancelled) and returns its short summary."""
 
 
-def job_kind(name: str) -> Callable[[JobFunction], JobFunction]:
+class JobParams(BaseModel):
+    """Base of every kind's parameter model: unknown fields are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    run: JobFunction
+    params: type[BaseModel]
+    description: str
+
+    def validate(self, params: dict[str, Any] | None) -> BaseModel:
+        return validate_params(self.params, params or {}, what=f"{self.name} job")
+
+
+class _AnyParams(JobParams):
+    """For kinds registered without a model (tests, plug-ins): any field, as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+JOB_KINDS: Registry[JobKind] = Registry("job kind", "`babellens jobs kinds` lists them")
+
+
+def job_kind(
+    name: str, params: type[BaseModel] | None = None, description: str = ""
+) -> Callable[[JobFunction], JobFunction]:
+    """Register ``fn`` as the job kind ``name`` with its parameter model."""
+
     def register(fn: JobFunction) -> JobFunction:
-        JOB_KINDS[name] = fn
+        doc = description or (fn.__doc__ or "").strip().split("\n")[0]
+        JOB_KINDS[name] = JobKind(name, fn, params or _AnyParams, doc)
         return fn
 
     return register
 
 
-def get_job_kind(name: str) -> JobFunction:
+def validate_params(model: type[BaseModel], params: dict[str, Any], *, what: str) -> BaseModel:
+    """``model(**params)``, with pydantic's errors turned into one line a user can act on."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors()[:3]:
+            where = ".".join(str(p) for p in err.get("loc", ())) or "params"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        raise InvalidInputError(f"invalid parameters for the {what}: " + "; ".join(parts)) from None
+
+
+def _load_builtin_kinds() -> None:
     from babellens.jobs import kinds  # noqa: F401 - registers the built-in kinds
 
-    try:
-        return JOB_KINDS[name]
-    except KeyError:
-        raise InvalidInputError(
-            f"unknown job kind {name!r}: one of {', '.join(sorted(JOB_KINDS))}"
-        ) from None
+
+def job_kind_spec(name: str) -> JobKind:
+    _load_builtin_kinds()
+    return JOB_KINDS.lookup(name)
+
+
+def get_job_kind(name: str) -> JobFunction:
+    return job_kind_spec(name).run
 
 
 def job_kinds() -> list[str]:
     """Every registered kind's name, the built-in ones included."""
-    from babellens.jobs import kinds  # noqa: F401 - registers the built-in kinds
-
-    return sorted(JOB_KINDS)
+    _load_builtin_kinds()
+    return JOB_KINDS.names()

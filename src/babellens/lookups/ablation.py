@@ -28,14 +28,22 @@ __all__ = ["head_ablation_drop", "last_token_logits", "token_probabilities"]
 
 
 def last_token_logits(
-    lm: LanguageModel, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+    lm: LanguageModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
     interventions: Iterable[Intervention] = (),
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """``[batch, vocab]`` float32: the model's logits at each row's last real position."""
     a = lm.adapter
     point = f"resid_post.{a.n_layers - 1}"
-    run = run_with_hooks(lm, input_ids, attention_mask, capture=[point], reduce=last_position,
-                         interventions=interventions)  # fmt: skip
+    run = run_with_hooks(
+        lm,
+        input_ids,
+        attention_mask,
+        capture=[point],
+        reduce=last_position,
+        interventions=interventions,
+    )
     with torch.inference_mode():
         hidden = a.final_norm(run[point].unsqueeze(1))
         logits = a.module(a.spec.unembed)(hidden).squeeze(1).float()

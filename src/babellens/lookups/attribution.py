@@ -276,8 +276,10 @@ def _project(
         return torch.zeros(batch, 0, a.n_heads, dtype=dtype, device=direction.device)
     e = direction.unsqueeze(1).expand(batch, rows, -1)
     if rec.post_norms:  # Gemma: the post-attention norm at its actual scale sits in between
-        e = torch.stack([_through_post_norm(a, r, rec.post_norms[r], e[:, r], dtype)
-                         for r in range(rows)], dim=1)  # fmt: skip
+        e = torch.stack(
+            [_through_post_norm(a, r, rec.post_norms[r], e[:, r], dtype) for r in range(rows)],
+            dim=1,
+        )
     w_o = torch.stack([a.w_o(r).detach().to(dtype) for r in range(rows)])  # [rows, H, hd, d]
     per_head = torch.einsum("lhkd,bld->blhk", w_o.to(e.device), e)
     return (rec.z.to(dtype) * per_head).sum(-1)

@@ -48,7 +48,15 @@ def run_lookups_job(ctx: JobContext) -> dict[str, Any]:
     def checkpoint(s: LookupsState) -> None:
         ctx.save_checkpoint(s.model_dump_json().encode(), s.pass_steps + len(s.done))
 
-    report = run_lookups(lm, config, db=ctx.db, model=ctx.job.model, state=state,
-                         progress=progress, checkpoint=checkpoint, job_id=ctx.job.id)  # fmt: skip
+    report = run_lookups(
+        lm,
+        config,
+        db=ctx.db,
+        model=ctx.job.model,
+        state=state,
+        progress=progress,
+        checkpoint=checkpoint,
+        job_id=ctx.job.id,
+    )
     LookupsStore(ctx.db).save(ctx.job.id, report)
     return job_summary(report)

@@ -52,16 +52,24 @@ class Attributed:
     active: set[tuple[int, int]]
 
 
-def _truncated(lm: LanguageModel, t: NeuronTarget, prompts: Sequence[MaxPrompt],
-               config: LookupsConfig) -> tuple[list[tuple[MaxPrompt, list[int], float, float]], int]:  # fmt: skip
+def _truncated(
+    lm: LanguageModel, t: NeuronTarget, prompts: Sequence[MaxPrompt], config: LookupsConfig
+) -> tuple[list[tuple[MaxPrompt, list[int], float, float]], int]:
     kept, dropped = [], 0
     for p in prompts:
         if p.value <= 0:  # a neuron that never fires here has nothing to look up
             dropped += 1
             continue
-        cut = truncate(lm, list(p.token_ids), t.layer, t.neuron, ratio=config.ratio,
-                       max_tokens=config.max_prompt_tokens, method=config.truncation,
-                       batch_size=config.batch_size)  # fmt: skip
+        cut = truncate(
+            lm,
+            list(p.token_ids),
+            t.layer,
+            t.neuron,
+            ratio=config.ratio,
+            max_tokens=config.max_prompt_tokens,
+            method=config.truncation,
+            batch_size=config.batch_size,
+        )
         if cut is None:
             dropped += 1
             continue
@@ -69,8 +77,13 @@ def _truncated(lm: LanguageModel, t: NeuronTarget, prompts: Sequence[MaxPrompt],
     return kept, dropped
 
 
-def attribute_prompts(lm: LanguageModel, t: NeuronTarget, prompts: Sequence[MaxPrompt],
-                      config: LookupsConfig, clock: _Clock | None = None) -> tuple[list[Attributed], int, str | None]:  # fmt: skip
+def attribute_prompts(
+    lm: LanguageModel,
+    t: NeuronTarget,
+    prompts: Sequence[MaxPrompt],
+    config: LookupsConfig,
+    clock: _Clock | None = None,
+) -> tuple[list[Attributed], int, str | None]:
     """Truncated prompts with their head attributions at the last token, batched."""
     clock = clock or _Clock()
     with clock("truncate"):
@@ -95,23 +108,41 @@ def attribute_prompts(lm: LanguageModel, t: NeuronTarget, prompts: Sequence[MaxP
 def _example(lm: LanguageModel, a: Attributed, split: str, head: tuple[int, int]) -> ExampleRecord:
     text = lm.tokenizer.decode(a.ids, skip_special_tokens=True)
     return ExampleRecord(
-        split=split, window=a.prompt.window, doc_id=a.prompt.doc_id, lang=a.prompt.lang, text=text,  # type: ignore[arg-type]
-        n_tokens=len(a.ids), activation=a.activation, original=a.original,
-        attribution=float(a.values[head[0], head[1]]), active=head in a.active,
-    )  # fmt: skip
+        split=split,
+        window=a.prompt.window,
+        doc_id=a.prompt.doc_id,
+        lang=a.prompt.lang,
+        text=text,  # type: ignore[arg-type]
+        n_tokens=len(a.ids),
+        activation=a.activation,
+        original=a.original,
+        attribution=float(a.values[head[0], head[1]]),
+        active=head in a.active,
+    )
 
 
 def _frequencies(train: Sequence[Attributed]) -> list[HeadFrequency]:
     counts = Counter(h for a in train for h in a.active)
     n = max(len(train), 1)
-    return [HeadFrequency(layer=layer, head=head, fraction=c / n)
-            for (layer, head), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]  # fmt: skip
+    return [
+        HeadFrequency(layer=layer, head=head, fraction=c / n)
+        for (layer, head), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
 
 
-def _explain_head(lm: LanguageModel, t: NeuronTarget, head: tuple[int, int], train: Sequence[Attributed],
-                  test: Sequence[Attributed], config: LookupsConfig, explainer: ChatProvider,
-                  scorer: ChatProvider, fraction: float, clean: torch.Tensor | None,
-                  clock: _Clock) -> HeadLookup:  # fmt: skip
+def _explain_head(
+    lm: LanguageModel,
+    t: NeuronTarget,
+    head: tuple[int, int],
+    train: Sequence[Attributed],
+    test: Sequence[Attributed],
+    config: LookupsConfig,
+    explainer: ChatProvider,
+    scorer: ChatProvider,
+    fraction: float,
+    clean: torch.Tensor | None,
+    clock: _Clock,
+) -> HeadLookup:
     train_ex = [_example(lm, a, "train", head) for a in train]
     test_ex = [_example(lm, a, "test", head) for a in test]
     limit = config.explain_examples
@@ -133,21 +164,40 @@ def _explain_head(lm: LanguageModel, t: NeuronTarget, head: tuple[int, int], tra
         score, note = score_answers(truth, answers, config.unparsed)
     if clean is not None:
         with clock("ablate"):
-            drops = head_ablation_drop(lm, [a.ids for a in train], head[0], head[1], t.token_id,
-                                       batch_size=config.batch_size, clean=clean)  # fmt: skip
+            drops = head_ablation_drop(
+                lm,
+                [a.ids for a in train],
+                head[0],
+                head[1],
+                t.token_id,
+                batch_size=config.batch_size,
+                clean=clean,
+            )
         for e, d, p in zip(train_ex, drops.tolist(), clean.tolist(), strict=True):
             e.ablation_drop, e.probability = float(d), float(p)
-    lookup = HeadLookup(layer=head[0], head=head[1], active_fraction=fraction, explanation=explanation,
-                        score=score, score_note=note, n_test=len(test_ex), n_unparsed=unparsed,
-                        examples=train_ex + test_ex)  # fmt: skip
+    lookup = HeadLookup(
+        layer=head[0],
+        head=head[1],
+        active_fraction=fraction,
+        explanation=explanation,
+        score=score,
+        score_note=note,
+        n_test=len(test_ex),
+        n_unparsed=unparsed,
+        examples=train_ex + test_ex,
+    )
     return head_ablation(lookup)
 
 
 def analyse_neuron(
-    lm: LanguageModel, t: NeuronTarget, train_prompts: Sequence[MaxPrompt],
-    test_prompts: Sequence[MaxPrompt], config: LookupsConfig, explainer: ChatProvider,
+    lm: LanguageModel,
+    t: NeuronTarget,
+    train_prompts: Sequence[MaxPrompt],
+    test_prompts: Sequence[MaxPrompt],
+    config: LookupsConfig,
+    explainer: ChatProvider,
     scorer: ChatProvider,
-) -> NeuronLookup:  # fmt: skip
+) -> NeuronLookup:
     """Everything the report holds about one neuron."""
     started = time.monotonic()
     clock = _Clock()
@@ -161,13 +211,34 @@ def analyse_neuron(
         with clock("ablate"):
             clean = token_probabilities(lm, [a.ids for a in train], t.token_id, config.batch_size)
     heads = [
-        _explain_head(lm, t, (f.layer, f.head), train, test, config, explainer, scorer, f.fraction,
-                      clean, clock)
+        _explain_head(
+            lm,
+            t,
+            (f.layer, f.head),
+            train,
+            test,
+            config,
+            explainer,
+            scorer,
+            f.fraction,
+            clean,
+            clock,
+        )
         for f in chosen
-    ]  # fmt: skip
+    ]
     return NeuronLookup(
-        group=t.group, layer=t.layer, neuron=t.neuron, token_id=t.token_id, token=t.token,
-        congruence=t.congruence, n_train=len(train), n_test=len(test),
-        n_dropped=dropped_train + dropped_test, attribution_method=method, frequent_heads=frequent,
-        heads=heads, seconds=time.monotonic() - started, phase_seconds=clock.seconds,
-    )  # fmt: skip
+        group=t.group,
+        layer=t.layer,
+        neuron=t.neuron,
+        token_id=t.token_id,
+        token=t.token,
+        congruence=t.congruence,
+        n_train=len(train),
+        n_test=len(test),
+        n_dropped=dropped_train + dropped_test,
+        attribution_method=method,
+        frequent_heads=frequent,
+        heads=heads,
+        seconds=time.monotonic() - started,
+        phase_seconds=clock.seconds,
+    )

@@ -90,16 +90,21 @@ class _LazyProvider:
             self._inner = get_provider(self._spec, cache_dir=self._cache_dir)
         return self._inner
 
-    def complete(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0) -> str:  # fmt: skip
+    def complete(
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> str:
         return self._get().complete(messages, max_tokens=max_tokens, temperature=temperature)
 
-    def complete_many(self, batch: list[list[Message]], *, max_tokens: int = 256,
-                      temperature: float = 0.0) -> list[str]:  # fmt: skip
+    def complete_many(
+        self, batch: list[list[Message]], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> list[str]:
         return self._get().complete_many(batch, max_tokens=max_tokens, temperature=temperature)
 
 
 # ---- phase 1: neurons --------------------------------------------------------------------------
-def _stored_token_neurons(db: Database, model: str, layers: Sequence[int], d_mlp: int) -> list[NextTokenNeuron] | None:  # fmt: skip
+def _stored_token_neurons(
+    db: Database, model: str, layers: Sequence[int], d_mlp: int
+) -> list[NextTokenNeuron] | None:
     results = ResultStore(db)
     job_id = results.latest_job(model, "next_token_neurons")
     if job_id is None:
@@ -116,7 +121,9 @@ def _stored_token_neurons(db: Database, model: str, layers: Sequence[int], d_mlp
     return found if len(found) == d_mlp * len(layers) else None
 
 
-def _token_neurons(lm: LanguageModel, layers: list[int], db: Database | None, model: str) -> list[NextTokenNeuron]:  # fmt: skip
+def _token_neurons(
+    lm: LanguageModel, layers: list[int], db: Database | None, model: str
+) -> list[NextTokenNeuron]:
     stored = _stored_token_neurons(db, model, layers, lm.adapter.d_mlp) if db is not None else None
     return stored if stored is not None else next_token_neurons(lm, NextTokenConfig(layers=layers))
 
@@ -135,9 +142,16 @@ def _interleaved(part: Corpus) -> Corpus:
     return Corpus(part.name, tuple(order))
 
 
-def _split_prompts(lm: LanguageModel, corpus: Corpus, split: str, targets: Sequence[Target],
-                   config: LookupsConfig, db: Database | None, model: str,
-                   progress: Callable[[int, int], None]) -> tuple[dict[Target, list[MaxPrompt]], int, str, int]:  # fmt: skip
+def _split_prompts(
+    lm: LanguageModel,
+    corpus: Corpus,
+    split: str,
+    targets: Sequence[Target],
+    config: LookupsConfig,
+    db: Database | None,
+    model: str,
+    progress: Callable[[int, int], None],
+) -> tuple[dict[Target, list[MaxPrompt]], int, str, int]:
     """(prompts per target, windows, source, corpus batches of the pass)."""
     part = (
         _interleaved(corpus.split(split)) if config.max_tokens is not None else corpus.split(split)
@@ -150,8 +164,16 @@ def _split_prompts(lm: LanguageModel, corpus: Corpus, split: str, targets: Seque
     source = []
     scan = None
     if db is not None and config.use_scan and config.max_tokens is None and windows:
-        scan = find_scan(db, model, corpus=config.corpus, split=split, window_len=config.window_len,
-                         max_tokens=config.max_tokens, layers=sorted({t[0] for t in targets}), k=k)  # fmt: skip
+        scan = find_scan(
+            db,
+            model,
+            corpus=config.corpus,
+            split=split,
+            window_len=config.window_len,
+            max_tokens=config.max_tokens,
+            layers=sorted({t[0] for t in targets}),
+            k=k,
+        )
     if scan is not None:
         found = prompts_from_scan(db, scan, targets, k, has_bos=windows[0].has_bos)  # type: ignore[arg-type]
         source.append(f"scan job {scan}")
@@ -163,21 +185,40 @@ def _split_prompts(lm: LanguageModel, corpus: Corpus, split: str, targets: Seque
             1 for _ in batches(windows, tokens_per_batch=config.tokens_per_batch, pad_id=pad)
         )
         docs = part.documents
-        found |= collect_prompts(lm, windows, missing, k, tokens_per_batch=config.tokens_per_batch,
-                                 doc_info=lambda d: (docs[d].id, docs[d].lang), progress=progress)  # fmt: skip
+        found |= collect_prompts(
+            lm,
+            windows,
+            missing,
+            k,
+            tokens_per_batch=config.tokens_per_batch,
+            doc_info=lambda d: (docs[d].id, docs[d].lang),
+            progress=progress,
+        )
         source.append("targeted pass")
     return found, len(windows), " + ".join(source) or "none", steps
 
 
-def prepare(lm: LanguageModel, config: LookupsConfig, *, db: Database | None = None,
-            model: str | None = None, progress: Progress | None = None) -> LookupsState:  # fmt: skip
+def prepare(
+    lm: LanguageModel,
+    config: LookupsConfig,
+    *,
+    db: Database | None = None,
+    model: str | None = None,
+    progress: Progress | None = None,
+) -> LookupsState:
     """Phases 1 and 2: the neurons and their prompts."""
     model = model or lm.name
     started = time.monotonic()
     layers = default_layers(lm.adapter.n_layers, config)
     neurons = _token_neurons(lm, layers, db, model)
-    targets = select_neurons(neurons, layers, config.neurons_per_layer, config.n_random, config.seed,
-                             whole_words=config.whole_words)  # fmt: skip
+    targets = select_neurons(
+        neurons,
+        layers,
+        config.neurons_per_layer,
+        config.n_random,
+        config.seed,
+        whole_words=config.whole_words,
+    )
     selected = time.monotonic()
     corpus = load_corpus(config.corpus)
     keys = [(t.layer, t.neuron) for t in targets]
@@ -200,18 +241,34 @@ def prepare(lm: LanguageModel, config: LookupsConfig, *, db: Database | None = N
             for (layer, neuron), ps in found.items()
         }
     split_info = SplitInfo(
-        rule=SPLIT_RULE, train_documents=len(corpus.split("train").documents),
-        test_documents=len(corpus.split("test").documents), train_windows=info["train"][0],
-        test_windows=info["test"][0], train_source=info["train"][1], test_source=info["test"][1],
-    )  # fmt: skip
+        rule=SPLIT_RULE,
+        train_documents=len(corpus.split("train").documents),
+        test_documents=len(corpus.split("test").documents),
+        train_windows=info["train"][0],
+        test_windows=info["test"][0],
+        train_source=info["train"][1],
+        test_source=info["test"][1],
+    )
     timings = {"select_s": selected - started, "prompts_s": time.monotonic() - selected}
-    return LookupsState(layers=layers, targets=targets, prompts=prompts, split=split_info,
-                        pass_steps=offset[0], timings=timings)  # fmt: skip
+    return LookupsState(
+        layers=layers,
+        targets=targets,
+        prompts=prompts,
+        split=split_info,
+        pass_steps=offset[0],
+        timings=timings,
+    )
 
 
 # ---- phase 3: neurons one by one ---------------------------------------------------------------
-def build_report(model: str, config: LookupsConfig, state: LookupsState, explainer: str, scorer: str,
-                 job_id: int | None = None) -> LookupsReport:  # fmt: skip
+def build_report(
+    model: str,
+    config: LookupsConfig,
+    state: LookupsState,
+    explainer: str,
+    scorer: str,
+    job_id: int | None = None,
+) -> LookupsReport:
     order = {(t.group, t.layer, t.neuron): i for i, t in enumerate(state.targets)}
     neurons = sorted(state.done, key=lambda n: order.get((n.group, n.layer, n.neuron), len(order)))
     timings = {**state.timings, "neurons_s": sum(n.seconds for n in neurons)}
@@ -219,12 +276,18 @@ def build_report(model: str, config: LookupsConfig, state: LookupsState, explain
         timings.get("select_s", 0) + timings.get("prompts_s", 0) + timings["neurons_s"]
     )
     return LookupsReport(
-        job_id=job_id, model=model, config=config, explainer=explainer, scorer=scorer,
-        layers=state.layers, split=state.split,
+        job_id=job_id,
+        model=model,
+        config=config,
+        explainer=explainer,
+        scorer=scorer,
+        layers=state.layers,
+        split=state.split,
         groups=[group_summary(neurons, "next_token"), group_summary(neurons, "random")],
         ablation=[ablation_summary(neurons, "next_token"), ablation_summary(neurons, "random")],
-        neurons=neurons, timings=timings,
-    )  # fmt: skip
+        neurons=neurons,
+        timings=timings,
+    )
 
 
 def run_lookups(
@@ -265,8 +328,15 @@ def run_lookups(
             progress(state.pass_steps + i, state.total_steps)
         if (t.group, t.layer, t.neuron) in finished:
             continue
-        lookup = analyse_neuron(lm, t, state.prompts_of("train", t), state.prompts_of("test", t),
-                                config, explainer, scorer)  # fmt: skip
+        lookup = analyse_neuron(
+            lm,
+            t,
+            state.prompts_of("train", t),
+            state.prompts_of("test", t),
+            config,
+            explainer,
+            scorer,
+        )
         state.done.append(lookup)
         if checkpoint is not None:
             checkpoint(state)

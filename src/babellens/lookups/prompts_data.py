@@ -117,8 +117,11 @@ def collect_prompts(
     pad = (lm.tokenizer.pad_token_id if lm.tokenizer is not None else 0) or 0
     all_batches = list(batches(windows, tokens_per_batch=tokens_per_batch, pad_id=pad))
     for done, batch in enumerate(all_batches, 1):
-        out = lm.run({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
-                     capture=list(reduce), reduce=reduce)  # fmt: skip
+        out = lm.run(
+            {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
+            capture=list(reduce),
+            reduce=reduce,
+        )
         for layer, top in tops.items():
             reduced = out[f"mlp_post.{layer}"]  # [batch, t, 2]
             top.update(reduced[..., 0].T, batch.indices, reduced[..., 1].T.long())
@@ -127,16 +130,24 @@ def collect_prompts(
     return _prompts(targets, by_layer, tops, windows, doc_info)
 
 
-def _prompts(targets: Sequence[Target], by_layer: dict[int, list[int]], tops: dict[int, _RunningTop],
-             windows: Sequence[Window],
-             doc_info: Callable[[int], tuple[str | None, str | None]]) -> dict[Target, list[MaxPrompt]]:  # fmt: skip
+def _prompts(
+    targets: Sequence[Target],
+    by_layer: dict[int, list[int]],
+    tops: dict[int, _RunningTop],
+    windows: Sequence[Window],
+    doc_info: Callable[[int], tuple[str | None, str | None]],
+) -> dict[Target, list[MaxPrompt]]:
     result: dict[Target, list[MaxPrompt]] = {}
     for layer, neuron in targets:
         row = by_layer[layer].index(neuron)
         top = tops[layer]
         prompts = []
-        for value, w, pos in zip(top.values[row].tolist(), top.windows[row].tolist(),
-                                 top.positions[row].tolist(), strict=True):  # fmt: skip
+        for value, w, pos in zip(
+            top.values[row].tolist(),
+            top.windows[row].tolist(),
+            top.positions[row].tolist(),
+            strict=True,
+        ):
             if value == float("-inf"):
                 continue
             window = windows[w]
@@ -147,19 +158,33 @@ def _prompts(targets: Sequence[Target], by_layer: dict[int, list[int]], tops: di
 
 
 def find_scan(
-    db: Database, model: str, *, corpus: str, split: str, window_len: int,
-    max_tokens: int | None, layers: Sequence[int], k: int,
-) -> int | None:  # fmt: skip
+    db: Database,
+    model: str,
+    *,
+    corpus: str,
+    split: str,
+    window_len: int,
+    max_tokens: int | None,
+    layers: Sequence[int],
+    k: int,
+) -> int | None:
     """The newest finished scan whose windows and top-k are exactly what this run needs."""
     with db.session() as s:
-        rows = s.scalars(select(JobRow).where(JobRow.model == model, JobRow.kind == "scan",
-                                              JobRow.status == "done").order_by(JobRow.id.desc())).all()  # fmt: skip
+        rows = s.scalars(
+            select(JobRow)
+            .where(JobRow.model == model, JobRow.kind == "scan", JobRow.status == "done")
+            .order_by(JobRow.id.desc())
+        ).all()
         for row in rows:
             p = row.params
-            if (p.get("corpus") == corpus and p.get("split") == split
-                    and p.get("window_len") == window_len and p.get("max_tokens") == max_tokens
-                    and int(p.get("k", 0)) >= k
-                    and (p.get("layers") is None or set(layers) <= set(p["layers"]))):  # fmt: skip
+            if (
+                p.get("corpus") == corpus
+                and p.get("split") == split
+                and p.get("window_len") == window_len
+                and p.get("max_tokens") == max_tokens
+                and int(p.get("k", 0)) >= k
+                and (p.get("layers") is None or set(layers) <= set(p["layers"]))
+            ):
                 return row.id
     return None
 
@@ -181,8 +206,14 @@ def prompts_from_scan(
         if has_bos and any(e.position == 0 for e in examples):
             continue
         out[(layer, neuron)] = [
-            MaxPrompt(e.window, e.doc_id, e.lang, e.position, e.value,
-                      tuple(e.token_ids[: e.position + 1]))
+            MaxPrompt(
+                e.window,
+                e.doc_id,
+                e.lang,
+                e.position,
+                e.value,
+                tuple(e.token_ids[: e.position + 1]),
+            )
             for e in examples
-        ]  # fmt: skip
+        ]
     return out

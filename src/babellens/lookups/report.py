@@ -138,12 +138,17 @@ class PaperNumber(BaseModel):
 
 
 PAPER_GPT2 = [
-    PaperNumber(model="GPT-2 small", score_mean=0.650, score_std=0.194, drop_active=0.0192,
-                drop_inactive=0.0075),
+    PaperNumber(
+        model="GPT-2 small",
+        score_mean=0.650,
+        score_std=0.194,
+        drop_active=0.0192,
+        drop_inactive=0.0075,
+    ),
     PaperNumber(model="GPT-2 medium", score_mean=0.610, score_std=0.201),
     PaperNumber(model="GPT-2 large", score_mean=0.575, score_std=0.227),
     PaperNumber(model="GPT-2 random neurons", score_mean=0.558, score_std=0.191),
-]  # fmt: skip
+]
 """Neo, Cohen & Barez (EMNLP 2024): explanation scores and the ablation drop on GPT-2."""
 
 
@@ -165,7 +170,9 @@ class LookupsReport(BaseModel):
     def group(self, name: Group) -> GroupSummary | None:
         return next((g for g in self.groups if g.group == name), None)
 
-    def pair(self, layer: int, neuron: int, head_layer: int, head: int) -> tuple[NeuronLookup, HeadLookup] | None:  # fmt: skip
+    def pair(
+        self, layer: int, neuron: int, head_layer: int, head: int
+    ) -> tuple[NeuronLookup, HeadLookup] | None:
         for n in self.neurons:
             if (n.layer, n.neuron) == (layer, neuron):
                 for h in n.heads:

@@ -29,18 +29,31 @@ def is_next_token_neuron(n: NextTokenNeuron, whole_words: bool = True) -> bool:
     return bool(n.word_token and n.promoted and n.word_token.token_id == n.promoted[0].token_id)
 
 
-def _target(n: NextTokenNeuron, group: Literal["next_token", "random"], whole_words: bool) -> NeuronTarget:  # fmt: skip
+def _target(
+    n: NextTokenNeuron, group: Literal["next_token", "random"], whole_words: bool
+) -> NeuronTarget:
     """The neuron with the token it promotes most: its best whole word (when words are asked
     for and it has one), else its best token."""
     best = (n.word_token if whole_words else None) or n.promoted[0]
-    return NeuronTarget(group=group, layer=n.layer, neuron=n.neuron, token_id=best.token_id,
-                        token=best.token, congruence=best.score)  # fmt: skip
+    return NeuronTarget(
+        group=group,
+        layer=n.layer,
+        neuron=n.neuron,
+        token_id=best.token_id,
+        token=best.token,
+        congruence=best.score,
+    )
 
 
 def select_neurons(
-    neurons: Sequence[NextTokenNeuron], layers: Sequence[int], per_layer: int, n_random: int,
-    seed: int = 0, *, whole_words: bool = True,
-) -> list[NeuronTarget]:  # fmt: skip
+    neurons: Sequence[NextTokenNeuron],
+    layers: Sequence[int],
+    per_layer: int,
+    n_random: int,
+    seed: int = 0,
+    *,
+    whole_words: bool = True,
+) -> list[NeuronTarget]:
     """Per layer: the ``per_layer`` next-token neurons of highest congruence, then ``n_random``
     other neurons of the same layer drawn with ``seed`` (the baseline)."""
     rng = random.Random(seed)

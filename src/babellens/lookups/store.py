@@ -60,8 +60,12 @@ class LookupsStore:
 
     def latest(self, model: str) -> int | None:
         with self.db.session() as s:
-            return s.scalar(select(LookupsReportRow.job_id).where(LookupsReportRow.model == model)
-                            .order_by(LookupsReportRow.job_id.desc()).limit(1))  # fmt: skip
+            return s.scalar(
+                select(LookupsReportRow.job_id)
+                .where(LookupsReportRow.model == model)
+                .order_by(LookupsReportRow.job_id.desc())
+                .limit(1)
+            )
 
     def list(self, model: str | None = None, limit: int = 100) -> list[ReportListing]:
         """Newest first, from the jobs' summaries (a report itself can be megabytes)."""
@@ -76,9 +80,14 @@ class LookupsStore:
         with self.db.session() as s:
             rows = s.execute(query).all()
             return [
-                ReportListing(job_id=job.id, model=job.model, version=version, created_at=created,
-                              explainer=str(job.summary.get("explainer", "")),
-                              neurons=int(job.summary.get("neurons", 0)),
-                              groups=[GroupSummary.model_validate(g) for g in job.summary.get("groups", [])])
+                ReportListing(
+                    job_id=job.id,
+                    model=job.model,
+                    version=version,
+                    created_at=created,
+                    explainer=str(job.summary.get("explainer", "")),
+                    neurons=int(job.summary.get("neurons", 0)),
+                    groups=[GroupSummary.model_validate(g) for g in job.summary.get("groups", [])],
+                )
                 for job, version, created in rows
-            ]  # fmt: skip
+            ]

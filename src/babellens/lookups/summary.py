@@ -57,22 +57,33 @@ def head_ablation(head: HeadLookup) -> HeadLookup:
     """The head with its per-example drops summarised by activity."""
     on = [e.ablation_drop for e in head.examples if e.ablation_drop is not None and e.active]
     off = [e.ablation_drop for e in head.examples if e.ablation_drop is not None and not e.active]
-    return head.model_copy(update={"ablation_active": describe(on) if on else None,
-                                   "ablation_inactive": describe(off) if off else None})  # fmt: skip
+    return head.model_copy(
+        update={
+            "ablation_active": describe(on) if on else None,
+            "ablation_inactive": describe(off) if off else None,
+        }
+    )
 
 
-def group_summary(neurons: Sequence[NeuronLookup], group: Literal["next_token", "random"]) -> GroupSummary:  # fmt: skip
+def group_summary(
+    neurons: Sequence[NeuronLookup], group: Literal["next_token", "random"]
+) -> GroupSummary:
     members = [n for n in neurons if n.group == group]
     heads = [h for n in members for h in n.heads if h.explanation is not None]
     scores = [h.score for h in heads if h.score is not None]
     return GroupSummary(
-        group=group, neurons=len(members), pairs=len(heads), scored=len(scores),
+        group=group,
+        neurons=len(members),
+        pairs=len(heads),
+        scored=len(scores),
         score=describe(scores) if scores else None,
         skewness=skewness_test(scores) if len(scores) >= MIN_SKEW_N else None,
-    )  # fmt: skip
+    )
 
 
-def ablation_summary(neurons: Sequence[NeuronLookup], group: Literal["next_token", "random"]) -> AblationSummary:  # fmt: skip
+def ablation_summary(
+    neurons: Sequence[NeuronLookup], group: Literal["next_token", "random"]
+) -> AblationSummary:
     """Drops pooled over every (neuron, head) pair of the group, where active versus inactive."""
     on: list[float] = []
     off: list[float] = []
@@ -84,6 +95,8 @@ def ablation_summary(neurons: Sequence[NeuronLookup], group: Literal["next_token
                 if e.ablation_drop is not None:
                     (on if e.active else off).append(e.ablation_drop)
     return AblationSummary(
-        group=group, active=describe(on) if on else None, inactive=describe(off) if off else None,
+        group=group,
+        active=describe(on) if on else None,
+        inactive=describe(off) if off else None,
         ks=ks_test(on, off) if on and off else None,
-    )  # fmt: skip
+    )

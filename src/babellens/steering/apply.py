@@ -93,8 +93,12 @@ def generate(
         enc = tokenizer(prompts, return_tensors="pt", padding=True).to(lm.device)
     finally:
         tokenizer.padding_side = side
-    kwargs: dict = {"max_new_tokens": max_new_tokens,
-                    "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id}  # fmt: skip
+    kwargs: dict = {
+        "max_new_tokens": max_new_tokens,
+        "pad_token_id": tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else tokenizer.eos_token_id,
+    }
     if temperature > 0:
         torch.manual_seed(seed)
         kwargs |= {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}

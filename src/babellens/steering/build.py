@@ -146,8 +146,15 @@ def build(
             vector = pos[layer].mean(0) - neg[layer].mean(0)
         directions[layer] = vector
     info = VectorInfo(
-        name=name or contrast.name, model=lm.name, method=method, read=read, layers=layers,
-        d_model=lm.adapter.d_model, data=contrast.name, n_examples=len(contrast),
-        norms={layer: float(v.norm()) for layer, v in directions.items()}, diff_cosine=cosines,
-    )  # fmt: skip
+        name=name or contrast.name,
+        model=lm.name,
+        method=method,
+        read=read,
+        layers=layers,
+        d_model=lm.adapter.d_model,
+        data=contrast.name,
+        n_examples=len(contrast),
+        norms={layer: float(v.norm()) for layer, v in directions.items()},
+        diff_cosine=cosines,
+    )
     return SteeringVector(info=info, directions=directions)

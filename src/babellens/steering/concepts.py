@@ -43,18 +43,33 @@ def concept(
 
 def caps_contrast(tokenizer: Any, lang: str = "en") -> ContrastSet:
     by_id = {r["id"]: r["text"] for r in instructions(lang)}
-    pairs = [ContrastPair(prompt=chat_prompt(tokenizer, by_id[a["id"]]), positive=a["text"].upper(),
-                          negative=a["text"]) for a in answers(lang)]  # fmt: skip
-    return ContrastSet(name=f"caps-{lang}", pairs=pairs,
-                       description=f"answers in ALL CAPS vs normal case ({lang}, {len(pairs)} pairs)")  # fmt: skip
+    pairs = [
+        ContrastPair(
+            prompt=chat_prompt(tokenizer, by_id[a["id"]]),
+            positive=a["text"].upper(),
+            negative=a["text"],
+        )
+        for a in answers(lang)
+    ]
+    return ContrastSet(
+        name=f"caps-{lang}",
+        pairs=pairs,
+        description=f"answers in ALL CAPS vs normal case ({lang}, {len(pairs)} pairs)",
+    )
 
 
 def language_contrast(positive: str, negative: str) -> ContrastSet:
     neg = {r["id"]: r["text"] for r in instructions(negative, "train")}
-    pairs = [ContrastPair(positive=r["text"], negative=neg[r["id"]])
-             for r in instructions(positive, "train") if r["id"] in neg]  # fmt: skip
-    return ContrastSet(name=f"lang-{positive}-vs-{negative}", pairs=pairs,
-                       description=f"the same instructions in {positive} vs {negative} ({len(pairs)} pairs)")  # fmt: skip
+    pairs = [
+        ContrastPair(positive=r["text"], negative=neg[r["id"]])
+        for r in instructions(positive, "train")
+        if r["id"] in neg
+    ]
+    return ContrastSet(
+        name=f"lang-{positive}-vs-{negative}",
+        pairs=pairs,
+        description=f"the same instructions in {positive} vs {negative} ({len(pairs)} pairs)",
+    )
 
 
 @concept("caps", "Answers in ALL CAPS vs normal case (English)", read="completion_mean")
@@ -77,8 +92,12 @@ def get_concept(name: str) -> Concept:
         return CONCEPTS[name]
     if match := _CAPS_LANG.match(name):
         lang = match[1]
-        return Concept(name, f"ALL CAPS vs normal case ({lang})", "completion_mean",
-                       lambda tok: caps_contrast(tok, lang))  # fmt: skip
+        return Concept(
+            name,
+            f"ALL CAPS vs normal case ({lang})",
+            "completion_mean",
+            lambda tok: caps_contrast(tok, lang),
+        )
     if match := _LANG_PAIR.match(name):
         a, b = match[1], match[2]
         for lang in (a, b):

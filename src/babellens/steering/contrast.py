@@ -55,8 +55,13 @@ class ContrastSet(BaseModel):
 
     def head(self, n: int) -> ContrastSet:
         """The first ``n`` examples (of each side)."""
-        return self.model_copy(update={"pairs": self.pairs[:n], "positives": self.positives[:n],
-                                       "negatives": self.negatives[:n]})  # fmt: skip
+        return self.model_copy(
+            update={
+                "pairs": self.pairs[:n],
+                "positives": self.positives[:n],
+                "negatives": self.negatives[:n],
+            }
+        )
 
 
 def load_contrast(path: str | Path, name: str | None = None) -> ContrastSet:
@@ -75,8 +80,13 @@ def load_contrast(path: str | Path, name: str | None = None) -> ContrastSet:
             if "label" in row:
                 (positives if row["label"] == "positive" else negatives).append(str(row["text"]))
             else:
-                pairs.append(ContrastPair(prompt=row.get("prompt", ""), positive=row["positive"],
-                                          negative=row["negative"]))  # fmt: skip
+                pairs.append(
+                    ContrastPair(
+                        prompt=row.get("prompt", ""),
+                        positive=row["positive"],
+                        negative=row["negative"],
+                    )
+                )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InvalidInputError(
                 f"{path}:{number}: not a contrast line ({exc}); see `babellens steer build --help`"

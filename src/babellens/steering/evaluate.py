@@ -106,8 +106,13 @@ def _next_token_probs(lm: LanguageModel, texts: Sequence[str]) -> torch.Tensor:
     return torch.softmax(logits[torch.arange(len(texts)), last].float(), dim=-1).cpu()
 
 
-def kl_cost(lm: LanguageModel, vector: SteeringVector, coefficient: float, neutral: Sequence[str],
-            layers: Sequence[int] | None = None) -> float:  # fmt: skip
+def kl_cost(
+    lm: LanguageModel,
+    vector: SteeringVector,
+    coefficient: float,
+    neutral: Sequence[str],
+    layers: Sequence[int] | None = None,
+) -> float:
     """Mean KL(plain ‖ steered) of the next-token distribution over every position of ``neutral``,
     steered at every position (the cost of the direction itself, whatever positions the
     behaviour is steered at)."""
@@ -121,8 +126,14 @@ def kl_cost(lm: LanguageModel, vector: SteeringVector, coefficient: float, neutr
     return float(kl[mask].mean())
 
 
-def _score(lm: LanguageModel, metric: Metric, prompts: Sequence[str], vector: SteeringVector | None,
-           coefficient: float, config: EvalConfig) -> tuple[list[float], list[str]]:  # fmt: skip
+def _score(
+    lm: LanguageModel,
+    metric: Metric,
+    prompts: Sequence[str],
+    vector: SteeringVector | None,
+    coefficient: float,
+    config: EvalConfig,
+) -> tuple[list[float], list[str]]:
     if metric.kind == "probs":
         with torch.inference_mode():
             if vector is None:
@@ -136,8 +147,17 @@ def _score(lm: LanguageModel, metric: Metric, prompts: Sequence[str], vector: St
                 with apply(lm, vector, coefficient, config.layers):
                     probs = _next_token_probs(lm, prompts)
         return [metric.fn(p) for p in probs], []
-    outputs = generate(lm, prompts, vector, coefficient, layers=config.layers, positions=config.positions,  # type: ignore[arg-type]
-                       max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed)  # fmt: skip
+    outputs = generate(
+        lm,
+        prompts,
+        vector,
+        coefficient,
+        layers=config.layers,
+        positions=config.positions,  # type: ignore[arg-type]
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        seed=config.seed,
+    )
     return [metric.fn(text) for text in outputs], outputs
 
 
@@ -194,12 +214,18 @@ def evaluate(
             None if math.isnan(v - b) else v - b for v, b in zip(values, baseline, strict=True)
         ]
         wrong = [e for e in effects[c] if e is not None and c != 0 and e * c < 0]
-        points.append(DosePoint(
-            coefficient=c, mean=mean, std=std, control_mean=controls.get(c),
-            kl=kl_cost(lm, vector, c, neutral, config.layers) if neutral else None,
-            degenerate=sum(degenerate(o) for o in outputs) / len(outputs) if outputs else 0.0,
-            wrong_way=len(wrong) / len(values) if c != 0 else None, samples=outputs[:3],
-        ))  # fmt: skip
+        points.append(
+            DosePoint(
+                coefficient=c,
+                mean=mean,
+                std=std,
+                control_mean=controls.get(c),
+                kl=kl_cost(lm, vector, c, neutral, config.layers) if neutral else None,
+                degenerate=sum(degenerate(o) for o in outputs) / len(outputs) if outputs else 0.0,
+                wrong_way=len(wrong) / len(values) if c != 0 else None,
+                samples=outputs[:3],
+            )
+        )
     sweep_c = (
         config.sweep_coefficient
         if config.sweep_coefficient is not None
@@ -212,7 +238,11 @@ def evaluate(
         tick()
     cosines = list(vector.info.diff_cosine.values())
     return SteeringReport(
-        vector=vector.info, metric=chosen.name, prompts=len(prompts), dose_response=points,
-        layer_sweep=sweep, per_prompt_effects=effects,
+        vector=vector.info,
+        metric=chosen.name,
+        prompts=len(prompts),
+        dose_response=points,
+        layer_sweep=sweep,
+        per_prompt_effects=effects,
         mean_diff_cosine=sum(cosines) / len(cosines) if cosines else None,
-    )  # fmt: skip
+    )

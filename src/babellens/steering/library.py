@@ -90,8 +90,14 @@ def resolve_vector(
         else:
             concept = get_concept(spec)
             chosen = default_layers(lm.adapter.n_layers)
-            vector = build(lm, concept.contrast(lm.tokenizer), chosen, read=concept.read,  # type: ignore[arg-type]
-                           name=spec, progress=progress)  # fmt: skip
+            vector = build(
+                lm,
+                concept.contrast(lm.tokenizer),
+                chosen,
+                read=concept.read,  # type: ignore[arg-type]
+                name=spec,
+                progress=progress,
+            )
             save_vector(vector)
     vector.check_model(lm.adapter.d_model, lm.adapter.n_layers)
     if layers:

@@ -2,6 +2,7 @@
 
 from babellens.store.database import Database, DatabaseError, default_db_url, open_database
 from babellens.store.jobs import JOB_STATUSES, Job, JobStore
+from babellens.store.reports import Report, ReportListing, ReportStore
 from babellens.store.results import Histogram, NeuronExample, NeuronRecord, ResultStore
 
 __all__ = [
@@ -13,6 +14,9 @@ __all__ = [
     "JobStore",
     "NeuronExample",
     "NeuronRecord",
+    "Report",
+    "ReportListing",
+    "ReportStore",
     "ResultStore",
     "default_db_url",
     "open_database",

@@ -92,14 +92,25 @@ class JobStore:
 
     def start(self, job_id: int) -> None:
         now = utcnow()
-        self._update(job_id, status="running", started_at=now, heartbeat_at=now, worker=worker_id(), error=None,
-                     cancel_requested=False, finished_at=None)  # fmt: skip
+        self._update(
+            job_id,
+            status="running",
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker_id(),
+            error=None,
+            cancel_requested=False,
+            finished_at=None,
+        )
 
     def progress(self, job_id: int, done: int, total: int, rate: float) -> bool:
         """Record progress; returns True if a cancel was requested meanwhile."""
         with self.db.session() as s:
-            s.execute(update(JobRow).where(JobRow.id == job_id)
-                      .values(done=done, total=total, rate=rate, heartbeat_at=utcnow()))  # fmt: skip
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(done=done, total=total, rate=rate, heartbeat_at=utcnow())
+            )
             return bool(s.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
 
     def request_cancel(self, job_id: int) -> Job:
@@ -112,8 +123,14 @@ class JobStore:
             self._update(job_id, cancel_requested=True)
         return self.get(job_id)
 
-    def finish(self, job_id: int, status: JobStatus, *, error: str | None = None,
-               summary: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def finish(
+        self,
+        job_id: int,
+        status: JobStatus,
+        *,
+        error: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
         if summary is not None:
             values["summary"] = summary
@@ -145,8 +162,14 @@ class JobStore:
         job = self.get(job_id)
         if job.status in ("queued", "running") and (job.status == "queued" or _alive(job.worker)):
             raise InvalidInputError(f"job {job_id} is {job.status}: wait for it to finish first")
-        self._update(job_id, params=params, status="queued", cancel_requested=False, error=None,
-                     finished_at=None)  # fmt: skip
+        self._update(
+            job_id,
+            params=params,
+            status="queued",
+            cancel_requested=False,
+            error=None,
+            finished_at=None,
+        )
         return self.get(job_id)
 
 

@@ -70,10 +70,17 @@ class ResultStore:
         self, job_id: int, windows: Sequence[Window], corpus: Corpus, used: set[int]
     ) -> None:
         rows = [
-            {"job_id": job_id, "window": w.index, "doc_id": corpus.documents[w.doc_index].id,
-             "lang": corpus.documents[w.doc_index].lang, "start": w.start, "token_ids": list(w.token_ids)}
-            for w in windows if w.index in used
-        ]  # fmt: skip
+            {
+                "job_id": job_id,
+                "window": w.index,
+                "doc_id": corpus.documents[w.doc_index].id,
+                "lang": corpus.documents[w.doc_index].lang,
+                "start": w.start,
+                "token_ids": list(w.token_ids),
+            }
+            for w in windows
+            if w.index in used
+        ]
         with self.db.session() as s:
             for start in range(0, len(rows), 2000):
                 s.execute(insert(ScanWindowRow), rows[start : start + 2000])
@@ -91,11 +98,23 @@ class ResultStore:
         rows = []
         for n in range(acc.d_mlp):
             keep = wins[n] >= 0
-            examples = [{"window": int(w), "position": int(p), "value": float(v)}
-                        for w, p, v in zip(wins[n][keep], pos[n][keep], values[n][keep], strict=True)]  # fmt: skip
-            rows.append({"job_id": job_id, "layer": layer, "neuron": n, "max": maxes[n], "mean": means[n],
-                         "density": density[n], "hist": hist[n], "examples": examples,
-                         "example_acts": acts[n][: len(examples)].tobytes()})  # fmt: skip
+            examples = [
+                {"window": int(w), "position": int(p), "value": float(v)}
+                for w, p, v in zip(wins[n][keep], pos[n][keep], values[n][keep], strict=True)
+            ]
+            rows.append(
+                {
+                    "job_id": job_id,
+                    "layer": layer,
+                    "neuron": n,
+                    "max": maxes[n],
+                    "mean": means[n],
+                    "density": density[n],
+                    "hist": hist[n],
+                    "examples": examples,
+                    "example_acts": acts[n][: len(examples)].tobytes(),
+                }
+            )
         with self.db.session() as s:
             s.execute(
                 delete(NeuronStatRow).where(
@@ -114,36 +133,69 @@ class ResultStore:
                     f"no scan result for layer {layer}, neuron {neuron} in job {job_id}"
                 )
             window_ids = [e["window"] for e in row.examples]
-            windows = {w.window: w for w in s.scalars(select(ScanWindowRow).where(
-                ScanWindowRow.job_id == job_id, ScanWindowRow.window.in_(window_ids)))}  # fmt: skip
+            windows = {
+                w.window: w
+                for w in s.scalars(
+                    select(ScanWindowRow).where(
+                        ScanWindowRow.job_id == job_id, ScanWindowRow.window.in_(window_ids)
+                    )
+                )
+            }
             window_len = int(job.params.get("window_len", 128))
             acts = np.frombuffer(row.example_acts, dtype=np.float16).reshape(-1, window_len)
             examples = []
             for rank, ex in enumerate(row.examples):
                 w = windows[ex["window"]]
                 ids = list(w.token_ids)
-                examples.append(NeuronExample(
-                    rank=rank, window=ex["window"], doc_id=w.doc_id, lang=w.lang, position=ex["position"],
-                    value=ex["value"], token_ids=ids, tokens=decode(ids),
-                    activations=[float(a) for a in acts[rank][: len(ids)]],
-                ))  # fmt: skip
+                examples.append(
+                    NeuronExample(
+                        rank=rank,
+                        window=ex["window"],
+                        doc_id=w.doc_id,
+                        lang=w.lang,
+                        position=ex["position"],
+                        value=ex["value"],
+                        token_ids=ids,
+                        tokens=decode(ids),
+                        activations=[float(a) for a in acts[rank][: len(ids)]],
+                    )
+                )
             return NeuronRecord(
-                job_id=job_id, model=job.model, layer=layer, neuron=neuron, max=row.max, mean=row.mean,
-                density=row.density, histogram=Histogram(edges=bin_edges().tolist(), counts=row.hist),
+                job_id=job_id,
+                model=job.model,
+                layer=layer,
+                neuron=neuron,
+                max=row.max,
+                mean=row.mean,
+                density=row.density,
+                histogram=Histogram(edges=bin_edges().tolist(), counts=row.hist),
                 examples=examples,
-            )  # fmt: skip
+            )
 
     def latest_job(self, model: str, kind: str, status: str = "done") -> int | None:
         with self.db.session() as s:
-            return s.scalar(select(JobRow.id).where(JobRow.model == model, JobRow.kind == kind,
-                                                    JobRow.status == status).order_by(JobRow.id.desc()).limit(1))  # fmt: skip
+            return s.scalar(
+                select(JobRow.id)
+                .where(JobRow.model == model, JobRow.kind == kind, JobRow.status == status)
+                .order_by(JobRow.id.desc())
+                .limit(1)
+            )
 
     # ---- next-token neurons ------------------------------------------------------------------
     def save_token_neurons(self, job_id: int, neurons: Sequence[NextTokenNeuron]) -> None:
-        rows = [{"job_id": job_id, "layer": n.layer, "neuron": n.neuron, "score": n.score, "word_score": n.word_score,
-                 "word_token": n.word_token.model_dump() if n.word_token else None,
-                 "promoted": [t.model_dump() for t in n.promoted],
-                 "suppressed": [t.model_dump() for t in n.suppressed]} for n in neurons]  # fmt: skip
+        rows = [
+            {
+                "job_id": job_id,
+                "layer": n.layer,
+                "neuron": n.neuron,
+                "score": n.score,
+                "word_score": n.word_score,
+                "word_token": n.word_token.model_dump() if n.word_token else None,
+                "promoted": [t.model_dump() for t in n.promoted],
+                "suppressed": [t.model_dump() for t in n.suppressed],
+            }
+            for n in neurons
+        ]
         with self.db.session() as s:
             s.execute(delete(TokenNeuronRow).where(TokenNeuronRow.job_id == job_id))
             for start in range(0, len(rows), 2000):
@@ -172,7 +224,11 @@ class ResultStore:
 
 def _token_neuron(row: TokenNeuronRow) -> NextTokenNeuron:
     return NextTokenNeuron(
-        layer=row.layer, neuron=row.neuron, score=row.score, word_score=row.word_score,
+        layer=row.layer,
+        neuron=row.neuron,
+        score=row.score,
+        word_score=row.word_score,
         word_token=TokenScore(**row.word_token) if row.word_token else None,
-        promoted=[TokenScore(**t) for t in row.promoted], suppressed=[TokenScore(**t) for t in row.suppressed],
-    )  # fmt: skip
+        promoted=[TokenScore(**t) for t in row.promoted],
+        suppressed=[TokenScore(**t) for t in row.suppressed],
+    )

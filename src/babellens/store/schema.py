@@ -25,6 +25,7 @@ __all__ = [
     "JobRow",
     "LookupsReportRow",
     "NeuronStatRow",
+    "ReportRow",
     "ScanWindowRow",
     "TokenNeuronRow",
     "utcnow",
@@ -110,6 +111,24 @@ class LookupsReportRow(Base):
     __tablename__ = "lookups_reports"
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(512), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ReportRow(Base):
+    """A typed analysis report (a pydantic model), whole, as JSON with its kind and version.
+
+    One table for every report kind that is written once and read whole (steering evaluations,
+    cross-lingual and safety experiments, ...): the kind says which model reads it, the version
+    lets a reader refuse a report it cannot read instead of misreading it.
+    """
+
+    __tablename__ = "reports"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(512), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -68,7 +68,10 @@ def create_app(settings: WebSettings | None = None, db: Database | None = None) 
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def _plotly() -> FileResponse:
-        return FileResponse(plotly_js(), media_type="text/javascript",
-                            headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
+        return FileResponse(
+            plotly_js(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     return app

@@ -105,7 +105,20 @@ class LiveQueries:
                 "seed": request.seed,
             }
             plain = generate(lm, text, **kwargs)[0]  # type: ignore[arg-type]
-            steered = generate(lm, text, vector, request.coefficient, layers=layers,
-                               positions=request.positions, **kwargs)[0]  # type: ignore[arg-type]  # fmt: skip
-        return SteerResult(model=model, vector=vector.info, coefficient=request.coefficient,
-                           layers=layers, plain=plain, steered=steered)  # fmt: skip
+            steered = generate(
+                lm,
+                text,
+                vector,
+                request.coefficient,
+                layers=layers,
+                positions=request.positions,
+                **kwargs,
+            )[0]  # type: ignore[arg-type]
+        return SteerResult(
+            model=model,
+            vector=vector.info,
+            coefficient=request.coefficient,
+            layers=layers,
+            plain=plain,
+            steered=steered,
+        )

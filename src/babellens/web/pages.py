@@ -89,8 +89,15 @@ def page(
         response_model = signature.return_annotation
         twin = json_path or f"{path}.json"
         # the twin first: '/models/{slug}' would otherwise also match '/models/x.json'
-        router.add_api_route(twin, fn, methods=["GET"], response_model=response_model,
-                             name=f"{fn.__name__}_json", summary=f"{title} (JSON)", tags=["pages"])  # fmt: skip
+        router.add_api_route(
+            twin,
+            fn,
+            methods=["GET"],
+            response_model=response_model,
+            name=f"{fn.__name__}_json",
+            summary=f"{title} (JSON)",
+            tags=["pages"],
+        )
 
         def html(request: Request, **kwargs: Any) -> Response:
             return render(request, template, fn(**kwargs), title=title)
@@ -104,8 +111,14 @@ def page(
             parameters=[*params, *signature.parameters.values()], return_annotation=HTMLResponse
         )
         html.__name__ = fn.__name__
-        router.add_api_route(path, html, methods=["GET"], response_class=HTMLResponse,
-                             include_in_schema=False, name=fn.__name__)  # fmt: skip
+        router.add_api_route(
+            path,
+            html,
+            methods=["GET"],
+            response_class=HTMLResponse,
+            include_in_schema=False,
+            name=fn.__name__,
+        )
         if nav is not None and all(e.path != path for e in NAV):
             NAV.append(NavEntry(title=title, path=path, order=nav))
             NAV.sort(key=lambda e: e.order)

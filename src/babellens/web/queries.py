@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select
 
-from babellens.errors import BabelLensError, InvalidInputError
+from babellens.errors import InvalidInputError, NotFoundError
 from babellens.models.loading import load_tokenizer
 from babellens.models.token_text import token_pieces
 from babellens.store import Database, Job, JobStore, NeuronRecord, ResultStore
@@ -38,10 +38,6 @@ __all__ = [
 ]
 
 
-class NotFoundError(BabelLensError):
-    """A model, layer, neuron or job the store does not hold (answered with 404)."""
-
-
 def finished_job(db: Database, job_id: int, kind: str, what: str) -> Job:
     """A finished job of ``kind`` for a report page; anything else is a 404 that says where to look."""
     try:
@@ -64,11 +60,17 @@ def slug_model(slug: str) -> str:
 def _card(row: JobRow, token_job: int | None) -> ModelCard:
     summary = row.summary.get("model_summary", {})
     return ModelCard(
-        model=row.model, slug=model_slug(row.model), scan_job=row.id, token_job=token_job,
-        tokens=int(row.summary.get("tokens", 0)), languages=list(row.summary.get("languages", [])),
-        n_layers=int(summary.get("n_layers", 0)), d_mlp=int(summary.get("d_mlp", 0)),
-        architecture=str(summary.get("architecture", "?")), finished_at=row.finished_at,
-    )  # fmt: skip
+        model=row.model,
+        slug=model_slug(row.model),
+        scan_job=row.id,
+        token_job=token_job,
+        tokens=int(row.summary.get("tokens", 0)),
+        languages=list(row.summary.get("languages", [])),
+        n_layers=int(summary.get("n_layers", 0)),
+        d_mlp=int(summary.get("d_mlp", 0)),
+        architecture=str(summary.get("architecture", "?")),
+        finished_at=row.finished_at,
+    )
 
 
 def _latest_done(db: Database, kind: str) -> dict[str, JobRow]:
@@ -127,20 +129,37 @@ def layer_stats(db: Database, card: ModelCard) -> list[LayerStats]:
         rows = s.execute(query).all()
         congruent: set[int] = set()
         if card.token_job is not None:
-            congruent = set(s.scalars(select(TokenNeuronRow.layer).where(
-                TokenNeuronRow.job_id == card.token_job).distinct()))  # fmt: skip
+            congruent = set(
+                s.scalars(
+                    select(TokenNeuronRow.layer)
+                    .where(TokenNeuronRow.job_id == card.token_job)
+                    .distinct()
+                )
+            )
     return [
-        LayerStats(layer=layer, neurons=int(n), mean_max=float(mx), mean_density=float(dens),
-                   dead=int(dead or 0), has_congruence=layer in congruent)
+        LayerStats(
+            layer=layer,
+            neurons=int(n),
+            mean_max=float(mx),
+            mean_density=float(dens),
+            dead=int(dead or 0),
+            has_congruence=layer in congruent,
+        )
         for layer, n, mx, dens, dead in rows
-    ]  # fmt: skip
+    ]
 
 
 # whole-word congruence; a vocabulary without whole-word tokens (-inf) falls back to any token
-_CONGRUENCE = case((TokenNeuronRow.word_score > -1e300, TokenNeuronRow.word_score),
-                   else_=TokenNeuronRow.score)  # fmt: skip
-_SORTS = {"max": NeuronStatRow.max, "density": NeuronStatRow.density, "mean": NeuronStatRow.mean,
-          "neuron": NeuronStatRow.neuron, "congruence": _CONGRUENCE}  # fmt: skip
+_CONGRUENCE = case(
+    (TokenNeuronRow.word_score > -1e300, TokenNeuronRow.word_score), else_=TokenNeuronRow.score
+)
+_SORTS = {
+    "max": NeuronStatRow.max,
+    "density": NeuronStatRow.density,
+    "mean": NeuronStatRow.mean,
+    "neuron": NeuronStatRow.neuron,
+    "congruence": _CONGRUENCE,
+}
 
 
 def layer_page(
@@ -161,27 +180,56 @@ def layer_page(
     )
     order = _SORTS[sort].desc() if descending else _SORTS[sort].asc()
     query = (
-        select(NeuronStatRow.neuron, NeuronStatRow.max, NeuronStatRow.mean, NeuronStatRow.density,
-               _CONGRUENCE, TokenNeuronRow.word_token, TokenNeuronRow.promoted)
+        select(
+            NeuronStatRow.neuron,
+            NeuronStatRow.max,
+            NeuronStatRow.mean,
+            NeuronStatRow.density,
+            _CONGRUENCE,
+            TokenNeuronRow.word_token,
+            TokenNeuronRow.promoted,
+        )
         .outerjoin(TokenNeuronRow, join_on)
         .where(NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)
         .order_by(order.nulls_last(), NeuronStatRow.neuron)
-        .offset(offset).limit(limit)
-    )  # fmt: skip
+        .offset(offset)
+        .limit(limit)
+    )
     with db.session() as s:
-        total = s.scalar(select(func.count()).select_from(NeuronStatRow).where(
-            NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)) or 0  # fmt: skip
+        total = (
+            s.scalar(
+                select(func.count())
+                .select_from(NeuronStatRow)
+                .where(NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)
+            )
+            or 0
+        )
         rows = s.execute(query).all()
     neurons = [
-        NeuronRow(neuron=n, max=mx, mean=mean, density=dens, congruence=score,
-                  top_token=(tok or (promoted or [{}])[0]).get("token"))
+        NeuronRow(
+            neuron=n,
+            max=mx,
+            mean=mean,
+            density=dens,
+            congruence=score,
+            top_token=(tok or (promoted or [{}])[0]).get("token"),
+        )
         for n, mx, mean, dens, score, tok, promoted in rows
-    ]  # fmt: skip
+    ]
     tops = []
     if card.token_job is not None:
         tops = ResultStore(db).top_token_neurons(card.token_job, layer, 10)
-    return LayerPage(card=card, layer=layer, sort=sort, descending=descending, offset=offset,  # type: ignore[arg-type]
-                     limit=limit, total=total, neurons=neurons, next_token_neurons=tops)  # fmt: skip
+    return LayerPage(
+        card=card,
+        layer=layer,
+        sort=sort,
+        descending=descending,
+        offset=offset,  # type: ignore[arg-type]
+        limit=limit,
+        total=total,
+        neurons=neurons,
+        next_token_neurons=tops,
+    )
 
 
 @lru_cache(maxsize=16)
@@ -211,8 +259,12 @@ def neuron_record(db: Database, card: ModelCard, layer: int, neuron: int) -> Neu
 
 
 def neuron_links(card: ModelCard, layer: int, neuron: int) -> list[NeuronLink]:
-    candidates = [("previous neuron", layer, neuron - 1), ("next neuron", layer, neuron + 1),
-                  ("same index, layer below", layer - 1, neuron), ("same index, layer above", layer + 1, neuron)]  # fmt: skip
+    candidates = [
+        ("previous neuron", layer, neuron - 1),
+        ("next neuron", layer, neuron + 1),
+        ("same index, layer below", layer - 1, neuron),
+        ("same index, layer above", layer + 1, neuron),
+    ]
     return [
         NeuronLink(label=label, layer=la, neuron=n)
         for label, la, n in candidates
@@ -255,8 +307,14 @@ def _search_tokens(db: Database, card: ModelCard, needle: str, limit: int) -> li
         for layer, neuron, promoted in s.execute(query):
             for rank, tok in enumerate(promoted):
                 if tok["token"].strip().casefold() == wanted:
-                    hits.append(SearchHit(layer=layer, neuron=neuron, score=tok["score"],
-                                          reason=f"promotes {tok['token']!r} (rank {rank + 1})"))  # fmt: skip
+                    hits.append(
+                        SearchHit(
+                            layer=layer,
+                            neuron=neuron,
+                            score=tok["score"],
+                            reason=f"promotes {tok['token']!r} (rank {rank + 1})",
+                        )
+                    )
                     break
     hits.sort(key=lambda h: -(h.score or 0.0))
     return hits[:limit]

@@ -94,8 +94,14 @@ class LayerAccumulator:
         positions = new_acts.argmax(dim=1)
         if not full:
             new_acts = new_acts.masked_fill(~real[cands], 0.0)
-        self._write(changed[slot_rows], slots, values[cand_rows, cands], windows[cand_rows, cands],
-                    positions, new_acts)  # fmt: skip
+        self._write(
+            changed[slot_rows],
+            slots,
+            values[cand_rows, cands],
+            windows[cand_rows, cands],
+            positions,
+            new_acts,
+        )
 
     def _insertions(
         self, rows: torch.Tensor, values: torch.Tensor, windows: torch.Tensor
@@ -117,8 +123,15 @@ class LayerAccumulator:
         cand_rows, cands = keep[:, self.k :].nonzero(as_tuple=True)
         return slot_rows, slots, cand_rows, cands
 
-    def _write(self, rows: torch.Tensor, slots: torch.Tensor, values: torch.Tensor, windows: torch.Tensor,
-               positions: torch.Tensor, acts: torch.Tensor) -> None:  # fmt: skip
+    def _write(
+        self,
+        rows: torch.Tensor,
+        slots: torch.Tensor,
+        values: torch.Tensor,
+        windows: torch.Tensor,
+        positions: torch.Tensor,
+        acts: torch.Tensor,
+    ) -> None:
         self.top_values[rows, slots] = values
         self.top_windows[rows, slots] = windows
         self.top_positions[rows, slots] = positions
@@ -164,8 +177,14 @@ class LayerAccumulator:
         slot_rows, slots, cand_rows, cands = self._insertions(
             rows, other.top_values, other.top_windows
         )
-        self._write(slot_rows, slots, other.top_values[cand_rows, cands], other.top_windows[cand_rows, cands],
-                    other.top_positions[cand_rows, cands], other.top_acts[cand_rows, cands])  # fmt: skip
+        self._write(
+            slot_rows,
+            slots,
+            other.top_values[cand_rows, cands],
+            other.top_windows[cand_rows, cands],
+            other.top_positions[cand_rows, cands],
+            other.top_acts[cand_rows, cands],
+        )
 
     # ---- state ------------------------------------------------------------------------------
     def canonical_order(self) -> torch.Tensor:

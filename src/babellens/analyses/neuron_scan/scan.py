@@ -112,15 +112,22 @@ class NeuronScan:
     def step(self, batch: WindowBatch) -> None:
         """Fold one batch (the next windows in order) into the accumulators."""
         self._current_ids = batch.indices
-        self.lm.run({"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
-                    capture=list(self._reduce), reduce=self._reduce)  # fmt: skip
+        self.lm.run(
+            {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
+            capture=list(self._reduce),
+            reduce=self._reduce,
+        )
         self.windows_done = int(batch.indices[-1]) + 1
 
     def batches(self) -> Iterator[WindowBatch]:
         """The remaining batches, from ``windows_done`` (the same boundaries on every resume)."""
         pad_id = self.lm.tokenizer.pad_token_id if self.lm.tokenizer is not None else 0
-        return batches(self.windows, tokens_per_batch=self.config.tokens_per_batch, pad_id=pad_id or 0,
-                       start=self.windows_done)  # fmt: skip
+        return batches(
+            self.windows,
+            tokens_per_batch=self.config.tokens_per_batch,
+            pad_id=pad_id or 0,
+            start=self.windows_done,
+        )
 
     def run(
         self,

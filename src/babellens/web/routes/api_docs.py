@@ -21,9 +21,17 @@ def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
             ]
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
             ref = body.get("schema", {}).get("$ref", "")
-            rows.append({"method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                         "description": op.get("description", ""), "params": params,
-                         "body": ref.rsplit("/", 1)[-1], "tag": (op.get("tags") or ["other"])[0]})  # fmt: skip
+            rows.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "params": params,
+                    "body": ref.rsplit("/", 1)[-1],
+                    "tag": (op.get("tags") or ["other"])[0],
+                }
+            )
     return sorted(rows, key=lambda r: (r["tag"], r["path"], r["method"]))
 
 

@@ -53,15 +53,23 @@ class ReportPage(BaseModel):
 @page(router, "/crossling", "crossling.html", title="Cross-lingual", nav=27)
 def crossling_page(db: DbDep, settings: SettingsDep) -> CrosslingPage:
     return CrosslingPage(
-        runs=JobStore(db).list(kind="crossling", limit=100), models=list(BUNDLED_MODELS),
-        languages=instruction_languages(), auth_required=settings.auth_required,
-    )  # fmt: skip
+        runs=JobStore(db).list(kind="crossling", limit=100),
+        models=list(BUNDLED_MODELS),
+        languages=instruction_languages(),
+        auth_required=settings.auth_required,
+    )
 
 
-@router.post("/api/crossling/experiments", response_model=Job, status_code=201,
-             tags=["crossling"], dependencies=[Depends(require_token)])  # fmt: skip
-def start_experiment(db: DbDep, runner: RunnerDep, settings: SettingsDep,
-                     body: ExperimentRequest) -> Job:  # fmt: skip
+@router.post(
+    "/api/crossling/experiments",
+    response_model=Job,
+    status_code=201,
+    tags=["crossling"],
+    dependencies=[Depends(require_token)],
+)
+def start_experiment(
+    db: DbDep, runner: RunnerDep, settings: SettingsDep, body: ExperimentRequest
+) -> Job:
     """Queue a transfer experiment (LoRA in the training languages, rates in every evaluation
     language, concept vectors, steering, logit lens); follow it at /jobs/{id}."""
     check_model(body.model, settings)
@@ -74,10 +82,12 @@ def start_experiment(db: DbDep, runner: RunnerDep, settings: SettingsDep,
     if body.max_new_tokens > settings.max_new_tokens:
         raise InvalidInputError(f"max_new_tokens is limited to {settings.max_new_tokens}")
     config = ExperimentConfig(
-        behaviour=body.behaviour, train_langs=body.train_langs, eval_langs=body.eval_langs,
+        behaviour=body.behaviour,
+        train_langs=body.train_langs,
+        eval_langs=body.eval_langs,
         lora=LoraConfig(steps=body.steps),
         rates=default_rates(body.prompts, body.max_new_tokens),
-    )  # fmt: skip
+    )
     from babellens.crossling.behaviours import get_behaviour
 
     get_behaviour(config.behaviour)
@@ -86,8 +96,13 @@ def start_experiment(db: DbDep, runner: RunnerDep, settings: SettingsDep,
     return job
 
 
-@router.post("/api/crossling/experiments/{job_id}/extend", response_model=Job, status_code=202,
-             tags=["crossling"], dependencies=[Depends(require_token)])  # fmt: skip
+@router.post(
+    "/api/crossling/experiments/{job_id}/extend",
+    response_model=Job,
+    status_code=202,
+    tags=["crossling"],
+    dependencies=[Depends(require_token)],
+)
 def extend_experiment(db: DbDep, runner: RunnerDep, job_id: JobId, body: ExtendRequest) -> Job:
     """Add LoRA conditions (training languages) to a finished experiment: it runs again from its
     cache, so only the new adapters are trained and measured; follow it at /jobs/{id}."""

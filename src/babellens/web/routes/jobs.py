@@ -90,8 +90,13 @@ def job_page(db: DbDep, job_id: JobId) -> Job:
     return _get(db, job_id)
 
 
-@router.post("/api/jobs", response_model=Job, status_code=201, tags=["jobs"],
-             dependencies=[Depends(require_token)])  # fmt: skip
+@router.post(
+    "/api/jobs",
+    response_model=Job,
+    status_code=201,
+    tags=["jobs"],
+    dependencies=[Depends(require_token)],
+)
 def start_job(db: DbDep, runner: RunnerDep, settings: SettingsDep, body: JobRequest) -> Job:
     """Queue an analysis and start it in the background; follow it at /jobs/{id}."""
     check_model(body.model, settings)
@@ -100,16 +105,23 @@ def start_job(db: DbDep, runner: RunnerDep, settings: SettingsDep, body: JobRequ
     return job
 
 
-@router.post("/api/jobs/{job_id}/cancel", response_model=Job, tags=["jobs"],
-             dependencies=[Depends(require_token)])  # fmt: skip
+@router.post(
+    "/api/jobs/{job_id}/cancel",
+    response_model=Job,
+    tags=["jobs"],
+    dependencies=[Depends(require_token)],
+)
 def cancel_job(db: DbDep, job_id: JobId) -> Job:
     """Ask a queued or running job to stop (it keeps its checkpoint)."""
     _get(db, job_id)
     return JobStore(db).request_cancel(job_id)
 
 
-@router.get("/api/jobs/{job_id}/events", tags=["jobs"],
-            responses={200: {"content": {"text/event-stream": {}}}})  # fmt: skip
+@router.get(
+    "/api/jobs/{job_id}/events",
+    tags=["jobs"],
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def job_events(request: Request, db: DbDep, job_id: JobId) -> StreamingResponse:
     """Server-sent events: the job's record twice a second until it ends."""
     await run_in_threadpool(_get, db, job_id)
@@ -123,5 +135,8 @@ async def job_events(request: Request, db: DbDep, job_id: JobId) -> StreamingRes
                 return
             await asyncio.sleep(0.5)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -50,10 +50,20 @@ def lookups_report_page(db: DbDep, job_id: JobId) -> LookupsReport:
     return _report(db, job_id)
 
 
-@page(router, "/lookups/{job_id}/neurons/{layer}/{neuron}/heads/{head_layer}/{head}",
-      "lookups_head.html", title="Look-up head")  # fmt: skip
-def lookups_head_page(db: DbDep, job_id: JobId, layer: LayerIndex, neuron: NeuronIndex,
-                      head_layer: LayerIndex, head: HeadIndex) -> LookupsHeadPage:  # fmt: skip
+@page(
+    router,
+    "/lookups/{job_id}/neurons/{layer}/{neuron}/heads/{head_layer}/{head}",
+    "lookups_head.html",
+    title="Look-up head",
+)
+def lookups_head_page(
+    db: DbDep,
+    job_id: JobId,
+    layer: LayerIndex,
+    neuron: NeuronIndex,
+    head_layer: LayerIndex,
+    head: HeadIndex,
+) -> LookupsHeadPage:
     report = _report(db, job_id)
     found = report.pair(layer, neuron, head_layer, head)
     if found is None:
@@ -63,5 +73,11 @@ def lookups_head_page(db: DbDep, job_id: JobId, layer: LayerIndex, neuron: Neuro
         )
     n, h = found
     light = n.model_copy(update={"heads": [x.model_copy(update={"examples": []}) for x in n.heads]})
-    return LookupsHeadPage(job_id=job_id, model=report.model, explainer=report.explainer,
-                           scorer=report.scorer, neuron=light, head=h)  # fmt: skip
+    return LookupsHeadPage(
+        job_id=job_id,
+        model=report.model,
+        explainer=report.explainer,
+        scorer=report.scorer,
+        neuron=light,
+        head=h,
+    )

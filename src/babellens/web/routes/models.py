@@ -56,8 +56,13 @@ def neuron(db: DbDep, slug: str, layer: LayerIndex, neuron: NeuronIndex) -> Neur
         sample = decode_text(
             card.model, top.token_ids[max(top.position - 24, 0) : top.position + 1]
         )
-    return NeuronPage(card=card, record=record, neighbours=neuron_links(card, layer, neuron),
-                      explanations=[], sample_prompt=sample.strip())  # fmt: skip
+    return NeuronPage(
+        card=card,
+        record=record,
+        neighbours=neuron_links(card, layer, neuron),
+        explanations=[],
+        sample_prompt=sample.strip(),
+    )
 
 
 @page(router, "/models/{slug}/search", "search.html", title="Search")

@@ -23,14 +23,21 @@ def steering_page(db: DbDep, settings: SettingsDep) -> SteeringPage:
         j for j in JobStore(db).list(kind="steering_eval", limit=50) if j.status == "done"
     ]
     return SteeringPage(
-        models=cards, vectors={c.slug: list_vectors(c.model) for c in cards},
-        concepts=concept_names(), evaluations=evaluations,
-        max_coefficient=settings.max_coefficient, max_new_tokens=settings.max_new_tokens,
-    )  # fmt: skip
+        models=cards,
+        vectors={c.slug: list_vectors(c.model) for c in cards},
+        concepts=concept_names(),
+        evaluations=evaluations,
+        max_coefficient=settings.max_coefficient,
+        max_new_tokens=settings.max_new_tokens,
+    )
 
 
-@router.post("/api/models/{slug}/steer", response_model=SteerResult, tags=["steering"],
-             dependencies=[Depends(require_token)])  # fmt: skip
+@router.post(
+    "/api/models/{slug}/steer",
+    response_model=SteerResult,
+    tags=["steering"],
+    dependencies=[Depends(require_token)],
+)
 def steer(db: DbDep, live: LiveDep, slug: str, body: SteerRequest) -> SteerResult:
     """Unsteered and steered continuations of one prompt, side by side."""
     card = model_card(db, slug)
@@ -44,8 +51,13 @@ class EvaluationRequest(SteeringEvalParams):
     model: str
 
 
-@router.post("/api/steering/evaluations", response_model=Job, status_code=201, tags=["steering"],
-             dependencies=[Depends(require_token)])  # fmt: skip
+@router.post(
+    "/api/steering/evaluations",
+    response_model=Job,
+    status_code=201,
+    tags=["steering"],
+    dependencies=[Depends(require_token)],
+)
 def start_evaluation(db: DbDep, runner: RunnerDep, body: EvaluationRequest) -> Job:
     """Queue a steering evaluation (dose-response, layer sweep, costs) for a scanned model."""
     card = model_card(db, body.model.replace("/", "--"))
