@@ -68,11 +68,12 @@ def check_mlp_input_weights(lm, inputs, tol, layer=1):
     mlp = a.module(a.spec.mlp, layer)
     handle = mlp.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0].clone()))
     try:
-        out = lm.run(inputs, capture=[f"mlp_pre.{layer}", f"mlp_post.{layer}"])
+        out = lm.run(inputs, capture=[f"mlp_in.{layer}", f"mlp_pre.{layer}", f"mlp_post.{layer}"])
     finally:
         handle.remove()
     with torch.inference_mode():
         x, act = seen["x"], a.module(a.spec.mlp_act, layer)
+        close(out[f"mlp_in.{layer}"], x, tol)  # the hook point is the MLP module's own input
         b_in = a.b_in(layer) if a.b_in(layer) is not None else 0
         up = x @ a.w_in(layer) + b_in
         if a.spec.gated:

@@ -79,6 +79,7 @@ def test_parse_hook_point():
         "attn_z",
         "attn_out",
         "attn_pattern",
+        "mlp_in",
         "mlp_pre",
         "mlp_post",
         "mlp_out",

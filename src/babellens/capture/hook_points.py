@@ -75,6 +75,13 @@ HOOK_KINDS: dict[str, HookKind] = {
             "post-attention norm [batch, pos, d_model]",
         ),
         HookKind(
+            "mlp_in",
+            "mlp",
+            "input",
+            "MLP input: the residual stream after the pre-MLP norm [batch, pos, d_model] "
+            "(what a transcoder reads)",
+        ),
+        HookKind(
             "mlp_pre",
             "mlp_act",
             "input",
