@@ -11,6 +11,7 @@ __all__ = [
     "BabelLensError",
     "CorruptModelFileError",
     "InvalidInputError",
+    "InvalidParametersError",
     "ModelNotAvailableError",
     "NotACausalLMError",
     "NotFoundError",
@@ -44,3 +45,7 @@ class InvalidInputError(BabelLensError, ValueError):
 
 class NotFoundError(InvalidInputError):
     """A model, layer, unit, job or report the store does not hold (the web answers 404)."""
+
+
+class InvalidParametersError(InvalidInputError):
+    """Parameters that fail their model's validation (unknown field, out of range; the web: 422)."""

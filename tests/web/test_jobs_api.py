@@ -161,3 +161,58 @@ def test_a_non_ascii_token_is_a_401_not_a_crash(scanned):
             headers={"Authorization": "Bearer é".encode("latin-1")},
         )
         assert answer.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        # what the first version answered 201 to, silently running k=20 and 20,000 tokens
+        ({"kind": "scan", "model": "smollm2-135m", "params": {"k": -5, "max_tokens": 300}}, "k:"),
+        ({"kind": "scan", "model": "smollm2-135m", "params": {"top_k": 5}}, "top_k"),
+        ({"kind": "steering_eval", "model": "smollm2-135m", "params": {"prompts": 0}}, "prompts"),
+        ({"kind": "scan", "model": "smollm2-135m", "params": {}, "speed": "max"}, "speed"),
+        ({"kind": "no_such_kind", "model": "smollm2-135m"}, "no_such_kind"),
+    ],
+)
+def test_job_parameters_are_validated_by_the_kinds_model(client, body, words):
+    answer = client.post("/api/jobs", json=body)
+    assert answer.status_code == 422, answer.text
+    assert words in answer.json()["error"]
+
+
+def test_a_job_stores_the_parameters_its_kind_will_read(client):
+    from babellens.analyses.neuron_scan.scan import ScanConfig
+
+    params = {"k": 5, "max_tokens": 300, "layers": [0, 1]}
+    answer = client.post(
+        "/api/jobs", json={"kind": "scan", "model": "smollm2-135m", "params": params}
+    )
+    assert answer.status_code == 201, answer.text
+    client.post(f"/api/jobs/{answer.json()['id']}/cancel")
+    assert answer.json()["params"] == ScanConfig(**params).model_dump(mode="json")
+    twice = client.post(
+        "/api/jobs",
+        json={"kind": "scan", "model": "smollm2-135m", "params": {"k": 5}, "max_tokens": 300},
+    )
+    assert twice.status_code == 201 and twice.json()["params"]["max_tokens"] == 300
+    client.post(f"/api/jobs/{twice.json()['id']}/cancel")
+    clash = client.post(
+        "/api/jobs",
+        json={"model": "smollm2-135m", "params": {"max_tokens": 5}, "max_tokens": 300},
+    )
+    assert clash.status_code == 400 and "twice" in clash.json()["error"]
+
+
+def test_job_kinds_list_every_kind_with_its_parameter_schema(client):
+    from babellens.jobs.registry import job_kind_spec, job_kinds
+
+    kinds = {k["name"]: k for k in client.get("/api/job-kinds").json()["kinds"]}
+    assert set(kinds) == set(job_kinds()) >= {"scan", "next_token_neurons", "steering_eval"}
+    scan = kinds["scan"]
+    assert scan["web"] is True
+    assert scan["params_schema"] == job_kind_spec("scan").params.model_json_schema()
+    assert scan["params_schema"]["properties"]["k"]["minimum"] == 1
+    assert scan["params_schema"]["additionalProperties"] is False
+    assert kinds["lookups"]["web"] is False
+    refused = client.post("/api/jobs", json={"kind": "lookups", "model": "smollm2-135m"})
+    assert refused.status_code == 400 and "own page or the CLI" in refused.json()["error"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.token_filter import whole_word_mask
 from babellens.models.adapters.adapter import ModelAdapter
@@ -32,6 +32,8 @@ __all__ = [
 
 
 class NextTokenConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     layers: list[int] | None = Field(None, description="Layers (default: all)")
     top_tokens: int = Field(
         10, ge=1, le=100, description="Promoted and suppressed tokens kept per neuron"

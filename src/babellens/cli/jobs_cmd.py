@@ -91,3 +91,21 @@ def resume(job_id: JobArg, db: DbOpt = None, json: JsonOpt = False) -> None:
         raise BabelLensError(
             f"job {job_id} {finished.status}: {(finished.error or '').splitlines()[0]}"
         )
+
+
+@app.command("kinds")
+def kinds(json: JsonOpt = False) -> None:
+    """Every job kind, with its parameters (defaults and limits come from its parameter model)."""
+    from babellens.jobs.registry import job_kind_spec, job_kinds
+
+    specs = [job_kind_spec(name) for name in job_kinds()]
+    if json:
+        print_json([k.info() for k in specs])
+        return
+    for k in specs:
+        console.print(f"[bold]{k.name}[/]  {k.description}")
+        for name, field in k.params.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            console.print(
+                f"  {name} = {default!r}  [dim]{field.description or ''}[/]", highlight=False
+            )

@@ -11,9 +11,11 @@ from rich.table import Table
 from babellens.cli.loading import ModelArg, load_with_status
 from babellens.cli.options import JsonOpt, parse_layers
 from babellens.cli.output import console, err_console, print_json
+from babellens.cli.params import default_of, help_of, validated
 from babellens.cli.progress import job_progress
 from babellens.data.prompts import chat_prompt
 from babellens.errors import InvalidInputError
+from babellens.jobs.kinds import SteeringEvalParams
 
 app = typer.Typer(help="Steering vectors: build, generate with, evaluate.", no_args_is_help=True)
 
@@ -171,29 +173,50 @@ def evaluate(
     model: ModelArg,
     vector: VectorOpt,
     metric: Annotated[
-        str, typer.Option(help="uppercase_fraction, language:LANG or token_probability:TOK|TOK.")
-    ] = "uppercase_fraction",
-    coefs: Annotated[
-        str, typer.Option(help="Coefficients, comma separated.")
-    ] = "-2,-1,0,0.5,1,1.5,2",
+        str, typer.Option(help=help_of(SteeringEvalParams, "metric") + ".")
+    ] = default_of(SteeringEvalParams, "metric"),
+    coefs: Annotated[str, typer.Option(help="Coefficients, comma separated.")] = ",".join(
+        f"{c:g}" for c in default_of(SteeringEvalParams, "coefficients")
+    ),
     layers: LayersOpt = None,
     prompts: Annotated[
-        int, typer.Option(min=1, max=60, help="Held-out English instructions to use.")
-    ] = 8,
-    lang: Annotated[str, typer.Option(help="Language of the prompts.")] = "en",
-    max_new_tokens: Annotated[int, typer.Option(min=1, max=512)] = 24,
+        int, typer.Option(help=help_of(SteeringEvalParams, "prompts") + ".")
+    ] = default_of(SteeringEvalParams, "prompts"),
+    lang: Annotated[str, typer.Option(help=help_of(SteeringEvalParams, "lang") + ".")] = (
+        default_of(SteeringEvalParams, "lang")
+    ),
+    max_new_tokens: Annotated[int, typer.Option()] = default_of(
+        SteeringEvalParams, "max_new_tokens"
+    ),
     json: JsonOpt = False,
 ) -> None:
     """Dose-response (with a random-vector control), layer sweep, KL cost and reliability."""
     from babellens import steering
     from babellens.steering.library import eval_inputs, resolve_vector, steer_layers
 
+    params = validated(
+        SteeringEvalParams,
+        "steering evaluation",
+        vector=vector,
+        metric=metric,
+        coefficients=_coefficients(coefs),
+        layers=parse_layers(layers),
+        prompts=prompts,
+        lang=lang,
+        max_new_tokens=max_new_tokens,
+    )
+    metric, prompts, lang, max_new_tokens = (
+        params.metric,
+        params.prompts,
+        params.lang,
+        params.max_new_tokens,
+    )
     lm = load_with_status(model, quiet=json)
     vec = resolve_vector(lm, vector, parse_layers(layers))
     texts, neutral = eval_inputs(lm, lang, prompts)
     chosen = parse_layers(layers) or steer_layers(vec, lm.adapter.n_layers)
     config = steering.EvalConfig(
-        coefficients=_coefficients(coefs), layers=chosen, max_new_tokens=max_new_tokens
+        coefficients=params.coefficients, layers=chosen, max_new_tokens=max_new_tokens
     )
     with job_progress(f"evaluating {vec.info.name}", "runs", enabled=not json) as bar:
         report = steering.evaluate(

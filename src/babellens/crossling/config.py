@@ -4,7 +4,7 @@ language and 100 new tokens: set ``rates.prompts`` and ``rates.max_new_tokens`` 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.crossling.lora import LoraConfig
 from babellens.crossling.rates import RateConfig
@@ -23,6 +23,8 @@ def _steer_rates() -> RateConfig:
 
 
 class ExperimentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     behaviour: str = "caps"
     train_langs: list[str] = Field(default_factory=lambda: ["en"], min_length=1, max_length=16)
     eval_langs: list[str] = Field(

@@ -19,9 +19,11 @@ def run_folder(job_id: int) -> Path:
     return crossling_dir(f"job-{job_id}")
 
 
-@job_kind("crossling")
+@job_kind("crossling", params=ExperimentConfig, web=False)
 def run_crossling_job(ctx: JobContext) -> dict[str, Any]:
-    config = ExperimentConfig(**ctx.job.params)
+    """Fine-tune a behaviour in one language and measure, compare and steer it in the others."""
+    config = ctx.params
+    assert isinstance(config, ExperimentConfig)
 
     def progress(_label: str, done: int, total: int) -> None:
         ctx.progress(done, total)

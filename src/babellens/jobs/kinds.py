@@ -1,10 +1,15 @@
-"""The built-in job kinds: ``scan`` and ``next_token_neurons``."""
+"""The built-in job kinds: ``scan``, ``next_token_neurons`` and ``steering_eval``.
+
+Kinds that live with their analysis (``crossling``, ``lookups``, and those the analyses packages
+add) register in their own module; the list at the bottom imports them, so that asking the
+registry for kinds always sees all of them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
@@ -15,16 +20,24 @@ from babellens.data.windows import make_windows
 from babellens.jobs.context import JobCancelled, JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.ray_scan import ray_scan
-from babellens.jobs.registry import job_kind
+from babellens.jobs.registry import JobParams, job_kind
 from babellens.models.loading import load_tokenizer
 from babellens.store.results import ResultStore
 
-__all__ = ["SteeringEvalParams", "run_next_token_neurons", "run_scan", "run_steering_eval"]
+__all__ = [
+    "DEFAULT_STEERING_COEFFICIENTS",
+    "SteeringEvalParams",
+    "run_next_token_neurons",
+    "run_scan",
+    "run_steering_eval",
+]
 
 
-@job_kind("scan")
+@job_kind("scan", params=ScanConfig)
 def run_scan(ctx: JobContext) -> dict[str, Any]:
-    config = ScanConfig(**ctx.job.params)
+    """Per neuron of every layer: top-k contexts, histogram and density over a corpus."""
+    config = ctx.params
+    assert isinstance(config, ScanConfig)
     split = None if config.split == "all" else config.split
     corpus = load_corpus(config.corpus, split=split)  # type: ignore[arg-type]
     if ctx.ray is not None:
@@ -83,9 +96,11 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
     }
 
 
-@job_kind("next_token_neurons")
+@job_kind("next_token_neurons", params=NextTokenConfig)
 def run_next_token_neurons(ctx: JobContext) -> dict[str, Any]:
-    config = NextTokenConfig(**ctx.job.params)
+    """Neurons whose output direction points at one token's unembedding (congruence)."""
+    config = ctx.params
+    assert isinstance(config, NextTokenConfig)
     lm = cached_model(ctx.job.model)
     neurons = next_token_neurons(lm, config, progress=ctx.progress)
     ResultStore(ctx.db).save_token_neurons(ctx.job.id, neurons)
@@ -93,25 +108,39 @@ def run_next_token_neurons(ctx: JobContext) -> dict[str, Any]:
     return {"layers": layers, "neurons": len(neurons), "model_summary": _summary(lm)}
 
 
-class SteeringEvalParams(BaseModel):
-    vector: str = Field("caps", description="Saved vector or concept name")
-    metric: str = "uppercase_fraction"
-    coefficients: list[float] = Field(
-        default_factory=lambda: [-8.0, -4.0, 0.0, 4.0, 8.0], max_length=16
+DEFAULT_STEERING_COEFFICIENTS = [-2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0]
+"""A coefficient of 1 adds one mean difference: -2..2 spans off, reversed and doubled."""
+
+
+class SteeringEvalParams(JobParams):
+    vector: str = Field(
+        "caps", min_length=1, max_length=120, description="Saved vector or concept name"
     )
-    layers: list[int] | None = None
-    prompts: int = Field(8, ge=1, le=60)
-    lang: str = "en"
+    metric: str = Field(
+        "uppercase_fraction",
+        max_length=200,
+        description="uppercase_fraction, language:LANG or token_probability:TOK|TOK",
+    )
+    coefficients: list[Annotated[float, Field(gt=-1e6, lt=1e6)]] = Field(
+        default_factory=lambda: list(DEFAULT_STEERING_COEFFICIENTS),
+        min_length=1,
+        max_length=16,
+        description="Coefficients of the dose-response curve",
+    )
+    layers: list[int] | None = Field(None, max_length=64, description="Default: the vector's")
+    prompts: int = Field(8, ge=1, le=60, description="Held-out prompts per coefficient")
+    lang: str = Field("en", max_length=16, description="Language of the held-out prompts")
     max_new_tokens: int = Field(24, ge=1, le=256)
 
 
-@job_kind("steering_eval")
+@job_kind("steering_eval", params=SteeringEvalParams)
 def run_steering_eval(ctx: JobContext) -> dict[str, Any]:
-    """Dose-response, layer sweep and costs of a vector; the report is the job's summary."""
+    """Dose-response, layer sweep and costs of a steering vector against a random control."""
     from babellens.steering import EvalConfig, evaluate
     from babellens.steering.library import eval_inputs, resolve_vector, steer_layers
 
-    params = SteeringEvalParams(**ctx.job.params)
+    params = ctx.params
+    assert isinstance(params, SteeringEvalParams)
     lm = cached_model(ctx.job.model)
     vector = resolve_vector(lm, params.vector, params.layers)
     prompts, neutral = eval_inputs(lm, params.lang, params.prompts)

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from babellens.errors import InvalidInputError
+from babellens.errors import InvalidParametersError
 from babellens.registry import Registry
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "JOB_KINDS",
     "JobFunction",
     "JobKind",
+    "JobKindInfo",
     "JobParams",
     "get_job_kind",
     "job_kind",
@@ -47,9 +48,28 @@ class JobKind:
     run: JobFunction
     params: type[BaseModel]
     description: str
+    web: bool = True
+    """Whether ``POST /api/jobs`` and the home form may start it (False: CLI and its own route)."""
 
     def validate(self, params: dict[str, Any] | None) -> BaseModel:
         return validate_params(self.params, params or {}, what=f"{self.name} job")
+
+    def info(self) -> JobKindInfo:
+        return JobKindInfo(
+            name=self.name,
+            description=self.description,
+            web=self.web,
+            params_schema=self.params.model_json_schema(),
+        )
+
+
+class JobKindInfo(BaseModel):
+    """What the CLI's ``jobs kinds`` and the web's ``GET /api/job-kinds`` say of a kind."""
+
+    name: str
+    description: str
+    web: bool = Field(description="Startable with POST /api/jobs and the home page's form")
+    params_schema: dict[str, Any] = Field(description="JSON schema of the kind's parameters")
 
 
 class _AnyParams(JobParams):
@@ -62,13 +82,13 @@ JOB_KINDS: Registry[JobKind] = Registry("job kind", "`babellens jobs kinds` list
 
 
 def job_kind(
-    name: str, params: type[BaseModel] | None = None, description: str = ""
+    name: str, params: type[BaseModel] | None = None, description: str = "", web: bool = True
 ) -> Callable[[JobFunction], JobFunction]:
     """Register ``fn`` as the job kind ``name`` with its parameter model."""
 
     def register(fn: JobFunction) -> JobFunction:
         doc = description or (fn.__doc__ or "").strip().split("\n")[0]
-        JOB_KINDS[name] = JobKind(name, fn, params or _AnyParams, doc)
+        JOB_KINDS[name] = JobKind(name, fn, params or _AnyParams, doc, web)
         return fn
 
     return register
@@ -83,7 +103,9 @@ def validate_params(model: type[BaseModel], params: dict[str, Any], *, what: str
         for err in exc.errors()[:3]:
             where = ".".join(str(p) for p in err.get("loc", ())) or "params"
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
-        raise InvalidInputError(f"invalid parameters for the {what}: " + "; ".join(parts)) from None
+        raise InvalidParametersError(
+            f"invalid parameters for the {what}: " + "; ".join(parts)
+        ) from None
 
 
 def _load_builtin_kinds() -> None:

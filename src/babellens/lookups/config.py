@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from babellens.data.corpus import BUNDLED_CORPUS
 from babellens.errors import InvalidInputError
@@ -26,6 +26,8 @@ SPLIT_RULE = (
 
 class LookupsConfig(BaseModel):
     """What to analyse and how; the report keeps a copy, so every number can be re-derived."""
+
+    model_config = ConfigDict(extra="forbid")
 
     corpus: str = Field(BUNDLED_CORPUS, description="Bundled corpus, file, folder or hf:NAME")
     max_tokens: int | None = Field(

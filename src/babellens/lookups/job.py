@@ -33,9 +33,11 @@ def job_summary(report: LookupsReport) -> dict[str, Any]:
     }
 
 
-@job_kind("lookups")
+@job_kind("lookups", params=LookupsConfig, web=False)
 def run_lookups_job(ctx: JobContext) -> dict[str, Any]:
-    config = LookupsConfig(**ctx.job.params)
+    """Context look-ups: which attention heads feed the next-token neurons, explained and scored."""
+    config = ctx.params
+    assert isinstance(config, LookupsConfig)
     lm = cached_model(ctx.job.model)
     blob = ctx.load_checkpoint()
     state = LookupsState.model_validate_json(blob) if blob else None

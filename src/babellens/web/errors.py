@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from babellens.errors import BabelLensError, ModelNotAvailableError
+from babellens.errors import BabelLensError, InvalidParametersError, ModelNotAvailableError
 from babellens.web.pages import templates, wants_json
 from babellens.web.queries import NotFoundError
 
@@ -35,6 +35,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 # most specific first: each error class answers with its status
 _STATUSES: list[tuple[type[Exception], int]] = [
     (NotFoundError, 404),
+    (InvalidParametersError, 422),
     (ModelNotAvailableError, 409),
     (BabelLensError, 400),
 ]

@@ -9,19 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.next_token_neurons import NextTokenNeuron
 from babellens.analyses.token_trace import NeuronTrace, TopNeuronsTrace
+from babellens.jobs.registry import JobKindInfo
 from babellens.steering.evaluate import SteeringReport
 from babellens.steering.vector import VectorInfo
 from babellens.store import Job, NeuronRecord
+from babellens.web.job_forms import JobForm
 
 __all__ = [
     "ApiError",
     "EvaluationPage",
     "GlossaryPage",
     "HomePage",
+    "JobKindInfo",
+    "JobKindList",
     "JobList",
     "JobRequest",
     "LayerPage",
@@ -69,6 +73,9 @@ class HomePage(BaseModel):
     models: list[ModelCard]
     recent_jobs: list[Job]
     job_kinds: list[str]
+    job_forms: list[JobForm] = Field(
+        default_factory=list, description="The form of every kind the web can start"
+    )
     suggested_models: list[str] = Field(description="Bundled aliases a new analysis can use")
     auth_required: bool
 
@@ -159,13 +166,28 @@ class NeuronTraceRequest(BaseModel):
 
 
 class JobRequest(BaseModel):
-    kind: Literal["scan", "next_token_neurons"] = "scan"
-    model: str = Field(min_length=1, max_length=512)
-    corpus: str = Field("babel-mini", min_length=1, max_length=512)
-    max_tokens: int | None = Field(20_000, ge=1, description="Token budget of a scan")
-    layers: list[int] | None = Field(
-        None, description="next_token_neurons: layers (default: last quarter)"
+    """Start any job kind: ``params`` are validated by the kind's parameter model.
+
+    ``corpus``, ``max_tokens`` and ``layers`` at the top level are kept as shorthands for the
+    same fields in ``params`` (what the first version of this endpoint took).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(
+        "scan", min_length=1, max_length=64, description="A job kind: GET /api/job-kinds"
     )
+    model: str = Field(min_length=1, max_length=512)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="The kind's parameters (its schema: GET /api/job-kinds)"
+    )
+    corpus: str | None = Field(None, min_length=1, max_length=512, description="= params.corpus")
+    max_tokens: int | None = Field(None, ge=1, description="= params.max_tokens")
+    layers: list[int] | None = Field(None, max_length=1024, description="= params.layers")
+
+
+class JobKindList(BaseModel):
+    kinds: list[JobKindInfo]
 
 
 class JobList(BaseModel):

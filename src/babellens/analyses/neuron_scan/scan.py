@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, Workspace
 from babellens.data.windows import Window, WindowBatch, batches
@@ -24,6 +24,8 @@ __all__ = ["NeuronScan", "ScanConfig"]
 
 
 class ScanConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     corpus: str = Field("babel-mini", description="Bundled corpus name, file, folder or hf:NAME")
     split: str = Field("train", description="train, test or all")
     layers: list[int] | None = Field(None, description="Layers to scan (default: all)")

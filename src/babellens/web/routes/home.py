@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from babellens.jobs.registry import job_kinds
+from babellens.jobs.registry import job_kind_spec, job_kinds
 from babellens.models.bundled import BUNDLED_MODELS
 from babellens.store import JobStore
 from babellens.web.deps import DbDep, SettingsDep
+from babellens.web.job_forms import job_form
 from babellens.web.pages import page
 from babellens.web.queries import model_cards
 from babellens.web.schemas import HomePage
@@ -19,6 +20,7 @@ def home(db: DbDep, settings: SettingsDep) -> HomePage:
         models=model_cards(db),
         recent_jobs=JobStore(db).list(limit=8),
         job_kinds=job_kinds(),
+        job_forms=[job_form(k) for k in map(job_kind_spec, job_kinds()) if k.web],
         suggested_models=list(BUNDLED_MODELS),
         auth_required=settings.auth_required,
     )

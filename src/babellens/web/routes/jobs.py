@@ -4,21 +4,21 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from babellens.analyses.neuron_scan.scan import ScanConfig
-from babellens.analyses.next_token_neurons import NextTokenConfig
 from babellens.data.corpus import BUNDLED_CORPUS
-from babellens.errors import InvalidInputError
+from babellens.errors import InvalidInputError, InvalidParametersError
+from babellens.jobs.registry import job_kind_spec, job_kinds
 from babellens.models.bundled import BUNDLED_MODELS
 from babellens.store import Database, Job, JobStore
 from babellens.web.deps import DbDep, JobId, RunnerDep, SettingsDep, require_token
 from babellens.web.pages import page
 from babellens.web.queries import NotFoundError
-from babellens.web.schemas import JobList, JobRequest
+from babellens.web.schemas import JobKindInfo, JobKindList, JobList, JobRequest
 from babellens.web.settings import WebSettings
 
 router = APIRouter()
@@ -28,6 +28,7 @@ _HUB_DATASET = re.compile(
     r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$"
 )  # a name, never a path
 _TERMINAL = {"done", "failed", "cancelled"}
+_DEFAULT_WEB_TOKENS = 20_000  # a scan started from the web without a budget: about a minute
 
 
 def _get(db: Database, job_id: int) -> Job:
@@ -70,14 +71,55 @@ def _check_corpus(corpus: str, settings: WebSettings) -> None:
     )
 
 
-def _params(body: JobRequest, settings: WebSettings) -> dict:
-    if body.kind == "scan":
-        _check_corpus(body.corpus, settings)
-        budget = settings.max_job_tokens if body.max_tokens is None else body.max_tokens
-        if budget > settings.max_job_tokens:
+def _merged_params(body: JobRequest) -> dict[str, Any]:
+    """``params`` with the top-level shorthands folded in (a field given twice must agree)."""
+    params = dict(body.params)
+    for name in ("corpus", "max_tokens", "layers"):
+        value = getattr(body, name)
+        if value is None:
+            continue
+        if name in params and params[name] != value:
+            raise InvalidInputError(f"{name} is given twice, with different values")
+        params[name] = value
+    return params
+
+
+def _apply_web_limits(params: dict[str, Any], fields: set[str], settings: WebSettings) -> None:
+    """What the web may ask for beyond the kind's own limits: corpora and files under the allowed
+    roots, token budgets within the operator's cap."""
+    if "corpus" in fields:
+        _check_corpus(params.get("corpus", BUNDLED_CORPUS), settings)
+    if "max_tokens" in fields:
+        budget = params.get("max_tokens")
+        if budget is None:
+            params["max_tokens"] = min(settings.max_job_tokens, _DEFAULT_WEB_TOKENS)
+        elif isinstance(budget, int) and budget > settings.max_job_tokens:
             raise InvalidInputError(f"max_tokens is limited to {settings.max_job_tokens}")
-        return ScanConfig(corpus=body.corpus, max_tokens=budget).model_dump()
-    return NextTokenConfig(layers=body.layers).model_dump()
+
+
+def job_params(body: JobRequest, settings: WebSettings) -> dict[str, Any]:
+    """The validated parameters of a job the web starts, as the job will read them."""
+    try:
+        kind = job_kind_spec(body.kind)
+    except InvalidInputError as exc:
+        raise InvalidParametersError(f"kind: {exc}") from None
+    if not kind.web:
+        raise InvalidInputError(
+            f"job kind {body.kind!r} is started from its own page or the CLI, not POST /api/jobs"
+        )
+    params = _merged_params(body)
+    _apply_web_limits(params, set(kind.params.model_fields), settings)
+    return kind.validate(params).model_dump(mode="json")
+
+
+@router.get("/api/job-kinds", response_model=JobKindList, tags=["jobs"])
+def list_job_kinds() -> JobKindList:
+    """Every registered job kind with the JSON schema of its parameters."""
+    return JobKindList(kinds=job_kind_infos())
+
+
+def job_kind_infos() -> list[JobKindInfo]:
+    return [job_kind_spec(name).info() for name in job_kinds()]
 
 
 @page(router, "/jobs", "jobs.html", title="Jobs", nav=30)
@@ -100,7 +142,8 @@ def job_page(db: DbDep, job_id: JobId) -> Job:
 def start_job(db: DbDep, runner: RunnerDep, settings: SettingsDep, body: JobRequest) -> Job:
     """Queue an analysis and start it in the background; follow it at /jobs/{id}."""
     check_model(body.model, settings)
-    job = JobStore(db).create(body.kind, body.model, _params(body, settings))
+    params = job_params(body, settings)
+    job = JobStore(db).create(body.kind, body.model, params)
     runner.submit(job.id)
     return job
 

@@ -50,18 +50,53 @@ document.addEventListener("click", async (event) => {
     await postJSON(`/api/jobs/${button.dataset.job}/cancel`, {}, token());
   } catch (err) {
     button.disabled = false;
-    alert(err.message);
+    // said next to the button, not in a modal alert() that blocks the page
+    let note = button.parentElement.querySelector(".form-error");
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "form-error";
+      note.setAttribute("role", "alert");
+      button.after(note);
+    }
+    showError(note, err.message);
   }
 });
 
+// The parameter inputs of the chosen kind (drawn from its parameter model) become `params`.
+function readParam(input) {
+  const type = input.dataset.type;
+  if (type === "boolean") return input.checked;
+  const text = input.value.trim();
+  if (text === "") return undefined; // the model's default
+  if (type === "integer" || type === "number") return Number(text);
+  if (type === "string") return text;
+  const items = text.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  return type === "strings" ? items : items.map(Number);
+}
+
+function showKind(form) {
+  form.querySelectorAll("fieldset.job-params").forEach((set) => {
+    const active = set.dataset.kind === form.elements.kind.value;
+    set.hidden = !active;
+    set.disabled = !active;
+  });
+}
+
 const form = document.getElementById("new-job");
 if (form) {
+  form.elements.kind.addEventListener("change", () => showKind(form));
+  showKind(form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const error = form.querySelector(".form-error");
     showError(error, "");
-    const budget = form.elements.max_tokens.value;
-    const body = { kind: form.elements.kind.value, model: form.elements.model.value.trim(), corpus: form.elements.corpus.value.trim(), max_tokens: budget ? Number(budget) : null };
+    const kind = form.elements.kind.value;
+    const params = {};
+    form.querySelectorAll(`fieldset[data-kind="${kind}"] [data-param]`).forEach((input) => {
+      const value = readParam(input);
+      if (value !== undefined) params[input.dataset.param] = value;
+    });
+    const body = { kind, model: form.elements.model.value.trim(), params };
     try {
       if (form.elements.token) sessionStorage.setItem("babellens-token", form.elements.token.value);
       const job = await postJSON("/api/jobs", body, token());
