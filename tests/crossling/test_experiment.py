@@ -160,9 +160,10 @@ def test_the_cli_runs_the_experiment(model_folder, tmp_path, capsys):
 def test_an_adapter_loads_by_id_and_equals_the_folder_it_names(model_folder, tmp_path):
     import torch
 
-    from babellens.crossling import get_adapter, load_adapter, load_with_adapter
+    from babellens.crossling import load_with_adapter
     from babellens.errors import InvalidInputError
     from babellens.jobs import run_job
+    from babellens.jobs.crossling_adapters import get_adapter, load_adapter
     from babellens.store import JobStore, open_database
 
     db = open_database(f"sqlite:///{tmp_path / 'x.db'}")
@@ -183,8 +184,8 @@ def test_an_adapter_loads_by_id_and_equals_the_folder_it_names(model_folder, tmp
 def test_extend_adds_a_training_language_and_reuses_every_finished_step(
     model_folder, tmp_path, capsys
 ):
-    from babellens.crossling.job import run_folder
     from babellens.jobs import run_job
+    from babellens.jobs.crossling_job import run_folder
     from babellens.store import JobStore, open_database
     from cli_runner import run_cli
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from babellens.jobs import lookups_job as _job  # noqa: F401 - registers the kind
 from babellens.jobs import run_job
-from babellens.lookups import job as _job  # noqa: F401 - registers the kind
 from babellens.lookups.pipeline import LookupsState
 from babellens.lookups.store import LookupsStore
 from babellens.store import JobStore, open_database

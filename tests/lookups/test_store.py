@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import update
 
 from babellens.errors import InvalidInputError
+from babellens.jobs.lookups_job import job_summary
 from babellens.lookups.config import LookupsConfig
-from babellens.lookups.job import job_summary
 from babellens.lookups.report import (
     ExampleRecord,
     HeadLookup,

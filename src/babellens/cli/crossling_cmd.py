@@ -184,8 +184,8 @@ def adapters(
     json: JsonOpt = False,
 ) -> None:
     """Adapters trained by finished experiments; load one with
-    `babellens.crossling.load_adapter(db, ID)`."""
-    from babellens.crossling import list_adapters
+    `babellens.jobs.crossling_adapters.load_adapter(db, ID)`."""
+    from babellens.jobs.crossling_adapters import list_adapters
     from babellens.store import open_database
 
     found = list_adapters(open_database(db), model)

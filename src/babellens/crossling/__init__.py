@@ -6,7 +6,6 @@ concept vectors per language and their similarity, cross-language steering, and 
 experiment as one resumable call (:func:`run_experiment`), job (``crossling``) and CLI command.
 """
 
-from babellens.crossling.adapters import AdapterInfo, get_adapter, list_adapters, load_adapter
 from babellens.crossling.behaviours import BEHAVIOURS, Behaviour, behaviour, get_behaviour
 from babellens.crossling.config import ExperimentConfig, default_rates
 from babellens.crossling.cross_steering import (
@@ -52,7 +51,6 @@ from babellens.crossling.training_data import (
 __all__ = [
     "BEHAVIOURS",
     "REPORT_VERSION",
-    "AdapterInfo",
     "Behaviour",
     "BehaviourRate",
     "ConceptSimilarity",
@@ -81,11 +79,8 @@ __all__ = [
     "dose_curves",
     "examples_from_file",
     "extended_config",
-    "get_adapter",
     "get_behaviour",
     "language_vectors",
-    "list_adapters",
-    "load_adapter",
     "load_with_adapter",
     "read_training_file",
     "recovery",

@@ -1,8 +1,8 @@
 """The built-in job kinds: ``scan``, ``next_token_neurons`` and ``steering_eval``.
 
-Kinds that live with their analysis (``crossling``, ``lookups``, and those the analyses packages
-add) register in their own module; the list at the bottom imports them, so that asking the
-registry for kinds always sees all of them.
+Other kinds (``crossling``, ``lookups``, ...) register in a module of their own in this package,
+imported here, so that asking the registry for kinds always sees all of them. Job modules live
+in ``jobs/`` because they read and write the store: the analyses below them never do.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig, next_token_neurons
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
+from babellens.jobs import crossling_job as _crossling_job  # noqa: F401 - registers its kind
+from babellens.jobs import lookups_job as _lookups_job  # noqa: F401 - registers its kind
 from babellens.jobs.context import JobCancelled, JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.ray_scan import ray_scan
@@ -164,8 +166,3 @@ def _summary(lm: Any) -> dict[str, Any]:
     data = lm.summary().model_dump()
     data.pop("hook_points", None)
     return data
-
-
-# Kinds that live with their analysis register on import.
-from babellens.crossling import job as _crossling_job  # noqa: E402, F401
-from babellens.lookups import job as _lookups_job  # noqa: E402, F401
