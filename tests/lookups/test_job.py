@@ -8,8 +8,8 @@ import pytest
 from babellens.jobs import lookups_job as _job  # noqa: F401 - registers the kind
 from babellens.jobs import run_job
 from babellens.lookups.pipeline import LookupsState
-from babellens.lookups.store import LookupsStore
 from babellens.store import JobStore, open_database
+from babellens.store.lookups import LookupsStore
 from lookups_fakes import SCRIPTS, ScriptedProvider, tiny_config, write_corpus
 
 

@@ -13,8 +13,9 @@ from babellens.analyses.neuron_scan.scan import ScanConfig
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.jobs import cached_model, run_job
-from babellens.lookups.prompts_data import MaxPrompt, collect_prompts, find_scan, prompts_from_scan
+from babellens.lookups.prompts_data import MaxPrompt, collect_prompts
 from babellens.store import JobStore, open_database
+from babellens.store.lookups_inputs import StoredLookupsInputs
 from tiny_models import TINY_TEXTS
 
 TARGETS = [(1, 3), (2, 5), (2, 0), (2, 63)]
@@ -72,14 +73,24 @@ def test_a_matching_scan_gives_the_same_prompts(model_folder, corpus, tmp_path):
     job = JobStore(db).create("scan", model_folder, config.model_dump())
     assert run_job(db, job.id).status == "done"
     kw = {"corpus": corpus, "split": "train", "window_len": 16, "max_tokens": None}
-    assert find_scan(db, model_folder, layers=[1, 2], k=5, **kw) == job.id
-    assert find_scan(db, model_folder, layers=[1, 2], k=7, **kw) is None  # too few kept
-    assert find_scan(db, model_folder, layers=[0, 2], k=5, **kw) is None  # layer 0 not scanned
-    assert find_scan(db, model_folder, layers=[2], k=5, **{**kw, "window_len": 32}) is None
-    assert find_scan(db, model_folder, layers=[2], k=5, **{**kw, "split": "test"}) is None
+    assert StoredLookupsInputs(db).find_scan(model_folder, layers=[1, 2], k=5, **kw) == job.id
+    assert (
+        StoredLookupsInputs(db).find_scan(model_folder, layers=[1, 2], k=7, **kw) is None
+    )  # too few kept
+    assert (
+        StoredLookupsInputs(db).find_scan(model_folder, layers=[0, 2], k=5, **kw) is None
+    )  # layer 0 not scanned
+    assert (
+        StoredLookupsInputs(db).find_scan(model_folder, layers=[2], k=5, **{**kw, "window_len": 32})
+        is None
+    )
+    assert (
+        StoredLookupsInputs(db).find_scan(model_folder, layers=[2], k=5, **{**kw, "split": "test"})
+        is None
+    )
     lm = cached_model(model_folder)
     windows = make_windows(load_corpus(corpus, split="train"), lm.tokenizer, window_len=16)
-    from_scan = prompts_from_scan(db, job.id, TARGETS, 5, has_bos=True)
+    from_scan = StoredLookupsInputs(db).prompts_from_scan(job.id, TARGETS, 5, has_bos=True)
     passed = collect_prompts(lm, windows, TARGETS, 5, doc_info=lambda d: (f"d{d}", "xx"))
     for target, prompts in from_scan.items():  # the exact ones agree with the targeted pass
         assert [(p.window, p.position, p.token_ids) for p in prompts] == [
@@ -89,5 +100,7 @@ def test_a_matching_scan_gives_the_same_prompts(model_folder, corpus, tmp_path):
             [p.value for p in passed[target]], abs=1e-4
         )
     for target in TARGETS:  # left out exactly when a kept example peaks at BOS
-        examples = prompts_from_scan(db, job.id, [target], 5, has_bos=False)[target]
+        examples = StoredLookupsInputs(db).prompts_from_scan(job.id, [target], 5, has_bos=False)[
+            target
+        ]
         assert (target in from_scan) == all(p.position > 0 for p in examples)

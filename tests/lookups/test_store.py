@@ -15,9 +15,9 @@ from babellens.lookups.report import (
     NeuronLookup,
     SplitInfo,
 )
-from babellens.lookups.store import LookupsStore
 from babellens.lookups.summary import ablation_summary, group_summary
 from babellens.store import JobStore, open_database
+from babellens.store.lookups import LookupsStore
 from babellens.store.schema import LookupsReportRow
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from babellens.jobs import run_job
-from babellens.lookups.store import LookupsStore
 from babellens.store import JobStore
+from babellens.store.lookups import LookupsStore
 from lookups_fakes import SCRIPTS, ScriptedProvider, tiny_config, write_corpus
 
 XSS = "<script>alert('x')</script> active on <b>bold</b> text"

@@ -18,8 +18,8 @@ from babellens.errors import InvalidInputError
 from babellens.jobs import cached_model
 from babellens.lookups.config import DEFAULT_EXPLAINER, LookupsConfig, default_layers
 from babellens.lookups.report import LookupsReport
-from babellens.lookups.store import LookupsStore
 from babellens.store import open_database
+from babellens.store.lookups import LookupsStore
 
 __all__ = ["lookups", "print_report"]
 

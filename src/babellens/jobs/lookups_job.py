@@ -14,7 +14,8 @@ from babellens.jobs.registry import job_kind
 from babellens.lookups.config import LookupsConfig
 from babellens.lookups.pipeline import LookupsState, run_lookups
 from babellens.lookups.report import LookupsReport
-from babellens.lookups.store import LookupsStore
+from babellens.store.lookups import LookupsStore
+from babellens.store.lookups_inputs import StoredLookupsInputs
 
 __all__ = ["job_summary", "run_lookups_job"]
 
@@ -53,7 +54,7 @@ def run_lookups_job(ctx: JobContext) -> dict[str, Any]:
     report = run_lookups(
         lm,
         config,
-        db=ctx.db,
+        stored=StoredLookupsInputs(ctx.db),
         model=ctx.job.model,
         state=state,
         progress=progress,

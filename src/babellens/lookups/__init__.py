@@ -21,7 +21,6 @@ from babellens.lookups.stats import (
     ks_test,
     skewness_test,
 )
-from babellens.lookups.store import LookupsStore
 from babellens.lookups.truncation import (
     Truncation,
     TruncationMethod,
@@ -37,7 +36,6 @@ __all__ = [
     "LookupsConfig",
     "LookupsReport",
     "LookupsState",
-    "LookupsStore",
     "MaxPrompt",
     "NeuronLookup",
     "NeuronTarget",

@@ -30,19 +30,15 @@ from babellens.lookups.config import SPLIT_RULE, LookupsConfig, default_layers
 from babellens.lookups.neuron import analyse_neuron
 from babellens.lookups.prompts_data import (
     MaxPrompt,
+    StoredInputs,
     Target,
     collect_prompts,
-    find_scan,
-    prompts_from_scan,
 )
 from babellens.lookups.report import LookupsReport, NeuronLookup, SplitInfo
 from babellens.lookups.selection import NeuronTarget, select_neurons
 from babellens.lookups.summary import ablation_summary, group_summary
 from babellens.models.language_model import LanguageModel
 from babellens.paths import babellens_home
-from babellens.store.database import Database
-from babellens.store.results import ResultStore
-from babellens.store.schema import JobRow
 
 __all__ = ["LookupsState", "build_report", "explanation_cache_dir", "prepare", "run_lookups"]
 
@@ -102,29 +98,14 @@ class _LazyProvider:
 
 
 # ---- phase 1: neurons --------------------------------------------------------------------------
-def _stored_token_neurons(
-    db: Database, model: str, layers: Sequence[int], d_mlp: int
-) -> list[NextTokenNeuron] | None:
-    results = ResultStore(db)
-    job_id = results.latest_job(model, "next_token_neurons")
-    if job_id is None:
-        return None
-    with db.session() as s:
-        params = s.get(JobRow, job_id).params  # type: ignore[union-attr]
-    if not params.get("fold_final_norm", True):
-        return None
-    found = [
-        n
-        for layer in layers
-        for n in results.top_token_neurons(job_id, layer, d_mlp, words_only=False)
-    ]
-    return found if len(found) == d_mlp * len(layers) else None
-
-
 def _token_neurons(
-    lm: LanguageModel, layers: list[int], db: Database | None, model: str
+    lm: LanguageModel, layers: list[int], stored_inputs: StoredInputs | None, model: str
 ) -> list[NextTokenNeuron]:
-    stored = _stored_token_neurons(db, model, layers, lm.adapter.d_mlp) if db is not None else None
+    stored = (
+        stored_inputs.token_neurons(model, layers, lm.adapter.d_mlp)
+        if stored_inputs is not None
+        else None
+    )
     return stored if stored is not None else next_token_neurons(lm, NextTokenConfig(layers=layers))
 
 
@@ -148,7 +129,7 @@ def _split_prompts(
     split: str,
     targets: Sequence[Target],
     config: LookupsConfig,
-    db: Database | None,
+    stored: StoredInputs | None,
     model: str,
     progress: Callable[[int, int], None],
 ) -> tuple[dict[Target, list[MaxPrompt]], int, str, int]:
@@ -163,9 +144,8 @@ def _split_prompts(
     found: dict[Target, list[MaxPrompt]] = {}
     source = []
     scan = None
-    if db is not None and config.use_scan and config.max_tokens is None and windows:
-        scan = find_scan(
-            db,
+    if stored is not None and config.use_scan and config.max_tokens is None and windows:
+        scan = stored.find_scan(
             model,
             corpus=config.corpus,
             split=split,
@@ -175,7 +155,7 @@ def _split_prompts(
             k=k,
         )
     if scan is not None:
-        found = prompts_from_scan(db, scan, targets, k, has_bos=windows[0].has_bos)  # type: ignore[arg-type]
+        found = stored.prompts_from_scan(scan, targets, k, has_bos=windows[0].has_bos)  # type: ignore[union-attr]
         source.append(f"scan job {scan}")
     missing = [t for t in targets if t not in found]
     steps = 0
@@ -202,7 +182,7 @@ def prepare(
     lm: LanguageModel,
     config: LookupsConfig,
     *,
-    db: Database | None = None,
+    stored: StoredInputs | None = None,
     model: str | None = None,
     progress: Progress | None = None,
 ) -> LookupsState:
@@ -210,7 +190,7 @@ def prepare(
     model = model or lm.name
     started = time.monotonic()
     layers = default_layers(lm.adapter.n_layers, config)
-    neurons = _token_neurons(lm, layers, db, model)
+    neurons = _token_neurons(lm, layers, stored, model)
     targets = select_neurons(
         neurons,
         layers,
@@ -232,7 +212,7 @@ def prepare(
     info: dict[str, Any] = {}
     for split in ("train", "test"):
         found, n_windows, source, steps = _split_prompts(
-            lm, corpus, split, keys, config, db, model, report
+            lm, corpus, split, keys, config, stored, model, report
         )
         offset[0] += steps
         info[split] = (n_windows, source)
@@ -294,7 +274,7 @@ def run_lookups(
     lm: LanguageModel,
     config: LookupsConfig | None = None,
     *,
-    db: Database | None = None,
+    stored: StoredInputs | None = None,
     model: str | None = None,
     explainer: ChatProvider | None = None,
     scorer: ChatProvider | None = None,
@@ -303,7 +283,8 @@ def run_lookups(
     checkpoint: Callable[[LookupsState], None] | None = None,
     job_id: int | None = None,
 ) -> LookupsReport:
-    """Run (or resume from ``state``) the analysis; ``db`` lets it reuse stored scans.
+    """Run (or resume from ``state``) the analysis; ``stored`` lets it reuse earlier jobs'
+    congruence and scans (``StoredLookupsInputs(db)`` from the store).
 
     ``explainer``/``scorer`` default to the providers the config names, with their answers
     cached under :func:`explanation_cache_dir`.
@@ -311,7 +292,7 @@ def run_lookups(
     config = config or LookupsConfig()
     model = model or lm.name
     if state is None:
-        state = prepare(lm, config, db=db, model=model, progress=progress)
+        state = prepare(lm, config, stored=stored, model=model, progress=progress)
         if checkpoint is not None:
             checkpoint(state)
     cache = explanation_cache_dir()

@@ -12,21 +12,50 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
-from sqlalchemy import select
 
+from babellens.analyses.next_token_neurons import NextTokenNeuron
 from babellens.data.windows import Window, batches
 from babellens.models.language_model import LanguageModel
-from babellens.store.database import Database
-from babellens.store.results import ResultStore
-from babellens.store.schema import JobRow
 
-__all__ = ["MaxPrompt", "Target", "collect_prompts", "find_scan", "prompts_from_scan"]
+__all__ = ["MaxPrompt", "StoredInputs", "Target", "collect_prompts"]
 
 Target = tuple[int, int]
 """(layer, neuron)."""
+
+
+class StoredInputs(Protocol):
+    """What the look-ups may reuse from earlier jobs; the store implements it
+    (:class:`babellens.store.lookups_inputs.StoredLookupsInputs`), so this package never reads
+    the database itself."""
+
+    def token_neurons(
+        self, model: str, layers: Sequence[int], d_mlp: int
+    ) -> list[NextTokenNeuron] | None:
+        """Every neuron's congruence in ``layers`` from a finished job (final norm folded in)."""
+        ...
+
+    def find_scan(
+        self,
+        model: str,
+        *,
+        corpus: str,
+        split: str,
+        window_len: int,
+        max_tokens: int | None,
+        layers: Sequence[int],
+        k: int,
+    ) -> int | None:
+        """The newest finished scan whose windows and top-k are exactly what this run needs."""
+        ...
+
+    def prompts_from_scan(
+        self, job_id: int, targets: Sequence[Target], k: int, *, has_bos: bool
+    ) -> dict[Target, list[MaxPrompt]]:
+        """The scan's top windows of the targets whose top ``k`` it holds exactly."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -155,65 +184,3 @@ def _prompts(
             prompts.append(MaxPrompt(w, doc_id, lang, pos, value, window.token_ids[: pos + 1]))
         result[(layer, neuron)] = prompts
     return result
-
-
-def find_scan(
-    db: Database,
-    model: str,
-    *,
-    corpus: str,
-    split: str,
-    window_len: int,
-    max_tokens: int | None,
-    layers: Sequence[int],
-    k: int,
-) -> int | None:
-    """The newest finished scan whose windows and top-k are exactly what this run needs."""
-    with db.session() as s:
-        rows = s.scalars(
-            select(JobRow)
-            .where(JobRow.model == model, JobRow.kind == "scan", JobRow.status == "done")
-            .order_by(JobRow.id.desc())
-        ).all()
-        for row in rows:
-            p = row.params
-            if (
-                p.get("corpus") == corpus
-                and p.get("split") == split
-                and p.get("window_len") == window_len
-                and p.get("max_tokens") == max_tokens
-                and int(p.get("k", 0)) >= k
-                and (p.get("layers") is None or set(layers) <= set(p["layers"]))
-            ):
-                return row.id
-    return None
-
-
-def prompts_from_scan(
-    db: Database, job_id: int, targets: Sequence[Target], k: int, *, has_bos: bool
-) -> dict[Target, list[MaxPrompt]]:
-    """The scan's top windows of the targets whose top ``k`` it holds exactly, cut at the peak.
-
-    The scan ranks windows by their maximum over every token, BOS included. When none of a
-    target's first ``k`` examples peaks at BOS, those windows are exactly the top ``k`` by the
-    maximum without BOS (any other window's maximum is no higher); otherwise the target is left
-    out, for the targeted pass to compute.
-    """
-    results = ResultStore(db)
-    out: dict[Target, list[MaxPrompt]] = {}
-    for layer, neuron in targets:
-        examples = results.neuron(job_id, layer, neuron, lambda ids: [""] * len(ids)).examples[:k]
-        if has_bos and any(e.position == 0 for e in examples):
-            continue
-        out[(layer, neuron)] = [
-            MaxPrompt(
-                e.window,
-                e.doc_id,
-                e.lang,
-                e.position,
-                e.value,
-                tuple(e.token_ids[: e.position + 1]),
-            )
-            for e in examples
-        ]
-    return out

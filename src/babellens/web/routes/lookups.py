@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 
 from babellens.errors import InvalidInputError
 from babellens.lookups.report import HeadLookup, LookupsReport, NeuronLookup
-from babellens.lookups.store import LookupsStore, ReportListing
 from babellens.store import Database
+from babellens.store.lookups import LookupsStore, ReportListing
 from babellens.web.deps import DbDep, JobId, LayerIndex, NeuronIndex
 from babellens.web.pages import page
 from babellens.web.queries import NotFoundError
