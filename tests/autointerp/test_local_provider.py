@@ -69,7 +69,8 @@ def test_base_model_without_template_gets_a_transcript():
     assert provider.lm.tokenizer.decode(ids, skip_special_tokens=True) == (
         "System: Be brief.\n\nUser: hi\n\nAssistant:"
     )
-    assert isinstance(provider.complete(_chat("hi"), max_tokens=3), str)
+    answer = provider.complete(_chat("hi"), max_tokens=3)
+    assert answer == _plain_greedy(provider.lm, ids, 3)  # the transcript is what is generated from
 
 
 def test_bad_requests_are_clear_errors(tiny_chat):

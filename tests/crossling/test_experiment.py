@@ -55,10 +55,10 @@ def test_a_tiny_experiment_end_to_end_then_resumed_from_its_cache(model_folder, 
     assert [c.condition for c in report.conditions] == ["base", "lora-en"]
     base, adapted = report.conditions
     for lang in ("en", "de"):
-        if base.rates[lang].scored and adapted.rates[lang].scored:
-            assert report.transfer["en"][lang] == pytest.approx(
-                adapted.rates[lang].mean - base.rates[lang].mean
-            )
+        assert base.rates[lang].scored and adapted.rates[lang].scored, lang
+        assert report.transfer["en"][lang] == pytest.approx(
+            adapted.rates[lang].mean - base.rates[lang].mean
+        )
     assert (tmp_path / "lora-en" / "adapter_config.json").is_file()
     assert len(report.losses["en"]) == 3 and "train en" in report.timings_s
     sim = report.similarity
