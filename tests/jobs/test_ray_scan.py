@@ -26,7 +26,13 @@ OPTIONS = RayOptions(address="local", workers=2, threads_per_worker=1, shards_pe
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        _node_ip_address="127.0.0.1",  # the test cluster listens on loopback only
+    )
     yield
     ray.shutdown()
 

@@ -45,7 +45,13 @@ def bench_ray_scan(model: str = "smollm2-135m", tokens: int = 8192) -> RayBenchR
     local = n / (time.perf_counter() - start)
     rates = {}
     for workers in (1, 2):
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            _node_ip_address="127.0.0.1",
+        )
         try:
             options = RayOptions(
                 address="local",

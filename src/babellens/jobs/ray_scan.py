@@ -124,6 +124,7 @@ def _connect(ray: Any, options: RayOptions) -> None:
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=False,
+            _node_ip_address="127.0.0.1",  # a cluster we start ourselves listens on loopback only
         )
     else:
         ray.init(address=options.address, log_to_driver=False, configure_logging=False)
