@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from babellens.errors import BabelLensError, InvalidInputError
+from babellens.registry import Registry
 
 __all__ = [
     "PROVIDERS",
@@ -54,7 +55,7 @@ class ChatProvider(Protocol):
 ProviderFactory = Callable[..., ChatProvider]
 """Called as ``factory(target, **options)`` with the part of the spec after ``NAME:``."""
 
-PROVIDERS: dict[str, ProviderFactory] = {}
+PROVIDERS: Registry[ProviderFactory] = Registry("provider")
 
 
 def provider(name: str) -> Callable[[ProviderFactory], ProviderFactory]:
@@ -92,12 +93,7 @@ def get_provider(spec: str, *, cache_dir: str | Path | None = None, **options: A
             f"provider spec {spec!r} is not NAME:TARGET: use e.g. "
             "'openai:http://127.0.0.1:8765/v1:MODEL' or 'local:qwen2.5-coder-0.5b'"
         )
-    try:
-        factory = PROVIDERS[name]
-    except KeyError:
-        raise InvalidInputError(
-            f"unknown provider {name!r} in {spec!r}: use one of {', '.join(sorted(PROVIDERS))}"
-        ) from None
+    factory = PROVIDERS.lookup(name)
     built = factory(target, **options)
     if cache_dir is None:
         return built

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from babellens.errors import InvalidInputError
+from babellens.registry import Registry
 from babellens.steering.metrics import uppercase_fraction
 
 __all__ = ["BEHAVIOURS", "Behaviour", "behaviour", "get_behaviour"]
@@ -25,7 +25,7 @@ class Behaviour:
     concept: str  # the steering concept family for it (``caps`` -> ``caps-LANG``)
 
 
-BEHAVIOURS: dict[str, Behaviour] = {}
+BEHAVIOURS: Registry[Behaviour] = Registry("behaviour")
 
 
 def behaviour(
@@ -49,9 +49,4 @@ def _caps(answer: str) -> str:
 
 
 def get_behaviour(name: str) -> Behaviour:
-    try:
-        return BEHAVIOURS[name]
-    except KeyError:
-        raise InvalidInputError(
-            f"unknown behaviour {name!r}: one of {', '.join(sorted(BEHAVIOURS))}"
-        ) from None
+    return BEHAVIOURS.lookup(name)

@@ -15,6 +15,7 @@ from typing import Any
 
 from babellens.data.prompts import answers, chat_prompt, instruction_languages, instructions
 from babellens.errors import InvalidInputError
+from babellens.registry import Registry
 from babellens.steering.contrast import ContrastPair, ContrastSet
 
 __all__ = ["CONCEPTS", "Concept", "concept", "concept_names", "get_concept"]
@@ -28,7 +29,7 @@ class Concept:
     contrast: Callable[[Any], ContrastSet]  # tokenizer -> contrast data
 
 
-CONCEPTS: dict[str, Concept] = {}
+CONCEPTS: Registry[Concept] = Registry("concept", "`babellens steer concepts` lists them")
 
 
 def concept(

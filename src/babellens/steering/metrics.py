@@ -14,6 +14,7 @@ from typing import Any, Literal
 import torch
 
 from babellens.errors import InvalidInputError
+from babellens.registry import Registry
 
 __all__ = ["METRICS", "Metric", "get_metric", "metric", "token_probability", "uppercase_fraction"]
 
@@ -26,7 +27,9 @@ class Metric:
     fn: Callable[..., float]
 
 
-METRICS: dict[str, Metric] = {}
+METRICS: Registry[Metric] = Registry(
+    "metric", "uppercase_fraction, language:LANG, token_probability:TOK|TOK"
+)
 
 
 def metric(
