@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from babellens.analyses.token_filter import whole_word_mask
 from babellens.models.adapters.adapter import ModelAdapter
 from babellens.models.language_model import LanguageModel
+from babellens.models.precision import DtypeChoice
 
 __all__ = [
     "NextTokenConfig",
@@ -38,6 +39,10 @@ class NextTokenConfig(BaseModel):
     )
     chunk_size: int = Field(16384, ge=256, le=1 << 20, description="Vocabulary columns per matmul")
     fold_final_norm: bool = True
+    dtype: DtypeChoice = Field(
+        "auto",
+        description="The model's dtype for a job (the congruence itself is computed in float32)",
+    )
 
 
 class TokenScore(BaseModel):
