@@ -37,7 +37,7 @@ def _brute_force(lm, windows, layer):
 @pytest.fixture(scope="module")
 def setup_bf16(setup):
     """The same tiny model in bfloat16: its activations are bfloat16, its statistics must not be."""
-    lm, windows = setup
+    _, windows = setup
     bf16 = tiny_lm_with_tokenizer("gemma3")
     bf16.model.to(torch.bfloat16)
     assert bf16.dtype == torch.bfloat16
