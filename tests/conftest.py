@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# "auto" means bfloat16 on machines with fast bfloat16: pin it to float32 so every result a test
+# compares is the same on any machine (subprocesses inherit it). bfloat16 is tested explicitly.
+os.environ.setdefault("BABELLENS_DTYPE", "float32")
 
 from tiny_models import FAMILIES, tiny_model
 

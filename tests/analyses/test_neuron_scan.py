@@ -34,12 +34,41 @@ def _brute_force(lm, windows, layer):
     return rows
 
 
+@pytest.fixture(scope="module")
+def setup_bf16(setup):
+    """The same tiny model in bfloat16: its activations are bfloat16, its statistics must not be."""
+    _, windows = setup
+    bf16 = tiny_lm_with_tokenizer("gemma3")
+    bf16.model.to(torch.bfloat16)
+    assert bf16.dtype == torch.bfloat16
+    return bf16, windows
+
+
 def test_scan_equals_brute_force(setup):
-    lm, windows = setup
+    _check_equals_brute_force(*setup)
+
+
+def test_bfloat16_scan_keeps_float32_statistics_of_the_bfloat16_activations(setup_bf16):
+    lm, windows = setup_bf16
+    scan = _check_equals_brute_force(lm, windows)
+    acc = scan.accumulators[0]
+    assert acc.top_values.dtype == acc.act_max.dtype == torch.float32
+    assert acc.act_sum.dtype == torch.float64 and acc.hist.dtype == torch.long
+    # the activations really were bfloat16: every kept value is exactly representable in it
+    kept = acc.top_values[acc.top_windows >= 0]
+    assert kept.numel() and torch.equal(kept, kept.bfloat16().float())
+    # and a float32 sum differs from a bfloat16 one: the accumulator kept the former
+    per_window = _brute_force(lm, windows, 0)
+    tokens = torch.cat([per_window[w] for w in sorted(per_window)])
+    assert tokens.dtype == torch.bfloat16
+    assert not torch.equal(tokens.sum(0).double(), acc.act_sum)
+
+
+def _check_equals_brute_force(lm, windows) -> NeuronScan:
     scan = NeuronScan(lm, windows, CONFIG)
     assert scan.run()
     for layer in (0, 2):
-        per_window = _brute_force(lm, windows, layer)
+        per_window = {w: a.float() for w, a in _brute_force(lm, windows, layer).items()}
         acc = scan.accumulators[layer]
         state = acc.state_dict()
         all_tokens = torch.cat([per_window[w] for w in sorted(per_window)])
@@ -66,6 +95,7 @@ def test_scan_equals_brute_force(setup):
                 stored = state["top_acts"][neuron, slot, : windows[w].n_tokens].float()
                 torch.testing.assert_close(stored, window_acts.half().float(), atol=0, rtol=0)
                 assert value == float(window_acts.max())
+    return scan
 
 
 def test_resume_from_any_checkpoint_is_exact(setup):

@@ -78,3 +78,27 @@ def test_next_token_neurons_records():
 )
 def test_whole_word_filter(raw, text, expected):
     assert is_whole_word(raw, text) is expected
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3", "gpt2"])
+def test_bfloat16_model_congruence_is_float32_math_on_its_weights(family):
+    """A bfloat16 model's congruence equals float32 arithmetic on its bfloat16-rounded weights,
+    computed by a float32 model holding exactly those weights: the reduction is never bfloat16."""
+    bf16 = tiny_lm_with_tokenizer(family)
+    bf16.model.to(torch.bfloat16)
+    rounded = tiny_lm_with_tokenizer(family)
+    with torch.no_grad():
+        for p in rounded.model.parameters():
+            p.copy_(p.bfloat16().float())
+    config = NextTokenConfig(layers=[1], top_tokens=5, chunk_size=300)
+    got = next_token_neurons(bf16, config)
+    want = next_token_neurons(rounded, config)
+    assert [[t.token_id for t in n.promoted] for n in got] == [
+        [t.token_id for t in n.promoted] for n in want
+    ]
+    torch.testing.assert_close(
+        torch.tensor([[t.score for t in n.promoted + n.suppressed] for n in got]),
+        torch.tensor([[t.score for t in n.promoted + n.suppressed] for n in want]),
+        atol=1e-6,
+        rtol=1e-6,
+    )

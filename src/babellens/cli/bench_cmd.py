@@ -9,6 +9,7 @@ from rich.table import Table
 
 from babellens.bench.capture import bench_capture
 from babellens.cli.loading import ModelArg, load_with_status
+from babellens.cli.options import DtypeOpt
 from babellens.cli.output import console, print_json
 
 app = typer.Typer(
@@ -24,7 +25,7 @@ def capture(
     batches: Annotated[int, typer.Option(min=1, max=1000)] = 3,
     rounds: Annotated[int, typer.Option(min=1, max=100)] = 2,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
+    dtype: DtypeOpt = "auto",
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """HF forward with logits, without the unembedding, and BabelLens capturing every mlp_post (max)."""
@@ -60,12 +61,13 @@ def scan(
     rss: Annotated[
         bool, typer.Option(help="Also measure peak memory at 10k and 100k tokens (slow).")
     ] = True,
+    dtype: DtypeOpt = "auto",
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Scan throughput vs the decoder, memory growth 10k -> 100k tokens, congruence vs a matmul."""
     from babellens.bench.scan import bench_scan
 
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype=dtype)
     result = bench_scan(lm, tokens=tokens, measure_rss=rss)
     if json:
         print_json(result)

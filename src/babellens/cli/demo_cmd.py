@@ -10,7 +10,8 @@ from babellens.analyses.neuron_scan.scan import ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig
 from babellens.analyses.token_trace import trace_top_neurons
 from babellens.cli.inspect_cmd import print_summary, print_trace
-from babellens.cli.options import DbOpt
+from babellens.cli.loading import dtype_note
+from babellens.cli.options import DbOpt, DtypeOpt
 from babellens.cli.output import byte_progress, console
 from babellens.cli.scan_cmd import print_neuron, run_foreground
 from babellens.cli.serve_cmd import serve_app
@@ -49,25 +50,28 @@ def demo(
         int | None, typer.Option(min=1, help="Scan at most this many corpus tokens.")
     ] = None,
     prompt: Annotated[str, typer.Option(help="Prompt to trace.")] = DEMO_PROMPT,
+    dtype: DtypeOpt = "auto",
     db: DbOpt = None,
 ) -> None:
     """The tour: pull the default model, scan the bundled corpus, find next-token neurons."""
     with byte_progress(f"fetching {model}") as progress:
         pull(model, progress=progress)
-    lm = cached_model(model)
+    scan_config = ScanConfig(max_tokens=tokens, dtype=dtype)  # type: ignore[arg-type]
+    lm = cached_model(model, dtype=scan_config.dtype)
+    console.print(f"[dim]{model} runs in {dtype_note(scan_config.dtype, lm)}[/]")
     summary = lm.summary()
     print_summary(summary)
     print_trace(trace_top_neurons(lm, prompt, summary.n_layers // 2, k=3))
 
     database = open_database(db)
-    scan_params = ScanConfig(max_tokens=tokens).model_dump()
+    scan_params = scan_config.model_dump()
     scan_job = _reuse_or_run(database, "scan", model, scan_params, "tokens")
     last_quarter = list(range(summary.n_layers - max(1, summary.n_layers // 4), summary.n_layers))
     token_job = _reuse_or_run(
         database,
         "next_token_neurons",
         model,
-        NextTokenConfig(layers=last_quarter).model_dump(),
+        NextTokenConfig(layers=last_quarter, dtype=scan_config.dtype).model_dump(),
         "layers",
     )
 

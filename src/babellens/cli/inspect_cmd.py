@@ -17,6 +17,7 @@ from babellens.analyses.token_trace import (
 )
 from babellens.capture.hook_points import HOOK_KINDS
 from babellens.cli.loading import ModelArg, load_with_status
+from babellens.cli.options import DtypeOpt
 from babellens.cli.output import console, print_json
 from babellens.errors import InvalidInputError
 from babellens.models.summary import ModelSummary
@@ -24,9 +25,9 @@ from babellens.models.summary import ModelSummary
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def info(model: ModelArg, json: JsonOpt = False) -> None:
+def info(model: ModelArg, dtype: DtypeOpt = "auto", json: JsonOpt = False) -> None:
     """Architecture summary and hook point names."""
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype=dtype)
     summary = lm.summary()
     if json:
         print_json(summary)
@@ -73,12 +74,13 @@ def trace(
     top: Annotated[
         int | None, typer.Option("--top", help="The K most active neurons per token.")
     ] = None,
+    dtype: DtypeOpt = "auto",
     json: JsonOpt = False,
 ) -> None:
     """Per token, one neuron's activation (mlp_post) or the K most active neurons."""
     if neuron is not None and top is not None:
         raise InvalidInputError("give either --neuron or --top, not both")
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype=dtype)
     result = (
         trace_neuron(lm, text, layer, neuron)
         if neuron is not None

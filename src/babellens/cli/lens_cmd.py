@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from babellens.cli.loading import ModelArg, load_with_status
-from babellens.cli.options import JsonOpt
+from babellens.cli.options import DtypeOpt, JsonOpt
 from babellens.cli.output import console, print_json
 from babellens.cli.progress import job_progress
 
@@ -21,12 +21,13 @@ def logit_lens_cmd(
     target: Annotated[str, typer.Option(help="Language to translate into.")] = "zh",
     words: Annotated[int, typer.Option(min=1, max=1000, help="Translation prompts.")] = 40,
     shots: Annotated[int, typer.Option(min=0, max=10, help="Solved examples per prompt.")] = 4,
+    dtype: DtypeOpt = "auto",
     json: JsonOpt = False,
 ) -> None:
     """Per layer, the probability of the correct translation and of its English equivalent."""
     from babellens.analyses.logit_lens import LogitLensConfig, logit_lens
 
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype=dtype)
     config = LogitLensConfig(source=source, target=target, words=words, shots=shots)
     with job_progress(f"logit lens {source}->{target}", "prompts", enabled=not json) as bar:
         result = logit_lens(lm, config, progress=lambda d, t: bar(d, t, 0.0))

@@ -11,6 +11,7 @@ from babellens.models.bundled import BUNDLED_MODELS
 from babellens.models.convert import converted_folder_for, is_converted
 from babellens.models.language_model import LanguageModel
 from babellens.models.loading import load
+from babellens.models.precision import AUTO, dtype_name, resolve_dtype
 
 ModelArg = Annotated[str, typer.Argument(help="Bundled alias, model folder, .gguf file or hub id.")]
 
@@ -22,9 +23,20 @@ def _needs_conversion(spec: str) -> bool:
     return spec.endswith(".gguf")
 
 
+def dtype_note(requested: str, lm: LanguageModel) -> str:
+    """``bfloat16 (auto: this cpu has fast bfloat16)``: what a command prints beside its model."""
+    name = dtype_name(lm.dtype)
+    if requested != AUTO:
+        return name
+    fast = "has" if name == "bfloat16" else "has no"
+    return f"{name} (auto: this {lm.device.type} {fast} fast bfloat16)"
+
+
 def load_with_status(
-    spec: str, *, quiet: bool = False, device: str = "cpu", dtype: str = "float32"
+    spec: str, *, quiet: bool = False, device: str = "cpu", dtype: str = AUTO
 ) -> LanguageModel:
+    """Load for a command: ``dtype`` defaults to auto; the chosen dtype is printed (unless quiet)."""
+    resolve_dtype(dtype, device)  # an unknown name fails before any loading starts
     message = f"Loading {spec}"
     if _needs_conversion(spec):
         message += (
@@ -34,5 +46,5 @@ def load_with_status(
         return load(spec, device=device, dtype=dtype)
     with err_console.status(message):
         lm = load(spec, device=device, dtype=dtype)
-    err_console.print(f"[green]✓[/] loaded {spec}")
+    err_console.print(f"[green]✓[/] loaded {spec} in {dtype_note(dtype, lm)}")
     return lm

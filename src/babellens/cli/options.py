@@ -11,6 +11,7 @@ from babellens.jobs.ray_scan import RayOptions
 
 __all__ = [
     "DbOpt",
+    "DtypeOpt",
     "ExecutorOpt",
     "JsonOpt",
     "RayAddressOpt",
@@ -22,6 +23,15 @@ __all__ = [
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 DbOpt = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: BABELLENS_DB or a SQLite file).")
+]
+
+DtypeOpt = Annotated[
+    str,
+    typer.Option(
+        "--dtype",
+        help="auto (bfloat16 where the CPU or GPU has fast bfloat16, float32 elsewhere; "
+        "BABELLENS_DTYPE pins it), float32, bfloat16 or float16.",
+    ),
 ]
 
 ExecutorOpt = Annotated[

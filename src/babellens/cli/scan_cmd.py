@@ -15,6 +15,7 @@ from babellens.analyses.next_token_neurons import NextTokenConfig, NextTokenNeur
 from babellens.cli.loading import ModelArg
 from babellens.cli.options import (
     DbOpt,
+    DtypeOpt,
     ExecutorOpt,
     JsonOpt,
     RayAddressOpt,
@@ -75,6 +76,7 @@ def scan(
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
     workers: WorkersOpt = 2,
+    dtype: DtypeOpt = "auto",
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -91,11 +93,12 @@ def scan(
             window_len=window,
             max_tokens=tokens,
             checkpoint_every_s=checkpoint_every,
+            dtype=dtype,
         )
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
     if ray is None:  # on Ray the workers load the model; here only to check the layers early
-        lm = cached_model(model)
+        lm = cached_model(model, dtype=config.dtype)
         for layer in config.layers or []:
             lm.adapter.check_layer(layer)
     load_corpus(corpus, split=None if split == "all" else split)  # type: ignore[arg-type]
@@ -109,7 +112,8 @@ def scan(
         s = summary.summary
         console.print(
             f"[green]✓[/] job {job_id}: scanned {s['tokens']:,} tokens in {s['windows']} windows of "
-            f"{s['documents']} documents, layers {s['layers'][0]}..{s['layers'][-1]}. "
+            f"{s['documents']} documents, layers {s['layers'][0]}..{s['layers'][-1]}, "
+            f"in {s['model_summary']['dtype']}. "
             f"Try: babellens neuron {model} {s['layers'][len(s['layers']) // 2]} 0"
         )
 
@@ -189,6 +193,7 @@ def next_token_neurons_cmd(
     all_tokens: Annotated[
         bool, typer.Option("--all-tokens", help="Rank by any token, not whole words only.")
     ] = False,
+    dtype: DtypeOpt = "auto",
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -197,14 +202,18 @@ def next_token_neurons_cmd(
     results = ResultStore(database)
     job_id = results.latest_job(model, "next_token_neurons")
     if job_id is None:
-        lm = cached_model(model)
+        try:
+            config = NextTokenConfig(dtype=dtype)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
+        lm = cached_model(model, dtype=config.dtype)
         if layer is not None:
             lm.adapter.check_layer(layer)
         job_id = run_foreground(
             database,
             "next_token_neurons",
             model,
-            NextTokenConfig().model_dump(),
+            config.model_dump(),
             quiet=json,
             unit="layers",
         ).id

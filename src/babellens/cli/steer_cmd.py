@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from babellens.cli.loading import ModelArg, load_with_status
-from babellens.cli.options import JsonOpt, parse_layers
+from babellens.cli.options import DtypeOpt, JsonOpt, parse_layers
 from babellens.cli.output import console, err_console, print_json
 from babellens.cli.params import default_of, help_of, validated
 from babellens.cli.progress import job_progress
@@ -68,6 +68,7 @@ def build(
     export_gguf: Annotated[
         str | None, typer.Option(help="Also write a llama.cpp control vector here.")
     ] = None,
+    dtype: DtypeOpt = "auto",
     json: JsonOpt = False,
 ) -> None:
     """Build a vector (positive minus negative) at each layer and save it for this model."""
@@ -76,7 +77,7 @@ def build(
 
     if method not in ("mean_diff", "pca"):
         raise InvalidInputError(f"method must be mean_diff or pca, got {method!r}")
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype=dtype)
     contrast = steering.concept_contrast(data, lm)
     mode = read or (steering.get_concept(data).read if not data.endswith(".jsonl") else "last")
     chosen = parse_layers(layers) or default_layers(lm.adapter.n_layers)
@@ -129,6 +130,7 @@ def generate(
     chat: Annotated[
         bool, typer.Option(help="Wrap the prompt in the model's chat template.")
     ] = True,
+    dtype: DtypeOpt = "auto",
     json: JsonOpt = False,
 ) -> None:
     """Steered and unsteered continuations of one prompt, side by side."""
@@ -137,7 +139,7 @@ def generate(
 
     if not math.isfinite(coef):
         raise InvalidInputError(f"the coefficient must be a finite number, got {coef}")
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype=dtype)
     vec = resolve_vector(lm, vector, parse_layers(layers))
     chosen = parse_layers(layers) or steer_layers(vec, lm.adapter.n_layers)
     text = chat_prompt(lm.tokenizer, prompt) if chat else prompt
@@ -188,6 +190,7 @@ def evaluate(
     max_new_tokens: Annotated[int, typer.Option()] = default_of(
         SteeringEvalParams, "max_new_tokens"
     ),
+    dtype: DtypeOpt = "auto",
     json: JsonOpt = False,
 ) -> None:
     """Dose-response (with a random-vector control), layer sweep, KL cost and reliability."""
@@ -211,7 +214,7 @@ def evaluate(
         params.lang,
         params.max_new_tokens,
     )
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype=dtype)
     vec = resolve_vector(lm, vector, parse_layers(layers))
     texts, neutral = eval_inputs(lm, lang, prompts)
     chosen = parse_layers(layers) or steer_layers(vec, lm.adapter.n_layers)

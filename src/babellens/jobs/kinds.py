@@ -61,7 +61,7 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
         total_tokens, layers = sum(w.n_tokens for w in windows), sorted(accumulators)
         extra = {"shards": sharded.shards, "retries": sharded.retries}
     else:
-        lm = cached_model(ctx.job.model)
+        lm = cached_model(ctx.job.model, dtype=config.dtype)
         windows = make_windows(
             corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
         )
@@ -103,7 +103,7 @@ def run_next_token_neurons(ctx: JobContext) -> dict[str, Any]:
     """Neurons whose output direction points at one token's unembedding (congruence)."""
     config = ctx.params
     assert isinstance(config, NextTokenConfig)
-    lm = cached_model(ctx.job.model)
+    lm = cached_model(ctx.job.model, dtype=config.dtype)
     neurons = next_token_neurons(lm, config, progress=ctx.progress)
     ResultStore(ctx.db).save_token_neurons(ctx.job.id, neurons)
     layers = sorted({n.layer for n in neurons})

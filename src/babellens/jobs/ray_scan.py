@@ -22,6 +22,7 @@ from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.data.windows import Window, batches
 from babellens.errors import BabelLensError, InvalidInputError
+from babellens.models.precision import dtype_name, resolve_dtype
 
 __all__ = ["RayOptions", "RayScanResult", "import_ray", "plan_shards", "ray_scan"]
 
@@ -87,8 +88,8 @@ def _worker_class(ray: Any) -> Any:
 
             torch.set_num_threads(threads)
             self.pid = os.getpid()
-            self.lm = load(model, device=device)
             self.config = ScanConfig(**config)
+            self.lm = load(model, device=device, dtype=self.config.dtype)
 
         def process_id(self) -> int:
             return self.pid
@@ -155,7 +156,9 @@ def ray_scan(
     worker = _worker_class(ray).options(
         num_cpus=options.threads_per_worker, num_gpus=options.gpus_per_worker
     )
-    spawn = lambda: worker.remote(model, config.model_dump(), options.threads_per_worker, device)  # noqa: E731
+    # "auto" is resolved here, once: every worker runs in the same dtype, whatever its hardware.
+    pinned = config.model_copy(update={"dtype": dtype_name(resolve_dtype(config.dtype, device))})
+    spawn = lambda: worker.remote(model, pinned.model_dump(), options.threads_per_worker, device)  # noqa: E731
     shards = plan_shards(
         windows, config.tokens_per_batch, options.workers * options.shards_per_worker
     )

@@ -12,38 +12,24 @@ from safetensors import SafetensorError
 from babellens.errors import (
     BabelLensError,
     CorruptModelFileError,
-    InvalidInputError,
     ModelNotAvailableError,
     NotACausalLMError,
 )
 from babellens.hub import hub_reachable
 from babellens.models.bundled import BUNDLED_MODELS, bundled_model
-from babellens.models.convert import convert_gguf, converted_folder_for, is_converted
+from babellens.models.convert import (
+    cast_converted,
+    convert_gguf,
+    converted_folder_for,
+    is_converted,
+)
 from babellens.models.fetch import verify
 from babellens.models.language_model import LanguageModel
+from babellens.models.precision import resolve_dtype
 
 __all__ = ["load", "load_tokenizer", "resolve_dtype", "resolve_model_path"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
-_DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
-
-
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    try:
-        return _DTYPES[dtype]
-    except KeyError:
-        raise InvalidInputError(
-            f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}"
-        ) from None
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -52,26 +38,33 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-def _converted(gguf: Path, key: str | None) -> Path:
-    folder = converted_folder_for(gguf, key)
+def _converted(gguf: Path, key: str | None, dtype: torch.dtype) -> Path:
+    """The cached folder of ``gguf`` in ``dtype``: float32 dequantised once, others cast from it."""
+    reference = converted_folder_for(gguf, key)
+    if not is_converted(reference):
+        convert_gguf(gguf, reference)
+    if dtype == torch.float32:
+        return reference
+    folder = converted_folder_for(gguf, key, dtype)
     if not is_converted(folder):
-        convert_gguf(gguf, folder)
+        cast_converted(reference, folder, dtype)
     return folder
 
 
-def resolve_model_path(spec: str | Path) -> tuple[str, str]:
-    """(what ``from_pretrained`` gets, source kind). Bundled GGUFs are verified and converted once."""
+def resolve_model_path(spec: str | Path, dtype: torch.dtype = torch.float32) -> tuple[str, str]:
+    """(what ``from_pretrained`` gets, source kind). Bundled GGUFs are verified and converted once
+    (per dtype: ``dtype`` picks which cached copy of a GGUF's weights is returned)."""
     text = str(spec)
     if text in BUNDLED_MODELS:
         model = bundled_model(text)
         if not is_converted(converted_folder_for(model.gguf_path, model.alias)):
             verify(model)
-        return str(_converted(model.gguf_path, model.alias)), "bundled"
+        return str(_converted(model.gguf_path, model.alias, dtype)), "bundled"
     path = Path(text).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelNotAvailableError(f"GGUF file {path} does not exist")
-        return str(_converted(path, None)), "gguf"
+        return str(_converted(path, None, dtype)), "gguf"
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotAvailableError(
@@ -188,14 +181,20 @@ def load(
     ``spec``: a bundled alias (``smollm2-135m``, ``gemma3-270m``, ``qwen2.5-coder-0.5b``), a folder
     written by ``save_pretrained``, a ``.gguf`` file (dequantised once into a cached folder) or a
     hub id. ``trust_remote_code`` stays off unless the caller turns it on.
+
+    ``dtype``: float32 by default, so library results are exact and reproducible on any machine;
+    ``"auto"`` picks bfloat16 where the device has fast bfloat16 (what the CLI, the demo and
+    jobs use; see :mod:`babellens.models.precision`), or name one: float32, bfloat16, float16.
     """
     name = str(spec)
-    target, source = resolve_model_path(spec)
+    target_device = _resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, target_device)
+    target, source = resolve_model_path(spec, torch_dtype)
     model, tokenizer = _from_pretrained(
-        target, source, name, resolve_dtype(dtype), trust_remote_code, attn_implementation
+        target, source, name, torch_dtype, trust_remote_code, attn_implementation
     )
     try:
-        model = model.to(_resolve_device(device))
+        model = model.to(target_device)
     except (RuntimeError, AssertionError) as exc:
         raise BabelLensError(
             f"cannot move the model to {device!r}: {str(exc).splitlines()[0]}"

@@ -69,6 +69,7 @@ def _card(row: JobRow, token_job: int | None) -> ModelCard:
         n_layers=int(summary.get("n_layers", 0)),
         d_mlp=int(summary.get("d_mlp", 0)),
         architecture=str(summary.get("architecture", "?")),
+        dtype=str(summary.get("dtype", "float32")),
         finished_at=row.finished_at,
     )
 

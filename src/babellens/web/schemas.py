@@ -66,6 +66,9 @@ class ModelCard(BaseModel):
     n_layers: int
     d_mlp: int
     architecture: str
+    dtype: str = Field(
+        "float32", description="The dtype the scan ran the model in (float32, bfloat16, ...)"
+    )
     finished_at: datetime | None
 
 

@@ -19,6 +19,7 @@ from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, Workspa
 from babellens.data.windows import Window, WindowBatch, batches
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
+from babellens.models.precision import DtypeChoice
 
 __all__ = ["NeuronScan", "ScanConfig"]
 
@@ -35,6 +36,11 @@ class ScanConfig(BaseModel):
     max_tokens: int | None = Field(None, ge=1, description="Stop after this many corpus tokens")
     checkpoint_every_s: float = Field(
         60.0, ge=0, description="Seconds between saved partial states"
+    )
+    dtype: DtypeChoice = Field(
+        "auto",
+        description="The model's dtype for a scan job (auto: bfloat16 where the hardware has fast "
+        "bfloat16). The statistics are float32/float64 whatever it is.",
     )
 
 
