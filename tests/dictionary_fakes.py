@@ -1,0 +1,50 @@
+"""Small dictionaries with known weights, shared by the dictionary tests."""
+
+from __future__ import annotations
+
+import torch
+
+from babellens.dictionaries import SparseDictionary
+
+
+def random_dictionary(
+    d_in: int = 6,
+    width: int = 10,
+    *,
+    d_out: int | None = None,
+    activation: str = "topk",
+    k: int | None = 3,
+    kind: str = "sae",
+    skip: bool = False,
+    seed: int = 0,
+    hook_in: str = "resid_post.1",
+    hook_out: str | None = None,
+) -> SparseDictionary:
+    """Every parameter random (threshold included), so no term of the formula can hide."""
+    sd = SparseDictionary(
+        d_in,
+        width,
+        d_out,
+        kind=kind,  # type: ignore[arg-type]
+        hook_in=hook_in,
+        hook_out=hook_out,
+        activation=activation,  # type: ignore[arg-type]
+        k=k,
+        skip=skip,
+    )
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in [*sd.parameters(), sd.threshold]:
+            tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.5)
+        sd.threshold.abs_()
+    return sd
+
+
+def identity_dictionary(d: int, hook: str) -> SparseDictionary:
+    """Features = the coordinates (both signs): decode(encode(x)) == x exactly."""
+    sd = SparseDictionary(d, 2 * d, kind="sae", hook_in=hook, activation="relu")
+    eye = torch.eye(d)
+    with torch.no_grad():
+        sd.W_enc.copy_(torch.cat([eye, -eye], dim=1))
+        sd.W_dec.copy_(torch.cat([eye, -eye], dim=0))
+    return sd
