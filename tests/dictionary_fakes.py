@@ -48,3 +48,14 @@ def identity_dictionary(d: int, hook: str) -> SparseDictionary:
         sd.W_enc.copy_(torch.cat([eye, -eye], dim=1))
         sd.W_dec.copy_(torch.cat([eye, -eye], dim=0))
     return sd
+
+
+def tiny_training_setup(family: str = "llama", repeat: int = 4, window_len: int = 32):
+    """A tiny model with a tokenizer and windows of the tiny texts (a few hundred tokens)."""
+    from babellens.data.corpus import Corpus, Document
+    from babellens.data.windows import make_windows
+    from tiny_models import TINY_TEXTS, tiny_lm_with_tokenizer
+
+    lm = tiny_lm_with_tokenizer(family)
+    corpus = Corpus("tiny", tuple(Document(str(i), t * repeat) for i, t in enumerate(TINY_TEXTS)))
+    return lm, make_windows(corpus, lm.tokenizer, window_len=window_len)

@@ -11,8 +11,9 @@ X = torch.randn(5, 6, generator=torch.Generator().manual_seed(3))
 def _hand_pre(sd: SparseDictionary, x: torch.Tensor) -> torch.Tensor:
     """Pre-activations one feature at a time: sum_i x_i W[i, j] + b_j."""
     pre = torch.zeros(x.shape[0], sd.width)
-    for j in range(sd.width):
-        pre[:, j] = (x * sd.W_enc[:, j]).sum(-1) + sd.b_enc[j]
+    with torch.no_grad():
+        for j in range(sd.width):
+            pre[:, j] = (x * sd.W_enc[:, j]).sum(-1) + sd.b_enc[j]
     return pre
 
 
@@ -21,7 +22,7 @@ def test_topk_keeps_each_rows_k_largest_relud():
     pre = _hand_pre(sd, X)
     expected = torch.zeros_like(pre)
     for row in range(X.shape[0]):
-        order = sorted(range(sd.width), key=lambda j: -float(pre[row, j].detach()))[:3]
+        order = sorted(range(sd.width), key=lambda j: -float(pre[row, j]))[:3]
         for j in order:
             expected[row, j] = max(float(pre[row, j]), 0.0)
     torch.testing.assert_close(sd.encode(X), expected, rtol=0, atol=1e-6)

@@ -60,8 +60,8 @@ class ActivationSource:
     ) -> None:
         self.lm, self.windows, self.hooks = lm, list(windows), sorted(set(hooks))
         self.seed, self.chunk_tokens, self.tokens_per_batch = seed, chunk_tokens, tokens_per_batch
-        self.cache = _DiskCache(cache_dir, self) if cache_dir is not None else None
         self.tokens_per_epoch = sum(kept_positions(w) for w in self.windows)
+        self.cache = _DiskCache(cache_dir, self) if cache_dir is not None else None
 
     def dims(self) -> dict[str, int]:
         """Each hook point's width, from one short forward pass."""

@@ -174,9 +174,9 @@ class _Trainer:
                 sd.threshold.mul_(1 - rate).add_(rate * out.batch_threshold)
         n = float(x.shape[0])
         for key, value in (
-            ("loss", float(loss)),
-            ("fvu", float(fvu)),
-            ("l0", float((out.acts > 0).sum(-1).float().mean())),
+            ("loss", float(loss.detach())),
+            ("fvu", float(fvu.detach())),
+            ("l0", float((out.acts.detach() > 0).sum(-1).float().mean())),
             ("dead_fraction", float(dead.float().mean())),
         ):
             m.sums[key] = m.sums.get(key, 0.0) + value * n
