@@ -59,3 +59,19 @@ def tiny_training_setup(family: str = "llama", repeat: int = 4, window_len: int 
     lm = tiny_lm_with_tokenizer(family)
     corpus = Corpus("tiny", tuple(Document(str(i), t * repeat) for i, t in enumerate(TINY_TEXTS)))
     return lm, make_windows(corpus, lm.tokenizer, window_len=window_len)
+
+
+def write_corpus(path, n_docs: int = 24):
+    """A jsonl corpus of the tiny texts with explicit train and test documents."""
+    import json
+    import random
+
+    from tiny_models import TINY_TEXTS
+
+    rng = random.Random(0)
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n_docs):
+            text = " ".join(rng.choice(TINY_TEXTS) for _ in range(3))
+            split = "test" if i % 4 == 0 else "train"
+            fh.write(json.dumps({"id": f"d{i}", "text": text, "split": split}) + "\n")
+    return str(path)

@@ -60,6 +60,9 @@ class DictTrainParams(JobParams):
     device: str = Field("cpu", description="Where the dictionary trains (cpu, cuda)")
     checkpoint_every_s: float = Field(30.0, ge=0, description="Seconds between saved states")
     name: str | None = Field(None, max_length=200, description="A label for dictionary lists")
+    eval_tokens: int = Field(
+        4096, ge=0, le=10**8, description="Held-out tokens evaluated after training (0: none)"
+    )
 
 
 def resolve_hooks(params: DictTrainParams, n_layers: int) -> list[tuple[str, str]]:
