@@ -115,7 +115,7 @@ class SparseDictionary(nn.Module):
         if self.activation == "topk":
             return topk_activations(pre, int(self.k))  # type: ignore[arg-type]
         if self.activation in ("jumprelu", "batchtopk"):
-            return pre * (pre > self.threshold)
+            return torch.relu(pre) * (pre > self.threshold)
         return torch.relu(pre)
 
     def decode(self, f: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
