@@ -103,3 +103,18 @@ def test_transcoder_set_trains_one_member_per_layer_with_unit_decoder_rows():
     assert all(sd.W_skip is not None for sd in result.dictionaries)
     assert all(m["fvu"] < 1.0 for m in result.metrics)
     assert math.isfinite(result.metrics[0]["loss"])
+
+
+def test_tensor_source_is_deterministic_and_visits_every_row_once_per_epoch():
+    from babellens.dictionaries import TensorSource
+
+    rows = torch.arange(50, dtype=torch.float32)[:, None].expand(50, 3).clone()
+    source = TensorSource({"a": rows, "b": -rows}, seed=1, chunk_tokens=16)
+    assert source.chunk_rows(0) == [16, 16, 16, 2]
+    chunks = list(source.chunks(0))
+    seen = torch.cat([c.rows["a"][:, 0] for c in chunks])
+    assert sorted(seen.tolist()) == list(range(50))
+    assert torch.equal(chunks[1].rows["b"], -chunks[1].rows["a"])  # rows stay aligned
+    again = list(source.chunks(0, start=2))
+    assert torch.equal(again[0].rows["a"], chunks[2].rows["a"])
+    assert not torch.equal(next(source.chunks(1)).rows["a"], chunks[0].rows["a"])

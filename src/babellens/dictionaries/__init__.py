@@ -4,7 +4,7 @@ A dictionary's features are units like MLP neurons: they have activations per to
 and an output direction (a row of ``W_dec``), so scans, pages and steering treat them alike.
 """
 
-from babellens.dictionaries.activations import ActivationSource
+from babellens.dictionaries.activations import ActivationSource, TensorSource
 from babellens.dictionaries.config import DictTrainParams, resolve_hooks, resolve_width
 from babellens.dictionaries.model import (
     ACTIVATIONS,
@@ -22,6 +22,7 @@ __all__ = [
     "DictTrainParams",
     "DictionaryKind",
     "SparseDictionary",
+    "TensorSource",
     "TrainedDictionaries",
     "batch_topk",
     "resolve_hooks",

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ import torch
 from babellens.data.windows import Window, batches
 from babellens.models.language_model import LanguageModel
 
-__all__ = ["ActivationChunk", "ActivationSource", "kept_positions"]
+__all__ = ["ActivationChunk", "ActivationSource", "RowSource", "TensorSource", "kept_positions"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,54 @@ class ActivationChunk:
     @property
     def n_rows(self) -> int:
         return next(iter(self.rows.values())).shape[0]
+
+
+class RowSource(Protocol):
+    """What the trainer reads: shuffled chunks, deterministic in (seed, epoch, chunk)."""
+
+    tokens_per_epoch: int
+
+    def dims(self) -> dict[str, int]: ...
+
+    def chunk_rows(self, epoch: int) -> list[int]: ...
+
+    def chunks(self, epoch: int, start: int = 0) -> Iterator[ActivationChunk]: ...
+
+
+def _shuffled(rows: dict[str, torch.Tensor], seed: int, epoch: int, index: int) -> ActivationChunk:
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + index)
+    n = next(iter(rows.values())).shape[0]
+    perm = torch.randperm(n, generator=generator)
+    return ActivationChunk(epoch, index, {h: r[perm] for h, r in rows.items()})
+
+
+class TensorSource:
+    """Activations already in memory (rows aligned across hook points), in shuffled chunks.
+
+    For callers who harvested activations themselves, and for benchmarks that feed two trainers
+    exactly the same rows. Each epoch permutes all rows (seeded), then cuts them into chunks.
+    """
+
+    def __init__(self, rows: dict[str, torch.Tensor], *, seed: int, chunk_tokens: int) -> None:
+        self.rows = {h: r.float() for h, r in rows.items()}
+        self.seed, self.chunk_tokens = seed, chunk_tokens
+        self.tokens_per_epoch = next(iter(self.rows.values())).shape[0]
+
+    def dims(self) -> dict[str, int]:
+        return {h: r.shape[1] for h, r in self.rows.items()}
+
+    def chunk_rows(self, epoch: int) -> list[int]:
+        n, size = self.tokens_per_epoch, self.chunk_tokens
+        return [min(size, n - start) for start in range(0, n, size)]
+
+    def chunks(self, epoch: int, start: int = 0) -> Iterator[ActivationChunk]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(self.tokens_per_epoch, generator=generator)
+        for index, begin in enumerate(range(0, self.tokens_per_epoch, self.chunk_tokens)):
+            if index < start:
+                continue
+            picked = order[begin : begin + self.chunk_tokens]
+            yield _shuffled({h: r[picked] for h, r in self.rows.items()}, self.seed, epoch, index)
 
 
 def kept_positions(window: Window) -> int:
@@ -83,6 +132,9 @@ class ActivationSource:
             tokens += kept_positions(window)
         return plan
 
+    def chunk_rows(self, epoch: int) -> list[int]:
+        return [sum(kept_positions(w) for w in chunk) for chunk in self.chunk_plan(epoch)]
+
     def chunks(self, epoch: int, start: int = 0) -> Iterator[ActivationChunk]:
         """The shuffled chunks of ``epoch`` from chunk ``start`` on."""
         for index, chunk_windows in enumerate(self.chunk_plan(epoch)):
@@ -94,12 +146,7 @@ class ActivationSource:
                 rows = self._forward(chunk_windows)
                 if self.cache is not None:
                     self.cache.write(chunk_windows, rows)
-            generator = torch.Generator().manual_seed(
-                (self.seed * 1_000_003 + epoch) * 1_000_003 + index
-            )
-            n = next(iter(rows.values())).shape[0]
-            perm = torch.randperm(n, generator=generator)
-            yield ActivationChunk(epoch, index, {h: r[perm] for h, r in rows.items()})
+            yield _shuffled(rows, self.seed, epoch, index)
 
     def _forward(self, chunk_windows: Sequence[Window]) -> dict[str, torch.Tensor]:
         """Rows of every window in the given order (BOS dropped), per hook point."""

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from babellens.control import LocalControl, RunControl, StopRequested
-from babellens.dictionaries.activations import ActivationChunk, ActivationSource, kept_positions
+from babellens.dictionaries.activations import ActivationChunk, RowSource
 from babellens.dictionaries.config import DictTrainParams
 from babellens.dictionaries.losses import aux_k_loss, encode_for_training
 from babellens.dictionaries.model import SparseDictionary
@@ -48,7 +48,7 @@ class _Member:
 class _Trainer:
     def __init__(
         self,
-        source: ActivationSource,
+        source: RowSource,
         hooks: list[tuple[str, str]],
         kind: str,
         width: int,
@@ -80,9 +80,9 @@ class _Trainer:
                 )
         self.optimizer = torch.optim.Adam(self._parameters(), lr=self._peak_lr(width))
         self.total_steps = sum(
-            math.ceil(sum(kept_positions(w) for w in chunk) / params.batch_size)
+            math.ceil(rows / params.batch_size)
             for epoch in range(params.epochs)
-            for chunk in source.chunk_plan(epoch)
+            for rows in source.chunk_rows(epoch)
         )
         self.step, self.tokens_done, self.epoch, self.next_chunk = 0, 0, 0, 0
 
@@ -259,7 +259,7 @@ def _fold(m: _Member) -> SparseDictionary:
 
 
 def train_dictionaries(
-    source: ActivationSource,
+    source: RowSource,
     hooks: list[tuple[str, str]],
     kind: str,
     width: int,
