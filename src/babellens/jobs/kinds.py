@@ -18,6 +18,7 @@ from babellens.analyses.next_token_neurons import NextTokenConfig, next_token_ne
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.jobs import crossling_job as _crossling_job  # noqa: F401 - registers its kind
+from babellens.jobs import dictionary_jobs as _dictionary_jobs  # noqa: F401 - registers its kinds
 from babellens.jobs import lookups_job as _lookups_job  # noqa: F401 - registers its kind
 from babellens.jobs.context import JobCancelled, JobContext
 from babellens.jobs.model_cache import cached_model

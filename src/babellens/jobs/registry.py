@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from babellens.errors import InvalidParametersError
+from babellens.params import JobParams
 from babellens.registry import Registry
 
 if TYPE_CHECKING:
@@ -34,12 +35,6 @@ __all__ = [
 
 JobFunction = Callable[["JobContext"], dict[str, Any]]
 """Runs a job to completion (or until cancelled) and returns its short summary."""
-
-
-class JobParams(BaseModel):
-    """Base of every kind's parameter model: unknown fields are an error, not ignored."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,179 @@
+"""BabelLens's TopK SAE trainer against sparsify's, on the same activations, in one process.
+
+    .venv/bin/python benchmarks/run_dictionaries.py [--model smollm2-135m] [--hook resid_post.15]
+        [--tokens 30000] [--width 2304] [--k 32] [--epochs 2] [--batch-size 256] [--seed 0]
+
+Activations are harvested once from the model (train split for training, test split held out)
+and both trainers see exactly the same rows in the same seeded order, with the same width, k,
+batch size, token budget, Adam learning rate, warm-up and aux-k settings. sparsify's side is its
+own ``SparseCoder`` (forward, FVU and aux-k loss, gradient projection, decoder renormalisation)
+driven the way its ``Trainer.fit`` drives it. Reported: held-out FVU at equal L0 (ratio ours /
+sparsify), dead fractions, training rows/s of each (ratio), the bare forward pass to the hook's
+layer as the cost reference, and CE loss recovered on held-out text for both dictionaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+
+
+def _harvest(
+    lm, hook: str, split: str, tokens: int, window_len: int
+) -> tuple[torch.Tensor, float, list]:
+    from babellens.dictionaries import ActivationSource
+    from babellens.dictionaries.pipeline import split_windows
+
+    windows = split_windows(lm, "babel-mini", split, window_len, tokens)
+    source = ActivationSource(
+        lm, windows, [hook], seed=0, chunk_tokens=10**9, tokens_per_batch=2048
+    )
+    start = time.perf_counter()
+    rows = source._forward(windows)[hook]
+    return rows, rows.shape[0] / (time.perf_counter() - start), windows
+
+
+def _train_ours(rows: torch.Tensor, hook: str, args) -> tuple[object, float]:
+    from babellens.dictionaries import DictTrainParams, TensorSource, train_dictionaries
+
+    params = DictTrainParams(
+        hook=hook,
+        width=args.width,
+        k=args.k,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        chunk_tokens=8192,
+        lr=args.lr,
+        warmup_steps=args.warmup,
+        seed=args.seed,
+        dead_after_tokens=args.dead_after,
+        checkpoint_every_s=1e9,
+    )
+    source = TensorSource({hook: rows}, seed=args.seed, chunk_tokens=8192)
+    start = time.perf_counter()
+    result = train_dictionaries(source, [(hook, hook)], "sae", args.width, params)
+    seconds = time.perf_counter() - start
+    return result.dictionaries[0], rows.shape[0] * args.epochs / seconds
+
+
+def _train_sparsify(rows: torch.Tensor, args) -> tuple[object, float]:
+    from sparsify import SparseCoder, SparseCoderConfig
+    from transformers import get_linear_schedule_with_warmup
+
+    from babellens.dictionaries import TensorSource
+
+    torch.manual_seed(args.seed)
+    sae = SparseCoder(rows.shape[1], SparseCoderConfig(num_latents=args.width, k=args.k))
+    total_steps = math.ceil(rows.shape[0] / args.batch_size) * args.epochs
+    optimizer = torch.optim.Adam(sae.parameters(), lr=args.lr)
+    schedule = get_linear_schedule_with_warmup(optimizer, args.warmup, total_steps)
+    since_fired = torch.zeros(args.width, dtype=torch.long)
+    source = TensorSource({"x": rows}, seed=args.seed, chunk_tokens=8192)
+    start = time.perf_counter()
+    for epoch in range(args.epochs):
+        for chunk in source.chunks(epoch):
+            for begin in range(0, chunk.n_rows, args.batch_size):
+                x = chunk.rows["x"][begin : begin + args.batch_size]
+                dead = since_fired >= args.dead_after
+                out = sae(x, dead_mask=dead)
+                (out.fvu + out.auxk_loss / 32).backward()
+                sae.remove_gradient_parallel_to_decoder_directions()
+                optimizer.step()
+                optimizer.zero_grad()
+                schedule.step()
+                sae.set_decoder_norm_to_unit_norm()
+                since_fired += x.shape[0]
+                since_fired[out.latent_indices.flatten().unique()] = 0
+    seconds = time.perf_counter() - start
+    return sae, rows.shape[0] * args.epochs / seconds
+
+
+def _held_out(sd, x: torch.Tensor) -> dict[str, float]:
+    with torch.no_grad():
+        f = sd.encode(x)
+        err = (sd.decode(f, x) - x).pow(2).sum()
+    var = (x - x.mean(0)).pow(2).sum()
+    return {
+        "fvu": float(err / var),
+        "l0": float((f > 0).sum(-1).float().mean()),
+        "dead_fraction": float(((f > 0).sum(0) == 0).float().mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--hook", default="resid_post.15")
+    parser.add_argument("--tokens", type=int, default=30_000)
+    parser.add_argument("--test-tokens", type=int, default=4096)
+    parser.add_argument("--ce-tokens", type=int, default=1024)
+    parser.add_argument("--width", type=int, default=2304)
+    parser.add_argument("--k", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--dead-after", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import babellens
+    from babellens.dictionaries.evaluate import evaluate_dictionaries
+    from babellens.dictionaries.formats import import_dictionaries
+
+    lm = babellens.load(args.model)
+    train_rows, forward_rate, _ = _harvest(lm, args.hook, "train", args.tokens, 128)
+    test_rows, _, test_windows = _harvest(lm, args.hook, "test", args.test_tokens, 128)
+    ours, ours_rate = _train_ours(train_rows, args.hook, args)
+    theirs, theirs_rate = _train_sparsify(train_rows, args)
+    folder = Path(tempfile.mkdtemp()) / "sparsify"
+    theirs.save_to_disk(folder / "layers.15")  # read back through our sparsify reader
+    (theirs_as_ours,), _ = import_dictionaries(folder / "layers.15", "sparsify", args.hook)
+    result: dict = {
+        "model": args.model,
+        "hook": args.hook,
+        "width": args.width,
+        "k": args.k,
+        "train_rows": int(train_rows.shape[0]),
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "test_rows": int(test_rows.shape[0]),
+        "threads": torch.get_num_threads(),
+        "forward_to_hook_rows_per_s": forward_rate,
+        "babellens": {**_held_out(ours, test_rows), "train_rows_per_s": ours_rate},
+        "sparsify": {**_held_out(theirs_as_ours, test_rows), "train_rows_per_s": theirs_rate},
+    }
+    ce_windows = [w for w in test_windows][: max(1, args.ce_tokens // 128)]
+    for name, sd in (("babellens", ours), ("sparsify", theirs_as_ours)):
+        (ev,) = evaluate_dictionaries(lm, [sd], ce_windows)
+        result[name] |= {
+            "ce_clean": ev.ce_clean,
+            "ce_spliced": ev.ce_spliced,
+            "ce_zero": ev.ce_zero_ablated,
+            "ce_mean": ev.ce_mean_ablated,
+            "ce_recovered_vs_zero": ev.ce_recovered_vs_zero,
+            "ce_recovered_vs_mean": ev.ce_recovered_vs_mean,
+            "kl": ev.kl_spliced,
+        }
+    result["fvu_ratio_ours_over_sparsify"] = result["babellens"]["fvu"] / result["sparsify"]["fvu"]
+    result["throughput_ratio_ours_over_sparsify"] = ours_rate / theirs_rate
+    result["training_vs_forward_ratio"] = ours_rate / forward_rate
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"dictionaries-{args.model}-{args.hook}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Job kinds ``dict_train`` (train resumably, evaluate, store) and ``dict_scan`` (feature scan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pydantic import Field
+
+from babellens.control import Checkpoint
+from babellens.data.corpus import load_corpus
+from babellens.data.windows import make_windows
+from babellens.dictionaries.config import DictTrainParams
+from babellens.dictionaries.features import check_model_width
+from babellens.dictionaries.pipeline import evaluate_on_corpus, metrics_summary, train
+from babellens.dictionaries.scan import scan_features
+from babellens.jobs.context import JobContext
+from babellens.jobs.model_cache import cached_model
+from babellens.jobs.registry import JobParams, job_kind
+from babellens.store.dictionaries import DictionaryStore
+from babellens.store.results import ResultStore
+
+__all__ = ["LIVE_METRICS", "DictScanParams", "run_dict_scan", "run_dict_train"]
+
+
+LIVE_METRICS: dict[int, str] = {}
+"""The latest training metrics line per running job id (for a progress bar in the same process)."""
+
+
+@dataclass
+class _WithLiveMetrics:
+    """The job's control, keeping the metrics line that the job record has no field for."""
+
+    ctx: JobContext
+
+    def progress(self, done: int, total: int, unit: str = "", message: str = "") -> None:
+        if message:
+            LIVE_METRICS[self.ctx.job.id] = message
+        self.ctx.progress(done, total, unit, message)
+
+    def should_stop(self) -> bool:
+        return self.ctx.should_stop()
+
+    def save_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], done: int) -> None:
+        self.ctx.save_state(tensors, meta, done)
+
+    def load_state(self) -> Checkpoint | None:
+        return self.ctx.load_state()
+
+
+@job_kind("dict_train", params=DictTrainParams)
+def run_dict_train(ctx: JobContext) -> dict[str, Any]:
+    """Train a sparse dictionary (or a per-layer set) and store it with its held-out metrics."""
+    params: DictTrainParams = ctx.params  # type: ignore[assignment]
+    lm = cached_model(ctx.job.model)
+    trained = train(lm, params, control=_WithLiveMetrics(ctx))
+    metrics: dict[str, Any] = {"train": trained.metrics, "steps": trained.steps}
+    if params.eval_tokens:
+        evals = evaluate_on_corpus(
+            lm,
+            trained.dictionaries,
+            corpus=params.corpus,
+            tokens=params.eval_tokens,
+            window_len=params.window_len,
+        )
+        metrics |= metrics_summary(evals, params.corpus, "test")
+    info = DictionaryStore(ctx.db).save(
+        trained.dictionaries,
+        model=ctx.job.model,
+        source="trained",
+        tokens_trained=trained.tokens_trained,
+        corpus=params.corpus,
+        seed=params.seed,
+        provenance={"params": params.model_dump(mode="json"), "model_dtype": str(lm.dtype)},
+        metrics=metrics,
+        name=params.name,
+        job_id=ctx.job.id,
+    )
+    evaluated = metrics.get("eval", {})
+    return {
+        "dictionary_id": info.id,
+        "kind": info.kind,
+        "members": len(info.members),
+        "width": info.width,
+        "tokens_trained": trained.tokens_trained,
+        "fvu": evaluated.get("fvu"),
+        "l0": evaluated.get("l0"),
+        "ce_recovered_vs_zero": evaluated.get("ce_recovered_vs_zero"),
+        "last_training_metrics": LIVE_METRICS.pop(ctx.job.id, ""),
+    }
+
+
+class DictScanParams(JobParams):
+    dictionary_id: int = Field(ge=1, description="The stored dictionary (or set) to scan")
+    corpus: str = Field("babel-mini", description="Bundled corpus name, file, folder or hf:NAME")
+    split: str = Field("train", pattern="^(train|test|all)$", description="train, test or all")
+    k: int = Field(20, ge=1, le=1000, description="Top examples kept per feature")
+    window_len: int = Field(128, ge=2, le=8192)
+    tokens_per_batch: int = Field(2048, ge=2, le=1_000_000, description="Tokens per forward pass")
+    max_tokens: int | None = Field(None, ge=1, description="Stop after this many corpus tokens")
+    checkpoint_every_s: float = Field(60.0, ge=0, description="Seconds between saved states")
+
+
+@job_kind("dict_scan", params=DictScanParams)
+def run_dict_scan(ctx: JobContext) -> dict[str, Any]:
+    """Scan a dictionary's features like neurons: top-k contexts, histogram, density."""
+    params: DictScanParams = ctx.params  # type: ignore[assignment]
+    store = DictionaryStore(ctx.db)
+    info = store.get(params.dictionary_id)
+    lm = cached_model(ctx.job.model)
+    members = store.load(info.id)
+    for sd in members:
+        check_model_width(sd, lm)
+    split = None if params.split == "all" else params.split
+    corpus = load_corpus(params.corpus, split=split)  # type: ignore[arg-type]
+    windows = make_windows(
+        corpus, lm.tokenizer, window_len=params.window_len, max_tokens=params.max_tokens
+    )
+    accs = scan_features(
+        lm,
+        members,
+        windows,
+        k=params.k,
+        window_len=params.window_len,
+        tokens_per_batch=params.tokens_per_batch,
+        checkpoint_every_s=params.checkpoint_every_s,
+        control=ctx,
+    )
+    results = ResultStore(ctx.db)
+    results.clear_scan(ctx.job.id)
+    used: set[int] = set()
+    for member, acc in enumerate(accs):
+        results.save_layer(ctx.job.id, member, acc)
+        used.update(int(w) for w in acc.top_windows.flatten().tolist() if w >= 0)
+    results.save_windows(ctx.job.id, windows, corpus, used)
+    store.set_metrics(info.id, {"scan": {"job_id": ctx.job.id, "corpus": params.corpus}})
+    return {
+        "dictionary_id": info.id,
+        "members": len(members),
+        "tokens": sum(w.n_tokens for w in windows),
+        "windows": len(windows),
+    }
