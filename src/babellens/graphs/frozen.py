@@ -136,7 +136,7 @@ class FrozenReplacement:
                 hooks.append(attn.register_forward_hook(_pattern_recorder(seen, layer)))
             for handle in hooks:
                 stack.callback(handle.remove)
-            with torch.inference_mode(), eager_attention(self.lm.model):
+            with torch.no_grad(), eager_attention(self.lm.model):
                 logits = self.lm.model(input_ids=self._ids, use_cache=False).logits
         for path, (x, y) in seen["norm"].items():
             affine = _norm_affine(self._norm_modules[path], x.shape[-1], x.dtype)
@@ -151,7 +151,7 @@ class FrozenReplacement:
         for layer in range(self.n_layers):
             tc = self.transcoders[layer]
             x, out = seen["mlp_in"][layer], seen["mlp_out"][layer]
-            with torch.inference_mode():
+            with torch.no_grad():
                 f = tc.encode(x.to(tc.W_enc.dtype)).to(x.dtype)
                 errors.append(out - tc.decode(f, x))
             features.append(f)

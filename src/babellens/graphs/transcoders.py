@@ -14,7 +14,14 @@ import torch
 
 from babellens.errors import InvalidInputError, NotFoundError
 
-__all__ = ["TranscoderLike", "TranscoderSet", "check_transcoders", "load_transcoder_dir"]
+__all__ = [
+    "TranscoderLike",
+    "TranscoderSet",
+    "check_transcoders",
+    "load_transcoder_dir",
+    "load_transcoders",
+    "save_transcoder_dir",
+]
 
 
 @runtime_checkable
@@ -70,6 +77,31 @@ def check_transcoders(transcoders: TranscoderSet, n_layers: int, d_model: int) -
             )
 
 
+def load_transcoders(spec: str) -> TranscoderSet:
+    """The transcoder set named ``spec``: the one place the dictionaries store gets wired in.
+
+    Today ``spec`` is a folder of ``layer_<L>.safetensors`` files.
+    """
+    return load_transcoder_dir(spec)
+
+
+def save_transcoder_dir(transcoders: TranscoderSet, path: str | Path) -> Path:
+    """Write a set as ``layer_<L>.safetensors`` files (SparseDictionary parameter names)."""
+    from safetensors.torch import save_file
+
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for layer, tc in transcoders.items():
+        tensors = {
+            name: getattr(tc, name).detach().float().contiguous()
+            for name in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold", "W_skip")
+            if getattr(tc, name, None) is not None
+        }
+        meta = {"activation": str(tc.activation), "k": str(tc.k), "kind": str(tc.kind)}
+        save_file(tensors, str(folder / f"layer_{layer}.safetensors"), metadata=meta)
+    return folder
+
+
 def load_transcoder_dir(path: str | Path) -> TranscoderSet:
     """Read ``layer_<L>.safetensors`` files (the SparseDictionary layout) from a folder.
 
@@ -106,7 +138,7 @@ def _transcoder_from_tensors(
             "write it in the SparseDictionary layout"
         )
     k = meta.get("k")
-    return SimpleTranscoder(
+    transcoder = SimpleTranscoder(
         W_enc=tensors["W_enc"],
         b_enc=tensors["b_enc"],
         W_dec=tensors["W_dec"],
@@ -117,3 +149,4 @@ def _transcoder_from_tensors(
         activation=meta.get("activation", "relu"),
         k=int(k) if k not in (None, "", "None") else None,
     )
+    return transcoder.requires_grad_(False)
