@@ -7,6 +7,8 @@ request data never names a file path the server has not been given by its operat
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,7 +16,7 @@ from babellens.errors import InvalidInputError
 from babellens.graphs.interventions import FeatureEdit, InterventionResult
 from babellens.graphs.report import GraphReport
 from babellens.store import Database, Job, JobStore
-from babellens.store.reports import ReportListing, ReportStore
+from babellens.store.reports import ReportStore
 from babellens.web.deps import DbDep, JobId, RunnerDep, require_token
 from babellens.web.pages import page
 from babellens.web.queries import NotFoundError
@@ -27,8 +29,15 @@ class GraphSource(BaseModel):
     transcoders: str
 
 
+class GraphListing(BaseModel):
+    job_id: int
+    model: str
+    created_at: datetime
+    prompt: str = ""
+
+
 class GraphListPage(BaseModel):
-    graphs: list[ReportListing]
+    graphs: list[GraphListing]
     sources: list[GraphSource] = Field(description="model and transcoder pairs a new graph may use")
 
 
@@ -60,11 +69,12 @@ class NewGraphRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=2000)
 
 
-def _report(db: Database, job_id: int) -> tuple[ReportListing, GraphReport]:
+def _report(db: Database, job_id: int) -> tuple[GraphListing, GraphReport]:
     listing = next((r for r in ReportStore(db).list("graph") if r.job_id == job_id), None)
     if listing is None:
         raise NotFoundError(f"job {job_id} has no attribution graph: see /graphs")
-    return listing, ReportStore(db).get(job_id, GraphReport)
+    report = ReportStore(db).get(job_id, GraphReport)
+    return GraphListing(**listing.model_dump(include={"job_id", "model", "created_at"})), report
 
 
 def _sources(db: Database) -> list[GraphSource]:
@@ -82,7 +92,17 @@ def _sources(db: Database) -> list[GraphSource]:
 
 @page(router, "/graphs", "graphs_list.html", title="Graphs", nav=35)
 def graphs_page(db: DbDep) -> GraphListPage:
-    return GraphListPage(graphs=ReportStore(db).list("graph"), sources=_sources(db))
+    store = ReportStore(db)
+    graphs = [
+        GraphListing(
+            job_id=r.job_id,
+            model=r.model,
+            created_at=r.created_at,
+            prompt=store.get(r.job_id, GraphReport).metadata.prompt,
+        )
+        for r in store.list("graph")[:200]
+    ]
+    return GraphListPage(graphs=graphs, sources=_sources(db))
 
 
 @page(router, "/graphs/{job_id}", "graph.html", title="Attribution graph")
