@@ -12,7 +12,7 @@ from pathlib import Path
 SRC = Path(__file__).parents[1] / "src" / "babellens"
 
 LAYERS: list[set[str]] = [
-    {"errors", "paths", "hub", "registry", "control", "params"},
+    {"errors", "paths", "hub", "registry", "control", "params", "report"},
     {"models"},
     {"capture", "data"},
     {

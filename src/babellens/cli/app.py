@@ -11,6 +11,7 @@ from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, steer_
 from babellens.cli.demo_cmd import demo
 from babellens.cli.dict_cmd import app as dict_app
 from babellens.cli.dict_cmd import feature
+from babellens.cli.graph_cmd import app as graph_app
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.lens_cmd import logit_lens_cmd
 from babellens.cli.lookups_cmd import lookups
@@ -33,6 +34,7 @@ app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(steer_cmd.app, name="steer")
 app.add_typer(crossling_cmd.app, name="crossling")
+app.add_typer(graph_app, name="graph")
 app.command()(info)
 app.command()(trace)
 app.command()(demo)

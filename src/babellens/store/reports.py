@@ -8,23 +8,17 @@ a message that says how to get a current one, never misread.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
 from babellens.errors import NotFoundError
+from babellens.report import Report
 from babellens.store.database import Database
 from babellens.store.schema import JobRow, ReportRow
 
 __all__ = ["Report", "ReportListing", "ReportStore"]
-
-
-class Report(BaseModel):
-    """Base of a stored report: subclasses set ``report_kind`` and ``report_version``."""
-
-    report_kind: ClassVar[str] = ""
-    report_version: ClassVar[int] = 1
 
 
 R = TypeVar("R", bound=Report)
