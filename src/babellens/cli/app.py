@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, steer_cmd
+from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, safety_cmd, steer_cmd
 from babellens.cli.demo_cmd import demo
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.lens_cmd import logit_lens_cmd
@@ -31,6 +31,7 @@ app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(steer_cmd.app, name="steer")
 app.add_typer(crossling_cmd.app, name="crossling")
+app.add_typer(safety_cmd.app, name="safety")
 app.command()(info)
 app.command()(trace)
 app.command()(demo)

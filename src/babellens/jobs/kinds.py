@@ -140,3 +140,4 @@ def _summary(lm: Any) -> dict[str, Any]:
 # Kinds that live with their analysis register on import.
 from babellens.crossling import job as _crossling_job  # noqa: E402, F401
 from babellens.lookups import job as _lookups_job  # noqa: E402, F401
+from babellens.safety import job as _safety_job  # noqa: E402, F401

@@ -29,12 +29,12 @@ class SafetyParams(JobParams):
         le=10_000,
         description="Training pairs per language (default: the whole train split)",
     )
-    test_items: int = Field(20, ge=2, le=10_000, description="Held-out items per language and cell")
+    test_items: int = Field(10, ge=2, le=10_000, description="Held-out items per language and cell")
     layers: list[int] | None = Field(
         None, max_length=256, description="Layers to sweep (default: the middle half of the model)"
     )
     multipliers: list[float] = Field(
-        default_factory=lambda: [-2.0, -1.0, 0.0, 1.0, 2.0],
+        default_factory=lambda: [-2.0, 0.0, 2.0],
         min_length=1,
         max_length=11,
         description="A/B concepts: multiples of the direction added at the chosen layer",
