@@ -9,6 +9,7 @@ from babellens.web.routes import (
     live,
     lookups,
     models,
+    safety,
     steering,
 )
 
@@ -18,6 +19,7 @@ ROUTERS = [
     live.router,
     steering.router,
     crossling.router,
+    safety.router,
     lookups.router,
     jobs.router,
     glossary.router,
