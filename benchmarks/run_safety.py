@@ -36,6 +36,63 @@ def ab_throughput(lm, items: int = 32) -> dict[str, float]:
     }
 
 
+def _cell(rate: dict) -> str:
+    return f"{rate['mean']:.0f} [{rate['low']:.0f}, {rate['high']:.0f}]"
+
+
+def markdown(data: dict) -> str:
+    """The report's tables as Markdown (for docs/safety.md)."""
+    langs, layer = data["langs"], str(data["layer"])
+    head = "| | " + " | ".join(langs) + " |\n|---|" + "---|" * len(langs) + "\n"
+    lines = [
+        f"layer {data['layer']} (swept {data['layers'][0]}..{data['layers'][-1]}), "
+        f"{data['train_pairs']} training pairs, {data['test_items']} test items per cell\n"
+    ]
+    if data["kind"] == "instructions":
+        lines.append(
+            "| lang | harmful refused % | harmless refused % | in language % |\n|---|---|---|---|"
+        )
+        for b in data["base"]:
+            share = "–" if b["in_language"] is None else f"{b['in_language']:.0f}"
+            lines.append(f"| {b['lang']} | {_cell(b['rate'])} | {_cell(b['harmless'])} | {share} |")
+    else:
+        lines.append("| lang | P(matching) % |\n|---|---|")
+        lines += [f"| {b['lang']} | {_cell(b['rate'])} |" for b in data["base"]]
+    lines.append(f"\ncosine at layer {layer} (shuffled-label control)\n")
+    rows = [
+        f"| {a} | "
+        + " | ".join(
+            f"{data['cosine'][layer][i][j]:.2f} ({data['control'][layer][i][j]:.2f})"
+            for j in range(len(langs))
+        )
+        + " |"
+        for i, a in enumerate(langs)
+    ]
+    lines.append(head + "\n".join(rows))
+    for condition, matrix in data["transfer"].items():
+        lines.append(f"\n{condition} (rows: direction language; columns: prompt language)\n")
+        body = [
+            f"| {d} | " + " | ".join(_cell(c) for c in row) + " |"
+            for d, row in zip(langs, matrix, strict=True)
+        ]
+        body.append("| random | " + " | ".join(_cell(c) for c in data["random"][condition]) + " |")
+        lines.append(head + "\n".join(body))
+        if condition in data.get("in_language", {}):
+            share = data["in_language"][condition]
+            diag = ", ".join(
+                f"{e} {share[i][i]:.0f}%" if share[i][i] is not None else f"{e} –"
+                for i, e in enumerate(langs)
+            )
+            lines.append(f"\nanswers in the prompt's language (own-language direction): {diag}")
+    for condition, values in data["kl"].items():
+        pairs = ", ".join(
+            f"{lang} {v:.3f} (random {r:.3f})"
+            for lang, v, r in zip(langs, values, data["kl_random"][condition], strict=True)
+        )
+        lines.append(f"\nKL on neutral text, {condition}: {pairs}")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     import babellens
     from babellens.control import LocalControl
@@ -47,7 +104,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--params", default="{}", help="JSON overrides of SafetyParams")
+    parser.add_argument(
+        "--markdown", action="store_true", help="Print an existing --out as Markdown"
+    )
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text(encoding="utf-8"))))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
