@@ -14,6 +14,31 @@ from pathlib import Path
 import torch
 
 
+class FileControl:
+    """A run control that keeps its checkpoint in a file, so a killed benchmark resumes."""
+
+    def __init__(self, path: Path, on_progress) -> None:
+        from babellens.control import LocalControl
+
+        self.path, self.inner = path, LocalControl(on_progress=on_progress)
+        if path.is_file():
+            self.inner._blob, self.inner._done = path.read_bytes(), 0
+
+    def progress(self, done: int, total: int, unit: str = "", message: str = "") -> None:
+        self.inner.progress(done, total, unit, message)
+
+    def should_stop(self) -> bool:
+        return False
+
+    def save_state(self, tensors, meta, done: int) -> None:
+        self.inner.save_state(tensors, meta, done)
+        assert self.inner._blob is not None
+        self.path.write_bytes(self.inner._blob)
+
+    def load_state(self):
+        return self.inner.load_state()
+
+
 def ab_throughput(lm, items: int = 32) -> dict[str, float]:
     """Items per second: the batched A/B scorer against one plain HF forward pass per item."""
     from babellens.safety import ab_prompt, load_concept, matching_probabilities
@@ -95,7 +120,6 @@ def markdown(data: dict) -> str:
 
 def main() -> None:
     import babellens
-    from babellens.control import LocalControl
     from babellens.safety import SafetyParams, run_safety
 
     parser = argparse.ArgumentParser()
@@ -121,7 +145,8 @@ def main() -> None:
         print(f"{time.perf_counter() - started:7.1f}s {message} {done}/{total} {unit}", flush=True)
 
     params = SafetyParams(concept=args.concept, **json.loads(args.params))
-    report = run_safety(lm, params, LocalControl(on_progress=show))
+    control = FileControl(args.out.with_suffix(".ckpt"), show)
+    report = run_safety(lm, params, control)
     total = time.perf_counter() - started
     data = report.model_dump(mode="json")
     data["benchmark"] = {"load_s": load_s, "total_s": total, "threads": torch.get_num_threads()}

@@ -17,7 +17,7 @@ from babellens.safety.interventions import ablation_interventions, row_push
 __all__ = ["kl_costs", "kl_divergence", "neutral_texts"]
 
 
-def neutral_texts(langs: Sequence[str], per_lang: int, chars: int = 300) -> list[str]:
+def neutral_texts(langs: Sequence[str], per_lang: int, chars: int = 160) -> list[str]:
     from babellens.data.corpus import load_corpus
 
     texts: list[str] = []
@@ -30,12 +30,19 @@ def neutral_texts(langs: Sequence[str], per_lang: int, chars: int = 300) -> list
     return texts
 
 
-def kl_divergence(lm: LanguageModel, texts: Sequence[str], edits: Sequence[Intervention]) -> float:
-    """Mean KL(plain || edited) over every real position of ``texts``."""
+def kl_divergence(
+    lm: LanguageModel,
+    texts: Sequence[str],
+    edits: Sequence[Intervention],
+    plain: torch.Tensor | None = None,
+) -> float:
+    """Mean KL(plain || edited) over every real position of ``texts``; ``plain`` (the unedited
+    log-probabilities) may be given so that many edits share one plain pass."""
     enc = lm.tokenize(list(texts))
     mask = enc["attention_mask"].bool()
     with torch.inference_mode():
-        plain = torch.log_softmax(lm.run(enc, logits=True).logits.float(), -1)
+        if plain is None:
+            plain = torch.log_softmax(lm.run(enc, logits=True).logits.float(), -1)
         edited = torch.log_softmax(lm.run(enc, interventions=edits, logits=True).logits.float(), -1)
     kl = (plain.exp() * (plain - edited)).sum(-1)
     return float(kl[mask].mean())
@@ -68,16 +75,17 @@ def kl_costs(
     else:
         extremes = {min(params.multipliers), max(params.multipliers)} - {0.0}
         conditions = {f"x{m:g}": m for m in sorted(extremes)}
+    with torch.inference_mode():
+        plain = torch.log_softmax(lm.run(lm.tokenize(list(texts)), logits=True).logits.float(), -1)
     kl: dict[str, list[float]] = {}
     kl_random: dict[str, list[float]] = {}
     for name, scale in conditions.items():
         base = "ablation" if name == "ablation" else "addition"
-        kl[name] = [
-            kl_divergence(lm, texts, _edits(lm, base, scale * directions[lang], layer, len(texts)))
-            for lang in params.langs
-        ]
-        kl_random[name] = [
-            kl_divergence(lm, texts, _edits(lm, base, scale * randoms[lang], layer, len(texts)))
-            for lang in params.langs
-        ]
+        for out, source in ((kl, directions), (kl_random, randoms)):
+            out[name] = [
+                kl_divergence(
+                    lm, texts, _edits(lm, base, scale * source[lang], layer, len(texts)), plain
+                )
+                for lang in params.langs
+            ]
     return kl, kl_random
