@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, steer_cmd
+from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, safety_cmd, steer_cmd
 from babellens.cli.demo_cmd import demo
 from babellens.cli.dict_cmd import app as dict_app
 from babellens.cli.dict_cmd import feature
@@ -35,6 +35,7 @@ app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(steer_cmd.app, name="steer")
 app.add_typer(crossling_cmd.app, name="crossling")
 app.add_typer(graph_app, name="graph")
+app.add_typer(safety_cmd.app, name="safety")
 app.command()(info)
 app.command()(trace)
 app.command()(demo)

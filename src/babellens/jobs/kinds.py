@@ -21,6 +21,7 @@ from babellens.jobs import crossling_job as _crossling_job  # noqa: F401 - regis
 from babellens.jobs import dictionary_jobs as _dictionary_jobs  # noqa: F401 - registers its kinds
 from babellens.jobs import graph_job as _graph_job  # noqa: F401 - registers its kind
 from babellens.jobs import lookups_job as _lookups_job  # noqa: F401 - registers its kind
+from babellens.jobs import safety_job as _safety_job  # noqa: F401 - registers its kind
 from babellens.jobs.context import JobCancelled, JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.ray_scan import ray_scan

@@ -10,6 +10,7 @@ from babellens.web.routes import (
     live,
     lookups,
     models,
+    safety,
     steering,
 )
 
@@ -19,6 +20,7 @@ ROUTERS = [
     live.router,
     steering.router,
     crossling.router,
+    safety.router,
     lookups.router,
     graphs.router,
     jobs.router,
