@@ -9,6 +9,8 @@ import typer
 
 from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, steer_cmd
 from babellens.cli.demo_cmd import demo
+from babellens.cli.explain_cmd import app as explanations_app
+from babellens.cli.explain_cmd import explain
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.lens_cmd import logit_lens_cmd
 from babellens.cli.lookups_cmd import lookups
@@ -40,6 +42,8 @@ app.command("next-token-neurons")(next_token_neurons_cmd)
 app.command()(serve)
 app.command("logit-lens")(logit_lens_cmd)
 app.command()(lookups)
+app.command()(explain)
+app.add_typer(explanations_app, name="explanations")
 
 EXIT_USER_ERROR = 2
 

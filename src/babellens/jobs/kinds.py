@@ -138,5 +138,6 @@ def _summary(lm: Any) -> dict[str, Any]:
 
 
 # Kinds that live with their analysis register on import.
+from babellens.autointerp import job as _explain_job  # noqa: E402, F401
 from babellens.crossling import job as _crossling_job  # noqa: E402, F401
 from babellens.lookups import job as _lookups_job  # noqa: E402, F401
