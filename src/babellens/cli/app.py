@@ -14,6 +14,7 @@ from babellens.cli.explain_cmd import explain
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.lens_cmd import logit_lens_cmd
 from babellens.cli.lookups_cmd import lookups
+from babellens.cli.mcp_cmd import mcp
 from babellens.cli.output import err_console
 from babellens.cli.scan_cmd import neuron, next_token_neurons_cmd, scan
 from babellens.cli.serve_cmd import serve
@@ -44,6 +45,7 @@ app.command("logit-lens")(logit_lens_cmd)
 app.command()(lookups)
 app.command()(explain)
 app.add_typer(explanations_app, name="explanations")
+app.command()(mcp)
 
 EXIT_USER_ERROR = 2
 
