@@ -58,63 +58,48 @@ def main() -> None:
     lm = load(args.model)
     windows = make_windows(load_corpus(), lm.tokenizer, window_len=64, max_tokens=args.tokens)
     units = [UnitRef(layer=args.layer, index=i) for i in range(args.units)]
-    config = ExplainConfig()
-    rows = [
+    header = {
+        "model": args.model,
+        "layer": args.layer,
+        "corpus_tokens": sum(w.n_tokens for w in windows),
+        "llm": args.llm,
+    }
+    rows: list[dict] = []
+
+    def add(row: dict) -> None:  # saved after every row: a long run keeps what it finished
+        rows.append(row)
+        save_result("autointerp", {**header, "rows": rows})
+
+    add(
         _row(
-            "model-free explainer",
-            lm,
-            windows,
-            units,
-            TokenStatsExplainer(),
-            KeywordJudge(),
-            config,
+            "model-free", lm, windows, units, TokenStatsExplainer(), KeywordJudge(), ExplainConfig()
         )
-    ]
+    )
     llm = get_provider(args.llm)
     small = ExplainConfig(sampler=SamplerConfig(n_train=20))
-    llm_units = units[: args.llm_units]
-    rows.append(
-        _row("LLM explainer", lm, windows, llm_units, LLMExplainer(llm), KeywordJudge(), small)
-    )
-    rows.append(
+    few = units[: args.llm_units]
+    add(
         _row(
-            "model-free explainer (same units)",
-            lm,
-            windows,
-            llm_units,
-            TokenStatsExplainer(),
-            KeywordJudge(),
-            small,
+            "model-free, same units", lm, windows, few, TokenStatsExplainer(), KeywordJudge(), small
         )
     )
+    add(_row("LLM", lm, windows, few, LLMExplainer(llm), KeywordJudge(), small))
     judged = ExplainConfig(
         sampler=SamplerConfig(n_train=20, n_test=10, n_non_activating=10), scorers=["detection"]
     )
-    few = units[: args.judge_units]
-    rows.append(
-        _row("LLM explainer, LLM judge", lm, windows, few, LLMExplainer(llm), LLMJudge(llm), judged)
-    )
-    rows.append(
+    fewer = units[: args.judge_units]
+    add(
         _row(
-            "model-free explainer, LLM judge",
+            "model-free, LLM judge",
             lm,
             windows,
-            few,
+            fewer,
             TokenStatsExplainer(),
             LLMJudge(llm),
             judged,
         )
     )
-    save_result(
-        "autointerp",
-        {
-            "model": args.model,
-            "layer": args.layer,
-            "corpus_tokens": sum(w.n_tokens for w in windows),
-            "llm": args.llm,
-            "rows": rows,
-        },
-    )
+    add(_row("LLM, LLM judge", lm, windows, fewer, LLMExplainer(llm), LLMJudge(llm), judged))
 
 
 if __name__ == "__main__":

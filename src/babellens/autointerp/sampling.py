@@ -103,17 +103,24 @@ class UnitExamples(BaseModel):
 def _pieces(
     acts: LayerActivations, unit: int, ctx_len: int
 ) -> tuple[torch.Tensor, list[tuple[int, int, int]]]:
-    """Maximum of the unit per piece, and (window, start, length) of each piece."""
-    column = acts.values[:, :, unit].float()
+    """Maximum of the unit per piece, and (window, start, length) of each piece (one reduction
+    over all windows: positions past a window's end are -inf, pieces under 2 tokens dropped)."""
+    n_win, width = acts.values.shape[:2]
+    n_per = -(-width // ctx_len)
+    column = torch.full((n_win, n_per * ctx_len), float("-inf"))
+    column[:, :width] = acts.values[:, :, unit].float()
+    lengths = torch.tensor(acts.lengths)
+    column[torch.arange(n_per * ctx_len).unsqueeze(0) >= lengths.unsqueeze(1)] = float("-inf")
+    maxima = column.view(n_win, n_per, ctx_len).amax(-1).flatten()
     spans: list[tuple[int, int, int]] = []
-    maxima: list[torch.Tensor] = []
+    keep: list[int] = []
     for w, length in enumerate(acts.lengths):
-        for start in range(0, length, ctx_len):
+        for p, start in enumerate(range(0, length, ctx_len)):
             n = min(ctx_len, length - start)
             if n >= 2:
                 spans.append((w, start, n))
-                maxima.append(column[w, start : start + n].max())
-    return torch.stack(maxima), spans
+                keep.append(w * n_per + p)
+    return maxima[torch.tensor(keep, dtype=torch.long)], spans
 
 
 def _threshold(acts: LayerActivations, unit: int, quantile: float) -> float:

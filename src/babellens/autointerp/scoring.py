@@ -153,13 +153,13 @@ def bootstrap_interval(
 ) -> tuple[float, float]:
     """95% percentile interval of the balanced accuracy, resampling within each class."""
     rng = np.random.default_rng(seed)
-    pos, neg = correct[labels].astype(float), correct[~labels].astype(float)
-    stats = []
-    for _ in range(resamples):
-        rates = [
-            part[rng.integers(0, part.size, part.size)].mean() for part in (pos, neg) if part.size
-        ]
-        stats.append(sum(rates) / len(rates))
+    rates = []
+    for part in (correct[labels].astype(float), correct[~labels].astype(float)):
+        if part.size:
+            rates.append(part[rng.integers(0, part.size, (resamples, part.size))].mean(axis=1))
+    if not rates:
+        return float("nan"), float("nan")
+    stats = sum(rates) / len(rates)
     low, high = np.percentile(stats, [2.5, 97.5])
     return round(float(low), 4), round(float(high), 4)
 
