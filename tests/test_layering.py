@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     },
     {"store"},
     {"jobs"},
-    {"web", "cli", "bench", "mcp"},
+    {"web", "cli", "bench", "mcp", "agents"},
     {"__init__", "__main__"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

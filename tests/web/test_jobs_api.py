@@ -180,6 +180,15 @@ def test_job_parameters_are_validated_by_the_kinds_model(client, body, words):
     assert words in answer.json()["error"]
 
 
+def test_paths_in_any_kinds_parameters_must_lie_under_the_roots(client):
+    body = {"kind": "safety", "model": "smollm2-135m", "params": {"data_dir": "/etc"}}
+    answer = client.post("/api/jobs", json=body)
+    assert answer.status_code == 400 and "data_dir" in answer.json()["error"]
+    body = {"kind": "dict_train", "model": "smollm2-135m", "params": {"corpus": "/etc/shadow"}}
+    answer = client.post("/api/jobs", json=body)
+    assert answer.status_code == 400 and "corpus" in answer.json()["error"]
+
+
 def test_a_job_stores_the_parameters_its_kind_will_read(client):
     from babellens.analyses.neuron_scan.scan import ScanConfig
 

@@ -1,10 +1,24 @@
 """Explainer and scorer providers (an OpenAI-compatible endpoint or an in-process model), their
 prompts, and a disk cache so a resumed run never pays twice for the same answer."""
 
+from babellens.autointerp.activations import LayerActivations, collect_neuron_activations
 from babellens.autointerp.cache import CachedProvider, request_key
 from babellens.autointerp.explain import explain_head, score_examples
+from babellens.autointerp.explainers import (
+    Explainer,
+    LLMExplainer,
+    TokenStatsExplainer,
+    overrepresented,
+)
 from babellens.autointerp.local_provider import LocalProvider
 from babellens.autointerp.openai_provider import OpenAIConfig, OpenAIProvider, parse_openai_target
+from babellens.autointerp.pipeline import (
+    ExplainConfig,
+    ExplainedUnit,
+    UnitScore,
+    explain_units,
+    random_partners,
+)
 from babellens.autointerp.prompts import (
     clean_explanation,
     explain_messages,
@@ -21,26 +35,68 @@ from babellens.autointerp.provider import (
     provider,
     provider_names,
 )
+from babellens.autointerp.sampling import Example, SamplerConfig, UnitExamples, sample_unit
+from babellens.autointerp.scoring import (
+    SCORERS,
+    Judge,
+    KeywordJudge,
+    LLMJudge,
+    Score,
+    ScoreSample,
+    balanced_accuracy,
+    bootstrap_interval,
+    score_samples,
+)
+from babellens.autointerp.unit_prompts import UNIT_PROMPT_VERSION
+from babellens.autointerp.units import NEURON_SOURCE, UnitRef, parse_unit
 
 __all__ = [
+    "NEURON_SOURCE",
     "PROVIDERS",
+    "SCORERS",
+    "UNIT_PROMPT_VERSION",
     "CachedProvider",
     "ChatProvider",
+    "Example",
+    "ExplainConfig",
+    "ExplainedUnit",
+    "Explainer",
+    "Judge",
+    "KeywordJudge",
+    "LLMExplainer",
+    "LLMJudge",
+    "LayerActivations",
     "LocalProvider",
     "Message",
     "OpenAIConfig",
     "OpenAIProvider",
     "ProviderError",
     "ProviderFactory",
+    "SamplerConfig",
+    "Score",
+    "ScoreSample",
+    "TokenStatsExplainer",
+    "UnitExamples",
+    "UnitRef",
+    "UnitScore",
+    "balanced_accuracy",
+    "bootstrap_interval",
     "clean_explanation",
+    "collect_neuron_activations",
     "explain_head",
     "explain_messages",
+    "explain_units",
     "get_provider",
+    "overrepresented",
     "parse_openai_target",
+    "parse_unit",
     "parse_yes_no",
     "provider",
     "provider_names",
+    "random_partners",
     "request_key",
+    "sample_unit",
     "score_examples",
     "score_messages",
+    "score_samples",
 ]

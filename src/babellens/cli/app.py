@@ -11,10 +11,13 @@ from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, safety
 from babellens.cli.demo_cmd import demo
 from babellens.cli.dict_cmd import app as dict_app
 from babellens.cli.dict_cmd import feature
+from babellens.cli.explain_cmd import app as explanations_app
+from babellens.cli.explain_cmd import explain
 from babellens.cli.graph_cmd import app as graph_app
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.lens_cmd import logit_lens_cmd
 from babellens.cli.lookups_cmd import lookups
+from babellens.cli.mcp_cmd import mcp
 from babellens.cli.output import err_console
 from babellens.cli.scan_cmd import neuron, next_token_neurons_cmd, scan
 from babellens.cli.serve_cmd import serve
@@ -47,6 +50,9 @@ app.command("logit-lens")(logit_lens_cmd)
 app.command()(lookups)
 app.add_typer(dict_app, name="dict")
 app.command()(feature)
+app.command()(explain)
+app.add_typer(explanations_app, name="explanations")
+app.command()(mcp)
 
 EXIT_USER_ERROR = 2
 

@@ -153,7 +153,7 @@ def lookups(
 
 
 def _dist(d) -> str:
-    return "–" if d is None else f"{d.mean:.3f} ± {d.std:.3f} (median {d.median:.3f}, n={d.n})"
+    return "–" if d is None else f"{d.mean:.3g} ± {d.std:.3g} (median {d.median:.3g}, n={d.n})"
 
 
 def print_report(r: LookupsReport) -> None:
@@ -190,6 +190,17 @@ def print_report(r: LookupsReport) -> None:
         f"paper: {small.model}", f"{small.drop_active}", f"{small.drop_inactive}", "", style="dim"
     )
     console.print(abl)
+    fid = Table(title="the same drops beside P(token) before ablation")
+    for col in ("group", "P(token) clean", "log-prob drop act/inact", "relative drop act/inact"):
+        fid.add_column(col)
+    for a in r.ablation:
+        fid.add_row(
+            a.group,
+            _dist(a.clean_probability),
+            f"{_dist(a.logprob_drop_active)} / {_dist(a.logprob_drop_inactive)}",
+            f"{_dist(a.relative_drop_active)} / {_dist(a.relative_drop_inactive)}",
+        )
+    console.print(fid)
     pairs = Table(title="explained (neuron, head) pairs")
     for col in ("group", "neuron", "token", "head", "active", "score", "explanation"):
         pairs.add_column(col)

@@ -28,7 +28,7 @@ class GraphJobParams(GraphConfig, JobParams):
     )
 
 
-@job_kind("graph", params=GraphJobParams)
+@job_kind("graph", params=GraphJobParams, web=False)  # POST /api/graphs checks the pair
 def run_graph_job(ctx: JobContext) -> dict[str, Any]:
     """Attribution graph of a prompt through per-layer transcoders."""
     params: GraphJobParams = ctx.params  # type: ignore[assignment]

@@ -19,6 +19,7 @@ from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.jobs import crossling_job as _crossling_job  # noqa: F401 - registers its kind
 from babellens.jobs import dictionary_jobs as _dictionary_jobs  # noqa: F401 - registers its kinds
+from babellens.jobs import explain_job as _explain_job  # noqa: F401 - registers its kind
 from babellens.jobs import graph_job as _graph_job  # noqa: F401 - registers its kind
 from babellens.jobs import lookups_job as _lookups_job  # noqa: F401 - registers its kind
 from babellens.jobs import safety_job as _safety_job  # noqa: F401 - registers its kind

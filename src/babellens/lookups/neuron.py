@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,8 @@ from babellens.lookups.selection import NeuronTarget
 from babellens.lookups.summary import head_ablation, missing_class, score_answers
 from babellens.lookups.truncation import truncate
 from babellens.models.language_model import LanguageModel
+
+_TINY = 1e-30  # log of a probability that underflowed to 0
 
 __all__ = ["Attributed", "analyse_neuron", "attribute_prompts"]
 
@@ -175,10 +178,16 @@ def _explain_head(
             )
         for e, d, p in zip(train_ex, drops.tolist(), clean.tolist(), strict=True):
             e.ablation_drop, e.probability = float(d), float(p)
+            e.ablated_probability = float(p - d)
+            e.logprob_drop = math.log(max(p, _TINY)) - math.log(max(p - d, _TINY))
+            e.relative_drop = d / p if p > 0 else None
+    # the ablated head must be the one the attribution marked: recount its active prompts
+    marked = sum(e.active for e in train_ex) / len(train_ex) if train_ex else None
     lookup = HeadLookup(
         layer=head[0],
         head=head[1],
         active_fraction=fraction,
+        attributed_fraction=marked,
         explanation=explanation,
         score=score,
         score_note=note,

@@ -55,6 +55,15 @@ class ExampleRecord(BaseModel):
     ablation_drop: float | None = Field(
         None, description="P(token) clean minus with this head's values zeroed (train examples)"
     )
+    ablated_probability: float | None = Field(
+        None, description="P(token) with this head's values zeroed (train examples)"
+    )
+    logprob_drop: float | None = Field(
+        None, description="log P(token) clean minus log P(token) ablated (nats)"
+    )
+    relative_drop: float | None = Field(
+        None, description="The drop as a fraction of the clean P(token)"
+    )
 
 
 class HeadLookup(BaseModel):
@@ -70,6 +79,18 @@ class HeadLookup(BaseModel):
     n_unparsed: int = Field(0, description="Scorer answers that were neither Yes nor No")
     ablation_active: Distribution | None = None
     ablation_inactive: Distribution | None = None
+    clean_probability: Distribution | None = Field(
+        None, description="P(token) before ablation over the train examples"
+    )
+    logprob_drop_active: Distribution | None = None
+    logprob_drop_inactive: Distribution | None = None
+    relative_drop_active: Distribution | None = None
+    relative_drop_inactive: Distribution | None = None
+    attributed_fraction: float | None = Field(
+        None,
+        description="Share of train prompts where the attribution marks the ablated head active "
+        "(equals active_fraction when the ablated head is the attribution's pick)",
+    )
     examples: list[ExampleRecord] = Field(default_factory=list)
 
 
@@ -116,6 +137,13 @@ class AblationSummary(BaseModel):
     group: Group
     active: Distribution | None = None
     inactive: Distribution | None = None
+    clean_probability: Distribution | None = Field(
+        None, description="P(token) before ablation, every ablated example of the group"
+    )
+    logprob_drop_active: Distribution | None = None
+    logprob_drop_inactive: Distribution | None = None
+    relative_drop_active: Distribution | None = None
+    relative_drop_inactive: Distribution | None = None
     ks: TestResult | None = Field(None, description="Two-sample Kolmogorov-Smirnov test")
 
 

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 from babellens.lookups.report import AblationSummary, GroupSummary, HeadLookup, NeuronLookup
-from babellens.lookups.stats import balanced_accuracy, describe, ks_test, skewness_test
+from babellens.lookups.stats import (
+    Distribution,
+    balanced_accuracy,
+    describe,
+    ks_test,
+    skewness_test,
+)
 
 __all__ = [
     "MIN_SKEW_N",
@@ -53,6 +59,29 @@ def missing_class(truth: Sequence[bool]) -> str | None:
     return None
 
 
+def _split(examples, field: str, active: bool) -> Distribution | None:
+    values = [
+        getattr(e, field)
+        for e in examples
+        if getattr(e, field) is not None and e.active == active and e.ablation_drop is not None
+    ]
+    return describe(values) if values else None
+
+
+def _fidelity(examples) -> dict[str, Distribution | None]:
+    """P(token) before ablation, and the drop in log-probability and relative to P(token)."""
+    clean = [
+        e.probability for e in examples if e.probability is not None and e.ablation_drop is not None
+    ]
+    return {
+        "clean_probability": describe(clean) if clean else None,
+        "logprob_drop_active": _split(examples, "logprob_drop", True),
+        "logprob_drop_inactive": _split(examples, "logprob_drop", False),
+        "relative_drop_active": _split(examples, "relative_drop", True),
+        "relative_drop_inactive": _split(examples, "relative_drop", False),
+    }
+
+
 def head_ablation(head: HeadLookup) -> HeadLookup:
     """The head with its per-example drops summarised by activity."""
     on = [e.ablation_drop for e in head.examples if e.ablation_drop is not None and e.active]
@@ -61,6 +90,7 @@ def head_ablation(head: HeadLookup) -> HeadLookup:
         update={
             "ablation_active": describe(on) if on else None,
             "ablation_inactive": describe(off) if off else None,
+            **_fidelity(head.examples),
         }
     )
 
@@ -94,9 +124,11 @@ def ablation_summary(
             for e in h.examples:
                 if e.ablation_drop is not None:
                     (on if e.active else off).append(e.ablation_drop)
+    examples = [e for n in neurons if n.group == group for h in n.heads for e in h.examples]
     return AblationSummary(
         group=group,
         active=describe(on) if on else None,
         inactive=describe(off) if off else None,
+        **_fidelity(examples),
         ks=ks_test(on, off) if on and off else None,
     )

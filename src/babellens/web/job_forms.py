@@ -28,6 +28,7 @@ class FormField(BaseModel):
     input: InputType
     default: Any = None
     optional: bool = Field(False, description="Empty means the model's default (null)")
+    required: bool = Field(False, description="The kind has no default for it")
     minimum: float | None = None
     maximum: float | None = None
     choices: list[str] = Field(default_factory=list)
@@ -96,7 +97,9 @@ def job_form(kind: JobKind) -> JobForm:
             advanced.append(name)
             continue
         info = kind.params.model_fields.get(name)
-        if info is not None:  # defaults made by a factory are not in the schema
+        if info is not None and info.is_required():
+            field.required, field.default = True, None
+        elif info is not None:  # defaults made by a factory are not in the schema
             field.default = info.get_default(call_default_factory=True)
         fields.append(field)
     return JobForm(kind=kind.name, description=kind.description, fields=fields, advanced=advanced)

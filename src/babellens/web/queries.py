@@ -206,6 +206,7 @@ def layer_page(
             or 0
         )
         rows = s.execute(query).all()
+    explained = _layer_explanations(db, card.model, layer)
     neurons = [
         NeuronRow(
             neuron=n,
@@ -214,6 +215,7 @@ def layer_page(
             density=dens,
             congruence=score,
             top_token=(tok or (promoted or [{}])[0]).get("token"),
+            **explained.get(n, {}),
         )
         for n, mx, mean, dens, score, tok, promoted in rows
     ]
@@ -292,8 +294,37 @@ def search(db: Database, card: ModelCard, query: str, by: str, limit: int) -> Se
         if card.token_job is None:
             note = "no next-token-neuron analysis yet: run `babellens next-token-neurons MODEL`"
     else:
-        note = "no explanations yet: they come from an auto-interpretation run"
+        hits, note = _search_explanations(db, card, query, meaning=by == "meaning", limit=limit)
     return SearchResults(card=card, query=query, by=by, hits=hits, note=note)  # type: ignore[arg-type]
+
+
+def _layer_explanations(db: Database, model: str, layer: int) -> dict[int, dict[str, Any]]:
+    from babellens.store.explanations import ExplanationStore
+
+    return {
+        i: {"explanation": e.text, "detection": e.detection, "detection_random": e.detection_random}
+        for i, e in ExplanationStore(db).for_layer(model, layer).items()
+    }
+
+
+def _search_explanations(
+    db: Database, card: ModelCard, query: str, *, meaning: bool, limit: int
+) -> tuple[list[SearchHit], str | None]:
+    from babellens.store.explanation_search import search_explanations
+
+    found = search_explanations(db, card.model, query, meaning=meaning, limit=limit)
+    hits = [
+        SearchHit(
+            layer=h.explanation.unit.layer,
+            neuron=h.explanation.unit.index,
+            reason=h.explanation.text,
+            score=h.match,
+        )
+        for h in found
+        if h.explanation.unit.source == "neuron"
+    ]
+    note = None if hits else "no explanations match: run `babellens explain MODEL --layer L` first"
+    return hits, note
 
 
 def _search_tokens(db: Database, card: ModelCard, needle: str, limit: int) -> list[SearchHit]:

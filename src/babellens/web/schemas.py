@@ -105,6 +105,9 @@ class NeuronRow(BaseModel):
     density: float
     congruence: float | None = Field(description="Whole-word congruence score, when computed")
     top_token: str | None = Field(description="The whole-word token it promotes most")
+    explanation: str | None = Field(None, description="Its best-scored explanation, if explained")
+    detection: float | None = Field(None, description="That explanation's detection score")
+    detection_random: float | None = Field(None, description="Detection for a random explanation")
 
 
 class LayerPage(BaseModel):
@@ -147,7 +150,7 @@ class SearchHit(BaseModel):
 class SearchResults(BaseModel):
     card: ModelCard
     query: str
-    by: Literal["neuron", "token", "explanation"]
+    by: Literal["neuron", "token", "explanation", "meaning"]
     hits: list[SearchHit]
     note: str | None = None
 

@@ -84,12 +84,33 @@ def _merged_params(body: JobRequest) -> dict[str, Any]:
     return params
 
 
-def _apply_web_limits(params: dict[str, Any], fields: set[str], settings: WebSettings) -> None:
+_PATH_SUFFIXES = ("_dir", "_file", "_files", "_path")
+
+
+def _apply_web_limits(
+    kind: str, params: dict[str, Any], fields: set[str], settings: WebSettings
+) -> None:
     """What the web may ask for beyond the kind's own limits: corpora and files under the allowed
-    roots, token budgets within the operator's cap."""
-    if "corpus" in fields:
-        _check_corpus(params.get("corpus", BUNDLED_CORPUS), settings)
-    if "max_tokens" in fields:
+    roots, a scan's token budget within the operator's cap."""
+    if "corpus" in fields and params.get("corpus") is not None:
+        _check_corpus(params["corpus"], settings)
+    for name in fields:
+        value = params.get(name)
+        if not name.endswith(_PATH_SUFFIXES) or not value:
+            continue
+        paths = (
+            value.values()
+            if isinstance(value, dict)
+            else [value]
+            if isinstance(value, str)
+            else value
+        )
+        for path in paths:
+            if not _under_roots(str(path), settings):
+                raise InvalidInputError(
+                    f"{name}: {path!r} is not under a folder in BABELLENS_MODEL_ROOTS"
+                )
+    if kind == "scan":
         budget = params.get("max_tokens")
         if budget is None:
             params["max_tokens"] = min(settings.max_job_tokens, _DEFAULT_WEB_TOKENS)
@@ -108,7 +129,7 @@ def job_params(body: JobRequest, settings: WebSettings) -> dict[str, Any]:
             f"job kind {body.kind!r} is started from its own page or the CLI, not POST /api/jobs"
         )
     params = _merged_params(body)
-    _apply_web_limits(params, set(kind.params.model_fields), settings)
+    _apply_web_limits(kind.name, params, set(kind.params.model_fields), settings)
     return kind.validate(params).model_dump(mode="json")
 
 

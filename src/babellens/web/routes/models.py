@@ -60,9 +60,17 @@ def neuron(db: DbDep, slug: str, layer: LayerIndex, neuron: NeuronIndex) -> Neur
         card=card,
         record=record,
         neighbours=neuron_links(card, layer, neuron),
-        explanations=[],
+        explanations=_explanations(db, card.model, layer, neuron),
         sample_prompt=sample.strip(),
     )
+
+
+def _explanations(db: DbDep, model: str, layer: int, neuron: int) -> list[dict]:
+    from babellens.autointerp.units import UnitRef
+    from babellens.store.explanations import ExplanationStore
+
+    found = ExplanationStore(db).for_unit(model, UnitRef(layer=layer, index=neuron))
+    return [e.model_dump(mode="json", exclude={"record"}) for e in found]
 
 
 @page(router, "/models/{slug}/search", "search.html", title="Search")
@@ -71,7 +79,7 @@ def search_model(
     settings: SettingsDep,
     slug: str,
     q: Annotated[str, Query(min_length=1, max_length=200)],
-    by: Literal["neuron", "token", "explanation"] = "neuron",
+    by: Literal["neuron", "token", "explanation", "meaning"] = "neuron",
 ) -> SearchResults:
     card = model_card(db, slug)
     return search(db, card, q, by, settings.max_page_size)

@@ -23,7 +23,7 @@ class SafetyReportPage(BaseModel):
     report: SafetyReport
 
 
-@page(router, "/safety", "safety.html", title="Safety", nav=28)
+@page(router, "/safety", "safety.html", title="Safety", nav=32)
 def safety_page(db: DbDep) -> SafetyListPage:
     return SafetyListPage(
         reports=ReportStore(db).list(SafetyReport.report_kind),

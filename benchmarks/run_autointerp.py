@@ -1,0 +1,106 @@
+"""Explain and score the neurons of one smollm2-135m layer with each explainer, beside the
+random-explanation baseline; wall time per 100 units. Writes results/autointerp.json.
+
+    PYTHONPATH=src python benchmarks/run_autointerp.py [--layer 15] [--units 300] [--llm-units 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from doc_tables import save_result
+
+from babellens.autointerp import (
+    ExplainConfig,
+    KeywordJudge,
+    LLMExplainer,
+    LLMJudge,
+    SamplerConfig,
+    TokenStatsExplainer,
+    UnitRef,
+    explain_units,
+    get_provider,
+)
+from babellens.autointerp.summary import summarize
+from babellens.data.corpus import load_corpus
+from babellens.data.windows import make_windows
+from babellens.models.loading import load
+
+
+def _row(name, lm, windows, units, explainer, judge, config) -> dict:
+    start = time.perf_counter()
+    results = explain_units(lm, windows, units, explainer, judge, config)
+    seconds = time.perf_counter() - start
+    return {
+        "row": name,
+        "explainer": explainer.name,
+        "judge": judge.name,
+        "units_asked": len(units),
+        "units_scored": len(results),
+        "seconds": round(seconds, 1),
+        "seconds_per_100_units": round(100 * seconds / max(1, len(units)), 1),
+        "scores": [s.model_dump() for s in summarize(results)],
+        "examples": [{"unit": r.unit.key, "explanation": r.explanation} for r in results[:8]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--layer", type=int, default=15)
+    parser.add_argument("--units", type=int, default=300)
+    parser.add_argument("--llm-units", type=int, default=24)
+    parser.add_argument("--judge-units", type=int, default=6)
+    parser.add_argument("--llm", default="local:qwen2.5-coder-0.5b")
+    parser.add_argument("--tokens", type=int, default=32_768)
+    args = parser.parse_args()
+    lm = load(args.model)
+    windows = make_windows(load_corpus(), lm.tokenizer, window_len=64, max_tokens=args.tokens)
+    units = [UnitRef(layer=args.layer, index=i) for i in range(args.units)]
+    header = {
+        "model": args.model,
+        "layer": args.layer,
+        "corpus_tokens": sum(w.n_tokens for w in windows),
+        "llm": args.llm,
+    }
+    rows: list[dict] = []
+
+    def add(row: dict) -> None:  # saved after every row: a long run keeps what it finished
+        rows.append(row)
+        save_result("autointerp", {**header, "rows": rows})
+
+    add(
+        _row(
+            "model-free", lm, windows, units, TokenStatsExplainer(), KeywordJudge(), ExplainConfig()
+        )
+    )
+    llm = get_provider(args.llm)
+    small = ExplainConfig(sampler=SamplerConfig(n_train=20))
+    few = units[: args.llm_units]
+    add(
+        _row(
+            "model-free, same units", lm, windows, few, TokenStatsExplainer(), KeywordJudge(), small
+        )
+    )
+    add(_row("LLM", lm, windows, few, LLMExplainer(llm), KeywordJudge(), small))
+    judged = ExplainConfig(
+        sampler=SamplerConfig(n_train=20, n_test=10, n_non_activating=10), scorers=["detection"]
+    )
+    fewer = units[: args.judge_units]
+    add(
+        _row(
+            "model-free, LLM judge",
+            lm,
+            windows,
+            fewer,
+            TokenStatsExplainer(),
+            LLMJudge(llm),
+            judged,
+        )
+    )
+    add(_row("LLM, LLM judge", lm, windows, fewer, LLMExplainer(llm), LLMJudge(llm), judged))
+
+
+if __name__ == "__main__":
+    main()

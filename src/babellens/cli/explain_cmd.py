@@ -1,0 +1,201 @@
+"""``babellens explain`` (explain and score units as a job) and ``babellens explanations``
+(search, export and import them)."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from babellens.cli.loading import ModelArg
+from babellens.cli.options import DbOpt, JsonOpt
+from babellens.cli.output import console, err_console, print_json
+from babellens.errors import InvalidInputError
+
+__all__ = ["app", "explain"]
+
+app = typer.Typer(help="Search, export and import unit explanations.", no_args_is_help=True)
+
+ScorerOpt = Annotated[
+    list[str] | None, typer.Option("--scorer", help="detection and/or fuzzing (default: both).")
+]
+
+
+def explain(
+    model: ModelArg,
+    layer: Annotated[int | None, typer.Option(help="Explain every neuron of this layer.")] = None,
+    units: Annotated[
+        str | None, typer.Option(help="Or these units, comma-separated: 3/17,3/40 or neuron/3/17.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N units.")] = None,
+    explainer: Annotated[
+        str,
+        typer.Option(help="'tokens' (model-free) or a provider: local:ALIAS, openai:URL:MODEL."),
+    ] = "tokens",
+    judge: Annotated[
+        str, typer.Option(help="'keywords' (model-free) or a provider spec, as for --explainer.")
+    ] = "keywords",
+    scorer: ScorerOpt = None,
+    corpus: Annotated[str | None, typer.Option(help="Corpus (default: the bundled one).")] = None,
+    corpus_tokens: Annotated[
+        int, typer.Option(min=256, help="Corpus tokens to sample from.")
+    ] = 32_768,
+    max_calls: Annotated[
+        int | None, typer.Option(min=0, help="Refuse to start above N calls.")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(min=0, help="Refuse to start above N estimated tokens.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests in flight.")] = 4,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Explain and score units: detection and fuzzing, each beside a random explanation's score."""
+    from babellens.cli.scan_cmd import run_foreground
+    from babellens.jobs.explain_job import ExplainParams
+    from babellens.jobs.registry import validate_params
+    from babellens.store import open_database
+
+    if (layer is None) == (units is None):
+        raise InvalidInputError(
+            "give either a layer (--layer L) or a list of units (--units 3/17,3/40)"
+        )
+    raw = {
+        "layer": layer,
+        "units": [u.strip() for u in units.split(",") if u.strip()] if units else None,
+        "limit": limit,
+        "explainer": explainer,
+        "judge": judge,
+        "corpus": corpus,
+        "corpus_tokens": corpus_tokens,
+        "max_calls": max_calls,
+        "max_tokens": max_tokens,
+        "concurrency": concurrency,
+    }
+    if scorer:
+        raw["scorers"] = scorer
+    params = validate_params(ExplainParams, raw, what="explain job")
+    finished = run_foreground(
+        open_database(db),
+        "explain",
+        model,
+        params.model_dump(exclude_none=True),
+        quiet=json,
+        unit="units",
+    )
+    if json:
+        print_json(finished)
+        return
+    s = finished.summary
+    console.print(
+        f"[green]✓[/] job {finished.id}: {s['explained']} of {s['units']} units explained by "
+        f"{escape(s['explainer'])}, judged by {escape(s['judge'])} ({s['skipped']} fired too rarely)"
+    )
+    table = Table(title="mean over units, 95% bootstrap interval over units")
+    for col in (
+        "scorer",
+        "units",
+        "explanation",
+        "random explanation",
+        "beats random",
+        "examples/unit",
+    ):
+        table.add_column(col)
+    for row in s["scores"]:
+        rand = (
+            "—"
+            if row["random_mean"] is None
+            else (f"{row['random_mean']:.3f} [{row['random_low']:.3f}, {row['random_high']:.3f}]")
+        )
+        table.add_row(
+            row["scorer"],
+            str(row["units"]),
+            f"{row['mean']:.3f} [{row['low']:.3f}, {row['high']:.3f}]",
+            rand,
+            f"{row['wins']}/{row['units']}",
+            f"{row['examples_per_unit']:g}",
+        )
+    console.print(table)
+
+
+@app.command("search")
+def search_cmd(
+    model: ModelArg,
+    query: Annotated[str, typer.Argument(help="Words, or a description when --meaning.")],
+    meaning: Annotated[
+        bool, typer.Option("--meaning", help="By meaning (embeddings), not words.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Find units by their explanations (full text over explanations and tokens, or by meaning)."""
+    from babellens.store import open_database
+    from babellens.store.explanation_search import search_explanations
+
+    hits = search_explanations(open_database(db), model, query, meaning=meaning, limit=limit)
+    if json:
+        print_json(hits)
+        return
+    table = Table(title=f"{len(hits)} units for {query!r} ({'meaning' if meaning else 'text'})")
+    for col in ("unit", "match", "detection (random)", "explanation"):
+        table.add_column(col)
+    for h in hits:
+        e = h.explanation
+        det = "—" if e.detection is None else f"{e.detection:.2f} ({e.detection_random or 0:.2f})"
+        table.add_row(e.unit.key, f"{h.match:.3f}", det, escape(e.text))
+    console.print(table)
+
+
+@app.command("export")
+def export_cmd(
+    model: ModelArg,
+    out: Annotated[Path, typer.Argument(help="JSON file to write (Neuronpedia's export format).")],
+    layer: Annotated[int, typer.Option(help="Layer to export.")],
+    source: Annotated[str, typer.Option(help="neuron or a dictionary id.")] = "neuron",
+    model_id: Annotated[str | None, typer.Option(help="modelId to write (default: MODEL).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Write a layer's explanations in Neuronpedia's explanation export format."""
+    from babellens.store import open_database
+    from babellens.store.explanation_exchange import to_neuronpedia
+    from babellens.store.explanations import ExplanationStore
+
+    found = ExplanationStore(open_database(db)).for_layer(model, layer, source)
+    if not found:
+        raise InvalidInputError(
+            f"no explanations of {model} layer {layer}: run `babellens explain` first"
+        )
+    records = to_neuronpedia([found[i] for i in sorted(found)], model_id or model)
+    out.write_text(jsonlib.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    err_console.print(f"wrote {len(records)} explanations to {out}")
+
+
+@app.command("import")
+def import_cmd(
+    model: ModelArg,
+    path: Annotated[Path, typer.Argument(help="A Neuronpedia explanation export (JSON list).")],
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Read explanations in Neuronpedia's format into the store, under a new job."""
+    from babellens.store import open_database
+    from babellens.store.explanation_exchange import import_neuronpedia
+
+    try:
+        records = jsonlib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"cannot read {path} as JSON ({exc}): give a Neuronpedia export"
+        ) from None
+    if not isinstance(records, list):
+        raise InvalidInputError(f"{path} is not a JSON list of explanations")
+    job_id = import_neuronpedia(open_database(db), model, records)
+    if json:
+        print_json({"job_id": job_id, "imported": len(records)})
+    else:
+        console.print(f"[green]✓[/] imported {len(records)} explanations as job {job_id}")

@@ -1,0 +1,155 @@
+"""The ``explain`` job kind: explain and score all neurons of a layer, or a list of units.
+
+Explainer and judge are named by one string each: ``tokens`` / ``keywords`` (model-free) or a
+provider spec (``local:qwen2.5-coder-0.5b``, ``openai:http://127.0.0.1:8765/v1:MODEL``), whose
+answers go through the request cache so a resumed job never asks twice. The estimated cost is
+checked against ``max_calls`` / ``max_tokens`` before any work starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from babellens.autointerp.budget import check_budget, estimate_cost
+from babellens.autointerp.explainers import Explainer, LLMExplainer, TokenStatsExplainer
+from babellens.autointerp.pipeline import ExplainConfig, explain_units
+from babellens.autointerp.provider import ChatProvider, get_provider
+from babellens.autointerp.sampling import SamplerConfig
+from babellens.autointerp.scoring import SCORERS, Judge, KeywordJudge, LLMJudge
+from babellens.autointerp.summary import summarize
+from babellens.autointerp.units import NEURON_SOURCE, UnitRef, parse_unit
+from babellens.errors import InvalidInputError
+from babellens.jobs.context import JobContext
+from babellens.jobs.registry import JobParams, job_kind
+
+__all__ = [
+    "MODEL_FREE_EXPLAINER",
+    "MODEL_FREE_JUDGE",
+    "ExplainParams",
+    "build_pair",
+    "resolve_units",
+    "run_explain",
+]
+
+MODEL_FREE_EXPLAINER = "tokens"
+MODEL_FREE_JUDGE = "keywords"
+
+
+class ExplainParams(JobParams):
+    layer: int | None = Field(None, ge=0, le=1000, description="Explain every neuron of this layer")
+    units: list[str] | None = Field(
+        None, max_length=100_000, description="Or these units: LAYER/INDEX or SOURCE/LAYER/INDEX"
+    )
+    limit: int | None = Field(None, ge=1, le=1_000_000, description="Only the first N units")
+    explainer: str = Field(
+        MODEL_FREE_EXPLAINER, max_length=500, description="'tokens' or a provider spec"
+    )
+    judge: str = Field(
+        MODEL_FREE_JUDGE, max_length=500, description="'keywords' or a provider spec"
+    )
+    scorers: list[str] = Field(default_factory=lambda: list(SCORERS), min_length=1, max_length=2)
+    corpus: str | None = Field(
+        None, max_length=1000, description="Corpus (default: the bundled one)"
+    )
+    corpus_tokens: int = Field(
+        32_768, ge=256, le=10_000_000, description="Corpus tokens to sample from"
+    )
+    window_len: int = Field(64, ge=8, le=2048)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    batch_units: int = Field(16, ge=1, le=1024, description="Units per batch and checkpoint")
+    max_calls: int | None = Field(None, ge=0, description="Refuse to start above this many calls")
+    max_tokens: int | None = Field(None, ge=0, description="Refuse to start above this many tokens")
+    concurrency: int = Field(4, ge=1, le=256, description="Requests in flight (openai providers)")
+    cache: bool = Field(True, description="Cache provider answers on disk")
+    seed: int = 0
+
+
+def resolve_units(params: ExplainParams, n_layers: int, d_mlp: int) -> list[UnitRef]:
+    if (params.layer is None) == (params.units is None):
+        raise InvalidInputError("give either a layer (--layer) or a list of units (--units)")
+    if params.layer is not None:
+        if params.layer >= n_layers:
+            raise InvalidInputError(f"layer {params.layer} out of range: the model has {n_layers}")
+        units = [UnitRef(source=NEURON_SOURCE, layer=params.layer, index=i) for i in range(d_mlp)]
+    else:
+        units = [parse_unit(u) for u in params.units or []]
+    return units[: params.limit] if params.limit else units
+
+
+def _provider(spec: str, params: ExplainParams, built: dict[str, ChatProvider]) -> ChatProvider:
+    if spec not in built:
+        from babellens.store.database import data_home
+
+        options: dict[str, Any] = (
+            {"concurrency": params.concurrency} if spec.startswith("openai:") else {}
+        )
+        cache = data_home() / "autointerp-cache" if params.cache else None
+        built[spec] = get_provider(spec, cache_dir=cache, **options)
+    return built[spec]
+
+
+def build_pair(params: ExplainParams) -> tuple[Explainer, Judge]:
+    """The explainer and judge the params name (one provider object when both name the same)."""
+    built: dict[str, ChatProvider] = {}
+    explainer: Explainer = (
+        TokenStatsExplainer()
+        if params.explainer == MODEL_FREE_EXPLAINER
+        else LLMExplainer(_provider(params.explainer, params, built))
+    )
+    judge: Judge = (
+        KeywordJudge()
+        if params.judge == MODEL_FREE_JUDGE
+        else LLMJudge(_provider(params.judge, params, built))
+    )
+    return explainer, judge
+
+
+def _estimate(params: ExplainParams, n_units: int):
+    return estimate_cost(
+        n_units,
+        params.sampler,
+        params.scorers,
+        llm_explainer=params.explainer != MODEL_FREE_EXPLAINER,
+        llm_judge=params.judge != MODEL_FREE_JUDGE,
+    )
+
+
+@job_kind("explain", params=ExplainParams, web=False)  # providers may name any URL
+def run_explain(ctx: JobContext) -> dict[str, Any]:
+    """Explain and score units (Delphi-style sampling, detection and fuzzing, random baselines)."""
+    from babellens.data.corpus import load_corpus
+    from babellens.data.windows import make_windows
+    from babellens.jobs.model_cache import cached_model
+    from babellens.store.explanations import ExplanationStore
+
+    params: ExplainParams = ctx.params  # type: ignore[assignment]
+    lm = cached_model(ctx.job.model)
+    units = resolve_units(params, lm.adapter.n_layers, lm.adapter.d_mlp)
+    cost = _estimate(params, len(units))
+    check_budget(cost, params.max_calls, params.max_tokens)
+    explainer, judge = build_pair(params)
+    windows = make_windows(
+        load_corpus(params.corpus),
+        lm.tokenizer,
+        window_len=params.window_len,
+        max_tokens=params.corpus_tokens,
+    )
+    config = ExplainConfig(
+        sampler=params.sampler,
+        scorers=params.scorers,
+        batch_units=params.batch_units,
+        seed=params.seed,
+    )
+    results = explain_units(lm, windows, units, explainer, judge, config, control=ctx)
+    ExplanationStore(ctx.db).save(ctx.job.id, ctx.job.model, results)
+    return {
+        "units": len(units),
+        "explained": len(results),
+        "skipped": len(units) - len(results),
+        "explainer": explainer.name,
+        "judge": judge.name,
+        "estimated_calls": cost.calls,
+        "scores": [s.model_dump() for s in summarize(results)],
+    }
