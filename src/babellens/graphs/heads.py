@@ -72,7 +72,11 @@ def _source_vector(fr: FrozenReplacement, graph: AttributionGraph, source: int) 
 def split_edge_by_head(
     fr: FrozenReplacement, graph: AttributionGraph, source: int, target: int
 ) -> HeadSplit:
-    """The edge ``source -> target`` of ``graph`` (computed on ``fr``'s prompt) split by head."""
+    """The edge ``source -> target`` of ``graph`` (computed on ``fr``'s prompt) split by head.
+
+    ``fr`` is set to the graph's feature nodes first (a capped graph's errors hold the rest).
+    """
+    fr.keep_only(graph.features)
     a, spec = fr.adapter, fr.adapter.spec
     run = fr.run(1, head_probes=True)
     value = _target_value(fr, graph, target, run)
