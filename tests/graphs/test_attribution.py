@@ -81,10 +81,12 @@ def test_every_edge_is_the_activation_times_the_jacobian_by_finite_differences(
     assert checked_nonzero > 10
 
 
-@pytest.mark.parametrize("family", ["llama", "gemma3"])
-def test_incoming_edges_plus_bias_sum_to_the_pre_activation(family: str) -> None:
+@pytest.mark.parametrize(("family", "cap"), [("llama", None), ("gemma3", None), ("llama", 10)])
+def test_incoming_edges_plus_bias_sum_to_the_pre_activation(family: str, cap: int | None) -> None:
+    """Also with a feature cap: the dropped features' output is then in the error nodes."""
     lm, transcoders, ids = _setup(family)
-    graph = attribute(lm, transcoders, ids, GraphConfig(batch_size=16))
+    graph = attribute(lm, transcoders, ids, GraphConfig(batch_size=16, max_feature_nodes=cap))
+    assert cap is None or graph.n_features == cap
     fr = FrozenReplacement(lm, transcoders, ids)
     # the bias: the frozen model with every source (token, feature, error) switched off
     zero = fr.run(

@@ -99,3 +99,25 @@ def test_a_new_graph_only_uses_a_known_model_and_transcoder_pair(client, stored)
         "/api/graphs", json={"model": model, "transcoders": tcs, "prompt": "Rome is"}
     )
     assert queued.status_code == 201 and queued.json()["kind"] == "graph"
+
+
+def test_the_heads_of_an_edge_across_positions_sum_to_it(client, stored) -> None:
+    db, job_id, _, _ = stored
+    report = ReportStore(db).get(job_id, GraphReport)
+    nodes = report.node_by_id()
+    link = next(
+        lk
+        for lk in report.links
+        if nodes[lk.source].ctx_idx != nodes[lk.target].ctx_idx and abs(lk.weight) > 1e-2
+    )
+    got = client.get(
+        f"/api/graphs/{job_id}/heads",
+        params={"source": link.source, "target": link.target, "top": 50},
+    )
+    assert got.status_code == 200
+    data = got.json()
+    assert data["edge"] == pytest.approx(link.weight)
+    assert sum(h["weight"] for h in data["heads"]) == pytest.approx(link.weight, rel=1e-4, abs=1e-5)
+    assert data["direct"] == pytest.approx(0, abs=1e-4 * max(1, abs(link.weight)))
+    missing = client.get(f"/api/graphs/{job_id}/heads", params={"source": "x", "target": "y"})
+    assert missing.status_code == 400

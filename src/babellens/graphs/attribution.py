@@ -39,7 +39,9 @@ class GraphConfig(BaseModel):
     )
     batch_size: int = Field(32, ge=1, le=1024, description="targets per backward pass")
     max_feature_nodes: int | None = Field(
-        None, ge=1, description="keep at most this many active features (largest activations)"
+        None,
+        ge=1,
+        description="at most this many feature nodes (largest activations); the rest join the errors",
     )
     memory_limit_gb: float | None = Field(
         None, gt=0, description="refuse graphs estimated above this (default: half the free RAM)"
@@ -103,6 +105,8 @@ def attribute(
     control = control or LocalControl()
     fr = FrozenReplacement(lm, transcoders, input_ids)
     features, acts = _active_features(fr, config.max_feature_nodes)
+    if config.max_feature_nodes is not None:
+        fr.keep_only(features)
     need, limit = (
         estimate_memory_bytes(lm, fr.n_pos, features.shape[0], config),
         _memory_limit(config),

@@ -168,6 +168,24 @@ class FrozenReplacement:
             logits=logits[0],
         )
 
+    def keep_only(self, features: torch.Tensor) -> None:
+        """Make only ``features`` ([F, 3]: layer, pos, index) nodes; the rest join the errors.
+
+        A capped graph stays complete: what the dropped features wrote is then part of what the
+        error node of their (layer, position) holds, ``mlp_out - reconstruction(kept)``.
+        """
+        for layer in range(self.n_layers):
+            rows = features[features[:, 0] == layer]
+            f = self.clean.features[layer]
+            kept = torch.zeros_like(f)
+            pos, idx = rows[:, 1].to(f.device), rows[:, 2].to(f.device)
+            kept[pos, idx] = f[pos, idx]
+            tc, x = self.transcoders[layer], self.clean.mlp_in[layer]
+            with torch.no_grad():
+                recon = tc.decode(kept.to(tc.W_dec.dtype), x.to(tc.W_dec.dtype)).to(x.dtype)
+            self.clean.features[layer] = kept
+            self.clean.errors[layer] = self.clean.mlp_out[layer] - recon
+
     # ---- frozen passes -------------------------------------------------------------------------
     def clean_features(self) -> FeatureFn:
         return lambda layer, x: self.clean.features[layer].unsqueeze(0)

@@ -23,8 +23,9 @@ import torch
 from babellens.errors import InvalidInputError
 from babellens.graphs.frozen import FrozenPass, FrozenReplacement
 from babellens.graphs.graph import AttributionGraph
+from babellens.graphs.report import GraphReport
 
-__all__ = ["HeadSplit", "split_edge_by_head"]
+__all__ = ["HeadSplit", "split_edge_by_head", "split_link_by_head"]
 
 
 @dataclass
@@ -70,9 +71,20 @@ def _source_vector(fr: FrozenReplacement, graph: AttributionGraph, source: int) 
 
 
 def split_edge_by_head(
-    fr: FrozenReplacement, graph: AttributionGraph, source: int, target: int
+    fr: FrozenReplacement,
+    graph: AttributionGraph,
+    source: int,
+    target: int,
+    *,
+    restrict: bool = True,
 ) -> HeadSplit:
-    """The edge ``source -> target`` of ``graph`` (computed on ``fr``'s prompt) split by head."""
+    """The edge ``source -> target`` of ``graph`` (computed on ``fr``'s prompt) split by head.
+
+    With ``restrict``, ``fr`` is set to the graph's feature nodes first (a capped graph's errors
+    hold the rest).
+    """
+    if restrict:
+        fr.keep_only(graph.features)
     a, spec = fr.adapter, fr.adapter.spec
     run = fr.run(1, head_probes=True)
     value = _target_value(fr, graph, target, run)
@@ -100,3 +112,36 @@ def split_edge_by_head(
         heads[layer] = torch.einsum("hq,qhe,he->h", pattern, g, values).double()
     edge = float(graph.adjacency[target, source])
     return HeadSplit(source, target, edge, heads, edge - float(heads.sum()))
+
+
+def split_link_by_head(
+    fr: FrozenReplacement, report: GraphReport, source_id: str, target_id: str
+) -> HeadSplit:
+    """The same for a link of a stored (pruned) graph, named by its node ids."""
+    nodes = report.node_by_id()
+    link = next(
+        (lk for lk in report.links if lk.source == source_id and lk.target == target_id), None
+    )
+    if link is None or source_id not in nodes or target_id not in nodes:
+        raise InvalidInputError(f"the graph has no edge {source_id} -> {target_id}")
+    n_layers = report.n_layers
+    feats = [n for n in report.nodes if n.ref(n_layers).kind == "feature"]
+    logits = [n for n in report.nodes if n.feature_type == "logit"]
+    features = torch.tensor(
+        [[int(n.layer), n.ctx_idx, int(n.feature or 0)] for n in feats], dtype=torch.long
+    ).reshape(-1, 3)
+    graph = AttributionGraph(
+        input_ids=fr.clean.input_ids,
+        n_layers=n_layers,
+        features=features,
+        activations=torch.tensor([float(n.activation or 0) for n in feats]),
+        logit_tokens=torch.tensor([int(n.feature or 0) for n in logits], dtype=torch.long),
+        logit_probabilities=torch.tensor([n.token_prob for n in logits]),
+        adjacency=torch.zeros(0),
+        pre_activations=torch.zeros(0),
+    )
+    source = graph.index_of(nodes[source_id].ref(n_layers))
+    target = graph.index_of(nodes[target_id].ref(n_layers))
+    graph.adjacency = torch.zeros(graph.n_nodes, graph.n_nodes)
+    graph.adjacency[target, source] = link.weight
+    return split_edge_by_head(fr, graph, source, target, restrict=False)

@@ -8,8 +8,9 @@ request data never names a file path the server has not been given by its operat
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.errors import InvalidInputError
@@ -90,6 +91,20 @@ def _sources(db: Database) -> list[GraphSource]:
     return list(seen.values())
 
 
+def _made_here(report: GraphReport) -> tuple[Any, Any]:
+    """The transcoders and prompt ids of a graph made here (imported files name neither)."""
+    import torch
+
+    from babellens.graphs.transcoders import load_transcoders
+
+    specs = report.metadata.transcoder_list
+    if not specs or specs[0].startswith("file:") or not report.metadata.prompt_token_ids:
+        raise InvalidInputError(
+            "this graph was imported from a file: this needs a graph made here (babellens graph)"
+        )
+    return load_transcoders(specs[0]), torch.tensor(report.metadata.prompt_token_ids)
+
+
 @page(router, "/graphs", "graphs_list.html", title="Graphs", nav=35)
 def graphs_page(db: DbDep) -> GraphListPage:
     store = ReportStore(db)
@@ -142,20 +157,11 @@ def save_graph_state(db: DbDep, job_id: JobId, body: GraphStateRequest) -> Graph
 )
 def intervene_on_graph(db: DbDep, job_id: JobId, body: InterventionRequest) -> InterventionResult:
     """Switch off or scale features: new top next tokens of the replacement and the real model."""
-    import torch
-
     from babellens.graphs.interventions import intervene
-    from babellens.graphs.transcoders import load_transcoders
     from babellens.jobs.model_cache import cached_model, model_lock
 
     listing, report = _report(db, job_id)
-    specs = report.metadata.transcoder_list
-    if not specs or specs[0].startswith("file:") or not report.metadata.prompt_token_ids:
-        raise InvalidInputError(
-            "this graph was imported from a file: interventions need a graph made here"
-        )
-    transcoders = load_transcoders(specs[0])
-    ids = torch.tensor(report.metadata.prompt_token_ids)
+    transcoders, ids = _made_here(report)
     with model_lock(listing.model):
         lm = cached_model(listing.model)
         return intervene(lm, transcoders, ids, body.edits, top=body.top)
@@ -179,3 +185,46 @@ def start_graph(db: DbDep, runner: RunnerDep, body: NewGraphRequest) -> Job:
     job = JobStore(db).create("graph", body.model, params)
     runner.submit(job.id)
     return job
+
+
+class HeadShare(BaseModel):
+    layer: int
+    head: int
+    weight: float
+
+
+class EdgeHeads(BaseModel):
+    source: str
+    target: str
+    edge: float
+    direct: float = Field(
+        description="the part along the residual stream alone (0 across positions)"
+    )
+    heads: list[HeadShare] = Field(description="the heads carrying most of the edge, largest first")
+
+
+@router.get("/api/graphs/{job_id}/heads", response_model=EdgeHeads, tags=["graphs"])
+def edge_heads(
+    db: DbDep,
+    job_id: JobId,
+    source: Annotated[str, Query(max_length=200)],
+    target: Annotated[str, Query(max_length=200)],
+    top: Annotated[int, Query(ge=1, le=50)] = 8,
+) -> EdgeHeads:
+    """Which attention heads carry an edge across positions (its split by head)."""
+    from babellens.graphs.frozen import FrozenReplacement
+    from babellens.graphs.heads import split_link_by_head
+    from babellens.jobs.model_cache import cached_model, model_lock
+
+    listing, report = _report(db, job_id)
+    transcoders, ids = _made_here(report)
+    with model_lock(listing.model):
+        lm = cached_model(listing.model)
+        split = split_link_by_head(FrozenReplacement(lm, transcoders, ids), report, source, target)
+    return EdgeHeads(
+        source=source,
+        target=target,
+        edge=split.edge,
+        direct=split.direct,
+        heads=[HeadShare(layer=la, head=h, weight=w) for la, h, w in split.top(top)],
+    )

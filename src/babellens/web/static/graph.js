@@ -89,8 +89,18 @@ function detail(app, state, node) {
   const box = document.getElementById("node-detail");
   const incoming = state.graph.links.filter((l) => l.target === node.node_id);
   const outgoing = state.graph.links.filter((l) => l.source === node.node_id);
+  const byId = new Map(state.graph.nodes.map((n) => [n.node_id, n]));
   const top = (links, key) => links.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, 8)
-    .map((l) => el("li", {}, `${l[key]}: ${formatNumber(l.weight)}`));
+    .map((l) => {
+      const item = el("li", {}, `${l[key]}: ${formatNumber(l.weight)}`);
+      const other = byId.get(l.source), mine = byId.get(l.target);
+      if (other && mine && other.ctx_idx !== mine.ctx_idx) {
+        const button = el("button", { type: "button", class: "heads-button" }, "heads");
+        button.addEventListener("click", () => heads(app, l, item));
+        item.append(" ", button);
+      }
+      return item;
+    });
   const pin = el("button", { type: "button", id: "pin-node" }, state.pinned.has(node.node_id) ? "Unpin" : "Pin");
   pin.addEventListener("click", () => {
     if (state.pinned.has(node.node_id)) state.pinned.delete(node.node_id); else state.pinned.add(node.node_id);
@@ -102,6 +112,15 @@ function detail(app, state, node) {
   const clerp = el("p", { class: "muted" }, node.clerp || "No explanation stored for this feature yet.");
   box.replaceChildren(facts, clerp, pin, el("h3", {}, "Strongest inputs"), el("ul", {}, ...top(incoming, "source")),
     el("h3", {}, "Strongest outputs"), el("ul", {}, ...top(outgoing, "target")));
+}
+
+async function heads(app, link, item) {
+  const query = new URLSearchParams({ source: link.source, target: link.target });
+  const response = await fetch(`/api/graphs/${app.dataset.job}/heads?${query}`);
+  const data = await response.json();
+  if (!response.ok) { item.append(el("span", { class: "form-error" }, ` ${data.error}`)); return; }
+  item.append(el("ul", { class: "heads" },
+    ...data.heads.slice(0, 5).map((h) => el("li", {}, `L${h.layer}.H${h.head}: ${formatNumber(h.weight)}`))));
 }
 
 function lists(app, state) {
