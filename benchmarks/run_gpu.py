@@ -2,6 +2,11 @@
 
     python benchmarks/run_gpu.py --configs DIR [--dtype bfloat16] [--out results.json]
 
+Without a CUDA GPU it says so and exits with status 0 (nothing to measure). The scan runs the
+GPU strategy: a token budget per batch sized to the device (``device_tokens_per_batch``), the
+histogram as one bincount per batch, candidates queued on the device and merged every 4 batches,
+no host synchronisation per batch; ``scan_ratio`` is its rate over the no-unembedding forward's.
+
 A GPU machine without the hub or the bundled weights still has every shape that matters: each
 folder in ``--configs`` holds a model's ``config.json`` and tokenizer files; weights are random
 (seeded), which changes no timing. Every number is a ratio against the plain forward pass in the
@@ -62,9 +67,9 @@ def bench_attribution(lm: LanguageModel, prompts: int = 30, seq_len: int = 64) -
     }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--configs", type=Path, required=True)
+    parser.add_argument("--configs", type=Path)
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", type=Path, default=Path("gpu-results.json"))
@@ -72,6 +77,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=65536)
     parser.add_argument("--only", default="capture,scan,steering,attribution")
     args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("no CUDA GPU on this machine: nothing measured (run this where one is)")
+        return 0
+    if args.configs is None:
+        parser.error("--configs DIR is required: folders each holding a config.json and tokenizer")
     dtype = getattr(torch, args.dtype)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor()
     results = {"device": device_name, "dtype": args.dtype, "torch": torch.__version__, "models": {}}
@@ -80,6 +90,7 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=1))
         if args.device == "cuda":
             torch.cuda.empty_cache()
+    return 0
 
 
 def bench_model(lm: LanguageModel, args: argparse.Namespace) -> dict:
@@ -106,4 +117,4 @@ def bench_model(lm: LanguageModel, args: argparse.Namespace) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

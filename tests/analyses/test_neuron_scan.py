@@ -44,13 +44,15 @@ def setup_bf16(setup):
     return bf16, windows
 
 
-def test_scan_equals_brute_force(setup):
-    _check_equals_brute_force(*setup)
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_scan_equals_brute_force(setup, mode):
+    _check_equals_brute_force(*setup, mode)
 
 
-def test_bfloat16_scan_keeps_float32_statistics_of_the_bfloat16_activations(setup_bf16):
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_bfloat16_scan_keeps_float32_statistics_of_the_bfloat16_activations(setup_bf16, mode):
     lm, windows = setup_bf16
-    scan = _check_equals_brute_force(lm, windows)
+    scan = _check_equals_brute_force(lm, windows, mode)
     acc = scan.accumulators[0]
     assert acc.top_values.dtype == acc.act_max.dtype == torch.float32
     assert acc.act_sum.dtype == torch.float64 and acc.hist.dtype == torch.long
@@ -64,8 +66,8 @@ def test_bfloat16_scan_keeps_float32_statistics_of_the_bfloat16_activations(setu
     assert not torch.equal(tokens.sum(0).double(), acc.act_sum)
 
 
-def _check_equals_brute_force(lm, windows) -> NeuronScan:
-    scan = NeuronScan(lm, windows, CONFIG)
+def _check_equals_brute_force(lm, windows, mode) -> NeuronScan:
+    scan = NeuronScan(lm, windows, CONFIG, update_mode=mode)
     assert scan.run()
     for layer in (0, 2):
         per_window = {w: a.float() for w, a in _brute_force(lm, windows, layer).items()}
@@ -176,3 +178,45 @@ def test_bins_match_their_definition():
     got = bin_index(torch.tensor(probes, dtype=torch.float32)).tolist()
     assert got == [reference_bin(float(torch.tensor(p, dtype=torch.float32))) for p in probes]
     assert len(edges) == N_BINS - 1 and edges == sorted(edges)
+
+
+def test_dense_updates_resume_and_merge_exactly_like_sparse_ones(setup):
+    """The GPU strategy (candidates queued, merged every few batches) against the CPU one: equal
+    states after every batch boundary a checkpoint can fall on, and after shard merges."""
+    lm, windows = setup
+    sparse = NeuronScan(lm, windows, CONFIG, update_mode="sparse")
+    sparse.run()
+    saved = []
+    dense = NeuronScan(lm, windows, CONFIG, update_mode="dense")
+    assert all(acc.mode == "dense" and acc.merge_every == 4 for acc in dense.accumulators.values())
+    dense.run(checkpoint=lambda s: saved.append(s.state_dict()))
+    for key, value in sparse.state_dict().items():
+        assert torch.equal(dense.state_dict()[key], value), key
+    assert len(saved) > 4
+    for state in saved[1:-1:3]:
+        resumed = NeuronScan(lm, windows, CONFIG, update_mode="dense")
+        resumed.load_state_dict(state)
+        resumed.run()
+        for key, value in sparse.state_dict().items():
+            assert torch.equal(resumed.state_dict()[key], value), key
+    half = next(
+        b.indices[0]
+        for b in batches(windows, tokens_per_batch=CONFIG.tokens_per_batch)
+        if b.indices[0] > 3
+    )
+    first = NeuronScan(lm, windows[:half], CONFIG, update_mode="dense")
+    first.run()
+    second = NeuronScan(lm, windows, CONFIG, update_mode="dense")
+    second.windows_done = int(half)
+    second.run()
+    for layer, acc in first.accumulators.items():
+        acc.merge(second.accumulators[layer])
+        for key, value in sparse.accumulators[layer].state_dict().items():
+            assert torch.equal(acc.state_dict()[key], value), key
+
+
+def test_device_token_budget_on_a_cpu_is_the_default_batch(setup):
+    from babellens.analyses.neuron_scan.scan import device_tokens_per_batch
+
+    lm, _ = setup
+    assert device_tokens_per_batch(lm) == 2048 == ScanConfig().tokens_per_batch

@@ -7,11 +7,14 @@ from babellens.analyses.token_trace import (
     trace_neuron,
     trace_top_neurons,
 )
+from babellens.analyses.unit_evidence import FollowEvidence, followed_fraction
 
 __all__ = [
+    "FollowEvidence",
     "NeuronActivation",
     "NeuronTrace",
     "TopNeuronsTrace",
+    "followed_fraction",
     "trace_neuron",
     "trace_top_neurons",
 ]

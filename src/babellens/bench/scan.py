@@ -17,13 +17,14 @@ import time
 import torch
 from pydantic import BaseModel
 
-from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
+from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig, device_tokens_per_batch
 from babellens.analyses.next_token_neurons import congruence_extremes, effective_output_weights
 from babellens.analyses.token_filter import whole_word_mask
 from babellens.bench.timing import sync_device
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import Window, make_windows
 from babellens.models.language_model import LanguageModel
+from babellens.models.precision import dtype_name
 
 __all__ = ["ScanBenchmark", "bench_scan", "repeated_windows"]
 
@@ -31,8 +32,10 @@ __all__ = ["ScanBenchmark", "bench_scan", "repeated_windows"]
 class ScanBenchmark(BaseModel):
     model: str
     device: str
+    dtype: str = "float32"
     torch_threads: int
     tokens: int
+    tokens_per_batch: int = 2048
     forward_no_unembed_tokens_per_s: float
     scan_tokens_per_s: float
     scan_ratio: float
@@ -57,8 +60,11 @@ def repeated_windows(lm: LanguageModel, n_tokens: int, window_len: int = 128) ->
     return windows
 
 
-def _throughput(lm: LanguageModel, n_tokens: int) -> tuple[float, float]:
-    scan = NeuronScan(lm, repeated_windows(lm, n_tokens), ScanConfig())
+def _throughput(
+    lm: LanguageModel, n_tokens: int, config: ScanConfig | None = None
+) -> tuple[float, float]:
+    config = config or ScanConfig()
+    scan = NeuronScan(lm, repeated_windows(lm, n_tokens, config.window_len), config)
     decoder = lm.adapter.decoder
     spent = {"forward": 0.0, "scan": 0.0}
     tokens = 0
@@ -125,16 +131,22 @@ def bench_scan(
     tokens: int = 8192,
     rss_tokens: tuple[int, int] = (10_000, 100_000),
     measure_rss: bool = True,
+    tokens_per_batch: int | None = None,
 ) -> ScanBenchmark:
-    forward, scan = _throughput(lm, tokens)
+    """``tokens_per_batch``: the scan's batch (default: what :func:`device_tokens_per_batch`
+    picks for the model's device, 2048 on a CPU)."""
+    budget = tokens_per_batch or device_tokens_per_batch(lm)
+    forward, scan = _throughput(lm, tokens, ScanConfig(tokens_per_batch=budget))
     rss = {str(n): _peak_rss_subprocess(lm.name, n) for n in rss_tokens} if measure_rss else {}
     growth = (rss[str(rss_tokens[1])] / rss[str(rss_tokens[0])] - 1) if rss else 0.0
     chunked, plain = _congruence_timing(lm, lm.adapter.n_layers - 1)
     return ScanBenchmark(
         model=lm.name,
         device=str(lm.device),
+        dtype=dtype_name(lm.dtype),
         torch_threads=torch.get_num_threads(),
         tokens=tokens,
+        tokens_per_batch=budget,
         forward_no_unembed_tokens_per_s=round(forward, 1),
         scan_tokens_per_s=round(scan, 1),
         scan_ratio=round(scan / forward, 3),

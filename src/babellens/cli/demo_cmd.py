@@ -1,7 +1,13 @@
-"""``babellens demo``: fetch the default model, scan the bundled corpus, show what it found."""
+"""``babellens demo``: fetch the default model, scan the bundled corpus, show what it found.
+
+The featured neuron is chosen by evidence a newcomer can check on the page: among the most
+congruent next-token neurons, the one whose top examples are most often followed by a token it
+promotes, shown beside the same count for a random neuron of its layer.
+"""
 
 from __future__ import annotations
 
+import random
 from typing import Annotated
 
 import typer
@@ -9,12 +15,14 @@ import typer
 from babellens.analyses.neuron_scan.scan import ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig
 from babellens.analyses.token_trace import trace_top_neurons
+from babellens.analyses.unit_evidence import FollowEvidence, followed_fraction
 from babellens.cli.inspect_cmd import print_summary, print_trace
 from babellens.cli.loading import dtype_note
 from babellens.cli.options import DbOpt, DtypeOpt
 from babellens.cli.output import byte_progress, console
 from babellens.cli.scan_cmd import print_neuron, run_foreground
 from babellens.cli.serve_cmd import serve_app
+from babellens.errors import InvalidInputError
 from babellens.jobs import cached_model
 from babellens.models.bundled import DEFAULT_MODEL
 from babellens.models.fetch import pull
@@ -41,6 +49,73 @@ def _reuse_or_run(db: Database, kind: str, model: str, params: dict, unit: str) 
             console.print(f"[dim]reusing {kind} job {job.id} (same model and settings)[/]")
             return job.id
     return run_foreground(db, kind, model, params, quiet=False, unit=unit).id
+
+
+def _no_text(ids: list[int]) -> list[str]:
+    return [""] * len(ids)
+
+
+def _evidence(
+    results: ResultStore, scan_job: int, token_job: int, layer: int, neuron: int
+) -> FollowEvidence | None:
+    congruence = results.token_neuron(token_job, layer, neuron)
+    if congruence is None:
+        return None
+    promoted = [t.token_id for t in congruence.promoted]
+    record = results.neuron(scan_job, layer, neuron, _no_text)
+    followed, counted = followed_fraction(
+        ((ex.token_ids, ex.position) for ex in record.examples), set(promoted)
+    )
+    return FollowEvidence(
+        layer=layer,
+        neuron=neuron,
+        followed=followed,
+        examples=counted,
+        promoted=promoted,
+        congruence=congruence.word_score,
+    )
+
+
+def featured_neuron(
+    results: ResultStore,
+    scan_job: int,
+    token_job: int,
+    d_mlp: int,
+    *,
+    candidates: int = 200,
+    min_examples: int = 5,
+    seed: int = 0,
+) -> tuple[FollowEvidence, FollowEvidence]:
+    """(the best-evidenced of the ``candidates`` most congruent neurons, a random neuron of the
+    same layer as its control); ties go to the more congruent neuron."""
+    best: FollowEvidence | None = None
+    for candidate in results.top_token_neurons(token_job, None, candidates):
+        ev = _evidence(results, scan_job, token_job, candidate.layer, candidate.neuron)
+        if ev is None or ev.examples < min_examples:
+            continue
+        if best is None or ev.fraction > best.fraction:
+            best = ev
+    if best is None:
+        raise InvalidInputError(
+            "no next-token neuron fired on enough of the corpus to judge: scan more tokens"
+        )
+    rng = random.Random(seed)
+    control = None
+    while control is None:
+        neuron = rng.randrange(d_mlp)
+        if neuron != best.neuron:
+            control = _evidence(results, scan_job, token_job, best.layer, neuron)
+    return best, control
+
+
+def _print_evidence(best: FollowEvidence, control: FollowEvidence) -> None:
+    console.print(
+        f"Why this neuron: [bold]{best.followed} of its {best.examples}[/] top examples are "
+        f"followed by one of the {len(best.promoted)} tokens it promotes "
+        f"({best.fraction:.0%}); a random neuron of layer {best.layer} "
+        f"({control.layer}/{control.neuron}), with its own promoted tokens: "
+        f"{control.followed} of {control.examples} ({control.fraction:.0%})."
+    )
 
 
 def demo(
@@ -77,17 +152,14 @@ def demo(
 
     results = ResultStore(database)
     tokenizer = lm.tokenizer
-    record = None
-    for candidate in results.top_token_neurons(token_job, None, 50):
-        record = results.neuron(
-            scan_job, candidate.layer, candidate.neuron, lambda ids: token_pieces(tokenizer, ids)
-        )
-        record.congruence = candidate
-        if record.max > 0:  # one that actually fired on the corpus: its examples mean something
-            break
-    assert record is not None
-    console.rule(f"the strongest next-token neuron of {model} that fires on the corpus")
+    best, control = featured_neuron(results, scan_job, token_job, summary.d_mlp)
+    record = results.neuron(
+        scan_job, best.layer, best.neuron, lambda ids: token_pieces(tokenizer, ids)
+    )
+    record.congruence = results.token_neuron(token_job, best.layer, best.neuron)
+    console.rule(f"a next-token neuron of {model} whose examples are followed by what it predicts")
     print_neuron(record)
+    _print_evidence(best, control)
     console.print(
         f"\nExplore: [bold]babellens next-token-neurons {model} --top 20[/], "
         f"[bold]babellens neuron {model} LAYER INDEX[/], [bold]babellens trace {model} --text '...' --layer L --top 5[/]."

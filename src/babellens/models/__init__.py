@@ -10,6 +10,7 @@ from babellens.models.bundled import BUNDLED_MODELS, DEFAULT_MODEL, BundledModel
 from babellens.models.fetch import pull
 from babellens.models.language_model import LanguageModel
 from babellens.models.loading import load
+from babellens.models.precision import auto_dtype, cpu_has_fast_bfloat16, dtype_name, resolve_dtype
 from babellens.models.summary import ModelSummary
 
 __all__ = [
@@ -20,9 +21,13 @@ __all__ = [
     "LanguageModel",
     "ModelAdapter",
     "ModelSummary",
+    "auto_dtype",
     "bundled_model",
+    "cpu_has_fast_bfloat16",
+    "dtype_name",
     "load",
     "pull",
     "register_spec",
+    "resolve_dtype",
     "supported_families",
 ]

@@ -6,15 +6,55 @@ The k kept examples sit in unordered slots: a batch only rewrites the slots it e
 late in a corpus, where few neurons change, costs little beyond the statistics. ``state_dict``
 returns the canonical order, and two accumulators over disjoint window ranges merge into exactly
 the accumulator of the whole range.
+
+Whatever the model's dtype, the statistics are float32 (values, maxima), float64 (sums) and int64
+(counts): a bfloat16 activation converts to float32 exactly. Two update strategies give the same
+state bit for bit (the tests compare both with a brute-force scan):
+
+- ``sparse`` (CPU default): only neurons whose best new window beats their weakest kept example
+  are touched, which needs the changed neurons on the host, a synchronisation a CPU does not mind;
+- ``dense`` (GPU default): every batch's per-window maxima, argmax positions and activations are
+  queued on the device, and every ``merge_every`` batches all neurons' kept examples and the queue
+  are merged in one sort; nothing is read back to the host per batch.
+
+The histogram counts go through one ``bincount`` per batch over bin-major indices
+(``bin × d_mlp + neuron``): neighbouring neurons of a token usually share a bin, so the scatter
+stays in cache; on a CPU the tokens are split over the available threads.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
 import torch
 
-from babellens.analyses.neuron_scan.histogram import N_BINS, POSITIVE_FROM, bin_index
+from babellens.analyses.neuron_scan.histogram import N_BINS, POSITIVE_FROM, bin_keys, bin_table
 
-__all__ = ["LayerAccumulator", "Workspace"]
+__all__ = ["LayerAccumulator", "UpdateMode", "Workspace"]
+
+UpdateMode = Literal["sparse", "dense"]
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="babellens-bincount")
+    return _POOL
+
+
+def _bincount(indices: torch.Tensor, size: int) -> torch.Tensor:
+    """``torch.bincount`` of a flat int tensor; on a CPU, split over the intra-op threads."""
+    parts = min(torch.get_num_threads(), 8) if indices.device.type == "cpu" else 1
+    if parts <= 1 or indices.numel() < 1 << 18:
+        return torch.bincount(indices, minlength=size)
+    chunks = indices.chunk(parts)
+    futures = [_pool().submit(torch.bincount, c, None, size) for c in chunks[1:]]
+    total = torch.bincount(chunks[0], minlength=size)
+    for future in futures:
+        total += future.result()
+    return total
 
 
 class Workspace:
@@ -56,9 +96,14 @@ class LayerAccumulator:
         window_len: int,
         device: torch.device | str = "cpu",
         workspace: Workspace | None = None,
+        mode: UpdateMode | None = None,
+        merge_every: int = 4,
     ) -> None:
         self.d_mlp, self.k, self.window_len = d_mlp, k, window_len
         dev = torch.device(device)
+        self.mode: UpdateMode = mode or ("dense" if dev.type == "cuda" else "sparse")
+        self.merge_every = merge_every
+        self._queue: list[tuple[torch.Tensor, ...]] = []
         self.top_values = torch.full((d_mlp, k), float("-inf"), device=dev)
         self.top_windows = torch.full((d_mlp, k), -1, dtype=torch.long, device=dev)
         self.top_positions = torch.full((d_mlp, k), -1, dtype=torch.long, device=dev)
@@ -67,30 +112,60 @@ class LayerAccumulator:
         self.n_tokens = torch.zeros((), dtype=torch.long, device=dev)
         self.act_sum = torch.zeros(d_mlp, dtype=torch.float64, device=dev)
         self.act_max = torch.full((d_mlp,), float("-inf"), device=dev)
-        self._offsets = (torch.arange(d_mlp, device=dev) * N_BINS).to(torch.int32)
+        self._bin_base = (bin_table() * d_mlp).to(dev)  # key -> bin × d_mlp (bin-major counts)
+        self._neuron_ids = torch.arange(d_mlp, dtype=torch.int32, device=dev)
         self._workspace = workspace or Workspace()
 
     # ---- update -----------------------------------------------------------------------------
-    def update(self, acts: torch.Tensor, mask: torch.Tensor, window_ids: torch.Tensor) -> None:
-        """``acts`` [batch, pos, d_mlp] of windows ``window_ids`` (ascending), ``mask`` [batch, pos]."""
-        acts = acts.float()
+    def update(
+        self,
+        acts: torch.Tensor,
+        mask: torch.Tensor,
+        window_ids: torch.Tensor,
+        n_pad: int | None = None,
+    ) -> None:
+        """``acts`` [batch, pos, d_mlp] of windows ``window_ids`` (ascending), ``mask`` [batch, pos].
+
+        ``n_pad``, the number of padded positions, is counted from ``mask`` unless the caller
+        knows it (from the host copy of the mask: no device synchronisation).
+        """
         real = mask.bool()
-        n_pad = int((~real).sum())
+        if n_pad is None:
+            n_pad = int((~real).sum())
         full = n_pad == 0
-        masked = acts if full else self._masked(acts, real)
-        batch_max = masked.amax(dim=1)  # [batch, d_mlp]; argmax only for the few inserted below
-        self.act_sum += torch.einsum("bp,bpn->n", real.to(acts.dtype), acts).double()
+        masked = acts if full else self._masked(acts, real)  # the model's dtype, -inf at padding
+        batch_max = masked.amax(dim=1).float()  # [batch, d_mlp]; exact in any dtype
         self._update_stats(masked.view(-1, self.d_mlp), batch_max, n_pad)
+        self.act_sum += torch.einsum("bp,bpn->n", real.float(), self._float(acts)).double()
+        if self.mode == "dense":
+            self._queue_batch(masked, real, full, batch_max, window_ids)
+        else:
+            self._update_sparse(masked, real, full, batch_max, window_ids)
+
+    def _float(self, acts: torch.Tensor) -> torch.Tensor:
+        """float32 activations (a reused buffer when converting, so no fresh allocation)."""
+        if acts.dtype == torch.float32:
+            return acts
+        return self._workspace.get("float", acts, torch.float32).copy_(acts)
+
+    def _update_sparse(
+        self,
+        masked: torch.Tensor,
+        real: torch.Tensor,
+        full: bool,
+        batch_max: torch.Tensor,
+        window_ids: torch.Tensor,
+    ) -> None:
         # Only neurons whose best new window beats their weakest kept example can change.
         changed = (batch_max.amax(dim=0) > self.top_values.amin(dim=1)).nonzero().flatten()
         if changed.numel() == 0:
             return
-        window_ids = window_ids.to(acts.device)
+        window_ids = window_ids.to(masked.device)
         values = batch_max[:, changed].T  # [changed, batch]
         windows = window_ids.expand(changed.numel(), -1)
         slot_rows, slots, cand_rows, cands = self._insertions(changed, values, windows)
         neurons = changed[cand_rows]
-        new_acts = masked[cands, :, neurons]  # [insertions, pos], padding at -inf
+        new_acts = masked[cands, :, neurons].float()  # [insertions, pos], padding at -inf
         positions = new_acts.argmax(dim=1)
         if not full:
             new_acts = new_acts.masked_fill(~real[cands], 0.0)
@@ -101,6 +176,51 @@ class LayerAccumulator:
             windows[cand_rows, cands],
             positions,
             new_acts,
+        )
+
+    def _queue_batch(
+        self,
+        masked: torch.Tensor,
+        real: torch.Tensor,
+        full: bool,
+        batch_max: torch.Tensor,
+        window_ids: torch.Tensor,
+    ) -> None:
+        """Queue every window of the batch as a candidate of every neuron; merge every few batches."""
+        positions = masked.argmax(dim=1)  # [batch, d_mlp]
+        stored = masked if full else masked.masked_fill(~real.unsqueeze(-1), 0.0)
+        acts = torch.zeros(
+            (self.d_mlp, masked.shape[0], self.window_len),
+            dtype=torch.float16,
+            device=masked.device,
+        )
+        width = min(masked.shape[1], self.window_len)
+        acts[:, :, :width] = stored[:, :width].permute(2, 0, 1)
+        windows = window_ids.to(masked.device).expand(self.d_mlp, -1)
+        self._queue.append((batch_max.T, windows, positions.T, acts))
+        if len(self._queue) >= self.merge_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Merge the queued candidates into the kept examples (dense mode; a no-op otherwise)."""
+        if not self._queue:
+            return
+        values, windows, positions, acts = (
+            torch.cat(parts, dim=1) for parts in zip(*self._queue, strict=True)
+        )
+        self._queue.clear()
+        all_values = torch.cat([self.top_values, values], dim=1)
+        all_windows = torch.cat([self.top_windows, windows], dim=1)
+        by_window = torch.sort(all_windows, dim=1, stable=True).indices
+        by_value = torch.sort(
+            all_values.gather(1, by_window), dim=1, descending=True, stable=True
+        ).indices
+        keep = by_window.gather(1, by_value)[:, : self.k]
+        self.top_values = all_values.gather(1, keep)
+        self.top_windows = all_windows.gather(1, keep)
+        self.top_positions = torch.cat([self.top_positions, positions], dim=1).gather(1, keep)
+        self.top_acts = torch.cat([self.top_acts, acts], dim=1).gather(
+            1, keep.unsqueeze(-1).expand(-1, -1, self.window_len)
         )
 
     def _insertions(
@@ -157,18 +277,20 @@ class LayerAccumulator:
         self.n_tokens += flat.shape[0] - n_pad
         self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
         ws = self._workspace
-        bins = bin_index(
-            flat, out=ws.get("bins", flat, torch.int32), key=ws.get("key", flat, torch.int32)
-        )
-        bins.add_(self._offsets)
-        self.hist += torch.bincount(bins.flatten(), minlength=self.d_mlp * N_BINS).view(
-            self.d_mlp, N_BINS
-        )
+        keys = bin_keys(flat, out=ws.get("key", flat, torch.int32))
+        index = torch.index_select(
+            self._bin_base, 0, keys.view(-1), out=ws.get("bins", flat, torch.int32).view(-1)
+        ).view(keys.shape)
+        index.add_(self._neuron_ids)
+        counts = _bincount(index.view(-1), self.d_mlp * N_BINS).view(N_BINS, self.d_mlp)
+        self.hist += counts.T
         if n_pad:
             self.hist[:, 0] -= n_pad
 
     def merge(self, other: LayerAccumulator) -> None:
         """Fold in an accumulator of windows that all come after this one's (exact)."""
+        self.flush()
+        other.flush()
         self.n_tokens += other.n_tokens
         self.act_sum += other.act_sum
         self.act_max = torch.maximum(self.act_max, other.act_max)
@@ -197,6 +319,7 @@ class LayerAccumulator:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """CPU copies; the top-k arrays in canonical order, so equal scans give equal states."""
+        self.flush()
         order = self.canonical_order()
         state = {key: getattr(self, key).detach().to("cpu", copy=True) for key in _STATE_KEYS}
         cpu_order = order.cpu()
@@ -208,6 +331,7 @@ class LayerAccumulator:
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self._queue.clear()
         for key in _STATE_KEYS:
             current = getattr(self, key)
             setattr(self, key, state[key].to(current.device, current.dtype).clone())

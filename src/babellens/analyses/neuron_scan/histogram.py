@@ -18,7 +18,16 @@ from itertools import pairwise
 
 import torch
 
-__all__ = ["N_BINS", "POSITIVE_FROM", "bin_centres", "bin_edges", "bin_index", "reference_bin"]
+__all__ = [
+    "N_BINS",
+    "POSITIVE_FROM",
+    "bin_centres",
+    "bin_edges",
+    "bin_index",
+    "bin_keys",
+    "bin_table",
+    "reference_bin",
+]
 
 _LOW_EXP, _HIGH_EXP = 127 - 8, 127 + 9  # float32 biased exponents: 2^-8 .. 2^9
 _M_LOW, _M_HIGH = 2 * _LOW_EXP, 2 * _HIGH_EXP  # magnitude codes: exponent*2 + top mantissa bit
@@ -44,6 +53,24 @@ def _lookup_table() -> torch.Tensor:
 
 
 _TABLE = _lookup_table()
+
+
+def bin_table() -> torch.Tensor:
+    """int32 ``[1024]``: the bin of every key :func:`bin_keys` produces."""
+    return _TABLE
+
+
+def bin_keys(values: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """int32 10-bit key (sign, exponent, top mantissa bit) of each value; its bin is ``bin_table()[key]``.
+
+    A bfloat16 value is the top half of its float32 bit pattern, so its key comes from the 16-bit
+    pattern directly (a shift of 6 instead of 22): no float32 copy of the activations is made.
+    """
+    if values.dtype == torch.bfloat16:
+        bits = values.contiguous().view(torch.int16)
+        return torch.bitwise_right_shift(bits, 6, out=out).bitwise_and_(1023)
+    bits = values.float().contiguous().view(torch.int32)
+    return torch.bitwise_right_shift(bits, 22, out=out).bitwise_and_(1023)
 
 
 def bin_index(

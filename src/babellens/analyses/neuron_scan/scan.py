@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, Workspace
+from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, UpdateMode, Workspace
 from babellens.data.windows import Window, WindowBatch, batches
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
 from babellens.models.precision import DtypeChoice
 
-__all__ = ["NeuronScan", "ScanConfig"]
+__all__ = ["NeuronScan", "ScanConfig", "device_tokens_per_batch"]
 
 
 class ScanConfig(BaseModel):
@@ -49,7 +49,15 @@ Progress = Callable[[int, int], None]
 
 
 class NeuronScan:
-    def __init__(self, lm: LanguageModel, windows: Sequence[Window], config: ScanConfig) -> None:
+    def __init__(
+        self,
+        lm: LanguageModel,
+        windows: Sequence[Window],
+        config: ScanConfig,
+        *,
+        update_mode: UpdateMode | None = None,
+    ) -> None:
+        """``update_mode``: sparse or dense top-k updates (default: dense on a GPU); same result."""
         adapter = lm.adapter
         self.layers = (
             sorted(set(config.layers))
@@ -66,12 +74,13 @@ class NeuronScan:
         workspace = Workspace()  # the layers run one after another: they share scratch tensors
         self.accumulators = {
             layer: LayerAccumulator(
-                adapter.d_mlp, config.k, config.window_len, lm.device, workspace
+                adapter.d_mlp, config.k, config.window_len, lm.device, workspace, update_mode
             )
             for layer in self.layers
         }
         self.windows_done = 0
         self._current_ids = torch.empty(0, dtype=torch.long)
+        self._current_pad = 0
         self._reduce = self._hooks()
         self._tokens_before = [0]
         for w in windows:
@@ -111,7 +120,7 @@ class NeuronScan:
 
             def fold(x: torch.Tensor, mask: torch.Tensor | None) -> None:
                 mask = mask if mask is not None else torch.ones(x.shape[:2], device=x.device)
-                acc.update(x, mask, self._current_ids)
+                acc.update(x, mask, self._current_ids, n_pad=self._current_pad)
 
             return fold
 
@@ -120,6 +129,7 @@ class NeuronScan:
     def step(self, batch: WindowBatch) -> None:
         """Fold one batch (the next windows in order) into the accumulators."""
         self._current_ids = batch.indices
+        self._current_pad = int((batch.attention_mask == 0).sum())  # host copy: no device sync
         self.lm.run(
             {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
             capture=list(self._reduce),
@@ -158,4 +168,19 @@ class NeuronScan:
             ):
                 checkpoint(self)
                 last_save = time.monotonic()
+        for acc in self.accumulators.values():
+            acc.flush()  # dense mode queues candidates: the finished scan holds them all
         return True
+
+
+def device_tokens_per_batch(lm: LanguageModel, window_len: int = 128, cap: int = 65536) -> int:
+    """A token budget per batch for ``lm``'s device: 2048 on a CPU (larger batches gain nothing
+    there), and on a GPU as many tokens as a sixteenth of its memory holds at about 24 bytes per
+    neuron and token (activations in flight, the queued candidates and the histogram indices),
+    a whole number of windows, at most ``cap``. It depends only on the device, so a resumed scan
+    cuts the same batches."""
+    if lm.device.type != "cuda":
+        return 2048
+    total = torch.cuda.get_device_properties(lm.device).total_memory
+    tokens = int(total / 16 / (24 * lm.adapter.d_mlp))
+    return max(window_len, min(cap, tokens) // window_len * window_len)
