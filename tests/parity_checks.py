@@ -65,7 +65,7 @@ def check_mlp_input_weights(lm, inputs, tol, layer=1):
     """W_in, W_gate and the activation rebuild mlp_pre and mlp_post from the MLP's input."""
     a = lm.adapter
     seen = {}
-    mlp = a.module(a.spec.mlp, layer)
+    mlp = a.module(a.spec.mlp_input_module, layer)
     handle = mlp.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0].clone()))
     try:
         out = lm.run(inputs, capture=[f"mlp_in.{layer}", f"mlp_pre.{layer}", f"mlp_post.{layer}"])
@@ -87,7 +87,10 @@ def check_mlp_input_weights(lm, inputs, tol, layer=1):
 
 
 def check_value_weights_single_token(lm, tol, layer=2):
-    """With one token, attention attends only to itself, so z_h = x W_V^{kv(h)} + b_V."""
+    """With one token, z_h = p_h (x W_V^{kv(h)} + b_V), p_h its attention to itself.
+
+    p_h is 1 for a plain softmax and below 1 where attention sinks take a share of it.
+    """
     a = lm.adapter
     seen = {}
     attn = a.module(a.spec.attn, layer)
@@ -96,18 +99,22 @@ def check_value_weights_single_token(lm, tol, layer=2):
         seen.update(x=(args[0] if args else kwargs["hidden_states"]).clone())
 
     handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
+    sinks = hasattr(attn, "sinks")
+    points = [f"attn_z.{layer}", *([f"attn_pattern.{layer}"] if sinks else [])]
     try:
-        z = lm.run(torch.tensor([[5]]), capture=[f"attn_z.{layer}"])[f"attn_z.{layer}"][0, 0]
+        out = lm.run(torch.tensor([[5]]), capture=points)
     finally:
         handle.remove()
+    z = out[points[0]][0, 0]
+    self_weight = out[points[1]][0, :, 0, 0] if sinks else torch.ones(a.n_heads)
     with torch.inference_mode():
         x = seen["x"][0, 0]
         group = a.n_heads // a.n_kv_heads
         b_v = a.b_qkv(layer)[2]
         for head in range(a.n_heads):
             kv = head // group
-            expected = x @ a.w_v(layer)[kv] + (b_v[kv] if b_v is not None else 0)
-            close(z[head], expected, tol)
+            value = x @ a.w_v(layer)[kv] + (b_v[kv] if b_v is not None else 0)
+            close(z[head], self_weight[head] * value, tol)
 
 
 def check_unembedding(lm, inputs, tol):
@@ -118,6 +125,7 @@ def check_unembedding(lm, inputs, tol):
         logits = a.final_norm(out[f"resid_post.{last}"]) @ a.w_u + (
             a.b_u if a.b_u is not None else 0
         )
+        logits = logits * a.logit_scale
         cap = getattr(lm.model.config, "final_logit_softcapping", None)
         if cap:
             logits = torch.tanh(logits / cap) * cap

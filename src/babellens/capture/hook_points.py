@@ -69,14 +69,14 @@ HOOK_KINDS: dict[str, HookKind] = {
         ),
         HookKind(
             "attn_out",
-            "attn",
+            "attn_output_module",
             "output",
             "attention output after the output projection, before any "
             "post-attention norm [batch, pos, d_model]",
         ),
         HookKind(
             "mlp_in",
-            "mlp",
+            "mlp_input_module",
             "input",
             "MLP input: the residual stream after the pre-MLP norm [batch, pos, d_model] "
             "(what a transcoder reads)",
@@ -95,7 +95,10 @@ HOOK_KINDS: dict[str, HookKind] = {
             "MLP neuron activations: the input of the down/out projection [batch, pos, d_mlp]",
         ),
         HookKind(
-            "mlp_out", "mlp", "output", "MLP output before any post-MLP norm [batch, pos, d_model]"
+            "mlp_out",
+            "mlp_output_module",
+            "output",
+            "MLP output before any post-MLP norm [batch, pos, d_model]",
         ),
         HookKind(
             "resid_post",

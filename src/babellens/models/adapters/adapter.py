@@ -38,7 +38,10 @@ class ModelAdapter:
         self.model = model
         self.spec = spec or spec_for(model)
         self._modules = dict(model.named_modules())
-        self.config = getattr(model, "config", None)
+        config = getattr(model, "config", None)
+        get_text = getattr(config, "get_text_config", None)
+        self.config = get_text() if callable(get_text) else config
+        """The language model's config (a multimodal checkpoint's ``text_config``)."""
 
     # ---- modules -------------------------------------------------------------------------
     def module(self, template: str, layer: int = 0) -> nn.Module:
@@ -87,6 +90,8 @@ class ModelAdapter:
 
     @cached_property
     def n_kv_heads(self) -> int:
+        if getattr(self.config, "multi_query", False) is True:
+            return 1
         return _config_int(self.config, _KV_ATTRS) or self.n_heads
 
     @cached_property
@@ -219,6 +224,17 @@ class ModelAdapter:
     @property
     def b_u(self) -> torch.Tensor | None:
         return getattr(self.module(self.spec.unembed), "bias", None)
+
+    @cached_property
+    def logit_scale(self) -> float:
+        """What the model multiplies its logits by after the unembedding (Cohere, Granite); else 1."""
+        scale = getattr(self.config, "logit_scale", None)
+        if isinstance(scale, int | float) and not isinstance(scale, bool):
+            return float(scale)
+        divisor = getattr(self.config, "logits_scaling", None)
+        if isinstance(divisor, int | float) and divisor:
+            return 1.0 / float(divisor)
+        return 1.0
 
     @property
     def final_norm(self) -> nn.Module:
