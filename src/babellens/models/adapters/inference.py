@@ -82,6 +82,10 @@ _RESIDUAL_INSIDE = {"bloom", "mpt"}
 """Attention and MLP modules that add the residual stream to their own output."""
 
 
+_INFERRED_NOTE = "Inferred from module names (no spec declared for it)."
+_MULTIMODAL_NOTE = "Inferred; a multimodal checkpoint: text runs through its language model, images are out of scope."
+
+
 def _first(names: dict[str, nn.Module], prefix: str, options: tuple[str, ...]) -> str | None:
     return next((f"{prefix}.{o}" for o in options if f"{prefix}.{o}" in names), None)
 
@@ -176,5 +180,5 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
         unembed=unembed,
         conv1d=any(type(m).__name__ == "Conv1D" for m in names.values()),
         parallel_residual=parallel,
-        notes="Inferred from module names (no spec declared for it).",
+        notes=_MULTIMODAL_NOTE if "language_model" in blocks else _INFERRED_NOTE,
     )
