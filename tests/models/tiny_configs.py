@@ -73,7 +73,11 @@ _SIZES: dict[str, Any] = {
 _ID_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id")
 _SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "language_config")
 
-_OVERRIDES: dict[str, dict[str, Any]] = {}
+_ROTARY_WITHIN_HEAD = {"rotary_dim": 8}
+_OVERRIDES: dict[str, dict[str, Any]] = {
+    "gptj": _ROTARY_WITHIN_HEAD,
+    "codegen": _ROTARY_WITHIN_HEAD,
+}
 """Per-family values where the generic shrink leaves a config inconsistent."""
 
 

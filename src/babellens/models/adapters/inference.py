@@ -49,7 +49,7 @@ _ATTNS = ("self_attn", "attn", "attention", "self_attention", "multi_head_attent
 _QKV = (("q_proj", "k_proj", "v_proj"), ("Wq", "Wk", "Wv"), ("query", "key", "value"))
 _FUSED_QKV = ("qkv_proj", "c_attn", "query_key_value", "Wqkv", "qkv")
 _ATTN_OUTS = ("o_proj", "dense", "out_proj", "c_proj", "wo", "Wo")
-_MLPS = ("mlp", "feed_forward", "ffn")
+_MLPS = ("mlp", "feed_forward", "ffn", "block_sparse_moe")
 _MLP_GATES = ("gate_proj", "w1")
 _MLP_INS = ("up_proj", "fc1", "fc_in", "c_fc", "dense_h_to_4h", "w3", "Wi")
 _MLP_OUTS = ("down_proj", "fc2", "fc_out", "c_proj", "dense_4h_to_h", "w2", "Wo")
@@ -110,6 +110,19 @@ def _norm_roles(names: dict[str, nn.Module], block0: str) -> dict[str, str]:
     return {role: path for role, path in roles.items() if path}
 
 
+def _mlp_blocks(names: dict[str, nn.Module], blocks: str) -> tuple[str, str | None]:
+    """(a block with a dense MLP, or block 0 if none; the first block with experts, if any)."""
+    n_blocks = len(names[blocks])  # type: ignore[arg-type]
+    dense, moe = None, None
+    for i in range(n_blocks):
+        mlp = _first(names, f"{blocks}.{i}", _MLPS)
+        if mlp and f"{mlp}.experts" in names:
+            moe = moe or f"{blocks}.{i}"
+        else:
+            dense = dense or f"{blocks}.{i}"
+    return dense or f"{blocks}.0", moe
+
+
 def _find_blocks(names: dict[str, nn.Module]) -> str | None:
     for path in _BLOCK_LISTS:
         blocks = names.get(path)
@@ -131,8 +144,9 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
     qkv = next((t for t in _QKV if all(f"{attn}.{p}" in names for p in t)), None)
     fused_qkv = None if qkv else _first(names, attn, _FUSED_QKV)
     attn_o = _first(names, attn, _ATTN_OUTS)
-    mlp = _first(names, block0, _MLPS)
-    mlp_root = mlp or block0
+    dense_block, moe_block = _mlp_blocks(names, blocks)
+    mlp = _first(names, dense_block, _MLPS)
+    mlp_root = mlp or dense_block
     mlp_in = _first(names, mlp_root, _MLP_INS)
     gate_up = f"{mlp_root}.gate_up_proj" if f"{mlp_root}.gate_up_proj" in names else None
     mlp_gate = _first(names, mlp_root, _MLP_GATES) if mlp_in else None
@@ -141,12 +155,18 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
     embed = _first(names, decoder, _EMBEDS)
     final_norm = _first(names, decoder, _FINAL_NORMS)
     unembed = next((u for u in _UNEMBEDS if isinstance(names.get(u), nn.Linear)), None)
+    experts = f"{_first(names, moe_block, _MLPS)}.experts" if moe_block else None
+    if experts and dense_block == moe_block:  # every layer routes: the dense roles are the experts'
+        mlp_in = mlp_out = mlp_act = experts
     parts = (attn_o, mlp_in or gate_up, mlp_out, mlp_act, embed, final_norm, unembed)
     if (qkv is None and fused_qkv is None) or any(p is None for p in parts):
         return None
 
     def t(path: str | None) -> str | None:
-        return _template(path, block0, blocks)
+        for prefix in (block0, dense_block, moe_block):
+            if path and prefix and path.startswith(prefix + "."):
+                return _template(path, prefix, blocks)
+        return path
 
     norms = {role: t(path) for role, path in _norm_roles(names, block0).items()}
     parallel = "mlp_in" not in norms
@@ -170,7 +190,8 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
         mlp_reads=None if mlp else t(mlp_in),
         attn_writes=t(attn_o) if model_type in _RESIDUAL_INSIDE else None,
         mlp_writes=t(mlp_out) if model_type in _RESIDUAL_INSIDE or not mlp else None,
-        mlp_gate=t(mlp_gate),
+        mlp_gate=None if mlp_in == experts else t(mlp_gate),
+        experts=t(experts),
         gate_up_fused=gate_up is not None and mlp_in is None,
         mlp_in=t(mlp_in or gate_up),  # type: ignore[arg-type]
         mlp_act=t(mlp_act),  # type: ignore[arg-type]

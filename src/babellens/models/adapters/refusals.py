@@ -22,6 +22,12 @@ FAMILY_REFUSALS: dict[str, str] = {
     "opt": "an MLP that runs on flattened [batch * pos] rows (no per-position hook points)",
     "dory": "blocks that change the sequence length",
     "granite_swa": "attention sinks whose share does not match the returned attention pattern",
+    "granitemoe_swa": "attention sinks whose share does not match the returned attention pattern",
+    "afmoe": "an output gate on attention between the value heads and W_O",
+    "laguna": "per-layer head counts that the config does not state",
+    "mimo_v2_flash": "value heads of another size than query/key heads",
+    "zaya": "compressed (CCA) attention projections instead of per-head q/k/v weights",
+    "codegen": "a q/k/v projection fused in model-parallel blocks (no per-head W_V to read)",
     "mamba": _RECURRENT,
     "mamba2": _RECURRENT,
     "falcon_mamba": _RECURRENT,
@@ -53,10 +59,6 @@ FAMILY_REFUSALS: dict[str, str] = {
 }
 
 _STRUCTURES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (
-        ("experts", "block_sparse_moe", "moe", "router", "moe_mlp"),
-        "a mixture-of-experts MLP (router and experts)",
-    ),
     (("q_a_proj", "kv_a_proj_with_mqa", "kv_b_proj"), "multi-latent attention (low-rank q/kv)"),
     (("mixer", "linear_attn", "mamba", "ssm", "conv1d"), _HYBRID),
 )

@@ -59,12 +59,41 @@ def _uneven_layers(model: nn.Module, spec: ArchitectureSpec) -> str | None:
     """Layers whose attention or MLP widths differ (one head size and d_mlp per model here)."""
     names = dict(model.named_modules())
     n_layers = len(names[spec.blocks])  # type: ignore[arg-type]
+    moe = {i for i in range(n_layers) if spec.experts and spec.path(spec.experts, i) in names}
     for template, what in ((spec.attn_o, "attention widths"), (spec.mlp_out, "MLP widths")):
-        widths = {_in_features(names[spec.path(template, i)]) for i in range(n_layers)}
+        dense = [i for i in range(n_layers) if template == spec.attn_o or i not in moe]
+        widths = {_in_features(names[spec.path(template, i)]) for i in dense}
         if -1 in widths:
             return f"projections that are not plain linear layers ({template.format(layer=0)})"
         if len(widths) > 1:
             return f"{what} that differ from layer to layer ({sorted(widths)})"
+    return None
+
+
+def _experts_problem(model: nn.Module, spec: ArchitectureSpec) -> str | None:
+    """Why the experts modules cannot be read exactly, if they cannot (layout, signature)."""
+    import inspect
+
+    names = dict(model.named_modules())
+    layers = range(len(names[spec.blocks]))  # type: ignore[arg-type]
+    for module in (names.get(spec.path(spec.experts, i)) for i in layers):  # type: ignore[arg-type]
+        if module is None:
+            continue
+        gate_up, down = getattr(module, "gate_up_proj", None), getattr(module, "down_proj", None)
+        params = list(inspect.signature(module.forward).parameters)
+        extra = {n for n, _ in module.named_parameters()} - {"gate_up_proj", "down_proj"}
+        fits = (
+            isinstance(gate_up, torch.Tensor)
+            and isinstance(down, torch.Tensor)
+            and gate_up.dim() == down.dim() == 3
+            and down.shape[1] == gate_up.shape[2]
+            and gate_up.shape[1] == 2 * down.shape[2]
+            and not extra
+            and len(params) >= 3
+            and hasattr(module, "act_fn")
+        )
+        if not fits:
+            return f"experts stored as {type(module).__name__} (not [E, 2*d_expert, d_model] gate_up_proj with a router's top-k input)"
     return None
 
 
@@ -82,7 +111,8 @@ def spec_for(model: nn.Module) -> ArchitectureSpec:
         raise _refuse(model, model_type, structure)
     inferred = infer_spec(model, model_type or "unknown")
     if inferred is not None:
-        uneven = _uneven_layers(model, inferred)
+        uneven = _experts_problem(model, inferred) if inferred.experts else None
+        uneven = uneven or _uneven_layers(model, inferred)
         if uneven:
             raise _refuse(model, model_type, uneven)
         return inferred

@@ -57,6 +57,10 @@ class ArchitectureSpec:
     (BLOOM, MPT: the output projection)."""
     mlp_writes: str | None = None
     """Where the MLP's output is read when the block has no MLP module (OPT: ``fc2``)."""
+    experts: str | None = None
+    """The experts module of mixture-of-experts layers (``experts(x, top_k_index, top_k_weights)``
+    with ``gate_up_proj [E, 2*d_expert, d_model]`` and ``down_proj [E, d_model, d_expert]``); a
+    layer without it is dense."""
     norms: dict[str, str] = field(default_factory=dict)
     pos_embed: str | None = None
     conv1d: bool = False
