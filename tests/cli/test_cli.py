@@ -28,7 +28,7 @@ def test_info_json(folder, capsys):
     assert code == 0
     assert data["architecture"] == "gemma3" and data["n_layers"] == 3 and data["d_mlp"] == 64
     assert data["n_kv_heads"] == 2 and data["head_dim"] == 8 and data["vocab_size"] == 259
-    assert "attn_z.2" in data["hook_points"] and len(data["hook_points"]) == 3 * 8
+    assert "attn_z.2" in data["hook_points"] and len(data["hook_points"]) == 3 * 9
 
 
 def test_trace_neuron_json_matches_library(folder, capsys):

@@ -45,7 +45,14 @@ _FINAL_NORMS = (
     "final_norm",
 )
 _UNEMBEDS = ("lm_head", "output_projection", "embed_out")
-_ATTNS = ("self_attn", "attn", "attention", "self_attention", "multi_head_attention")
+_ATTNS = (
+    "self_attn",
+    "attn.attention",
+    "attn",
+    "attention",
+    "self_attention",
+    "multi_head_attention",
+)
 _QKV = (("q_proj", "k_proj", "v_proj"), ("Wq", "Wk", "Wv"), ("query", "key", "value"))
 _FUSED_QKV = ("qkv_proj", "c_attn", "query_key_value", "Wqkv", "qkv")
 _ATTN_OUTS = ("o_proj", "dense", "out_proj", "c_proj", "wo", "Wo")
