@@ -50,11 +50,18 @@ def check_heads_sum_to_attn_out(lm, inputs, tol):
             close(total, out[f"attn_out.{layer}"], tol)
 
 
+def _dense_layers(lm) -> list[int]:
+    return [layer for layer in range(lm.adapter.n_layers) if not lm.adapter.is_moe_layer(layer)]
+
+
 def check_neurons_times_w_out(lm, inputs, tol):
     a = lm.adapter
-    out = lm.run(inputs, capture=_points(lm, ["mlp_post", "mlp_out"]))
+    dense = _dense_layers(lm)
+    out = lm.run(
+        inputs, capture=[f"{k}.{layer}" for layer in dense for k in ("mlp_post", "mlp_out")]
+    )
     with torch.inference_mode():
-        for layer in range(a.n_layers):
+        for layer in dense:
             post = out[f"mlp_post.{layer}"]
             assert post.shape == (*inputs["input_ids"].shape, a.d_mlp)
             expected = post @ a.w_out(layer) + (a.b_out(layer) if a.b_out(layer) is not None else 0)
@@ -62,10 +69,15 @@ def check_neurons_times_w_out(lm, inputs, tol):
 
 
 def check_mlp_input_weights(lm, inputs, tol, layer=1):
-    """W_in, W_gate and the activation rebuild mlp_pre and mlp_post from the MLP's input."""
+    """W_in, W_gate and the activation rebuild mlp_pre and mlp_post from the MLP's input
+    (on the last dense layer up to ``layer``; a model whose every layer routes has none)."""
     a = lm.adapter
+    dense = [d for d in _dense_layers(lm) if d <= layer] or _dense_layers(lm)
+    if not dense:
+        return
+    layer = dense[-1]
     seen = {}
-    mlp = a.module(a.spec.mlp, layer)
+    mlp = a.module(a.spec.mlp_input_module, layer)
     handle = mlp.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0].clone()))
     try:
         out = lm.run(inputs, capture=[f"mlp_in.{layer}", f"mlp_pre.{layer}", f"mlp_post.{layer}"])
@@ -87,7 +99,10 @@ def check_mlp_input_weights(lm, inputs, tol, layer=1):
 
 
 def check_value_weights_single_token(lm, tol, layer=2):
-    """With one token, attention attends only to itself, so z_h = x W_V^{kv(h)} + b_V."""
+    """With one token, z_h = p_h (x W_V^{kv(h)} + b_V), p_h its attention to itself.
+
+    p_h is 1 for a plain softmax and below 1 where attention sinks take a share of it.
+    """
     a = lm.adapter
     seen = {}
     attn = a.module(a.spec.attn, layer)
@@ -96,18 +111,22 @@ def check_value_weights_single_token(lm, tol, layer=2):
         seen.update(x=(args[0] if args else kwargs["hidden_states"]).clone())
 
     handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
+    sinks = hasattr(attn, "sinks")
+    points = [f"attn_z.{layer}", *([f"attn_pattern.{layer}"] if sinks else [])]
     try:
-        z = lm.run(torch.tensor([[5]]), capture=[f"attn_z.{layer}"])[f"attn_z.{layer}"][0, 0]
+        out = lm.run(torch.tensor([[5]]), capture=points)
     finally:
         handle.remove()
+    z = out[points[0]][0, 0]
+    self_weight = out[points[1]][0, :, 0, 0] if sinks else torch.ones(a.n_heads)
     with torch.inference_mode():
         x = seen["x"][0, 0]
         group = a.n_heads // a.n_kv_heads
         b_v = a.b_qkv(layer)[2]
         for head in range(a.n_heads):
             kv = head // group
-            expected = x @ a.w_v(layer)[kv] + (b_v[kv] if b_v is not None else 0)
-            close(z[head], expected, tol)
+            value = x @ a.w_v(layer)[kv] + (b_v[kv] if b_v is not None else 0)
+            close(z[head], self_weight[head] * value, tol)
 
 
 def check_unembedding(lm, inputs, tol):
@@ -118,6 +137,7 @@ def check_unembedding(lm, inputs, tol):
         logits = a.final_norm(out[f"resid_post.{last}"]) @ a.w_u + (
             a.b_u if a.b_u is not None else 0
         )
+        logits = logits * a.logit_scale
         cap = getattr(lm.model.config, "final_logit_softcapping", None)
         if cap:
             logits = torch.tanh(logits / cap) * cap
@@ -125,7 +145,7 @@ def check_unembedding(lm, inputs, tol):
 
 
 def check_early_stop(lm, inputs):
-    points = ["resid_post.0", "mlp_post.1", "attn_z.1"]
+    points = ["resid_post.0", "mlp_out.1", "attn_z.1"]
     stopped = lm.run(inputs, capture=points)
     full = lm.run(inputs, capture=points, logits=True)
     assert stopped.logits is None and full.logits is not None
@@ -141,7 +161,7 @@ def check_early_stop(lm, inputs):
         a.module(a.spec.unembed).register_forward_hook(lambda *_x: calls.append("unembed"))
     )
     try:
-        lm.run(inputs, capture=["mlp_post.1"])
+        lm.run(inputs, capture=["mlp_out.1"])
     finally:
         for h in handles:
             h.remove()
@@ -172,7 +192,38 @@ def check_head_ablation(lm, inputs, tol, layer=1, head=2):
     close(ablated.logits, manual, tol)
 
 
+def check_experts_sum_to_their_output(lm, inputs, tol):
+    """Per MoE layer: sum_e weight_e * (expert_post_e @ W_out_e) is the experts module's output;
+    the activations are NaN exactly where the routing weight is 0 (not routed)."""
+    a = lm.adapter
+    seen = {}
+    handles = [
+        a.experts(layer).register_forward_hook(
+            lambda _m, _a, out, layer=layer: seen.update({layer: out.clone()})
+        )
+        for layer in a.moe_layers
+    ]
+    points = [f"{k}.{layer}" for layer in a.moe_layers for k in ("router_probs", "expert_post")]
+    try:
+        out = lm.run(inputs, capture=points)
+    finally:
+        for h in handles:
+            h.remove()
+    with torch.inference_mode():
+        for layer in a.moe_layers:
+            weights, post = out[f"router_probs.{layer}"], out[f"expert_post.{layer}"]
+            assert post.shape == (*inputs["input_ids"].shape, a.n_experts, a.d_expert)
+            routed = weights != 0
+            assert torch.equal(post.isnan().all(dim=-1), ~routed)
+            per_expert = torch.einsum(
+                "bpen,enm->bpem", post.nan_to_num(0.0), a.w_out_experts(layer)
+            )
+            total = (per_expert * weights.unsqueeze(-1)).sum(dim=2)
+            close(total.reshape(seen[layer].shape), seen[layer], tol)
+
+
 ALL_BATCH_CHECKS = [
+    check_experts_sum_to_their_output,
     check_residual_stream,
     check_heads_sum_to_attn_out,
     check_neurons_times_w_out,

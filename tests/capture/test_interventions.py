@@ -74,6 +74,8 @@ def test_parse_hook_point():
     with pytest.raises(InvalidInputError, match="out of range"):
         parse_hook_point("resid_post.4", 4)
     assert set(HOOK_KINDS) == {
+        "router_probs",
+        "expert_post",
         "resid_pre",
         "resid_post",
         "attn_z",

@@ -56,7 +56,10 @@ def test_llama_like_fallback_for_an_undeclared_model_type():
     model = tf.LlamaForCausalLM(config)
     model.config.model_type = "my_new_llama"
     spec = spec_for(model)
-    assert spec.name.startswith("llama-like") and "Inferred" in spec.notes
+    assert spec.name == "inferred (my_new_llama)" and "Inferred" in spec.notes
+    assert spec.blocks == "model.layers" and spec.norms["mlp_in"].endswith(
+        "post_attention_layernorm"
+    )
 
 
 def test_unsupported_architecture_lists_families():

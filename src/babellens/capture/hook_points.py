@@ -8,12 +8,15 @@ positions and heads, so capture and intervention code never needs to know a fami
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.spec import ArchitectureSpec
 
-__all__ = ["HOOK_KINDS", "HookKind", "HookPoint", "parse_hook_point"]
+if TYPE_CHECKING:
+    from babellens.models.adapters.adapter import ModelAdapter
+
+__all__ = ["HOOK_KINDS", "HookKind", "HookPoint", "kinds_at_layer", "parse_hook_point"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,12 @@ class HookKind:
     def template(self, spec: ArchitectureSpec) -> str:
         if self.spec_field == "block":
             return spec.blocks + ".{layer}"
-        return getattr(spec, self.spec_field)
+        template = getattr(spec, self.spec_field)
+        if template is None:
+            raise InvalidInputError(
+                f"{self.name} is unavailable: {spec.name} has no {self.spec_field} module"
+            )
+        return template
 
 
 HOOK_KINDS: dict[str, HookKind] = {
@@ -69,14 +77,14 @@ HOOK_KINDS: dict[str, HookKind] = {
         ),
         HookKind(
             "attn_out",
-            "attn",
+            "attn_output_module",
             "output",
             "attention output after the output projection, before any "
             "post-attention norm [batch, pos, d_model]",
         ),
         HookKind(
             "mlp_in",
-            "mlp",
+            "mlp_input_module",
             "input",
             "MLP input: the residual stream after the pre-MLP norm [batch, pos, d_model] "
             "(what a transcoder reads)",
@@ -95,7 +103,24 @@ HOOK_KINDS: dict[str, HookKind] = {
             "MLP neuron activations: the input of the down/out projection [batch, pos, d_mlp]",
         ),
         HookKind(
-            "mlp_out", "mlp", "output", "MLP output before any post-MLP norm [batch, pos, d_model]"
+            "router_probs",
+            "experts",
+            "input",
+            "mixture-of-experts layers: the routing weight each expert's output gets "
+            "(0 where the router did not send the token) [batch, pos, n_experts]",
+        ),
+        HookKind(
+            "expert_post",
+            "experts",
+            "input",
+            "mixture-of-experts layers: each expert's neuron activations, NaN where the router "
+            "did not send the token [batch, pos, n_experts, d_expert]",
+        ),
+        HookKind(
+            "mlp_out",
+            "mlp_output_module",
+            "output",
+            "MLP output before any post-MLP norm [batch, pos, d_model]",
         ),
         HookKind(
             "resid_post",
@@ -140,3 +165,13 @@ def parse_hook_point(name: str | HookPoint, n_layers: int) -> HookPoint:
             f"hook point {point.name!r} is out of range: this model has layers 0..{n_layers - 1}"
         )
     return point
+
+
+_DENSE_ONLY = ("mlp_pre", "mlp_post")
+_MOE_ONLY = ("router_probs", "expert_post")
+
+
+def kinds_at_layer(adapter: ModelAdapter, layer: int) -> list[str]:
+    """The hook kinds a layer has: expert points on mixture-of-experts layers, neurons elsewhere."""
+    skip = _DENSE_ONLY if adapter.is_moe_layer(layer) else _MOE_ONLY
+    return [kind for kind in HOOK_KINDS if kind not in skip]

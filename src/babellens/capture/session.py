@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch.utils.hooks import RemovableHandle
 
+from babellens.capture.experts import MOE_KINDS, expert_activations, routing_weights
 from babellens.capture.hook_points import HookPoint, parse_hook_point
 from babellens.capture.interventions import Intervention
 from babellens.capture.reductions import Reduction
@@ -94,7 +95,42 @@ class HookSession:
         self._handles.clear()
 
     # ---- hooks ----------------------------------------------------------------------------
+    def _install_moe(self, point: HookPoint, edits: list[Intervention]) -> None:
+        """Capture-only points computed from what the experts module receives."""
+        if edits:
+            raise InvalidInputError(f"{point} can be captured, not intervened on")
+        adapter = self.adapter
+        experts = adapter.experts(point.layer)
+        block = adapter.module(adapter.spec.mlp, point.layer)
+        shape: list[torch.Size] = []
+
+        def block_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+            x = args[0] if args else kwargs["hidden_states"]
+            shape[:] = [x.shape[:-1]]
+
+        def experts_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+            x, index, weights = (*args, *kwargs.values())[:3]
+            if point.kind == "router_probs":
+                value = routing_weights(index, weights, adapter.n_experts)
+            else:
+                value = expert_activations(experts, x, index)
+            value = value.reshape(*shape[0], *value.shape[1:])
+            reduction = self.reduction_for(point)
+            kept = reduction(value, self.attention_mask) if reduction else value.detach().clone()
+            self.activations[point.name].append(kept.cpu() if self.detach_to_cpu else kept)
+
+        self._handles.append(block.register_forward_pre_hook(block_hook, with_kwargs=True))
+        self._handles.append(experts.register_forward_pre_hook(experts_hook, with_kwargs=True))
+
     def _install(self, point: HookPoint, edits: list[Intervention], capture: bool) -> None:
+        if point.kind in MOE_KINDS:
+            self._install_moe(point, edits)
+            return
+        if point.kind in ("mlp_pre", "mlp_post") and self.adapter.is_moe_layer(point.layer):
+            raise InvalidInputError(
+                f"{point} is unavailable: layer {point.layer} is a mixture-of-experts layer; "
+                f"capture expert_post.{point.layer} and router_probs.{point.layer}"
+            )
         info = point.info
         module = self.adapter.module(info.template(self.adapter.spec), point.layer)
         if point.kind == "mlp_pre":
@@ -149,7 +185,7 @@ class HookSession:
         return process
 
     def _check_unshared(self, template: str, module: torch.nn.Module) -> None:
-        layers = range(self.adapter.n_layers)
+        layers = [i for i in range(self.adapter.n_layers) if not self.adapter.is_moe_layer(i)]
         if sum(self.adapter.module(template, layer) is module for layer in layers) > 1:
             raise InvalidInputError(
                 "mlp_pre is unavailable for this model: its activation module is shared across layers"

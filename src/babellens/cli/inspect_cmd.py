@@ -75,12 +75,20 @@ def trace(
         int | None, typer.Option("--top", help="The K most active neurons per token.")
     ] = None,
     dtype: DtypeOpt = "auto",
+    expert: Annotated[
+        int | None,
+        typer.Option("--expert", help="Mixture-of-experts layers: the expert of --neuron."),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Per token, one neuron's activation (mlp_post) or the K most active neurons."""
+    """Per token, one neuron's activation (mlp_post) or the K most active neurons; on a
+    mixture-of-experts layer the units are (expert, neuron), shown only where routed."""
     if neuron is not None and top is not None:
         raise InvalidInputError("give either --neuron or --top, not both")
     lm = load_with_status(model, quiet=json, dtype=dtype)
+    if lm.adapter.is_moe_layer(lm.adapter.check_layer(layer)):
+        _trace_experts(lm, text, layer, expert, neuron, top, json)
+        return
     result = (
         trace_neuron(lm, text, layer, neuron)
         if neuron is not None
@@ -90,6 +98,39 @@ def trace(
         print_json(result)
     else:
         print_trace(result)
+
+
+def _trace_experts(lm, text: str, layer: int, expert, neuron, top, json: bool) -> None:
+    from babellens.analyses.expert_trace import trace_expert_neuron, trace_top_expert_neurons
+
+    if (neuron is None) != (expert is None):
+        raise InvalidInputError(f"layer {layer} routes to experts: give --expert E with --neuron N")
+    if neuron is not None:
+        result = trace_expert_neuron(lm, text, layer, expert, neuron)
+    else:
+        result = trace_top_expert_neurons(lm, text, layer, 5 if top is None else top)
+    if json:
+        print_json(result)
+        return
+    table = Table(title=f"{result.model}: expert_post.{layer} (units only where routed)")
+    table.add_column("#", justify="right")
+    table.add_column("token")
+    if neuron is not None:
+        table.add_column(f"expert {expert} neuron {neuron}", justify="right")
+        table.add_column("routing weight", justify="right")
+        rows = zip(result.tokens, result.activations, result.routing_weights, strict=True)
+        for i, (tok, act, weight) in enumerate(rows):
+            table.add_row(
+                str(i), repr(tok), "not routed" if act is None else f"{act:+.3f}", f"{weight:.3f}"
+            )
+    else:
+        table.add_column(f"top {result.k} units expert/neuron:activation (routing weight)")
+        for i, (tok, units) in enumerate(zip(result.tokens, result.activations, strict=True)):
+            cells = (
+                f"{u.expert}/{u.neuron}:{u.activation:+.2f} ({u.routing_weight:.2f})" for u in units
+            )
+            table.add_row(str(i), repr(tok), "  ".join(cells))
+    console.print(table)
 
 
 def print_trace(result: NeuronTrace | TopNeuronsTrace) -> None:

@@ -115,9 +115,12 @@ class LanguageModel:
 
     # ---- facts ----------------------------------------------------------------------------
     def hook_point_names(self) -> list[str]:
-        from babellens.capture.hook_points import HOOK_KINDS
+        from babellens.capture.hook_points import kinds_at_layer
 
-        return [f"{kind}.{layer}" for layer in range(self.adapter.n_layers) for kind in HOOK_KINDS]
+        a = self.adapter
+        return [
+            f"{kind}.{layer}" for layer in range(a.n_layers) for kind in kinds_at_layer(a, layer)
+        ]
 
     def summary(self) -> ModelSummary:
         a = self.adapter

@@ -97,14 +97,39 @@ def _hub_config(target: str, trust_remote_code: bool) -> tuple[Any, bool]:
     return AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code), False
 
 
+def _text_decoder_wrapper(config: Any, archs: list[str]) -> bool:
+    """A multimodal checkpoint whose causal-LM class transformers names (Gemma 3 from 4B, Llama 4,
+    Mistral 3, ...): BabelLens analyses text through its language model; images are out of scope."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+    )
+
+    causal_class = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(config.model_type)
+    image_text_class = MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.get(config.model_type)
+    return bool(set(archs) & {causal_class, image_text_class} - {None})
+
+
+def _auto_model_class(config: Any) -> Any:
+    """``AutoModelForCausalLM``, or the image-text class for a multimodal checkpoint that the
+    causal-LM mapping does not list (LLaVA, Mistral 3, ...): its language model is what runs."""
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return AutoModelForCausalLM
+    return AutoModelForImageTextToText
+
+
 def _check_causal(config: Any, name: str) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     archs = list(getattr(config, "architectures", None) or [])
-    causal_arch = any("CausalLM" in a or "LMHead" in a for a in archs)
+    wrapper = _text_decoder_wrapper(config, archs)
+    causal_arch = wrapper or any("CausalLM" in a or "LMHead" in a for a in archs)
     if (
         getattr(config, "is_encoder_decoder", False)
-        or config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        or (config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not wrapper)
         or (archs and not causal_arch)
     ):
         kind = (
@@ -126,7 +151,7 @@ def _from_pretrained(
     trust_remote_code: bool,
     attn_implementation: str | None,
 ) -> tuple[torch.nn.Module, Any]:
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     local_only = True
     try:
@@ -156,7 +181,7 @@ def _from_pretrained(
         }
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
-        model = AutoModelForCausalLM.from_pretrained(target, config=config, **kwargs)
+        model = _auto_model_class(config).from_pretrained(target, config=config, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(
             target, trust_remote_code=trust_remote_code, local_files_only=local_only
         )

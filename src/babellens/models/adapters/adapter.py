@@ -38,7 +38,10 @@ class ModelAdapter:
         self.model = model
         self.spec = spec or spec_for(model)
         self._modules = dict(model.named_modules())
-        self.config = getattr(model, "config", None)
+        config = getattr(model, "config", None)
+        get_text = getattr(config, "get_text_config", None)
+        self.config = get_text() if callable(get_text) else config
+        """The language model's config (a multimodal checkpoint's ``text_config``)."""
 
     # ---- modules -------------------------------------------------------------------------
     def module(self, template: str, layer: int = 0) -> nn.Module:
@@ -72,7 +75,54 @@ class ModelAdapter:
 
     @cached_property
     def d_mlp(self) -> int:
-        return int(self.w_out(0).shape[0])
+        """Neurons per dense MLP (per expert where every layer routes to experts)."""
+        dense = [layer for layer in range(self.n_layers) if not self.is_moe_layer(layer)]
+        return int(self.w_out(dense[0]).shape[0]) if dense else self.d_expert
+
+    # ---- mixture of experts ----------------------------------------------------------------
+    def is_moe_layer(self, layer: int) -> bool:
+        template = self.spec.experts
+        return template is not None and self.spec.path(template, layer) in self._modules
+
+    @cached_property
+    def moe_layers(self) -> list[int]:
+        return [layer for layer in range(self.n_layers) if self.is_moe_layer(layer)]
+
+    def experts(self, layer: int) -> nn.Module:
+        if not self.is_moe_layer(self.check_layer(layer)):
+            raise InvalidInputError(
+                f"layer {layer} has a dense MLP, not experts: mixture-of-experts layers are "
+                f"{self.moe_layers}"
+            )
+        return self.module(self.spec.experts, layer)  # type: ignore[arg-type]
+
+    @cached_property
+    def n_experts(self) -> int:
+        return int(self.experts(self.moe_layers[0]).gate_up_proj.shape[0])
+
+    @cached_property
+    def d_expert(self) -> int:
+        return int(self.experts(self.moe_layers[0]).gate_up_proj.shape[1] // 2)
+
+    def w_out_experts(self, layer: int) -> torch.Tensor:
+        """``[n_experts, d_expert, d_model]``: row ``(e, n)`` is what expert e's neuron n writes."""
+        return self.experts(layer).down_proj.transpose(1, 2)
+
+    def w_gate_experts(self, layer: int) -> torch.Tensor:
+        """``[n_experts, d_model, d_expert]``."""
+        return self.experts(layer).gate_up_proj.chunk(2, dim=1)[0].transpose(1, 2)
+
+    def w_in_experts(self, layer: int) -> torch.Tensor:
+        """``[n_experts, d_model, d_expert]``: the up projection of each expert."""
+        return self.experts(layer).gate_up_proj.chunk(2, dim=1)[1].transpose(1, 2)
+
+    def _dense(self, layer: int) -> int:
+        if self.is_moe_layer(self.check_layer(layer)):
+            raise InvalidInputError(
+                f"layer {layer} is a mixture-of-experts layer: its units are (expert, neuron); "
+                "use expert_post and w_out_experts"
+            )
+        return layer
 
     @cached_property
     def vocab_size(self) -> int:
@@ -87,6 +137,8 @@ class ModelAdapter:
 
     @cached_property
     def n_kv_heads(self) -> int:
+        if getattr(self.config, "multi_query", False) is True:
+            return 1
         return _config_int(self.config, _KV_ATTRS) or self.n_heads
 
     @cached_property
@@ -132,7 +184,7 @@ class ModelAdapter:
         self, layer: int
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """(W_in, b_in, W_gate) with a fused gate_up projection split (gate first)."""
-        weight, bias = self._in_out(self.module(self.spec.mlp_in, self.check_layer(layer)))
+        weight, bias = self._in_out(self.module(self.spec.mlp_in, self._dense(layer)))
         if self.spec.gate_up_fused:
             gate, w_in = weight.chunk(2, dim=1)
             b_in = bias.chunk(2)[1] if bias is not None else None
@@ -155,10 +207,10 @@ class ModelAdapter:
 
     def w_out(self, layer: int) -> torch.Tensor:
         """``[d_mlp, d_model]``: row ``n`` is what neuron ``n`` writes to the residual stream."""
-        return self._in_out(self.module(self.spec.mlp_out, self.check_layer(layer)))[0]
+        return self._in_out(self.module(self.spec.mlp_out, self._dense(layer)))[0]
 
     def b_out(self, layer: int) -> torch.Tensor | None:
-        return self._in_out(self.module(self.spec.mlp_out, self.check_layer(layer)))[1]
+        return self._in_out(self.module(self.spec.mlp_out, self._dense(layer)))[1]
 
     def w_o(self, layer: int) -> torch.Tensor:
         """``[n_heads, head_dim, d_model]``: per-head output projections ``W_O^h``."""
@@ -219,6 +271,17 @@ class ModelAdapter:
     @property
     def b_u(self) -> torch.Tensor | None:
         return getattr(self.module(self.spec.unembed), "bias", None)
+
+    @cached_property
+    def logit_scale(self) -> float:
+        """What the model multiplies its logits by after the unembedding (Cohere, Granite); else 1."""
+        scale = getattr(self.config, "logit_scale", None)
+        if isinstance(scale, int | float) and not isinstance(scale, bool):
+            return float(scale)
+        divisor = getattr(self.config, "logits_scaling", None)
+        if isinstance(divisor, int | float) and divisor:
+            return 1.0 / float(divisor)
+        return 1.0
 
     @property
     def final_norm(self) -> nn.Module:

@@ -1,13 +1,14 @@
-"""Find the spec for a model: by ``config.model_type``, else by inferring a llama-like layout."""
+"""Find the spec for a model: a declared family, else a spec inferred from its module names."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+import torch
 from torch import nn
 
 from babellens.errors import UnsupportedArchitectureError
-from babellens.models.adapters.families import FAMILIES, llama_like
+from babellens.models.adapters.families import FAMILIES
+from babellens.models.adapters.inference import infer_spec
+from babellens.models.adapters.refusals import FAMILY_REFUSALS, structural_refusal
 from babellens.models.adapters.spec import ArchitectureSpec
 
 __all__ = ["register_spec", "spec_for", "supported_families"]
@@ -33,25 +34,91 @@ def supported_families() -> list[str]:
 def _has_modules(model: nn.Module, spec: ArchitectureSpec) -> bool:
     names = dict(model.named_modules())
     required = [spec.embed, spec.blocks, spec.attn, spec.attn_o, spec.mlp, spec.mlp_in]
-    required += [spec.mlp_out, spec.final_norm, spec.unembed]
+    required += [spec.mlp_out, spec.final_norm, spec.unembed, *spec.norms.values()]
     required += [
         p for p in (spec.attn_q, spec.attn_k, spec.attn_v, spec.attn_qkv, spec.mlp_gate) if p
     ]
     return all(spec.path(p, 0) in names for p in required)
 
 
+def _refuse(model: nn.Module, model_type: str | None, what: str) -> UnsupportedArchitectureError:
+    return UnsupportedArchitectureError(
+        f"{model_type or type(model).__name__} ({type(model).__name__}) is not supported: "
+        f"BabelLens has no exact hook points for {what}"
+    )
+
+
+def _in_features(module: nn.Module) -> int:
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return -1
+    return int(weight.shape[0] if type(module).__name__ == "Conv1D" else weight.shape[1])
+
+
+def _uneven_layers(model: nn.Module, spec: ArchitectureSpec) -> str | None:
+    """Layers whose attention or MLP widths differ (one head size and d_mlp per model here)."""
+    names = dict(model.named_modules())
+    n_layers = len(names[spec.blocks])  # type: ignore[arg-type]
+    moe = {i for i in range(n_layers) if spec.experts and spec.path(spec.experts, i) in names}
+    for template, what in ((spec.attn_o, "attention widths"), (spec.mlp_out, "MLP widths")):
+        dense = [i for i in range(n_layers) if template == spec.attn_o or i not in moe]
+        widths = {_in_features(names[spec.path(template, i)]) for i in dense}
+        if -1 in widths:
+            return f"projections that are not plain linear layers ({template.format(layer=0)})"
+        if len(widths) > 1:
+            return f"{what} that differ from layer to layer ({sorted(widths)})"
+    return None
+
+
+def _experts_problem(model: nn.Module, spec: ArchitectureSpec) -> str | None:
+    """Why the experts modules cannot be read exactly, if they cannot (layout, signature)."""
+    import inspect
+
+    names = dict(model.named_modules())
+    layers = range(len(names[spec.blocks]))  # type: ignore[arg-type]
+    for module in (names.get(spec.path(spec.experts, i)) for i in layers):  # type: ignore[arg-type]
+        if module is None:
+            continue
+        gate_up, down = getattr(module, "gate_up_proj", None), getattr(module, "down_proj", None)
+        params = list(inspect.signature(module.forward).parameters)
+        extra = {n for n, _ in module.named_parameters()} - {"gate_up_proj", "down_proj"}
+        fits = (
+            isinstance(gate_up, torch.Tensor)
+            and isinstance(down, torch.Tensor)
+            and gate_up.dim() == down.dim() == 3
+            and down.shape[1] == gate_up.shape[2]
+            and gate_up.shape[1] == 2 * down.shape[2]
+            and not extra
+            and len(params) >= 3
+            and hasattr(module, "act_fn")
+        )
+        if not fits:
+            return f"experts stored as {type(module).__name__} (not [E, 2*d_expert, d_model] gate_up_proj with a router's top-k input)"
+    return None
+
+
 def spec_for(model: nn.Module) -> ArchitectureSpec:
-    """The spec of ``model``; raises with the list of supported families if none fits."""
+    """The spec of ``model``; raises, naming what is missing, if none fits."""
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
+    if model_type in FAMILY_REFUSALS:
+        raise _refuse(model, model_type, FAMILY_REFUSALS[model_type])
     spec = _REGISTRY.get(model_type or "")
     if spec is not None and _has_modules(model, spec):
         return spec
-    fallback = llama_like(f"llama-like ({model_type})", (model_type or "unknown",))
-    if _has_modules(model, fallback):
-        return replace(fallback, notes="Inferred llama-like layout; no spec declared for it.")
+    structure = structural_refusal(model)
+    if structure is not None:
+        raise _refuse(model, model_type, structure)
+    inferred = infer_spec(model, model_type or "unknown")
+    if inferred is not None:
+        uneven = _experts_problem(model, inferred) if inferred.experts else None
+        uneven = uneven or _uneven_layers(model, inferred)
+        if uneven:
+            raise _refuse(model, model_type, uneven)
+        return inferred
     raise UnsupportedArchitectureError(
-        f"unsupported architecture {model_type!r} ({type(model).__name__}); supported families: "
-        f"{', '.join(supported_families())} and llama-like layouts. To add one, declare an "
-        "ArchitectureSpec (see babellens/models/adapters/families.py) and pass it to register_spec()."
+        f"unsupported architecture {model_type!r} ({type(model).__name__}): no decoder blocks with "
+        f"attention and an MLP under known names; declared families: {', '.join(supported_families())}. "
+        "To add one, declare an ArchitectureSpec (see babellens/models/adapters/families.py) and "
+        "pass it to register_spec()."
     )

@@ -50,6 +50,17 @@ class ArchitectureSpec:
     mlp_gate: str | None = None
     gate_up_fused: bool = False
     """``mlp_in`` is one projection whose first half is the gate and second half the input."""
+    mlp_reads: str | None = None
+    """Where the MLP's input is read when the block has no MLP module (OPT: ``fc1``)."""
+    attn_writes: str | None = None
+    """Where attention's output is read when the attention module adds the residual itself
+    (BLOOM, MPT: the output projection)."""
+    mlp_writes: str | None = None
+    """Where the MLP's output is read when the block has no MLP module (OPT: ``fc2``)."""
+    experts: str | None = None
+    """The experts module of mixture-of-experts layers (``experts(x, top_k_index, top_k_weights)``
+    with ``gate_up_proj [E, 2*d_expert, d_model]`` and ``down_proj [E, d_model, d_expert]``); a
+    layer without it is dense."""
     norms: dict[str, str] = field(default_factory=dict)
     pos_embed: str | None = None
     conv1d: bool = False
@@ -57,6 +68,18 @@ class ArchitectureSpec:
     parallel_residual: bool = False
     """Attention and MLP both read the block input (GPT-NeoX with ``use_parallel_residual``)."""
     notes: str = ""
+
+    @property
+    def attn_output_module(self) -> str:
+        return self.attn_writes or self.attn
+
+    @property
+    def mlp_input_module(self) -> str:
+        return self.mlp_reads or self.mlp
+
+    @property
+    def mlp_output_module(self) -> str:
+        return self.mlp_writes or self.mlp
 
     @property
     def gated(self) -> bool:

@@ -1,0 +1,42 @@
+"""Mixture-of-experts hook points: routing weights per token and expert neuron activations.
+
+transformers' expert modules take ``(hidden_states [tokens, d_model], top_k_index [tokens, k],
+top_k_weights [tokens, k])``. A pre-hook on that module sees exactly what the router decided, and
+the expert neurons are computed from the module's own weights for the routed (token, expert)
+pairs only: ``act(x W_gate_e) * (x W_up_e)``. A token the router did not send to an expert has
+no activation there, which is not zero: those entries are NaN. The parity test checks that
+``sum_e weight_e * (post_e @ W_out_e)`` equals the experts module's output.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["MOE_KINDS", "expert_activations", "routing_weights"]
+
+MOE_KINDS = ("router_probs", "expert_post")
+
+
+def routing_weights(index: torch.Tensor, weights: torch.Tensor, n_experts: int) -> torch.Tensor:
+    """``[tokens, n_experts]``: the weight each expert's output gets (0 where not routed)."""
+    dense = torch.zeros(index.shape[0], n_experts + 1, dtype=weights.dtype, device=weights.device)
+    dense.scatter_add_(1, index.long(), weights)
+    return dense[:, :n_experts]
+
+
+def expert_activations(
+    experts: torch.nn.Module, x: torch.Tensor, index: torch.Tensor
+) -> torch.Tensor:
+    """``[tokens, n_experts, d_expert]`` neuron activations, NaN where the token was not routed."""
+    gate_up = experts.gate_up_proj  # [E, 2 * d_expert, d_model]
+    n_experts, d_expert = gate_up.shape[0], gate_up.shape[1] // 2
+    out = torch.full(
+        (x.shape[0], n_experts, d_expert), float("nan"), dtype=x.dtype, device=x.device
+    )
+    for expert in index.unique().tolist():
+        if not 0 <= expert < n_experts:  # some routers mark dropped slots with n_experts
+            continue
+        tokens = (index == expert).any(dim=-1).nonzero().squeeze(-1)
+        gate, up = torch.nn.functional.linear(x[tokens], gate_up[expert]).chunk(2, dim=-1)
+        out[tokens, expert] = experts.act_fn(gate) * up
+    return out

@@ -1,0 +1,87 @@
+"""Mixture-of-experts hook points on a tiny Mixtral and a tiny mixed (dense + MoE) GLM-4 MoE."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from babellens.errors import InvalidInputError
+from babellens.models.language_model import LanguageModel
+from models.tiny_configs import build_tiny
+from parity_checks import check_experts_sum_to_their_output
+from tiny_models import tiny_inputs
+
+
+def _lm(model_type: str) -> LanguageModel:
+    return LanguageModel(build_tiny(model_type), None, name=model_type, source="config")
+
+
+def _inputs() -> dict[str, torch.Tensor]:
+    ids, mask = tiny_inputs()
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def test_router_probs_are_the_routers_own_top_k_weights():
+    lm = _lm("mixtral")
+    router = lm.model.model.layers[1].mlp.gate
+    seen = {}
+    handle = router.register_forward_hook(lambda _m, _a, out: seen.update(out=out))
+    try:
+        out = lm.run(_inputs(), capture=["router_probs.1"])
+    finally:
+        handle.remove()
+    _logits, top_weights, top_index = seen["out"]
+    expected = torch.zeros(top_index.shape[0], lm.adapter.n_experts)
+    expected.scatter_(1, top_index, top_weights)
+    probs = out["router_probs.1"]
+    assert probs.shape == (2, 10, lm.adapter.n_experts)
+    torch.testing.assert_close(probs.reshape(-1, lm.adapter.n_experts), expected)
+    assert ((probs > 0).sum(dim=-1) == lm.model.config.num_experts_per_tok).all()
+
+
+def test_expert_neurons_are_nan_where_not_routed_and_match_a_hand_computation():
+    lm = _lm("mixtral")
+    a = lm.adapter
+    seen = {}
+    mlp = lm.model.model.layers[0].mlp
+    handle = mlp.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0].clone()))
+    try:
+        out = lm.run(_inputs(), capture=["router_probs.0", "expert_post.0"])
+    finally:
+        handle.remove()
+    post, probs = out["expert_post.0"], out["router_probs.0"]
+    assert torch.equal(post.isnan().any(dim=-1), probs == 0)
+    b, p = 0, 4
+    for expert in (probs[b, p] > 0).nonzero().flatten().tolist():
+        x = seen["x"][b, p]
+        gate = x @ a.w_gate_experts(0)[expert]
+        up = x @ a.w_in_experts(0)[expert]
+        expected = torch.nn.functional.silu(gate) * up
+        torch.testing.assert_close(post[b, p, expert], expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["mixtral", "qwen2_moe", "glm4_moe"])
+def test_routed_neurons_times_w_out_sum_to_the_experts_output(model_type):
+    check_experts_sum_to_their_output(_lm(model_type), _inputs(), 1e-5)
+
+
+def test_mixed_model_dense_layers_are_ordinary_mlps():
+    lm = _lm("glm4_moe")
+    a = lm.adapter
+    assert a.moe_layers == [1] and not a.is_moe_layer(0)
+    out = lm.run(_inputs(), capture=["mlp_post.0", "mlp_out.0"])
+    torch.testing.assert_close(out["mlp_post.0"] @ a.w_out(0), out["mlp_out.0"])
+    assert "mlp_post.0" in lm.hook_point_names() and "expert_post.1" in lm.hook_point_names()
+    assert (
+        "mlp_post.1" not in lm.hook_point_names() and "router_probs.0" not in lm.hook_point_names()
+    )
+
+
+def test_dense_points_on_an_moe_layer_are_refused_in_one_line():
+    lm = _lm("glm4_moe")
+    with pytest.raises(InvalidInputError, match=r"capture expert_post\.1"):
+        lm.run(_inputs(), capture=["mlp_post.1"])
+    with pytest.raises(InvalidInputError, match="mixture-of-experts layer"):
+        lm.adapter.w_out(1)
+    with pytest.raises(InvalidInputError, match="dense MLP"):
+        lm.adapter.experts(0)

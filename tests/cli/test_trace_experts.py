@@ -1,0 +1,49 @@
+"""``babellens trace`` on a mixture-of-experts layer: (expert, neuron) units, only where routed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import transformers as tf
+
+from babellens import load
+from babellens.analyses.expert_trace import trace_expert_neuron
+from cli_runner import run_cli
+from models.tiny_configs import shrunken_config
+from tiny_models import byte_tokenizer
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> str:
+    config = shrunken_config("mixtral")
+    config.vocab_size = 259
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "mixtral"
+    tf.MixtralForCausalLM(config).save_pretrained(path)
+    byte_tokenizer().save_pretrained(path)
+    return str(path)
+
+
+def test_trace_expert_unit_json_matches_the_library(folder, capsys):
+    argv = ["trace", folder, "--text", "Paris, Berlin", "--layer", "1", "--expert", "2"]
+    code, out, _ = run_cli([*argv, "--neuron", "7", "--json"], capsys)
+    assert code == 0
+    expected = trace_expert_neuron(load(folder), "Paris, Berlin", 1, 2, 7)
+    assert json.loads(out) == json.loads(expected.model_dump_json())
+    assert None in json.loads(out)["activations"]  # some tokens go to other experts
+
+
+def test_trace_top_expert_units_prints_a_table(folder, capsys):
+    code, out, _ = run_cli(
+        ["trace", folder, "--text", "Hallo", "--layer", "0", "--top", "2"], capsys
+    )
+    assert code == 0 and "expert_post.0" in out and "routing weight" in out
+
+
+def test_a_neuron_without_its_expert_exits_2(folder, capsys):
+    code, _, err = run_cli(
+        ["trace", folder, "--text", "x", "--layer", "0", "--neuron", "3"], capsys
+    )
+    assert code == 2 and "--expert" in err
