@@ -25,8 +25,7 @@ BUDGET = dict(width=1152, k=32, tokens=6000, epochs=2, cache=True, batch_size=25
         (DictTrainParams(kind="transcoder", layers=[15], **BUDGET), 0.6),
     ],
 )
-def test_small_dictionaries_reach_a_stated_held_out_fvu(params, max_fvu, tmp_path, monkeypatch):
-    monkeypatch.setenv("BABELLENS_HOME", str(tmp_path))  # the activation cache goes here
+def test_small_dictionaries_reach_a_stated_held_out_fvu(params, max_fvu):
     lm = babellens.load("smollm2-135m")
     trained = train(lm, params)
     (ev,) = evaluate_on_corpus(lm, trained.dictionaries, corpus="babel-mini", tokens=1024)

@@ -3,6 +3,7 @@
 from babellens.web.routes import (
     api_docs,
     crossling,
+    dictionaries,
     glossary,
     home,
     jobs,
@@ -18,6 +19,7 @@ ROUTERS = [
     live.router,
     steering.router,
     crossling.router,
+    dictionaries.router,
     lookups.router,
     jobs.router,
     glossary.router,
