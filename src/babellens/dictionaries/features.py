@@ -22,12 +22,14 @@ from babellens.models.language_model import LanguageModel
 __all__ = [
     "FeatureTokens",
     "MemberTokens",
+    "TokenFeatures",
     "all_feature_tokens",
     "check_feature",
     "check_model_width",
     "feature_direction",
     "feature_tokens",
     "steer_feature",
+    "top_features_per_token",
 ]
 
 
@@ -128,3 +130,36 @@ def all_feature_tokens(lm: LanguageModel, sd: SparseDictionary, n: int = 10) -> 
         bottom_ids=ext["bottom_ids"],
         bottom_values=ext["bottom_values"],
     )
+
+
+class TokenFeatures(BaseModel):
+    position: int
+    token: str
+    features: list[tuple[int, float]]
+    """(feature index, activation), strongest first; only active features."""
+
+
+def top_features_per_token(
+    lm: LanguageModel, sd: SparseDictionary, text: str, n: int = 5
+) -> list[TokenFeatures]:
+    """The live "type a prompt" view: at every token the most active features."""
+    check_model_width(sd, lm)
+    enc = lm.tokenize(text)
+    out = lm.run(enc, capture=[sd.hook_in])
+    with torch.no_grad():
+        acts = sd.encode(out[sd.hook_in][0].float().clone())
+    values, indices = acts.topk(min(n, sd.width), dim=-1)
+    ids = enc["input_ids"][0].tolist()
+    pieces = lm.token_strings(ids)
+    return [
+        TokenFeatures(
+            position=p,
+            token=pieces[p],
+            features=[
+                (int(i), float(v))
+                for v, i in zip(values[p].tolist(), indices[p].tolist(), strict=True)
+                if v > 0
+            ],
+        )
+        for p in range(len(ids))
+    ]
