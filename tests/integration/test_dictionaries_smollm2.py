@@ -19,16 +19,18 @@ BUDGET = dict(width=1152, k=32, tokens=6000, epochs=2, cache=True, batch_size=25
 
 
 @pytest.mark.parametrize(
-    ("params", "max_fvu"),
+    ("params", "max_fvu", "min_ce_recovered"),
     [
-        (DictTrainParams(hook="resid_post.15", **BUDGET), 0.5),
-        (DictTrainParams(kind="transcoder", layers=[15], **BUDGET), 0.6),
+        (DictTrainParams(hook="resid_post.15", **BUDGET), 0.25, 0.5),
+        (DictTrainParams(kind="transcoder", layers=[15], **BUDGET), 0.8, None),
     ],
 )
-def test_small_dictionaries_reach_a_stated_held_out_fvu(params, max_fvu):
+def test_small_dictionaries_reach_a_stated_held_out_fvu(params, max_fvu, min_ce_recovered):
     lm = babellens.load("smollm2-135m")
     trained = train(lm, params)
     (ev,) = evaluate_on_corpus(lm, trained.dictionaries, corpus="babel-mini", tokens=1024)
     assert ev.l0 == pytest.approx(32, abs=0.5)
     assert ev.fvu < max_fvu
-    assert ev.ce_recovered_vs_zero is not None and ev.ce_recovered_vs_zero > 0.5
+    assert ev.ce_spliced is not None and ev.ce_clean is not None
+    if min_ce_recovered is not None:  # zero-ablating one MLP costs too little for a stable ratio
+        assert ev.ce_recovered_vs_zero is not None and ev.ce_recovered_vs_zero > min_ce_recovered
