@@ -81,3 +81,22 @@ def test_steering_with_a_feature_changes_generation_and_zero_does_not():
     wrong = random_dictionary(d_in=lm.adapter.d_model + 1, width=12, k=3)
     with pytest.raises(InvalidInputError, match="another model"):
         steer_feature(lm, wrong, 0, "x", 1.0)
+
+
+def test_top_features_per_token_match_encoding_the_captured_activation():
+    from babellens.dictionaries.features import top_features_per_token
+
+    lm, _ = tiny_training_setup(repeat=1)
+    sd = random_dictionary(d_in=lm.adapter.d_model, width=12, k=3, hook_in="resid_post.1")
+    rows = top_features_per_token(lm, sd, "Hello there", n=2)
+    ids = lm.tokenize("Hello there")["input_ids"]
+    with torch.no_grad():
+        acts = sd.encode(lm.run(ids, capture=["resid_post.1"])["resid_post.1"][0].clone())
+    assert len(rows) == ids.shape[1]
+    for row in rows:
+        best = acts[row.position].topk(2)
+        expected = [
+            (int(i), float(v)) for v, i in zip(best.values, best.indices, strict=True) if v > 0
+        ]
+        assert [i for i, _ in row.features] == [i for i, _ in expected]
+        assert [v for _, v in row.features] == pytest.approx([v for _, v in expected])

@@ -345,6 +345,40 @@ def export(
         )
 
 
+@app.command()
+def trace(
+    dictionary: Annotated[int, typer.Argument(help="Dictionary id.")],
+    text: Annotated[str, typer.Option(help="Text to run through the model.")],
+    member: Annotated[str | None, typer.Option(help="Member of a set (its hook point).")] = None,
+    top: Annotated[int, typer.Option(min=1, max=100, help="Features per token.")] = 5,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """The most active features at every token of a text."""
+    from babellens.dictionaries.features import top_features_per_token
+
+    store = DictionaryStore(open_database(db))
+    info = store.get(dictionary)
+    if info.is_set and member is None:
+        raise InvalidInputError(
+            f"dictionary {dictionary} is a set: pass --member, e.g. {info.members[0][0]}"
+        )
+    (sd,) = store.load(dictionary, member)
+    rows = top_features_per_token(cached_model(info.model), sd, text, top)
+    if json:
+        print_json(rows)
+        return
+    table = Table(title=f"top features of dictionary {dictionary} ({sd.hook_in})")
+    table.add_column("pos")
+    table.add_column("token")
+    table.add_column("features (index activation)")
+    for r in rows:
+        table.add_row(
+            str(r.position), escape(repr(r.token)), "  ".join(f"{i} {v:.2f}" for i, v in r.features)
+        )
+    console.print(table)
+
+
 def _report(info: DictionaryInfo, json: bool, verb: str) -> None:
     if json:
         print_json(info)

@@ -174,12 +174,14 @@ class _DiskCache:
         key = {
             "model": source.lm.name,
             "hooks": source.hooks,
-            "windows": [(w.doc_index, w.start, w.n_tokens) for w in source.windows[:4]],
             "n_windows": len(source.windows),
             "tokens": source.tokens_per_epoch,
             "dtype": str(source.lm.dtype),
         }
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
+        for w in source.windows:  # the exact token windows, so another corpus never matches
+            digest.update(np.asarray(w.token_ids, dtype=np.int64).tobytes())
+        digest = digest.hexdigest()[:16]
         self.root = root / digest
         self.root.mkdir(parents=True, exist_ok=True)
         self.source = source

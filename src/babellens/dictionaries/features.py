@@ -19,7 +19,18 @@ from babellens.dictionaries.model import SparseDictionary
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
 
-__all__ = ["FeatureTokens", "check_feature", "feature_direction", "feature_tokens", "steer_feature"]
+__all__ = [
+    "FeatureTokens",
+    "MemberTokens",
+    "TokenFeatures",
+    "all_feature_tokens",
+    "check_feature",
+    "check_model_width",
+    "feature_direction",
+    "feature_tokens",
+    "steer_feature",
+    "top_features_per_token",
+]
 
 
 class FeatureTokens(BaseModel):
@@ -90,3 +101,65 @@ def steer_feature(
     direction = feature_direction(sd, index).to(lm.device, lm.dtype)
     edits = [add(sd.hook_out, coefficient * direction)]
     return generate(lm, prompts, max_new_tokens=max_new_tokens, interventions=edits)
+
+
+class MemberTokens(BaseModel):
+    """Per feature of one member: the ids and scores of its top promoted and suppressed tokens."""
+
+    hook_in: str
+    top_ids: list[list[int]]
+    top_values: list[list[float]]
+    bottom_ids: list[list[int]]
+    bottom_values: list[list[float]]
+
+
+def all_feature_tokens(lm: LanguageModel, sd: SparseDictionary, n: int = 10) -> MemberTokens:
+    """:func:`feature_tokens` for every feature at once (one chunked matmul over the vocabulary)."""
+    check_model_width(sd, lm)
+    a = lm.adapter
+    directions = sd.W_dec.detach().to(a.w_u.device).float()
+    gamma, centres = final_norm_scale(a)
+    if centres:
+        directions = directions - directions.mean(dim=1, keepdim=True)
+    ext = congruence_extremes(directions * gamma, a.w_u, n, 16384)
+    ext = {k: v.cpu().tolist() for k, v in ext.items()}
+    return MemberTokens(
+        hook_in=sd.hook_in,
+        top_ids=ext["top_ids"],
+        top_values=ext["top_values"],
+        bottom_ids=ext["bottom_ids"],
+        bottom_values=ext["bottom_values"],
+    )
+
+
+class TokenFeatures(BaseModel):
+    position: int
+    token: str
+    features: list[tuple[int, float]]
+    """(feature index, activation), strongest first; only active features."""
+
+
+def top_features_per_token(
+    lm: LanguageModel, sd: SparseDictionary, text: str, n: int = 5
+) -> list[TokenFeatures]:
+    """The live "type a prompt" view: at every token the most active features."""
+    check_model_width(sd, lm)
+    enc = lm.tokenize(text)
+    out = lm.run(enc, capture=[sd.hook_in])
+    with torch.no_grad():
+        acts = sd.encode(out[sd.hook_in][0].float().clone())
+    values, indices = acts.topk(min(n, sd.width), dim=-1)
+    ids = enc["input_ids"][0].tolist()
+    pieces = lm.token_strings(ids)
+    return [
+        TokenFeatures(
+            position=p,
+            token=pieces[p],
+            features=[
+                (int(i), float(v))
+                for v, i in zip(values[p].tolist(), indices[p].tolist(), strict=True)
+                if v > 0
+            ],
+        )
+        for p in range(len(ids))
+    ]

@@ -22,6 +22,7 @@ from babellens.dictionaries.activations import ActivationChunk, RowSource
 from babellens.dictionaries.config import DictTrainParams
 from babellens.dictionaries.losses import aux_k_loss, encode_for_training
 from babellens.dictionaries.model import SparseDictionary
+from babellens.dictionaries.sparse_topk import sparse_topk
 
 __all__ = ["TrainedDictionaries", "train_dictionaries"]
 
@@ -143,28 +144,60 @@ class _Trainer:
         self.step += 1
 
     def _member_loss(self, m: _Member, rows: dict[str, torch.Tensor]) -> torch.Tensor:
-        sd, p = m.sd, self.params
+        sd = m.sd
         x = rows[sd.hook_in].to(self.device) * m.scale_in
         y = rows[sd.hook_out].to(self.device) * m.scale_out
-        centred = y - y.mean(0)
-        total_variance = centred.pow(2).sum().clamp_min(1e-12)
-        y_rms = (total_variance / y.shape[0]).sqrt()
+        total_variance = (y - y.mean(0)).pow(2).sum().clamp_min(1e-12)
+        if sd.activation == "topk":
+            loss, fvu, l0, dead = self._sparse_topk_loss(m, x, y, total_variance)
+        else:
+            loss, fvu, l0, dead = self._dense_loss(m, x, y, total_variance)
+        n = float(x.shape[0])
+        for key, value in (
+            ("loss", float(loss.detach())),
+            ("fvu", float(fvu.detach())),
+            ("l0", l0),
+            ("dead_fraction", float(dead.float().mean())),
+        ):
+            m.sums[key] = m.sums.get(key, 0.0) + value * n
+        m.sums["rows"] = m.sums.get("rows", 0.0) + n
+        return loss
+
+    def _mark_fired(self, m: _Member, fired: torch.Tensor, rows: int) -> torch.Tensor:
+        """Update the tokens-since-fired counters; returns the dead mask."""
+        m.since_fired += rows
+        m.since_fired[fired] = 0
+        return m.since_fired >= self.params.dead_after_tokens
+
+    def _sparse_topk_loss(
+        self, m: _Member, x: torch.Tensor, y: torch.Tensor, total_variance: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float, torch.Tensor]:
+        chosen = sparse_topk(m.sd, x)
+        residual = y - chosen.decode()
+        fvu = residual.pow(2).sum() / total_variance
+        dead = self._mark_fired(m, chosen.fired(), x.shape[0])
+        loss = fvu
+        if self.params.auxk_alpha > 0:
+            loss = loss + self.params.auxk_alpha * chosen.aux_k_loss(residual, dead, total_variance)
+        return loss, fvu, chosen.l0(), dead
+
+    def _dense_loss(
+        self, m: _Member, x: torch.Tensor, y: torch.Tensor, total_variance: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float, torch.Tensor]:
+        sd, p = m.sd, self.params
         out = encode_for_training(
             sd,
             x,
             log_threshold=m.log_threshold,
             l1_coefficient=p.l1_coefficient,
             l0_coefficient=p.l0_coefficient,
-            y_rms=y_rms,
+            y_rms=(total_variance / y.shape[0]).sqrt(),
         )
         residual = y - sd.decode(out.acts, x)
         fvu = residual.pow(2).sum() / total_variance
-        fired = (out.acts > 0).any(0)
-        m.since_fired += x.shape[0]
-        m.since_fired[fired] = 0
-        dead = m.since_fired >= p.dead_after_tokens
+        dead = self._mark_fired(m, (out.acts > 0).any(0), x.shape[0])
         loss = fvu + out.penalty
-        if p.auxk_alpha > 0 and p.activation in ("topk", "batchtopk"):
+        if p.auxk_alpha > 0 and p.activation == "batchtopk":
             loss = loss + p.auxk_alpha * aux_k_loss(
                 sd, sd.pre_acts(x), residual, dead, total_variance
             )
@@ -172,16 +205,7 @@ class _Trainer:
             with torch.no_grad():  # a running average of the batch thresholds
                 rate = 1.0 if self.step == 0 else 0.01
                 sd.threshold.mul_(1 - rate).add_(rate * out.batch_threshold)
-        n = float(x.shape[0])
-        for key, value in (
-            ("loss", float(loss.detach())),
-            ("fvu", float(fvu.detach())),
-            ("l0", float((out.acts.detach() > 0).sum(-1).float().mean())),
-            ("dead_fraction", float(dead.float().mean())),
-        ):
-            m.sums[key] = m.sums.get(key, 0.0) + value * n
-        m.sums["rows"] = m.sums.get("rows", 0.0) + n
-        return loss
+        return loss, fvu, float((out.acts.detach() > 0).sum(-1).float().mean()), dead
 
     def chunk_metrics(self) -> list[dict[str, float]]:
         out = []

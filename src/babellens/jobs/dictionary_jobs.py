@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
@@ -12,16 +12,23 @@ from babellens.control import Checkpoint
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.dictionaries.config import DictTrainParams
-from babellens.dictionaries.features import check_model_width
+from babellens.dictionaries.features import MemberTokens, all_feature_tokens, check_model_width
 from babellens.dictionaries.pipeline import evaluate_on_corpus, metrics_summary, train
 from babellens.dictionaries.scan import scan_features
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.registry import JobParams, job_kind
 from babellens.store.dictionaries import DictionaryStore
+from babellens.store.reports import Report, ReportStore
 from babellens.store.results import ResultStore
 
-__all__ = ["LIVE_METRICS", "DictScanParams", "run_dict_scan", "run_dict_train"]
+__all__ = [
+    "LIVE_METRICS",
+    "DictScanParams",
+    "FeatureTokensReport",
+    "run_dict_scan",
+    "run_dict_train",
+]
 
 
 LIVE_METRICS: dict[int, str] = {}
@@ -91,6 +98,15 @@ def run_dict_train(ctx: JobContext) -> dict[str, Any]:
     }
 
 
+class FeatureTokensReport(Report):
+    """Promoted and suppressed tokens of every feature, computed once when a dictionary is scanned."""
+
+    report_kind: ClassVar[str] = "dictionary_feature_tokens"
+    report_version: ClassVar[int] = 1
+    dictionary_id: int
+    members: list[MemberTokens]
+
+
 class DictScanParams(JobParams):
     dictionary_id: int = Field(ge=1, description="The stored dictionary (or set) to scan")
     corpus: str = Field("babel-mini", description="Bundled corpus name, file, folder or hf:NAME")
@@ -134,6 +150,10 @@ def run_dict_scan(ctx: JobContext) -> dict[str, Any]:
         results.save_layer(ctx.job.id, member, acc)
         used.update(int(w) for w in acc.top_windows.flatten().tolist() if w >= 0)
     results.save_windows(ctx.job.id, windows, corpus, used)
+    tokens = FeatureTokensReport(
+        dictionary_id=info.id, members=[all_feature_tokens(lm, sd) for sd in members]
+    )
+    ReportStore(ctx.db).save(ctx.job.id, tokens, model=ctx.job.model)
     store.set_metrics(info.id, {"scan": {"job_id": ctx.job.id, "corpus": params.corpus}})
     return {
         "dictionary_id": info.id,

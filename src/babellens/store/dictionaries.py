@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, select
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from babellens.dictionaries.model import SparseDictionary
@@ -21,9 +21,9 @@ from babellens.dictionaries.native import load_native, save_native
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.paths import babellens_home
 from babellens.store.database import Database
-from babellens.store.schema import Base, utcnow
+from babellens.store.schema import Base, NeuronStatRow, utcnow
 
-__all__ = ["DictionaryInfo", "DictionaryRow", "DictionaryStore", "dictionaries_dir"]
+__all__ = ["DictionaryInfo", "DictionaryRow", "DictionaryStore", "FeatureRow", "dictionaries_dir"]
 
 
 def dictionaries_dir() -> Path:
@@ -86,6 +86,13 @@ class DictionaryInfo(BaseModel):
     @property
     def is_set(self) -> bool:
         return len(self.members) > 1
+
+
+class FeatureRow(BaseModel):
+    index: int
+    max: float
+    mean: float
+    density: float
 
 
 def _info(row: DictionaryRow) -> DictionaryInfo:
@@ -181,6 +188,44 @@ class DictionaryStore:
                 )
         root = dictionaries_dir() / str(dict_id)
         return [load_native(_member_file(root, hook_in))[0] for hook_in, _ in pairs]
+
+    def feature_rows(
+        self,
+        scan_job: int,
+        member: int,
+        *,
+        sort: str = "max",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[FeatureRow], int]:
+        """One page of a scanned member's features (a layer-style table) and how many there are."""
+        columns = {
+            "max": NeuronStatRow.max,
+            "mean": NeuronStatRow.mean,
+            "density": NeuronStatRow.density,
+            "feature": NeuronStatRow.neuron,
+        }
+        if sort not in columns:
+            raise InvalidInputError(f"sort by one of {', '.join(columns)}, not {sort!r}")
+        column = columns[sort]
+        where = (NeuronStatRow.job_id == scan_job, NeuronStatRow.layer == member)
+        query = (
+            select(
+                NeuronStatRow.neuron, NeuronStatRow.max, NeuronStatRow.mean, NeuronStatRow.density
+            )
+            .where(*where)
+            .order_by(column.desc() if descending else column.asc(), NeuronStatRow.neuron)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.db.session() as s:
+            total = s.scalar(select(func.count()).select_from(NeuronStatRow).where(*where)) or 0
+            rows = [
+                FeatureRow(index=n, max=mx, mean=mean, density=density)
+                for n, mx, mean, density in s.execute(query)
+            ]
+        return rows, int(total)
 
     def set_metrics(self, dict_id: int, metrics: dict[str, Any]) -> None:
         with self.db.session() as s:

@@ -3,6 +3,7 @@
 from babellens.web.routes import (
     api_docs,
     crossling,
+    dictionaries,
     glossary,
     graphs,
     home,
@@ -21,6 +22,7 @@ ROUTERS = [
     steering.router,
     crossling.router,
     safety.router,
+    dictionaries.router,
     lookups.router,
     graphs.router,
     jobs.router,
