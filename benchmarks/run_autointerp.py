@@ -19,6 +19,7 @@ from babellens.autointerp import (
     SamplerConfig,
     TokenStatsExplainer,
     UnitRef,
+    collect_neuron_activations,
     explain_units,
     get_provider,
 )
@@ -28,9 +29,9 @@ from babellens.data.windows import make_windows
 from babellens.models.loading import load
 
 
-def _row(name, lm, windows, units, explainer, judge, config) -> dict:
+def _row(name, lm, windows, units, explainer, judge, config, acts) -> dict:
     start = time.perf_counter()
-    results = explain_units(lm, windows, units, explainer, judge, config)
+    results = explain_units(lm, windows, units, explainer, judge, config, activations=acts)
     seconds = time.perf_counter() - start
     return {
         "row": name,
@@ -65,6 +66,9 @@ def main() -> None:
         "llm": args.llm,
     }
     rows: list[dict] = []
+    start = time.perf_counter()
+    acts = collect_neuron_activations(lm, windows, [args.layer])
+    header["forward_seconds"] = round(time.perf_counter() - start, 1)
 
     def add(row: dict) -> None:  # saved after every row: a long run keeps what it finished
         rows.append(row)
@@ -72,7 +76,14 @@ def main() -> None:
 
     add(
         _row(
-            "model-free", lm, windows, units, TokenStatsExplainer(), KeywordJudge(), ExplainConfig()
+            "model-free",
+            lm,
+            windows,
+            units,
+            TokenStatsExplainer(),
+            KeywordJudge(),
+            ExplainConfig(),
+            acts,
         )
     )
     llm = get_provider(args.llm)
@@ -80,10 +91,17 @@ def main() -> None:
     few = units[: args.llm_units]
     add(
         _row(
-            "model-free, same units", lm, windows, few, TokenStatsExplainer(), KeywordJudge(), small
+            "model-free, same units",
+            lm,
+            windows,
+            few,
+            TokenStatsExplainer(),
+            KeywordJudge(),
+            small,
+            acts,
         )
     )
-    add(_row("LLM", lm, windows, few, LLMExplainer(llm), KeywordJudge(), small))
+    add(_row("LLM", lm, windows, few, LLMExplainer(llm), KeywordJudge(), small, acts))
     judged = ExplainConfig(
         sampler=SamplerConfig(n_train=20, n_test=10, n_non_activating=10), scorers=["detection"]
     )
@@ -97,9 +115,10 @@ def main() -> None:
             TokenStatsExplainer(),
             LLMJudge(llm),
             judged,
+            acts,
         )
     )
-    add(_row("LLM, LLM judge", lm, windows, fewer, LLMExplainer(llm), LLMJudge(llm), judged))
+    add(_row("LLM, LLM judge", lm, windows, fewer, LLMExplainer(llm), LLMJudge(llm), judged, acts))
 
 
 if __name__ == "__main__":

@@ -101,14 +101,18 @@ def explain_units(
     judge: Judge,
     config: ExplainConfig | None = None,
     control: RunControl | None = None,
+    activations: dict[int, LayerActivations] | None = None,
 ) -> list[ExplainedUnit]:
-    """Explained and scored units, in the order given; units that fire too rarely are left out."""
+    """Explained and scored units, in the order given; units that fire too rarely are left out.
+
+    ``activations`` (from :func:`collect_neuron_activations` on the same windows) skips the
+    forward pass, e.g. to compare explainers on the same sample."""
     config = config or ExplainConfig()
     control = control or LocalControl()
     unknown = sorted(set(config.scorers) - set(SCORERS))
     if unknown:
         raise InvalidInputError(f"unknown scorer(s) {unknown}: use {', '.join(SCORERS)}")
-    acts = _activations(lm, windows, units, control)
+    acts = activations if activations is not None else _activations(lm, windows, units, control)
     decode = [lm.token_strings(ids) for ids in next(iter(acts.values())).token_ids]
     by_key = {u.key: u for u in units}
     examples = {
