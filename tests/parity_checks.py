@@ -84,7 +84,8 @@ def check_mlp_input_weights(lm, inputs, tol, layer=1):
     finally:
         handle.remove()
     with torch.inference_mode():
-        x, act = seen["x"], a.module(a.spec.mlp_act, layer)
+        # the same values; OPT's MLP sees them as flattened [batch * pos] rows
+        x, act = seen["x"].reshape(out[f"mlp_in.{layer}"].shape), a.module(a.spec.mlp_act, layer)
         close(out[f"mlp_in.{layer}"], x, tol)  # the hook point is the MLP module's own input
         b_in = a.b_in(layer) if a.b_in(layer) is not None else 0
         up = x @ a.w_in(layer) + b_in

@@ -59,6 +59,7 @@ class HookSession:
         self.attention_mask: torch.Tensor | None = None
         self.activations: dict[str, list[torch.Tensor]] = defaultdict(list)
         self._handles: list[RemovableHandle] = []
+        self._rows_shape: list[torch.Size] = []
 
     # ---- public ---------------------------------------------------------------------------
     @property
@@ -76,6 +77,8 @@ class HookSession:
             edits[point].append(intervention)
         capture = set(self.capture_points)
         try:
+            if self.adapter.spec.flat_mlp:
+                self._record_block_shapes()
             for point in self.points:
                 self._install(point, edits.get(point, []), point in capture)
             if self.stop_after_layer is not None:
@@ -95,6 +98,18 @@ class HookSession:
         self._handles.clear()
 
     # ---- hooks ----------------------------------------------------------------------------
+    def _record_block_shapes(self) -> None:
+        """Families whose MLP runs on ``[batch * pos, d]`` rows: remember each block's
+        ``[batch, pos]`` so MLP points keep their per-position shape."""
+
+        def record(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+            x = args[0] if args else kwargs["hidden_states"]
+            self._rows_shape[:] = [x.shape[:-1]]
+
+        for point in self.points:
+            block = self.adapter.block(point.layer)
+            self._handles.append(block.register_forward_pre_hook(record, with_kwargs=True))
+
     def _install_moe(self, point: HookPoint, edits: list[Intervention]) -> None:
         """Capture-only points computed from what the experts module receives."""
         if edits:
@@ -169,7 +184,12 @@ class HookSession:
         reduction = self.reduction_for(point) if capture else None
 
         def process(x: torch.Tensor) -> torch.Tensor | None:
-            view = x.view(*x.shape[:-1], n_heads, head_dim) if split else x
+            if split:
+                view = x.view(*x.shape[:-1], n_heads, head_dim)
+            elif x.dim() == 2 and self._rows_shape:  # an MLP on flattened [batch * pos] rows
+                view = x.view(*self._rows_shape[-1], x.shape[-1])
+            else:
+                view = x
             edited = view
             for edit in edits:
                 edited = edit.apply(edited, point.kind)
@@ -180,7 +200,7 @@ class HookSession:
                 self.activations[point.name].append(kept.cpu() if self.detach_to_cpu else kept)
             if edited is view:
                 return None
-            return edited.reshape(x.shape) if split else edited
+            return edited.reshape(x.shape) if view is not x else edited
 
         return process
 

@@ -85,6 +85,8 @@ _NORMS_AFTER_ATTN = ("post_self_attn_layernorm", "post_attention_norm")
 _NORMS_AFTER_MLP = ("post_feedforward_layernorm", "post_mlp_layernorm")
 _PER_HEAD_QKV = {"gpt_neox", "bloom", "persimmon", "fuyu", "gpt_neox_japanese"}
 """Fused q/k/v laid out per head (``[q|k|v]`` per head) rather than split in three blocks."""
+_FLAT_MLP = {"opt"}
+"""MLPs that run on flattened ``[batch * pos, d]`` rows."""
 _RESIDUAL_INSIDE = {"bloom", "mpt"}
 """Attention and MLP modules that add the residual stream to their own output."""
 
@@ -196,6 +198,7 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
         mlp=t(mlp) if mlp else t(mlp_in),  # type: ignore[arg-type]
         mlp_reads=None if mlp else t(mlp_in),
         attn_writes=t(attn_o) if model_type in _RESIDUAL_INSIDE else None,
+        flat_mlp=model_type in _FLAT_MLP,
         mlp_writes=t(mlp_out) if model_type in _RESIDUAL_INSIDE or not mlp else None,
         mlp_gate=None if mlp_in == experts else t(mlp_gate),
         experts=t(experts),

@@ -19,7 +19,6 @@ FAMILY_REFUSALS: dict[str, str] = {
     "diffllama": "differential attention (two softmax maps per head, subtracted)",
     "bitnet": "sub-norms inside attention and the MLP, between the heads and W_O, the neurons and W_out",
     "beam": "an output gate on attention between the value heads and W_O",
-    "opt": "an MLP that runs on flattened [batch * pos] rows (no per-position hook points)",
     "dory": "blocks that change the sequence length",
     "granite_swa": "attention sinks whose share does not match the returned attention pattern",
     "granitemoe_swa": "attention sinks whose share does not match the returned attention pattern",

@@ -52,6 +52,8 @@ class ArchitectureSpec:
     """``mlp_in`` is one projection whose first half is the gate and second half the input."""
     mlp_reads: str | None = None
     """Where the MLP's input is read when the block has no MLP module (OPT: ``fc1``)."""
+    flat_mlp: bool = False
+    """The MLP runs on ``[batch * pos, d]`` rows (OPT); MLP hook points are reshaped back."""
     attn_writes: str | None = None
     """Where attention's output is read when the attention module adds the residual itself
     (BLOOM, MPT: the output projection)."""
