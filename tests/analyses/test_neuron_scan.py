@@ -220,3 +220,14 @@ def test_device_token_budget_on_a_cpu_is_the_default_batch(setup):
 
     lm, _ = setup
     assert device_tokens_per_batch(lm) == 2048 == ScanConfig().tokens_per_batch
+
+
+def test_the_gpu_histogram_count_equals_bincount():
+    """The GPU counts by index_add_ (no host read-back); on the CPU it must equal bincount."""
+    from babellens.analyses.neuron_scan.accumulator import _bincount, _scatter_count
+
+    gen = torch.Generator().manual_seed(0)
+    indices = torch.randint(0, 72 * 50, (300_000,), generator=gen, dtype=torch.int32)
+    expected = torch.bincount(indices, minlength=72 * 50)
+    assert torch.equal(_scatter_count(indices, 72 * 50), expected)
+    assert torch.equal(_bincount(indices, 72 * 50), expected)  # split over the CPU threads

@@ -35,6 +35,8 @@ def test_featured_neuron_has_the_best_follow_rate_and_a_random_control(tmp_path)
     rates = {}
     for n in results.top_token_neurons(tokens.id, None, 30):
         record = results.neuron(scan.id, n.layer, n.neuron, lambda ids: [""] * len(ids))
+        if record.max <= 0:  # never fired: not a candidate
+            continue
         promoted = {t.token_id for t in n.promoted}
         pairs = [
             (ex.token_ids[ex.position + 1] in promoted)

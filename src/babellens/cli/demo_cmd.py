@@ -63,6 +63,8 @@ def _evidence(
         return None
     promoted = [t.token_id for t in congruence.promoted]
     record = results.neuron(scan_job, layer, neuron, _no_text)
+    if record.max <= 0:  # never fired on the corpus: its examples show nothing
+        return None
     followed, counted = followed_fraction(
         ((ex.token_ids, ex.position) for ex in record.examples), set(promoted)
     )
@@ -101,14 +103,24 @@ def featured_neuron(
         )
     rng = random.Random(seed)
     control = None
-    while control is None:
+    for _ in range(1000):
         neuron = rng.randrange(d_mlp)
         if neuron != best.neuron:
             control = _evidence(results, scan_job, token_job, best.layer, neuron)
-    return best, control
+        if control is not None:
+            return best, control
+    raise InvalidInputError("no neuron of the featured layer fired on the corpus: scan more tokens")
 
 
 def _print_evidence(best: FollowEvidence, control: FollowEvidence) -> None:
+    if best.followed == 0:
+        console.print(
+            "[yellow]No evidence yet:[/] among the most congruent next-token neurons that fire, "
+            "none has a top example followed by a token it promotes in this scan (a random "
+            f"neuron of layer {best.layer}: {control.followed} of {control.examples}). This is "
+            "the most congruent of them; scan more of the corpus for stronger evidence."
+        )
+        return
     console.print(
         f"Why this neuron: [bold]{best.followed} of its {best.examples}[/] top examples are "
         f"followed by one of the {len(best.promoted)} tokens it promotes "

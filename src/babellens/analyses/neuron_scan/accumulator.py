@@ -44,9 +44,18 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _scatter_count(indices: torch.Tensor, size: int) -> torch.Tensor:
+    """Counts by ``index_add_``: unlike ``bincount`` on a GPU, it never reads the largest index
+    back to the host, so the device queue keeps running."""
+    ones = torch.ones(1, dtype=torch.long, device=indices.device).expand(indices.numel())
+    return torch.zeros(size, dtype=torch.long, device=indices.device).index_add_(0, indices, ones)
+
+
 def _bincount(indices: torch.Tensor, size: int) -> torch.Tensor:
-    """``torch.bincount`` of a flat int tensor; on a CPU, split over the intra-op threads."""
-    parts = min(torch.get_num_threads(), 8) if indices.device.type == "cpu" else 1
+    """Counts of a flat int tensor; on a CPU, ``bincount`` split over the intra-op threads."""
+    if indices.device.type != "cpu":
+        return _scatter_count(indices, size)
+    parts = min(torch.get_num_threads(), 8)
     if parts <= 1 or indices.numel() < 1 << 18:
         return torch.bincount(indices, minlength=size)
     chunks = indices.chunk(parts)

@@ -128,7 +128,10 @@ class NeuronScan:
 
     def step(self, batch: WindowBatch) -> None:
         """Fold one batch (the next windows in order) into the accumulators."""
-        self._current_ids = batch.indices
+        ids = batch.indices
+        if self.lm.device.type == "cuda":  # a pinned, non-blocking copy: no wait for the device
+            ids = ids.pin_memory().to(self.lm.device, non_blocking=True)
+        self._current_ids = ids
         self._current_pad = int((batch.attention_mask == 0).sum())  # host copy: no device sync
         self.lm.run(
             {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
