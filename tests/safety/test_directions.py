@@ -35,3 +35,13 @@ def test_held_out_separation_by_hand():
     pos = neg + torch.tensor([2.0, 0.0])
     # held-out projections on x: positives {2, 3}, negatives {0, 1}; spread 0.5 -> d = 2 / 0.5
     assert held_out_separation(pos, neg) == pytest.approx(4.0)
+
+
+def test_ab_control_is_balanced_within_each_answer_letter(lm):
+    from babellens.safety.directions import _control_signs
+
+    data = load_concept("sycophancy", "en")
+    signs = _control_signs(data, 14, seed=0)
+    # pairs alternate the matching letter (A for even positions here, B for odd ones)
+    assert signs[0::2].sum() in (-1.0, 1.0) and signs[1::2].sum() in (-1.0, 1.0)
+    assert abs(float(signs.sum())) <= 2

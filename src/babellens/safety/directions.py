@@ -70,6 +70,20 @@ def held_out_separation(pos: torch.Tensor, neg: torch.Tensor) -> float:
     return sum(scores) / len(scores)
 
 
+def _control_signs(data: ConceptData, pairs: int, seed: int) -> torch.Tensor:
+    """Half the pairs flipped at random (the cross-lingual module's signs). For A/B items half
+    of *each letter's* pairs: the matching letter alternates with the id, so each pair's
+    difference also carries "A minus B" or "B minus A"; flipping at random across letters would
+    leave that letter direction in the control, and every language's control would share it."""
+    if data.kind != "ab":
+        return control_signs(pairs, seed, data.lang)
+    signs = torch.ones(pairs)
+    for parity in (0, 1):
+        group = list(range(parity, pairs, 2))
+        signs[group] = control_signs(len(group), seed, f"{data.lang}:{parity}")
+    return signs
+
+
 def language_directions(
     lm: LanguageModel,
     data: ConceptData,
@@ -86,7 +100,7 @@ def language_directions(
     with torch.inference_mode():
         acts = read_activations(lm, texts, None, list(layers), "last", batch_size, progress)
     pairs = len(contrast.positives)
-    signs = control_signs(pairs, seed, data.lang)
+    signs = _control_signs(data, pairs, seed)
     directions, shuffled, separation = {}, {}, {}
     for layer in layers:
         pos, neg = acts[layer][:pairs].double(), acts[layer][pairs:].double()
