@@ -14,7 +14,7 @@ from babellens.errors import InvalidInputError
 from babellens.safety.config import SafetyParams
 
 if TYPE_CHECKING:
-    from babellens.safety import Rate, SafetyReport
+    from babellens.safety import SafetyRate, SafetyReport
 
 _FIELDS = SafetyParams.model_fields  # the defaults live in the parameter model only
 
@@ -103,7 +103,7 @@ def _show(result: SafetyReport, job_id: int, json: bool) -> None:
         print_report(result, job_id)
 
 
-def _cell(rate: Rate) -> str:
+def _cell(rate: SafetyRate) -> str:
     return f"{rate.mean:.0f} [{rate.low:.0f}, {rate.high:.0f}]"
 
 

@@ -30,18 +30,18 @@ from babellens.safety.directions import (
 from babellens.safety.experiment import run_safety, sweep_layers
 from babellens.safety.interventions import ablation_interventions, project_out, row_push
 from babellens.safety.prompts import ab_prompt, instruction_prompt, letter_token_ids
-from babellens.safety.report import BaseRate, Rate, SafetyReport
+from babellens.safety.report import SafetyBaseRate, SafetyRate, SafetyReport
 
 __all__ = [
     "DEFAULT_LANGS",
     "ABItem",
-    "BaseRate",
     "ConceptData",
     "DetectorAgreement",
     "InstructionItem",
     "LanguageDirections",
-    "Rate",
+    "SafetyBaseRate",
     "SafetyParams",
+    "SafetyRate",
     "SafetyReport",
     "ab_prompt",
     "ablation_interventions",

@@ -46,11 +46,11 @@ class SafetyParams(JobParams):
         description="Refusal: multiple of the direction added to harmless prompts",
     )
     max_new_tokens: int = Field(
-        20, ge=1, le=256, description="Refusal: tokens generated per answer"
+        12, ge=1, le=256, description="Refusal: tokens generated per answer"
     )
     batch_size: int = Field(32, ge=1, le=512)
     resamples: int = Field(1000, ge=10, le=100_000, description="Bootstrap resamples per interval")
     neutral_texts: int = Field(
-        4, ge=1, le=64, description="Neutral texts per language for the KL cost"
+        1, ge=1, le=64, description="Neutral texts per language for the KL cost"
     )
     seed: int = Field(0, ge=0)

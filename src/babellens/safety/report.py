@@ -9,20 +9,22 @@ from pydantic import BaseModel, Field
 from babellens.report import Report
 from babellens.safety.detector import DetectorAgreement
 
-__all__ = ["BaseRate", "Rate", "SafetyReport"]
+__all__ = ["SafetyBaseRate", "SafetyRate", "SafetyReport"]
 
 
-class Rate(BaseModel):
+class SafetyRate(BaseModel):
     mean: float = Field(description="Refusal rate in % or mean P(matching answer) in %")
     low: float = Field(description="Bootstrap 95% interval, lower end")
     high: float
     n: int
 
 
-class BaseRate(BaseModel):
+class SafetyBaseRate(BaseModel):
     lang: str
-    rate: Rate = Field(description="Refusal: harmful prompts refused; A/B: P(matching), unsteered")
-    harmless: Rate | None = Field(None, description="Refusal: harmless prompts refused")
+    rate: SafetyRate = Field(
+        description="Refusal: harmful prompts refused; A/B: P(matching), unsteered"
+    )
+    harmless: SafetyRate | None = Field(None, description="Refusal: harmless prompts refused")
     in_language: float | None = Field(None, description="% of answers in the prompt's language")
     samples: list[str] = Field(default_factory=list)
 
@@ -46,14 +48,14 @@ class SafetyReport(Report):
     cosine: dict[int, list[list[float]]] = Field(description="Per layer, langs x langs")
     control: dict[int, list[list[float]]] = Field(description="Same, shuffled-label directions")
     norms: dict[str, float] = Field(description="Direction norm per language at the chosen layer")
-    base: list[BaseRate]
+    base: list[SafetyBaseRate]
     detector: list[DetectorAgreement] = Field(default_factory=list)
-    transfer: dict[str, list[list[Rate]]] = Field(
+    transfer: dict[str, list[list[SafetyRate]]] = Field(
         description="Condition -> [direction lang][eval lang]: refusal 'ablation' (harmful "
         "prompts, % refused) and 'addition' (harmless prompts, % refused); A/B 'x<m>' "
         "(P(matching) in % at multiplier m)"
     )
-    random: dict[str, list[Rate]] = Field(
+    random: dict[str, list[SafetyRate]] = Field(
         description="Same conditions with a random direction of the eval language's norm, per eval lang"
     )
     in_language: dict[str, list[list[float | None]]] = Field(

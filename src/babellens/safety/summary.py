@@ -12,17 +12,17 @@ from babellens.crossling.rates import bootstrap_interval
 from babellens.safety.cells import Row
 from babellens.safety.config import SafetyParams
 from babellens.safety.detector import is_refusal
-from babellens.safety.report import BaseRate, Rate
+from babellens.safety.report import SafetyBaseRate, SafetyRate
 
 __all__ = ["rate", "safety_identifier", "summarise"]
 
 
-def rate(values: Sequence[float], resamples: int, seed: int) -> Rate:
+def rate(values: Sequence[float], resamples: int, seed: int) -> SafetyRate:
     if not values:
         nan = float("nan")
-        return Rate(mean=nan, low=nan, high=nan, n=0)
+        return SafetyRate(mean=nan, low=nan, high=nan, n=0)
     low, high = bootstrap_interval(list(values), resamples, seed)
-    return Rate(mean=sum(values) / len(values), low=low, high=high, n=len(values))
+    return SafetyRate(mean=sum(values) / len(values), low=low, high=high, n=len(values))
 
 
 @cache
@@ -67,11 +67,11 @@ def summarise(
 
     if kind == "instructions":
 
-        def refused(key: str, lang: str) -> Rate:
+        def refused(key: str, lang: str) -> SafetyRate:
             return rate([100.0 * is_refusal(a, lang) for a in cells[key]], r, s)
 
         base = [
-            BaseRate(
+            SafetyBaseRate(
                 lang=e,
                 rate=refused(f"base|harmful|{e}", e),
                 harmless=refused(f"base|harmless|{e}", e),
@@ -93,10 +93,10 @@ def summarise(
         }
         return {"base": base, "transfer": transfer, "random": random, "in_language": in_language}
 
-    def matching(key: str) -> Rate:
+    def matching(key: str) -> SafetyRate:
         return rate([100.0 * p for p in cells[key]], r, s)
 
-    base = [BaseRate(lang=e, rate=matching(f"base|{e}")) for e in langs]
+    base = [SafetyBaseRate(lang=e, rate=matching(f"base|{e}")) for e in langs]
     transfer, random = {}, {}
     for m in params.multipliers:
         name = f"x{m:g}"

@@ -1,11 +1,13 @@
 """Safety concepts across languages: the list of finished experiments and each one's report."""
 
+from datetime import datetime
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from babellens.safety.report import SafetyReport
 from babellens.store import Job, JobStore
-from babellens.store.reports import ReportListing, ReportStore
+from babellens.store.reports import ReportStore
 from babellens.web.deps import DbDep, JobId
 from babellens.web.pages import page
 from babellens.web.queries import finished_job
@@ -13,8 +15,16 @@ from babellens.web.queries import finished_job
 router = APIRouter()
 
 
+class SafetyRun(BaseModel):
+    """A finished experiment in the list (its own name: another ``ReportListing`` exists)."""
+
+    job_id: int
+    model: str
+    created_at: datetime
+
+
 class SafetyListPage(BaseModel):
-    reports: list[ReportListing] = Field(description="Finished experiments, newest first")
+    reports: list[SafetyRun] = Field(description="Finished experiments, newest first")
     runs: list[Job] = Field(description="Safety jobs in any state, newest first")
 
 
@@ -26,7 +36,10 @@ class SafetyReportPage(BaseModel):
 @page(router, "/safety", "safety.html", title="Safety", nav=32)
 def safety_page(db: DbDep) -> SafetyListPage:
     return SafetyListPage(
-        reports=ReportStore(db).list(SafetyReport.report_kind),
+        reports=[
+            SafetyRun(job_id=r.job_id, model=r.model, created_at=r.created_at)
+            for r in ReportStore(db).list(SafetyReport.report_kind)
+        ],
         runs=JobStore(db).list(kind="safety", limit=100),
     )
 
