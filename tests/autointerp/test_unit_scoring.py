@@ -95,3 +95,12 @@ def test_llm_explainer_and_judge_through_a_provider_with_a_known_answer() -> Non
     samples = samples_for("fuzzing", units[2], "s")
     assert score_samples("fuzzing", samples, judge.judge(texts[2], samples)).value == 1.0
     assert score_samples("fuzzing", samples, judge.judge(texts[3], samples)).value <= 0.6
+
+
+def test_llm_answers_with_a_preamble_and_a_list_keep_the_list() -> None:
+    from babellens.autointerp.explainers import unit_explanation
+
+    answer = 'The marked tokens have in common the following:\n\n1. digits in prices\n- "€" signs'
+    assert unit_explanation(answer) == 'digits in prices; "€" signs'
+    assert unit_explanation('Explanation: "dog" and "cat"') == '"dog" and "cat"'
+    assert unit_explanation("x" * 500) == "x" * 300

@@ -12,11 +12,12 @@ any user gets without an LLM, and the floor an LLM explainer has to beat.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from babellens.autointerp.prompts import clean_explanation
+from babellens.autointerp.prompts import _LABEL, clean_explanation
 from babellens.autointerp.provider import ChatProvider, ProviderError
 from babellens.autointerp.sampling import Example, UnitExamples
 from babellens.autointerp.unit_prompts import unit_explain_messages
@@ -26,6 +27,7 @@ __all__ = [
     "LLMExplainer",
     "TokenStatsExplainer",
     "overrepresented",
+    "unit_explanation",
 ]
 
 
@@ -52,11 +54,31 @@ class LLMExplainer:
         answers = self.provider.complete_many(batch, max_tokens=self.max_tokens, temperature=0.0)
         out = []
         for answer in answers:
-            text = clean_explanation(answer)
+            text = unit_explanation(answer)
             if not text:
                 raise ProviderError(f"{self.provider.name} returned no explanation ({answer!r})")
             out.append(text)
         return out
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
+_MAX_CHARS = 300
+
+
+def unit_explanation(answer: str) -> str:
+    """The explainer's answer as one line: small models often open with a preamble ending in ':'
+    and put the substance in a list below it; keeping only the first line (as for head
+    explanations) would keep only the preamble."""
+    lines = [_BULLET.sub("", line).strip() for line in (answer or "").splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    text = "; ".join(lines)
+    if text.count('"') != 2:  # '"dog" and "cat"' is an explanation, not a quoted one
+        text = clean_explanation(text) if text.count('"') < 2 else _LABEL.sub("", text).strip()
+    else:
+        text = clean_explanation(text)
+    return text[:_MAX_CHARS].rstrip()
 
 
 def _norm(token: str) -> str:
