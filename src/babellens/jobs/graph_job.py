@@ -32,7 +32,7 @@ class GraphJobParams(GraphConfig, JobParams):
 def run_graph_job(ctx: JobContext) -> dict[str, Any]:
     """Attribution graph of a prompt through per-layer transcoders."""
     params: GraphJobParams = ctx.params  # type: ignore[assignment]
-    lm = cached_model(ctx.job.model)
+    lm = cached_model(ctx.job.model, dtype="float32")  # exact edges: float32
     transcoders = load_transcoders(params.transcoders)
     config = GraphConfig(**params.model_dump(include=set(GraphConfig.model_fields)))
     built = build_graph(

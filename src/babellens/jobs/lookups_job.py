@@ -39,7 +39,7 @@ def run_lookups_job(ctx: JobContext) -> dict[str, Any]:
     """Context look-ups: which attention heads feed the next-token neurons, explained and scored."""
     config = ctx.params
     assert isinstance(config, LookupsConfig)
-    lm = cached_model(ctx.job.model)
+    lm = cached_model(ctx.job.model, dtype="float32")  # attribution gradients: float32
     blob = ctx.load_checkpoint()
     state = LookupsState.model_validate_json(blob) if blob else None
 
