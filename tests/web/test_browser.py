@@ -217,7 +217,7 @@ def test_start_a_job_and_watch_it_finish(site, page):
     """Last: its finished scan becomes the model's latest, which the other pages show."""
     page.goto(site["base"] + "/")
     page.fill("#new-job input[name=model]", MODEL)
-    page.fill("#new-job input[name=max_tokens]", "256")
+    page.fill("#new-job fieldset[data-kind=scan] [data-param=max_tokens]", "256")
     page.click("#new-job button")
     page.wait_for_url("**/jobs/*")
     page.wait_for_selector("#job .progress[data-status=done]", timeout=180_000)

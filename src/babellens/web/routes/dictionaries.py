@@ -105,7 +105,7 @@ def dictionary(
 
 @page(router, "/dictionaries/{dict_id}/features/{index}", "feature.html", title="Feature")
 def feature(db: DbDep, dict_id: DictId, index: FeatureIndex, member: Member = 0) -> FeaturePage:
-    from babellens.dictionaries.job import FeatureTokensReport
+    from babellens.jobs.dictionary_jobs import FeatureTokensReport
 
     info = DictionaryStore(db).get(dict_id)
     hook_in = _member(info, member)

@@ -20,7 +20,12 @@ def home(db: DbDep, settings: SettingsDep) -> HomePage:
         models=model_cards(db),
         recent_jobs=JobStore(db).list(limit=8),
         job_kinds=job_kinds(),
-        job_forms=[job_form(k) for k in map(job_kind_spec, job_kinds()) if k.web],
+        # the neuron scan first: it is what every other page reads
+        job_forms=[
+            job_form(k)
+            for k in map(job_kind_spec, sorted(job_kinds(), key=lambda n: (n != "scan", n)))
+            if k.web
+        ],
         suggested_models=list(BUNDLED_MODELS),
         auth_required=settings.auth_required,
     )
