@@ -10,9 +10,9 @@ import typer
 from babellens.cli import bench_cmd, crossling_cmd, jobs_cmd, models_cmd, safety_cmd, steer_cmd
 from babellens.cli.demo_cmd import demo
 from babellens.cli.dict_cmd import app as dict_app
-from babellens.cli.dict_cmd import feature
 from babellens.cli.explain_cmd import app as explanations_app
 from babellens.cli.explain_cmd import explain
+from babellens.cli.feature_cmd import feature
 from babellens.cli.graph_cmd import app as graph_app
 from babellens.cli.inspect_cmd import info, trace
 from babellens.cli.lens_cmd import logit_lens_cmd
