@@ -1,4 +1,5 @@
-"""Other libraries' dictionary layouts: SAELens and sparsify (read and write), Gemma Scope (read).
+"""Other libraries' dictionary layouts: SAELens and sparsify (read and write); Gemma Scope is
+read by :mod:`babellens.dictionaries.gemmascope`.
 
 Each reader turns the library's conventions into ours exactly, folding them into the weights:
 SAELens's ``apply_b_dec_to_input`` and sparsify's ``x - b_dec`` before the encoder become a
@@ -96,7 +97,9 @@ def import_dictionaries(
         members = [_read_sparsify(f, hook if len(folders) == 1 else None) for f in folders]
         return _sorted_by_layer(members), {"format": fmt, "path": str(path)}
     if fmt == "gemmascope":
-        return [_read_gemmascope(path, hook)], {"format": fmt, "path": str(path)}
+        from babellens.dictionaries.gemmascope import read_gemmascope
+
+        return [read_gemmascope(path, hook)], {"format": fmt, "path": str(path)}
     raise InvalidInputError(f"unknown format {fmt!r}: use one of auto, {', '.join(FORMATS)}")
 
 
@@ -115,7 +118,7 @@ def _need_hook(found: str | None, given: str | None, path: Path) -> str:
     return hook
 
 
-def _safetensors(path: Path) -> dict[str, torch.Tensor]:
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -125,7 +128,7 @@ def _safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise InvalidInputError(f"{path} is not a readable safetensors file: {exc}") from None
 
 
-def _build(config: dict[str, Any], weights: dict[str, torch.Tensor]) -> SparseDictionary:
+def build_dictionary(config: dict[str, Any], weights: dict[str, torch.Tensor]) -> SparseDictionary:
     sd = SparseDictionary.from_config(config)
     state = {**{k: torch.zeros_like(v) for k, v in sd.state_dict().items()}, **weights}
     try:
@@ -148,7 +151,7 @@ _SAELENS_TRANSCODERS = {
 
 def _read_saelens(path: Path, hook: str | None) -> tuple[SparseDictionary, dict[str, Any]]:
     cfg = json.loads((path / "cfg.json").read_text())
-    w = _safetensors(path / "sae_weights.safetensors")
+    w = read_safetensors(path / "sae_weights.safetensors")
     arch = cfg.get("architecture", "standard")
     meta = cfg.get("metadata") or {}
     found = _from_tl_name(meta.get("hook_name") or cfg.get("hook_name"))
@@ -193,7 +196,7 @@ def _read_saelens(path: Path, hook: str | None) -> tuple[SparseDictionary, dict[
         "skip": skip,
     }
     provenance = {"format": "saelens", "path": str(path), "model": meta.get("model_name")}
-    return _build(config, weights), provenance
+    return build_dictionary(config, weights), provenance
 
 
 def _write_saelens(sd: SparseDictionary, out: Path, model: str) -> None:
@@ -271,7 +274,7 @@ def _from_sparsify_hookpoint(name: str, transcode: bool) -> tuple[str, str] | No
 
 def _read_sparsify(folder: Path, hook: str | None) -> SparseDictionary:
     cfg = json.loads((folder / "cfg.json").read_text())
-    w = _safetensors(folder / "sae.safetensors")
+    w = read_safetensors(folder / "sae.safetensors")
     if cfg.get("activation", "topk") != "topk":
         raise InvalidInputError(
             f"{folder}: sparsify activation {cfg['activation']!r} is not supported"
@@ -299,7 +302,7 @@ def _read_sparsify(folder: Path, hook: str | None) -> SparseDictionary:
         "k": int(cfg["k"]),
         "skip": skip,
     }
-    return _build(config, weights)
+    return build_dictionary(config, weights)
 
 
 def _write_sparsify(sd: SparseDictionary, out: Path) -> None:
@@ -334,54 +337,6 @@ def _write_sparsify(sd: SparseDictionary, out: Path) -> None:
     tensors = {k: v.detach().contiguous().float() for k, v in weights.items()}
     save_file(tensors, str(folder / "sae.safetensors"))
     (folder / "cfg.json").write_text(json.dumps(cfg))
-
-
-# ---- Gemma Scope --------------------------------------------------------------------------------
-def _read_gemmascope(path: Path, hook: str | None) -> SparseDictionary:
-    file = path if path.is_file() else next(iter(sorted(path.glob("params.*"))))
-    if file.suffix == ".npz":
-        import numpy as np
-
-        with np.load(file) as data:
-            raw = {k: torch.from_numpy(data[k]).float() for k in data.files}
-    else:
-        raw = _safetensors(file)
-    w = {k.lower(): v for k, v in raw.items()}
-    missing = {"w_enc", "w_dec", "b_enc", "b_dec", "threshold"} - set(w)
-    if missing:
-        raise InvalidInputError(
-            f"{file} is not a Gemma Scope file: no {', '.join(sorted(missing))}"
-        )
-    if hook is None:
-        raise InvalidInputError(
-            f"Gemma Scope files do not name their hook point: pass --hook for {file}"
-        )
-    d_in, width = w["w_enc"].shape
-    d_out = w["w_dec"].shape[1]
-    kind = "sae" if d_out == d_in and not hook.startswith("mlp_in") else "transcoder"
-    hook_out = hook.replace("mlp_in", "mlp_out") if kind == "transcoder" else hook
-    skip = "w_skip" in w
-    weights = {
-        "W_enc": w["w_enc"],
-        "b_enc": w["b_enc"],
-        "W_dec": w["w_dec"],
-        "b_dec": w["b_dec"],
-        "threshold": w["threshold"],
-    }
-    if skip:
-        weights["W_skip"] = w["w_skip"]
-    config = {
-        "kind": kind,
-        "hook_in": hook,
-        "hook_out": hook_out,
-        "d_in": int(d_in),
-        "d_out": int(d_out),
-        "width": int(width),
-        "activation": "jumprelu",
-        "k": None,
-        "skip": skip,
-    }
-    return _build(config, weights)
 
 
 def export_dictionaries(
