@@ -16,7 +16,8 @@ from tests.store.test_explanations import _unit
 from tests.tiny_models import save_tiny_folder
 from tests.web.conftest import build_scanned_db, write_corpus
 
-from babellens.agents.server import build_server, check_loopback
+from babellens.agents.bearer import BearerTokenGuard, check_bind
+from babellens.agents.server import build_server
 from babellens.agents.tools import AgentTools
 from babellens.analyses.token_trace import trace_neuron
 from babellens.errors import InvalidInputError
@@ -127,6 +128,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"nothing listens on port {port} after 60 s")
+
+
 @pytest.mark.slow
 def test_http_transport_with_jobs(world) -> None:
     port = _free_port()
@@ -138,12 +149,7 @@ def test_http_transport_with_jobs(world) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.3)
+        _wait_for_port(port)
         params = {
             "layer": 1,
             "limit": 4,
@@ -185,8 +191,69 @@ def test_http_transport_with_jobs(world) -> None:
         proc.wait(timeout=20)
 
 
-def test_http_refuses_non_loopback() -> None:
-    check_loopback("127.0.0.1")
-    check_loopback("::1")
-    with pytest.raises(InvalidInputError):
-        check_loopback("0.0.0.0")
+def test_http_beyond_loopback_needs_a_token() -> None:
+    check_bind("127.0.0.1", None)
+    check_bind("::1", None)
+    check_bind("0.0.0.0", "s3cret")
+    with pytest.raises(InvalidInputError, match="give --token"):
+        check_bind("0.0.0.0", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "babellens", "mcp", "--http", "--host", "0.0.0.0"],
+        env={k: v for k, v in _env().items() if k != "BABELLENS_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "give --token" in done.stderr
+
+
+def test_bearer_guard_answers_401_without_the_token() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    inner = Starlette(routes=[Route("/mcp", lambda r: PlainTextResponse("inside"))])
+    client = TestClient(BearerTokenGuard(inner, "s3cret"))
+    assert client.get("/mcp").status_code == 401
+    wrong = client.get("/mcp", headers={"Authorization": "Bearer s3cre"})
+    assert wrong.status_code == 401 and "access token" in wrong.json()["error"]
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    right = client.get("/mcp", headers={"Authorization": "Bearer s3cret"})
+    assert right.status_code == 200 and right.text == "inside"
+
+
+@pytest.mark.slow
+def test_http_beyond_loopback_with_a_token(world) -> None:
+    """Bound to every interface with a token: no token gets 401; the token lists the job tools."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "babellens", "mcp", "--http", "--host", "0.0.0.0"]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port), "--token", "s3cret", "--db", world["url"]],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        _wait_for_port(port)
+        refused = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert refused.status_code == 401
+
+        async def session():
+            http = create_mcp_http_client(headers={"Authorization": "Bearer s3cret"})
+            async with http, Client(streamable_http_client(url, http_client=http)) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                models = _data(await client.call_tool("list_models", {}))
+                return names, models
+
+        names, models = anyio.run(session)
+        assert {"start_job", "poll_job", "list_models"} <= names
+        assert [m["model"] for m in models["models"]] == [world["model"]]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -1,20 +1,21 @@
 """``babellens mcp``: the agent tools over the Model Context Protocol (the official ``mcp`` SDK).
 
-stdio for a local agent, or streamable HTTP bound to loopback. Job tools exist only with
-``allow_jobs`` (``--allow-jobs``): starting work is a decision for the person who runs the
-server, not for whatever the agent reads. Errors a caller can fix come back as tool errors with
+stdio for a local agent, or streamable HTTP: on loopback by default, beyond it only with an
+access token that every request must carry (``agents/bearer.py``). Job tools exist only with
+``allow_jobs`` (``--allow-jobs``) or behind that token: starting work is a decision for the
+person who runs the server (or holds its token), not for whatever the agent reads. Errors a caller can fix come back as tool errors with
 BabelLens's one-line message.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
+from babellens.agents.bearer import BearerTokenGuard, check_bind
 from babellens.agents.tools import AgentTools
-from babellens.errors import BabelLensError, InvalidInputError
+from babellens.errors import BabelLensError
 
-__all__ = ["build_server", "check_loopback", "serve"]
+__all__ = ["build_server", "serve"]
 
 _INSTALL = "pip install 'mcp>=2.3'"
 
@@ -107,23 +108,23 @@ def build_server(tools: AgentTools) -> Any:
     return server
 
 
-def check_loopback(host: str) -> None:
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise InvalidInputError(
-            f"the MCP server binds to loopback only (got {host!r}): use 127.0.0.1 and a tunnel"
-        )
-
-
 def serve(
-    tools: AgentTools, *, http: bool = False, host: str = "127.0.0.1", port: int = 8765
+    tools: AgentTools,
+    *,
+    http: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
 ) -> None:
     server = build_server(tools)
-    if http:
-        check_loopback(host)
-        server.run("streamable-http", host=host, port=port)
-    else:
+    if not http:
         server.run("stdio")
+        return
+    check_bind(host, token)
+    if token is None:
+        server.run("streamable-http", host=host, port=port)
+        return
+    import uvicorn
+
+    app = BearerTokenGuard(server.streamable_http_app(host=host), token)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
