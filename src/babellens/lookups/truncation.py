@@ -18,7 +18,6 @@ import torch
 
 from babellens.capture.interventions import Intervention
 from babellens.capture.reductions import last_position
-from babellens.capture.run import run_with_hooks
 from babellens.errors import InvalidInputError
 from babellens.lookups._sequences import _length_batches, _pad_id
 from babellens.models.language_model import LanguageModel
@@ -65,8 +64,11 @@ def last_token_activations(
 
     for rows, ids, mask in _length_batches(sequences, batch_size, _pad_id(lm)):
         point = f"mlp_post.{layer}"
-        result = run_with_hooks(
-            lm, ids, mask, capture=[point], reduce=reduce, interventions=interventions
+        result = lm.run(
+            {"input_ids": ids, "attention_mask": mask},
+            capture=[point],
+            reduce=reduce,
+            interventions=interventions,
         )
         out[rows] = result[point].float().cpu()
     return out
