@@ -19,8 +19,8 @@ import torch
 
 from babellens.capture.interventions import Intervention, zero_ablate
 from babellens.capture.reductions import last_position
+from babellens.data.batching import resolve_pad_id, token_batches
 from babellens.errors import InvalidInputError
-from babellens.lookups._sequences import _length_batches, _pad_id
 from babellens.models.language_model import LanguageModel
 
 __all__ = ["head_ablation_drop", "last_token_logits", "token_probabilities"]
@@ -60,7 +60,9 @@ def token_probabilities(
         )
     interventions = list(interventions)
     out = torch.empty(len(sequences), dtype=torch.float32)
-    for rows, ids, mask in _length_batches(sequences, batch_size, _pad_id(lm)):
+    pad = resolve_pad_id(lm.tokenizer)
+    for batch in token_batches(sequences, pad, batch_size=batch_size, by_length=True):
+        rows, ids, mask = batch.rows, batch.input_ids, batch.attention_mask
         logits = last_token_logits(lm, ids, mask, interventions)
         out[rows] = logits.softmax(dim=-1)[:, token_id]
     return out

@@ -24,6 +24,7 @@ from babellens.analyses.next_token_neurons import (
     next_token_neurons,
 )
 from babellens.autointerp import ChatProvider, Message, get_provider
+from babellens.data.batching import resolve_pad_id
 from babellens.data.corpus import Corpus, load_corpus
 from babellens.data.windows import batches, make_windows
 from babellens.lookups.config import SPLIT_RULE, LookupsConfig, default_layers
@@ -160,7 +161,7 @@ def _split_prompts(
     missing = [t for t in targets if t not in found]
     steps = 0
     if missing:
-        pad = (lm.tokenizer.pad_token_id or 0) if lm.tokenizer is not None else 0
+        pad = resolve_pad_id(lm.tokenizer)
         steps = sum(
             1 for _ in batches(windows, tokens_per_batch=config.tokens_per_batch, pad_id=pad)
         )

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import torch
 
 from babellens.analyses.next_token_neurons import NextTokenNeuron
+from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.models.language_model import LanguageModel
 
@@ -143,7 +144,7 @@ def collect_prompts(
 
     reduce = {f"mlp_post.{layer}": reducer(layer) for layer in index}
     tops = {layer: _RunningTop(len(neurons), k) for layer, neurons in by_layer.items()}
-    pad = (lm.tokenizer.pad_token_id if lm.tokenizer is not None else 0) or 0
+    pad = resolve_pad_id(lm.tokenizer)
     all_batches = list(batches(windows, tokens_per_batch=tokens_per_batch, pad_id=pad))
     for done, batch in enumerate(all_batches, 1):
         out = lm.run(
