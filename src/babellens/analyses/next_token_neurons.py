@@ -159,37 +159,40 @@ def next_token_neurons(
             config.chunk_size,
             mask,
         )
-        ext = {k: v.cpu().tolist() for k, v in ext.items()}
-        for neuron in range(a.d_mlp):
-            wid = ext["word_ids"][neuron]
-            results.append(
-                NextTokenNeuron(
-                    layer=layer,
-                    neuron=neuron,
-                    score=ext["top_values"][neuron][0],
-                    word_score=ext["word_values"][neuron],
-                    word_token=TokenScore(
-                        token_id=wid, token=decode(wid), score=ext["word_values"][neuron]
-                    )
-                    if wid >= 0
-                    else None,
-                    promoted=[
-                        TokenScore(token_id=i, token=decode(i), score=v)
-                        for v, i in zip(
-                            ext["top_values"][neuron], ext["top_ids"][neuron], strict=True
-                        )
-                    ],
-                    suppressed=[
-                        TokenScore(token_id=i, token=decode(i), score=v)
-                        for v, i in zip(
-                            ext["bottom_values"][neuron], ext["bottom_ids"][neuron], strict=True
-                        )
-                    ],
-                )
-            )
+        results += _layer_records(layer, {k: v.cpu().tolist() for k, v in ext.items()}, decode)
         if progress is not None:
             progress(done + 1, len(layers))
     return results
+
+
+def _layer_records(
+    layer: int, ext: dict[str, list], decode: Callable[[int], str]
+) -> list[NextTokenNeuron]:
+    """One record per neuron of ``layer`` from its congruence extremes (as lists)."""
+
+    def scores(values: list[float], ids: list[int]) -> list[TokenScore]:
+        return [
+            TokenScore(token_id=i, token=decode(i), score=v)
+            for v, i in zip(values, ids, strict=True)
+        ]
+
+    records = []
+    for neuron, wid in enumerate(ext["word_ids"]):
+        word = ext["word_values"][neuron]
+        records.append(
+            NextTokenNeuron(
+                layer=layer,
+                neuron=neuron,
+                score=ext["top_values"][neuron][0],
+                word_score=word,
+                word_token=TokenScore(token_id=wid, token=decode(wid), score=word)
+                if wid >= 0
+                else None,
+                promoted=scores(ext["top_values"][neuron], ext["top_ids"][neuron]),
+                suppressed=scores(ext["bottom_values"][neuron], ext["bottom_ids"][neuron]),
+            )
+        )
+    return records
 
 
 def _decoder(lm: LanguageModel) -> Callable[[int], str]:
