@@ -9,7 +9,7 @@ the other way round.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -29,8 +29,7 @@ class SpecView(Protocol):
 class AdapterView(Protocol):
     """A spec resolved against one model: modules by role and layer, and its sizes."""
 
-    spec: Any
-    config: Any
+    spec: SpecView  # a babellens.models.ArchitectureSpec; other fields are read by getattr
 
     @property
     def n_layers(self) -> int: ...
@@ -56,8 +55,6 @@ class AdapterView(Protocol):
     def is_moe_layer(self, layer: int) -> bool: ...
 
     def check_layer(self, layer: int) -> int: ...
-
-    def unembed(self, resid: torch.Tensor, *, normed: bool = False) -> torch.Tensor: ...
 
 
 class ModelView(Protocol):
