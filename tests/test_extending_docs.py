@@ -33,13 +33,13 @@ def test_the_extending_page_runs(tmp_path):
     try:
         for block in blocks[1:]:  # the first one names the real model and database
             exec(compile(block, str(DOC), "exec"), namespace)
-        assert family_registry._REGISTRY["my_llama"].name == "my-llama"
+        assert family_registry.ARCHITECTURES.lookup("my_llama").name == "my-llama"
         assert namespace["done"].summary["norms"]["1"] > 0
         app = FastAPI()
         app.include_router(namespace["router"])
         assert TestClient(app).get("/hello.json").json() == {"greeting": "hello"}
     finally:
-        family_registry._REGISTRY.pop("my_llama", None)
+        family_registry.ARCHITECTURES.pop("my_llama", None)
         JOB_KINDS.pop("mean_resid_norm", None)
         METRICS.pop("exclamation_rate", None)
         PROVIDERS.pop("shout", None)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from babellens.data.batching import pad_batch as _pad
 from babellens.errors import InvalidInputError
 from babellens.lookups import head_ablation_drop, last_token_logits, token_probabilities
-from babellens.lookups._sequences import _pad
 from tiny_models import tiny_model
 
 LAYER, HEAD, TOKEN = 1, 3, 77

@@ -11,7 +11,7 @@ import torch
 from babellens.capture import last_position
 from babellens.errors import InvalidInputError
 from babellens.lookups import active_heads, head_attributions
-from babellens.lookups._norm_scale import _norm_affine
+from babellens.models.norms import norm_affine
 from tiny_models import tiny_inputs, tiny_model
 
 NEURONS = [3, 40]
@@ -245,7 +245,7 @@ def test_layer_zero_has_no_heads_below_and_bad_arguments_are_user_errors():
 def test_norm_probe_reads_gamma_beta_and_centring(family):
     lm = _model(family)
     norm = lm.adapter.norm("mlp_in", 1)
-    affine = _norm_affine(norm, lm.adapter.d_model, torch.float64)
+    affine = norm_affine(norm, lm.adapter.d_model, torch.float64)
     gamma = norm.weight.double() + (1 if family == "gemma3" else 0)
     torch.testing.assert_close(affine.gamma, gamma, atol=1e-5, rtol=1e-5)
     beta = norm.bias.double() if family == "gpt2" else torch.zeros_like(gamma)

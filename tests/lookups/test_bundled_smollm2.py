@@ -17,6 +17,7 @@ import babellens
 from babellens.analyses.next_token_neurons import effective_output_weights
 from babellens.capture import zero_ablate
 from babellens.data import load_corpus, make_windows
+from babellens.data.batching import pad_batch as _pad
 from babellens.data.corpus import Corpus
 from babellens.lookups import (
     head_ablation_drop,
@@ -24,7 +25,6 @@ from babellens.lookups import (
     last_token_activations,
     token_probabilities,
 )
-from babellens.lookups._sequences import _pad
 
 pytestmark = pytest.mark.integration
 

@@ -72,6 +72,31 @@ def test_unsupported_architecture_lists_families():
     assert "register_spec" in message and "\n" not in message
 
 
+def test_architectures_is_a_registry_of_model_types():
+    from babellens.models.adapters import ARCHITECTURES, architecture, register_spec
+    from babellens.models.adapters.families import llama_like
+
+    assert ARCHITECTURES.lookup("llama").name == "llama"
+    assert {"llama", "gemma3_text", "qwen2", "gpt2"} <= set(ARCHITECTURES.names())
+    with pytest.raises(InvalidInputError) as err:
+        ARCHITECTURES.lookup("no_such_type")
+    assert "llama" in str(err.value) and "register_spec" in str(err.value)
+    try:
+
+        @architecture
+        def _two_names():
+            return llama_like("twin", ("twin_a", "twin_b"))
+
+        assert ARCHITECTURES.lookup("twin_a") is ARCHITECTURES.lookup("twin_b")
+        assert ARCHITECTURES["twin_b"].name == "twin" and "twin" in supported_families()
+        replaced = register_spec(llama_like("twin2", ("twin_a",)))
+        assert ARCHITECTURES.lookup("twin_a") is replaced
+    finally:
+        ARCHITECTURES.pop("twin_a", None)
+        ARCHITECTURES.pop("twin_b", None)
+    assert "twin" not in supported_families()
+
+
 def test_out_of_range_checks():
     a: ModelAdapter = tiny_model("llama").adapter
     with pytest.raises(InvalidInputError, match=r"layers 0\.\.2"):

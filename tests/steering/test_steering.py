@@ -216,3 +216,32 @@ def test_evaluate_reports_every_curve(lm):
         assert float(control.directions[layer].norm()) == pytest.approx(
             float(vec.directions[layer].norm()), rel=1e-5
         )
+
+
+def test_generate_pads_left_without_touching_the_shared_tokenizer(lm):
+    """The batch is left-padded exactly as the tokenizer itself would, and its setting stays."""
+    prompts = ["The sky is", "Q: why is the grass green? A:"]
+    tok = lm.tokenizer
+    assert tok.padding_side == "right"
+    seen: list[torch.Tensor] = []
+    original = lm.model.generate
+
+    def spy(**kwargs):
+        seen.append(kwargs["input_ids"])
+        seen.append(kwargs["attention_mask"])
+        return original(**kwargs)
+
+    lm.model.generate = spy
+    try:
+        texts = steering.generate(lm, prompts, max_new_tokens=3)
+    finally:
+        del lm.model.generate
+    assert tok.padding_side == "right" and len(texts) == 2
+    tok.padding_side = "left"
+    try:
+        expected = tok(prompts, return_tensors="pt", padding=True)
+    finally:
+        tok.padding_side = "right"
+    assert torch.equal(seen[0], expected["input_ids"])
+    assert torch.equal(seen[1], expected["attention_mask"])
+    assert seen[1][0, 0] == 0 and seen[1][0, -1] == 1  # the short row is padded on the left

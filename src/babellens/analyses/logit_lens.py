@@ -109,19 +109,10 @@ def lens_probabilities(
 ) -> torch.Tensor:
     """``[layers, texts, vocab]``: the next-token distribution read off each layer's residual stream
     at the last real token (final norm, unembedding, Gemma-2's soft-cap when the model has one)."""
-    adapter = lm.adapter
     points = [f"resid_post.{layer}" for layer in layers]
-    cap = getattr(lm.model.config, "final_logit_softcapping", None)
     with torch.inference_mode():
         out = lm.run(lm.tokenize(list(texts)), capture=points, reduce=last_position)
-        probs = []
-        for point in points:
-            logits = adapter.final_norm(out[point]) @ adapter.w_u
-            if adapter.b_u is not None:
-                logits = logits + adapter.b_u
-            if cap:
-                logits = torch.tanh(logits / cap) * cap
-            probs.append(torch.softmax(logits.float(), dim=-1).cpu())
+        probs = [torch.softmax(lm.unembed(out[p]).float(), dim=-1).cpu() for p in points]
     return torch.stack(probs)
 
 

@@ -12,7 +12,6 @@ keep only a running top and bottom ``n`` per neuron, so memory stays ``d_mlp × 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 import torch
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from babellens.analyses.token_filter import whole_word_mask
 from babellens.models.adapters.adapter import ModelAdapter
 from babellens.models.language_model import LanguageModel
+from babellens.models.norms import norm_affine
 from babellens.models.precision import DtypeChoice
 
 __all__ = [
@@ -67,21 +67,10 @@ class NextTokenNeuron(BaseModel):
 
 
 def final_norm_scale(adapter: ModelAdapter) -> tuple[torch.Tensor, bool]:
-    """(γ_eff [d_model], centres): the final norm applied to a zero-mean, unit-RMS ±1 probe.
-
-    The probe runs through a float32 copy of the norm: in a bfloat16 model, Gemma's ``1 + w``
-    would otherwise be rounded to bfloat16 a second time, and the congruence is float32 math on
-    the weights as stored, whatever the model's dtype.
-    """
-    norm = copy.deepcopy(adapter.final_norm).float()
-    probe = torch.ones(adapter.d_model, device=adapter.w_u.device, dtype=torch.float32)
-    probe[1::2] = -1
-    with torch.inference_mode():
-        out = norm(probe.unsqueeze(0)).squeeze(0).float()
-    bias = getattr(norm, "bias", None)
-    if bias is not None:
-        out = out - bias.float()
-    return out * probe, isinstance(norm, torch.nn.LayerNorm)
+    """(γ [d_model] float32, centres): the final norm as the affine map it is at one position,
+    read by :func:`babellens.models.norms.norm_affine` (the one norm-scale probe)."""
+    affine = norm_affine(adapter.final_norm, adapter.d_model, torch.float32)
+    return affine.gamma.to(adapter.w_u.device), affine.centres
 
 
 def effective_output_weights(
@@ -170,37 +159,40 @@ def next_token_neurons(
             config.chunk_size,
             mask,
         )
-        ext = {k: v.cpu().tolist() for k, v in ext.items()}
-        for neuron in range(a.d_mlp):
-            wid = ext["word_ids"][neuron]
-            results.append(
-                NextTokenNeuron(
-                    layer=layer,
-                    neuron=neuron,
-                    score=ext["top_values"][neuron][0],
-                    word_score=ext["word_values"][neuron],
-                    word_token=TokenScore(
-                        token_id=wid, token=decode(wid), score=ext["word_values"][neuron]
-                    )
-                    if wid >= 0
-                    else None,
-                    promoted=[
-                        TokenScore(token_id=i, token=decode(i), score=v)
-                        for v, i in zip(
-                            ext["top_values"][neuron], ext["top_ids"][neuron], strict=True
-                        )
-                    ],
-                    suppressed=[
-                        TokenScore(token_id=i, token=decode(i), score=v)
-                        for v, i in zip(
-                            ext["bottom_values"][neuron], ext["bottom_ids"][neuron], strict=True
-                        )
-                    ],
-                )
-            )
+        results += _layer_records(layer, {k: v.cpu().tolist() for k, v in ext.items()}, decode)
         if progress is not None:
             progress(done + 1, len(layers))
     return results
+
+
+def _layer_records(
+    layer: int, ext: dict[str, list], decode: Callable[[int], str]
+) -> list[NextTokenNeuron]:
+    """One record per neuron of ``layer`` from its congruence extremes (as lists)."""
+
+    def scores(values: list[float], ids: list[int]) -> list[TokenScore]:
+        return [
+            TokenScore(token_id=i, token=decode(i), score=v)
+            for v, i in zip(values, ids, strict=True)
+        ]
+
+    records = []
+    for neuron, wid in enumerate(ext["word_ids"]):
+        word = ext["word_values"][neuron]
+        records.append(
+            NextTokenNeuron(
+                layer=layer,
+                neuron=neuron,
+                score=ext["top_values"][neuron][0],
+                word_score=word,
+                word_token=TokenScore(token_id=wid, token=decode(wid), score=word)
+                if wid >= 0
+                else None,
+                promoted=scores(ext["top_values"][neuron], ext["top_ids"][neuron]),
+                suppressed=scores(ext["bottom_values"][neuron], ext["bottom_ids"][neuron]),
+            )
+        )
+    return records
 
 
 def _decoder(lm: LanguageModel) -> Callable[[int], str]:

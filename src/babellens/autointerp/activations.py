@@ -14,6 +14,7 @@ import torch
 
 from babellens.autointerp.units import NEURON_SOURCE
 from babellens.control import RunControl
+from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
@@ -54,11 +55,11 @@ def collect_neuron_activations(
             f"layer(s) {bad} out of range: {lm.name} has layers 0..{n_layers - 1}"
         )
     width = max(w.n_tokens for w in windows)
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer is not None else 0
+    pad = resolve_pad_id(lm.tokenizer)
     out: dict[int, torch.Tensor] = {}
     row_of = {w.index: row for row, w in enumerate(windows)}
     done = 0
-    for batch in batches(windows, tokens_per_batch=tokens_per_batch, pad_id=pad or 0):
+    for batch in batches(windows, tokens_per_batch=tokens_per_batch, pad_id=pad):
         result = lm.run(
             {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
             capture=[f"mlp_post.{layer}" for layer in layers],

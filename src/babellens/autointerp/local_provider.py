@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from babellens.autointerp.provider import Message, provider
+from babellens.data.batching import pad_batch, resolve_pad_id
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
 
@@ -85,13 +86,8 @@ class LocalProvider:
 
     def _generate(self, prompts: list[list[int]], max_tokens: int, temperature: float) -> list[str]:
         tok, lm = self.lm.tokenizer, self.lm
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):  # left padding: every row ends at its last token
-            ids[row, width - len(prompt) :] = torch.tensor(prompt)
-            mask[row, width - len(prompt) :] = 1
+        pad = resolve_pad_id(tok)
+        ids, mask = pad_batch(prompts, pad, side="left")  # every row ends at its last token
         kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": pad}
         if temperature > 0:
             torch.manual_seed(self.seed)
@@ -105,7 +101,7 @@ class LocalProvider:
             out = lm.model.generate(
                 input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), **kwargs
             )
-        return tok.batch_decode(out[:, width:], skip_special_tokens=True)
+        return tok.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
 
     def _stop_ids(self) -> list[int]:
         """End of turn as well as end of text: GGUF-converted chat models often set only one."""

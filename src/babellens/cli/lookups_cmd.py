@@ -35,87 +35,132 @@ def _check_provider(spec: str, option: str) -> None:
         )
 
 
+CorpusOpt = Annotated[
+    str, typer.Option(help="Bundled corpus, .txt/.jsonl/.parquet, folder, hf:NAME.")
+]
+ExplainerOpt = Annotated[str, typer.Option(help="openai:URL:MODEL or local:ALIAS.")]
+ScorerOpt = Annotated[str | None, typer.Option(help="Yes/No scorer (default: the explainer).")]
+LayersOpt = Annotated[str | None, typer.Option(help="Layers, e.g. 26-29 (default: last quarter).")]
+NeuronsOpt = Annotated[int, typer.Option(min=0, max=1000, help="Next-token neurons per layer.")]
+WholeWordsOpt = Annotated[
+    bool, typer.Option(help="Next-token neurons' top token must be a whole word.")
+]
+RandomNeuronsOpt = Annotated[
+    int | None,
+    typer.Option(min=0, max=1000, help="Random baseline neurons per layer (default: as many)."),
+]
+PromptsOpt = Annotated[
+    int, typer.Option(min=2, max=1000, help="Max-activating train windows per neuron.")
+]
+TestPromptsOpt = Annotated[
+    int | None,
+    typer.Option(min=2, max=1000, help="Test windows per neuron (default: as --prompts)."),
+]
+TokensOpt = Annotated[
+    int | None, typer.Option("--tokens", min=1, help="Corpus tokens per split (default: all).")
+]
+WindowOpt = Annotated[int, typer.Option(min=8, max=4096, help="Window length in tokens.")]
+RuleOpt = Annotated[str, typer.Option(help="Active heads: mean+2std or top3.")]
+ExplainExamplesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=1000,
+        help="Active (and inactive) examples shown to the explainer (default: all).",
+    ),
+]
+TruncationOpt = Annotated[
+    str, typer.Option(help="exact (shortest suffix) or binary (the paper's search).")
+]
+MaxHeadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=10000,
+        help="Explain at most N heads per neuron, most often active first (default: all).",
+    ),
+]
+AblationOpt = Annotated[bool, typer.Option(help="Run the head-ablation check.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the random baseline.")]
+ReportOpt = Annotated[
+    int | None,
+    typer.Option("--report", help="Show the stored report of this job instead of running."),
+]
+ListOpt = Annotated[
+    bool, typer.Option("--list", help="List the stored reports of MODEL instead of running.")
+]
+
+
 def lookups(
     model: ModelArg,
-    corpus: Annotated[
-        str, typer.Option(help="Bundled corpus, .txt/.jsonl/.parquet, folder, hf:NAME.")
-    ] = BUNDLED_CORPUS,
-    explainer: Annotated[
-        str, typer.Option(help="openai:URL:MODEL or local:ALIAS.")
-    ] = DEFAULT_EXPLAINER,
-    scorer: Annotated[
-        str | None, typer.Option(help="Yes/No scorer (default: the explainer).")
-    ] = None,
-    layers: Annotated[
-        str | None, typer.Option(help="Layers, e.g. 26-29 (default: last quarter).")
-    ] = None,
-    neurons: Annotated[
-        int, typer.Option(min=0, max=1000, help="Next-token neurons per layer.")
-    ] = 20,
-    whole_words: Annotated[
-        bool, typer.Option(help="Next-token neurons' top token must be a whole word.")
-    ] = True,
-    random_neurons: Annotated[
-        int | None,
-        typer.Option(min=0, max=1000, help="Random baseline neurons per layer (default: as many)."),
-    ] = None,
-    prompts: Annotated[
-        int, typer.Option(min=2, max=1000, help="Max-activating train windows per neuron.")
-    ] = 30,
-    test_prompts: Annotated[
-        int | None,
-        typer.Option(min=2, max=1000, help="Test windows per neuron (default: as --prompts)."),
-    ] = None,
-    tokens: Annotated[
-        int | None, typer.Option("--tokens", min=1, help="Corpus tokens per split (default: all).")
-    ] = None,
-    window: Annotated[int, typer.Option(min=8, max=4096, help="Window length in tokens.")] = 128,
-    rule: Annotated[str, typer.Option(help="Active heads: mean+2std or top3.")] = "mean+2std",
-    explain_examples: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=1000,
-            help="Active (and inactive) examples shown to the explainer (default: all).",
-        ),
-    ] = None,
-    truncation: Annotated[
-        str, typer.Option(help="exact (shortest suffix) or binary (the paper's search).")
-    ] = "exact",
-    max_heads: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=10000,
-            help="Explain at most N heads per neuron, most often active first (default: all).",
-        ),
-    ] = None,
-    ablation: Annotated[bool, typer.Option(help="Run the head-ablation check.")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
-    report: Annotated[
-        int | None,
-        typer.Option("--report", help="Show the stored report of this job instead of running."),
-    ] = None,
-    list_reports: Annotated[
-        bool, typer.Option("--list", help="List the stored reports of MODEL instead of running.")
-    ] = False,
+    corpus: CorpusOpt = BUNDLED_CORPUS,
+    explainer: ExplainerOpt = DEFAULT_EXPLAINER,
+    scorer: ScorerOpt = None,
+    layers: LayersOpt = None,
+    neurons: NeuronsOpt = 20,
+    whole_words: WholeWordsOpt = True,
+    random_neurons: RandomNeuronsOpt = None,
+    prompts: PromptsOpt = 30,
+    test_prompts: TestPromptsOpt = None,
+    tokens: TokensOpt = None,
+    window: WindowOpt = 128,
+    rule: RuleOpt = "mean+2std",
+    explain_examples: ExplainExamplesOpt = None,
+    truncation: TruncationOpt = "exact",
+    max_heads: MaxHeadsOpt = None,
+    ablation: AblationOpt = True,
+    seed: SeedOpt = 0,
+    report: ReportOpt = None,
+    list_reports: ListOpt = False,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Explain which attention heads feed each next-token neuron, score the explanations, ablate."""
     database = open_database(db)
     store = LookupsStore(database)
-    if list_reports:
-        listing = store.list(model)
-        if json:
-            print_json(listing)
-            return
-        _print_listing(model, listing)
+    if list_reports or report is not None:
+        _show_stored(store, model, None if list_reports else report, json)
         return
+    _check_choices(truncation, rule, explainer, scorer)
+    config = _config(
+        corpus=corpus,
+        explainer=explainer,
+        scorer=scorer,
+        layers=parse_layers(layers),
+        neurons_per_layer=neurons,
+        whole_words=whole_words,
+        random_neurons_per_layer=random_neurons,
+        prompts=prompts,
+        test_prompts=test_prompts or prompts,
+        max_tokens=tokens,
+        window_len=window,
+        active_rule=rule,
+        explain_examples=explain_examples,
+        max_heads=max_heads,
+        truncation=truncation,
+        ablation=ablation,
+        seed=seed,
+    )
+    load_corpus(corpus)  # a missing corpus fails here, in one line, before the model loads
+    default_layers(cached_model(model).adapter.n_layers, config)  # bad layers: before the job
+    job = run_foreground(database, "lookups", model, config.model_dump(), quiet=json, unit="steps")
+    _print(store.get(job.id), json)
+
+
+def _show_stored(store: LookupsStore, model: str, report: int | None, json: bool) -> None:
+    """The stored reports of ``model`` (``report`` None), or the one of job ``report``."""
     if report is not None:
-        stored = store.get(report)
-        print_json(stored) if json else print_report(stored)
+        _print(store.get(report), json)
         return
+    listing = store.list(model)
+    if json:
+        print_json(listing)
+        return
+    _print_listing(model, listing)
+
+
+def _check_choices(truncation: str, rule: str, explainer: str, scorer: str | None) -> None:
+    """The options a pydantic field cannot say in its message as a CLI user needs it."""
     if truncation not in ("exact", "binary"):
         raise InvalidInputError(f"--truncation must be exact or binary, got {truncation!r}")
     if rule not in ("mean+2std", "top3"):
@@ -123,33 +168,17 @@ def lookups(
     _check_provider(explainer, "--explainer")
     if scorer is not None:
         _check_provider(scorer, "--scorer")
+
+
+def _config(**fields: object) -> LookupsConfig:
     try:
-        config = LookupsConfig(
-            corpus=corpus,
-            explainer=explainer,
-            scorer=scorer,
-            layers=parse_layers(layers),
-            neurons_per_layer=neurons,
-            whole_words=whole_words,
-            random_neurons_per_layer=random_neurons,
-            prompts=prompts,
-            test_prompts=test_prompts or prompts,
-            max_tokens=tokens,
-            window_len=window,
-            active_rule=rule,
-            explain_examples=explain_examples,
-            max_heads=max_heads,
-            truncation=truncation,
-            ablation=ablation,
-            seed=seed,
-        )  # type: ignore[arg-type]
+        return LookupsConfig(**fields)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
-    load_corpus(corpus)  # a missing corpus fails here, in one line, before the model loads
-    default_layers(cached_model(model).adapter.n_layers, config)  # bad layers: before the job
-    job = run_foreground(database, "lookups", model, config.model_dump(), quiet=json, unit="steps")
-    stored = store.get(job.id)
-    print_json(stored) if json else print_report(stored)
+
+
+def _print(report: LookupsReport, json: bool) -> None:
+    print_json(report) if json else print_report(report)
 
 
 def _dist(d) -> str:
@@ -161,9 +190,24 @@ def print_report(r: LookupsReport) -> None:
         f"[bold]{escape(r.model)}[/] context look-ups (job {r.job_id}), layers "
         f"{', '.join(map(str, r.layers))}; explainer {escape(r.explainer)}, scorer {escape(r.scorer)}"
     )
-    table = Table(title="explanation scores (balanced accuracy on held-out prompts)")
-    for col in ("neurons", "group", "(neuron, head) pairs", "scored", "score", "skewness test p"):
+    for table in (_scores(r), _ablation(r), _fidelity(r), _pairs(r)):
+        console.print(table)
+    console.print(f"wall time {r.timings.get('total_s', 0):.0f} s")
+
+
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for col in columns:
         table.add_column(col)
+    return table
+
+
+def _scores(r: LookupsReport) -> Table:
+    """Explanation scores per group, beside the paper's."""
+    table = _table(
+        "explanation scores (balanced accuracy on held-out prompts)",
+        ("neurons", "group", "(neuron, head) pairs", "scored", "score", "skewness test p"),
+    )
     for g in r.groups:
         p = "–" if g.skewness is None else f"{g.skewness.p_value:.3g}"
         table.add_row(str(g.neurons), g.group, str(g.pairs), str(g.scored), _dist(g.score), p)
@@ -178,36 +222,49 @@ def print_report(r: LookupsReport) -> None:
                 "",
                 style="dim",
             )
-    console.print(table)
-    abl = Table(title="drop in P(token) when the head's values are zeroed")
-    for col in ("group", "head active", "head inactive", "KS p"):
-        abl.add_column(col)
+    return table
+
+
+def _ablation(r: LookupsReport) -> Table:
+    """The head-ablation check: drops for active and inactive heads, beside the paper's."""
+    table = _table(
+        "drop in P(token) when the head's values are zeroed",
+        ("group", "head active", "head inactive", "KS p"),
+    )
     for a in r.ablation:
         ks = "–" if a.ks is None else f"{a.ks.p_value:.3g}"
-        abl.add_row(a.group, _dist(a.active), _dist(a.inactive), ks)
+        table.add_row(a.group, _dist(a.active), _dist(a.inactive), ks)
     small = r.paper[0]
-    abl.add_row(
+    table.add_row(
         f"paper: {small.model}", f"{small.drop_active}", f"{small.drop_inactive}", "", style="dim"
     )
-    console.print(abl)
-    fid = Table(title="the same drops beside P(token) before ablation")
-    for col in ("group", "P(token) clean", "log-prob drop act/inact", "relative drop act/inact"):
-        fid.add_column(col)
+    return table
+
+
+def _fidelity(r: LookupsReport) -> Table:
+    table = _table(
+        "the same drops beside P(token) before ablation",
+        ("group", "P(token) clean", "log-prob drop act/inact", "relative drop act/inact"),
+    )
     for a in r.ablation:
-        fid.add_row(
+        table.add_row(
             a.group,
             _dist(a.clean_probability),
             f"{_dist(a.logprob_drop_active)} / {_dist(a.logprob_drop_inactive)}",
             f"{_dist(a.relative_drop_active)} / {_dist(a.relative_drop_inactive)}",
         )
-    console.print(fid)
-    pairs = Table(title="explained (neuron, head) pairs")
-    for col in ("group", "neuron", "token", "head", "active", "score", "explanation"):
-        pairs.add_column(col)
+    return table
+
+
+def _pairs(r: LookupsReport) -> Table:
+    table = _table(
+        "explained (neuron, head) pairs",
+        ("group", "neuron", "token", "head", "active", "score", "explanation"),
+    )
     for n in r.neurons:
         for h in n.heads:
             score = f"{h.score:.2f}" if h.score is not None else f"– ({h.score_note})"
-            pairs.add_row(
+            table.add_row(
                 n.group,
                 f"{n.layer}/{n.neuron}",
                 escape(repr(n.token)),
@@ -216,8 +273,7 @@ def print_report(r: LookupsReport) -> None:
                 score,
                 escape(h.explanation or ""),
             )
-    console.print(pairs)
-    console.print(f"wall time {r.timings.get('total_s', 0):.0f} s")
+    return table
 
 
 def _print_listing(model: str, listing) -> None:
@@ -226,9 +282,10 @@ def _print_listing(model: str, listing) -> None:
             f"no context look-up reports of {escape(model)}: run `babellens lookups {escape(model)}`"
         )
         return
-    table = Table(title=f"context look-up reports of {escape(model)}")
-    for col in ("job", "created", "explainer", "neurons", "next-token score", "random score"):
-        table.add_column(col)
+    table = _table(
+        f"context look-up reports of {escape(model)}",
+        ("job", "created", "explainer", "neurons", "next-token score", "random score"),
+    )
     for item in listing:
         scores = {g.group: _dist(g.score) for g in item.groups}
         table.add_row(

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, Field
 
+from babellens.data.batching import resolve_pad_id
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.models.language_model import LanguageModel
 
@@ -76,7 +77,7 @@ def completion_batch(
         rows.append(ids)
         labels.append(([-100] * len(prompt) + completion)[:max_length])
     width = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad = resolve_pad_id(tokenizer)
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     target = torch.full((len(rows), width), -100, dtype=torch.long)

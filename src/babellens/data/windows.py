@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from babellens.data.batching import token_batches
 from babellens.data.corpus import Corpus
 from babellens.errors import InvalidInputError
 
@@ -74,22 +75,9 @@ def make_windows(
 def batches(
     windows: Sequence[Window], *, tokens_per_batch: int = 1024, pad_id: int = 0, start: int = 0
 ) -> Iterator[WindowBatch]:
-    """Consecutive windows from ``start``, as many per batch as fit ``tokens_per_batch``."""
-    i = start
-    while i < len(windows):
-        longest = windows[i].n_tokens
-        j = i + 1
-        while (
-            j < len(windows) and max(longest, windows[j].n_tokens) * (j - i + 1) <= tokens_per_batch
-        ):
-            longest = max(longest, windows[j].n_tokens)
-            j += 1
-        chunk = windows[i:j]
-        width = max(w.n_tokens for w in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, w in enumerate(chunk):
-            ids[row, : w.n_tokens] = torch.tensor(w.token_ids)
-            mask[row, : w.n_tokens] = 1
-        yield WindowBatch(torch.tensor([w.index for w in chunk]), ids, mask)
-        i = j
+    """Consecutive windows from ``start``, as many per batch as fit ``tokens_per_batch``
+    (right-padded with ``pad_id``; see :func:`babellens.data.batching.token_batches`)."""
+    sequences = [w.token_ids for w in windows]
+    for batch in token_batches(sequences, pad_id, tokens_per_batch=tokens_per_batch, start=start):
+        indices = torch.tensor([windows[r].index for r in batch.rows])
+        yield WindowBatch(indices, batch.input_ids, batch.attention_mask)

@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.models.language_model import LanguageModel
 
@@ -150,7 +151,7 @@ class ActivationSource:
 
     def _forward(self, chunk_windows: Sequence[Window]) -> dict[str, torch.Tensor]:
         """Rows of every window in the given order (BOS dropped), per hook point."""
-        pad_id = getattr(self.lm.tokenizer, "pad_token_id", None) or 0
+        pad_id = resolve_pad_id(self.lm.tokenizer)
         parts: dict[str, list[torch.Tensor]] = {h: [] for h in self.hooks}
         by_index = {w.index: w for w in chunk_windows}
         for batch in batches(chunk_windows, tokens_per_batch=self.tokens_per_batch, pad_id=pad_id):

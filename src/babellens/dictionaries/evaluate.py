@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from babellens.capture.interventions import Intervention
 from babellens.control import LocalControl, RunControl, StopRequested
+from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, WindowBatch, batches
 from babellens.dictionaries.model import SparseDictionary
 from babellens.models.language_model import LanguageModel
@@ -110,7 +111,7 @@ def _kl(clean: torch.Tensor, other: torch.Tensor) -> float:
 def _run_batches(
     lm: LanguageModel, windows: Sequence[Window], tokens_per_batch: int
 ) -> list[WindowBatch]:
-    pad_id = getattr(lm.tokenizer, "pad_token_id", None) or 0
+    pad_id = resolve_pad_id(lm.tokenizer)
     return list(batches(windows, tokens_per_batch=tokens_per_batch, pad_id=pad_id))
 
 

@@ -15,6 +15,7 @@ import torch
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, Workspace
 from babellens.control import LocalControl, RunControl, StopRequested
+from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.dictionaries.model import SparseDictionary
 from babellens.models.language_model import LanguageModel
@@ -68,7 +69,7 @@ def scan_features(
     reduce = {sd.hook_in: reducer(sd, acc) for sd, acc in zip(dictionaries, accs, strict=True)}
     if len(reduce) != len(dictionaries):
         raise ValueError("members of one scan must read different hook points")
-    pad_id = getattr(lm.tokenizer, "pad_token_id", None) or 0
+    pad_id = resolve_pad_id(lm.tokenizer)
     last_save = time.monotonic()
     for sd in dictionaries:
         sd.to(lm.device)

@@ -25,11 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from babellens.capture.run import eager_attention
 from babellens.errors import InvalidInputError
 from babellens.graphs.transcoders import TranscoderSet, check_transcoders
-from babellens.lookups._norm_scale import _norm_affine, _NormAffine
 from babellens.models.language_model import LanguageModel
+from babellens.models.norms import NormAffine, norm_affine
 
 __all__ = ["CleanPass", "FeatureFn", "FrozenPass", "FrozenReplacement"]
 
@@ -39,7 +38,7 @@ FeatureFn = Callable[[int, torch.Tensor], torch.Tensor]
 
 @dataclass
 class _NormRecord:
-    affine: _NormAffine
+    affine: NormAffine
     y: torch.Tensor  # [1, n, d] clean output
     inverse_scale: torch.Tensor  # [1, n]
     linear_clean: torch.Tensor  # L(x_clean)
@@ -136,10 +135,9 @@ class FrozenReplacement:
                 hooks.append(attn.register_forward_hook(_pattern_recorder(seen, layer)))
             for handle in hooks:
                 stack.callback(handle.remove)
-            with torch.no_grad(), eager_attention(self.lm.model):
-                logits = self.lm.model(input_ids=self._ids, use_cache=False).logits
+            logits = self.lm.run(self._ids, logits=True, eager=True, grad="no_grad").logits
         for path, (x, y) in seen["norm"].items():
-            affine = _norm_affine(self._norm_modules[path], x.shape[-1], x.dtype)
+            affine = norm_affine(self._norm_modules[path], x.shape[-1], x.dtype)
             inv = affine.inverse_scale(x.double(), y.double()).to(x.dtype)
             record = _NormRecord(affine, y, inv, torch.empty(0))
             record.linear_clean = record.linear(x)
@@ -230,17 +228,18 @@ class FrozenReplacement:
             ]
         with ExitStack() as stack:
             self._install(stack, result, features, embed_scale, error_scale)
-            stack.enter_context(eager_attention(self.lm.model))
-            stack.enter_context(torch.enable_grad() if probes or head_probes else torch.no_grad())
-            out = self.adapter.decoder(input_ids=self._ids.expand(batch, -1), use_cache=False)
-            result.final_hidden = out.last_hidden_state
+            out = self.lm.run(
+                self._ids.expand(batch, -1),
+                final_hidden=True,
+                eager=True,
+                grad="grad" if probes or head_probes else "no_grad",
+            )
+            result.final_hidden = out.final_hidden
         return result
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The unembedding (and any final soft-cap) applied to final-norm outputs."""
-        logits = self.adapter.module(self.adapter.spec.unembed)(hidden)
-        cap = getattr(self.lm.model.config, "final_logit_softcapping", None)
-        return torch.tanh(logits / cap) * cap if cap else logits
+        return self.lm.unembed(hidden, normed=True)
 
     def _install(
         self,

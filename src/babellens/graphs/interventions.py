@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from babellens.capture.run import eager_attention
 from babellens.errors import InvalidInputError
 from babellens.graphs.frozen import FrozenReplacement
 from babellens.graphs.transcoders import TranscoderSet
@@ -106,8 +105,9 @@ def _real_logits(
 
         handles.append(fr.adapter.module(fr.adapter.spec.mlp, layer).register_forward_hook(hook))
     try:
-        with eager_attention(lm.model):  # the same kernels as the clean pass it is compared to
-            return lm.model(input_ids=fr.clean.input_ids.unsqueeze(0).to(lm.device)).logits[0, -1]
+        # eager: the same kernels as the clean pass it is compared to
+        ids = fr.clean.input_ids.unsqueeze(0)
+        return lm.run(ids, logits=True, eager=True).logits[0, -1]  # type: ignore[index]
     finally:
         for handle in handles:
             handle.remove()

@@ -20,6 +20,7 @@ from safetensors.torch import save as save_tensors
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
+from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.models.precision import dtype_name, resolve_dtype
@@ -101,7 +102,7 @@ def _worker_class(ray: Any) -> Any:
 
         def scan(self, windows: list[Window]) -> bytes:
             scan = NeuronScan(self.lm, windows, self.config)
-            pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer is not None else 0
+            pad = resolve_pad_id(self.lm.tokenizer)
             for batch in batches(
                 windows, tokens_per_batch=self.config.tokens_per_batch, pad_id=pad or 0
             ):

@@ -19,9 +19,8 @@ import torch
 
 from babellens.capture.interventions import Intervention, zero_ablate
 from babellens.capture.reductions import last_position
-from babellens.capture.run import run_with_hooks
+from babellens.data.batching import resolve_pad_id, token_batches
 from babellens.errors import InvalidInputError
-from babellens.lookups._sequences import _length_batches, _pad_id
 from babellens.models.language_model import LanguageModel
 
 __all__ = ["head_ablation_drop", "last_token_logits", "token_probabilities"]
@@ -34,22 +33,15 @@ def last_token_logits(
     interventions: Iterable[Intervention] = (),
 ) -> torch.Tensor:
     """``[batch, vocab]`` float32: the model's logits at each row's last real position."""
-    a = lm.adapter
-    point = f"resid_post.{a.n_layers - 1}"
-    run = run_with_hooks(
-        lm,
-        input_ids,
-        attention_mask,
+    point = f"resid_post.{lm.adapter.n_layers - 1}"
+    run = lm.run(
+        {"input_ids": input_ids, "attention_mask": attention_mask},
         capture=[point],
         reduce=last_position,
         interventions=interventions,
     )
     with torch.inference_mode():
-        hidden = a.final_norm(run[point].unsqueeze(1))
-        logits = a.module(a.spec.unembed)(hidden).squeeze(1).float()
-        cap = getattr(a.config, "final_logit_softcapping", None)
-        if cap:  # Gemma 2: logits soft-capped by tanh
-            logits = torch.tanh(logits / cap) * cap
+        logits = lm.unembed(run[point].unsqueeze(1)).squeeze(1).float()
     return logits.cpu()
 
 
@@ -68,7 +60,9 @@ def token_probabilities(
         )
     interventions = list(interventions)
     out = torch.empty(len(sequences), dtype=torch.float32)
-    for rows, ids, mask in _length_batches(sequences, batch_size, _pad_id(lm)):
+    pad = resolve_pad_id(lm.tokenizer)
+    for batch in token_batches(sequences, pad, batch_size=batch_size, by_length=True):
+        rows, ids, mask = batch.rows, batch.input_ids, batch.attention_mask
         logits = last_token_logits(lm, ids, mask, interventions)
         out[rows] = logits.softmax(dim=-1)[:, token_id]
     return out

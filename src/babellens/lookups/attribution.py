@@ -30,18 +30,17 @@ Only the direct path is scored: a head's effect through later attention layers i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 from babellens.capture.reductions import last_position
-from babellens.capture.session import HookSession, StopForward
 from babellens.errors import InvalidInputError
-from babellens.lookups._norm_scale import _norm_affine
 from babellens.models.adapters.adapter import ModelAdapter
 from babellens.models.language_model import LanguageModel
+from babellens.models.norms import norm_affine
 
 __all__ = ["AttributionMethod", "HeadAttributions", "active_heads", "head_attributions"]
 
@@ -190,13 +189,11 @@ def _record(
     if a.spec.norms.get("attn_out"):
         norms |= {f"post{r}": a.norm("attn_out", r) for r in range(rows)}  # type: ignore[misc]
     capture = [f"attn_z.{r}" for r in range(rows)] + [f"mlp_pre.{layer}", f"mlp_post.{layer}"]
-    session = HookSession(a, capture, reduce=last_position, stop_after_layer=layer)
-    session.attention_mask = mask
     last = mask.long().sum(dim=1) - 1
-    recorder = _norm_recorder(norms, last)  # type: ignore[arg-type]
-    with torch.inference_mode(), session, recorder as seen, suppress(StopForward):
-        a.decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-    acts = {name: values[-1] for name, values in session.activations.items()}
+    with _norm_recorder(norms, last) as seen:  # type: ignore[arg-type]
+        acts = lm.run(
+            {"input_ids": ids, "attention_mask": mask}, capture=capture, reduce=last_position
+        ).activations
     batch, n_heads, head_dim = ids.shape[0], a.n_heads, a.head_dim
     z = [acts[f"attn_z.{r}"] for r in range(rows)]
     return _Recording(
@@ -229,7 +226,7 @@ def _direct_direction(
     a: ModelAdapter, rec: _Recording, layer: int, neuron: int, dtype: torch.dtype
 ) -> torch.Tensor:
     """``[batch, d_model]``: the frozen pre-MLP norm folded into the neuron's input weights."""
-    norm = _norm_affine(a.norm("mlp_in", layer), a.d_model, dtype)  # type: ignore[arg-type]
+    norm = norm_affine(a.norm("mlp_in", layer), a.d_model, dtype)  # type: ignore[arg-type]
     x, y = (t.to(dtype) for t in rec.mlp_norm)
     w, _ = _first_weights(a, layer, neuron, dtype)
     return norm.frozen_direction(w.expand_as(x), norm.inverse_scale(x, y))
@@ -292,6 +289,6 @@ def _through_post_norm(
     e: torch.Tensor,
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    norm = _norm_affine(a.norm("attn_out", layer), a.d_model, dtype)  # type: ignore[arg-type]
+    norm = norm_affine(a.norm("attn_out", layer), a.d_model, dtype)  # type: ignore[arg-type]
     x, y = (t.to(dtype) for t in io)
     return norm.frozen_direction(e, norm.inverse_scale(x, y))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from babellens.autointerp import ChatProvider, explain_head, score_examples
-from babellens.lookups._sequences import _pad, _pad_id
+from babellens.data.batching import pad_batch, resolve_pad_id
 from babellens.lookups.ablation import head_ablation_drop, token_probabilities
 from babellens.lookups.attribution import active_heads, head_attributions
 from babellens.lookups.config import LookupsConfig
@@ -95,7 +95,7 @@ def attribute_prompts(
     method = None
     for start in range(0, len(kept), config.batch_size):
         chunk = kept[start : start + config.batch_size]
-        input_ids, mask = _pad([ids for _, ids, _, _ in chunk], _pad_id(lm))
+        input_ids, mask = pad_batch([ids for _, ids, _, _ in chunk], resolve_pad_id(lm.tokenizer))
         with clock("attribute"):
             attr = head_attributions(
                 lm, input_ids, mask, t.layer, t.neuron, method=config.attribution

@@ -24,6 +24,7 @@ from babellens.analyses.next_token_neurons import (
     next_token_neurons,
 )
 from babellens.autointerp import ChatProvider, Message, get_provider
+from babellens.data.batching import resolve_pad_id
 from babellens.data.corpus import Corpus, load_corpus
 from babellens.data.windows import batches, make_windows
 from babellens.lookups.config import SPLIT_RULE, LookupsConfig, default_layers
@@ -143,24 +144,14 @@ def _split_prompts(
     k = config.prompts if split == "train" else config.test_prompts
     found: dict[Target, list[MaxPrompt]] = {}
     source = []
-    scan = None
-    if stored is not None and config.use_scan and config.max_tokens is None and windows:
-        scan = stored.find_scan(
-            model,
-            corpus=config.corpus,
-            split=split,
-            window_len=config.window_len,
-            max_tokens=config.max_tokens,
-            layers=sorted({t[0] for t in targets}),
-            k=k,
-        )
+    scan = _usable_scan(stored, model, split, targets, config, k) if windows else None
     if scan is not None:
         found = stored.prompts_from_scan(scan, targets, k, has_bos=windows[0].has_bos)  # type: ignore[union-attr]
         source.append(f"scan job {scan}")
     missing = [t for t in targets if t not in found]
     steps = 0
     if missing:
-        pad = (lm.tokenizer.pad_token_id or 0) if lm.tokenizer is not None else 0
+        pad = resolve_pad_id(lm.tokenizer)
         steps = sum(
             1 for _ in batches(windows, tokens_per_batch=config.tokens_per_batch, pad_id=pad)
         )
@@ -176,6 +167,28 @@ def _split_prompts(
         )
         source.append("targeted pass")
     return found, len(windows), " + ".join(source) or "none", steps
+
+
+def _usable_scan(
+    stored: StoredInputs | None,
+    model: str,
+    split: str,
+    targets: Sequence[Target],
+    config: LookupsConfig,
+    k: int,
+) -> int | None:
+    """A finished scan whose top-k holds this split's prompts exactly, if one was stored."""
+    if stored is None or not config.use_scan or config.max_tokens is not None:
+        return None
+    return stored.find_scan(
+        model,
+        corpus=config.corpus,
+        split=split,
+        window_len=config.window_len,
+        max_tokens=config.max_tokens,
+        layers=sorted({t[0] for t in targets}),
+        k=k,
+    )
 
 
 def prepare(
@@ -201,6 +214,29 @@ def prepare(
     )
     selected = time.monotonic()
     corpus = load_corpus(config.corpus)
+    prompts, info, steps = _all_prompts(lm, corpus, targets, config, stored, model, progress)
+    timings = {"select_s": selected - started, "prompts_s": time.monotonic() - selected}
+    return LookupsState(
+        layers=layers,
+        targets=targets,
+        prompts=prompts,
+        split=_split_info(corpus, info),
+        pass_steps=steps,
+        timings=timings,
+    )
+
+
+def _all_prompts(
+    lm: LanguageModel,
+    corpus: Corpus,
+    targets: Sequence[NeuronTarget],
+    config: LookupsConfig,
+    stored: StoredInputs | None,
+    model: str,
+    progress: Progress | None,
+) -> tuple[dict[str, list[list[Any]]], dict[str, Any], int]:
+    """Both splits' prompts as JSON by ``split:layer:neuron``, (windows, source) per split, and
+    the corpus batches they took (the progress counts them before the neurons)."""
     keys = [(t.layer, t.neuron) for t in targets]
     offset = [0]
 
@@ -220,7 +256,11 @@ def prepare(
             f"{split}:{layer}:{neuron}": [p.to_json() for p in ps]
             for (layer, neuron), ps in found.items()
         }
-    split_info = SplitInfo(
+    return prompts, info, offset[0]
+
+
+def _split_info(corpus: Corpus, info: dict[str, Any]) -> SplitInfo:
+    return SplitInfo(
         rule=SPLIT_RULE,
         train_documents=len(corpus.split("train").documents),
         test_documents=len(corpus.split("test").documents),
@@ -228,15 +268,6 @@ def prepare(
         test_windows=info["test"][0],
         train_source=info["train"][1],
         test_source=info["test"][1],
-    )
-    timings = {"select_s": selected - started, "prompts_s": time.monotonic() - selected}
-    return LookupsState(
-        layers=layers,
-        targets=targets,
-        prompts=prompts,
-        split=split_info,
-        pass_steps=offset[0],
-        timings=timings,
     )
 
 
@@ -270,6 +301,22 @@ def build_report(
     )
 
 
+def _providers(
+    config: LookupsConfig, explainer: ChatProvider | None, scorer: ChatProvider | None
+) -> tuple[ChatProvider, ChatProvider]:
+    """The given providers, else the config's, their answers cached on disk (one when the
+    scorer is the explainer)."""
+    cache = explanation_cache_dir()
+    explainer = explainer or _LazyProvider(config.explainer, cache)
+    if scorer is None:
+        scorer = (
+            explainer
+            if config.scorer_spec == config.explainer
+            else _LazyProvider(config.scorer_spec, cache)
+        )
+    return explainer, scorer
+
+
 def run_lookups(
     lm: LanguageModel,
     config: LookupsConfig | None = None,
@@ -295,14 +342,7 @@ def run_lookups(
         state = prepare(lm, config, stored=stored, model=model, progress=progress)
         if checkpoint is not None:
             checkpoint(state)
-    cache = explanation_cache_dir()
-    explainer = explainer or _LazyProvider(config.explainer, cache)
-    if scorer is None:
-        scorer = (
-            explainer
-            if config.scorer_spec == config.explainer
-            else _LazyProvider(config.scorer_spec, cache)
-        )
+    explainer, scorer = _providers(config, explainer, scorer)
     finished = {(n.group, n.layer, n.neuron) for n in state.done}
     for i, t in enumerate(state.targets):
         if progress is not None:

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import torch
 
 from babellens.analyses.next_token_neurons import NextTokenNeuron
+from babellens.analyses.topk import RunningTopK
+from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.models.language_model import LanguageModel
 
@@ -83,30 +85,6 @@ class MaxPrompt:
         return cls(int(w), doc, lang, int(pos), float(value), tuple(int(i) for i in ids))
 
 
-class _RunningTop:
-    """Top ``k`` windows per target: value descending, then window index ascending (as the scan)."""
-
-    def __init__(self, n_targets: int, k: int) -> None:
-        self.k = k
-        self.values = torch.full((n_targets, 0), float("-inf"))
-        self.windows = torch.zeros((n_targets, 0), dtype=torch.long)
-        self.positions = torch.zeros((n_targets, 0), dtype=torch.long)
-
-    def update(self, values: torch.Tensor, windows: torch.Tensor, positions: torch.Tensor) -> None:
-        """``values``/``positions`` [targets, batch] for ``windows`` [batch]."""
-        v = torch.cat([self.values, values], dim=1)
-        w = torch.cat([self.windows, windows.expand(values.shape[0], -1)], dim=1)
-        p = torch.cat([self.positions, positions], dim=1)
-        by_window = torch.sort(w, dim=1, stable=True).indices
-        by_value = torch.sort(v.gather(1, by_window), dim=1, descending=True, stable=True).indices
-        order = by_window.gather(1, by_value)[:, : self.k]
-        self.values, self.windows, self.positions = (
-            v.gather(1, order),
-            w.gather(1, order),
-            p.gather(1, order),
-        )
-
-
 def collect_prompts(
     lm: LanguageModel,
     windows: Sequence[Window],
@@ -142,8 +120,8 @@ def collect_prompts(
         return reduce
 
     reduce = {f"mlp_post.{layer}": reducer(layer) for layer in index}
-    tops = {layer: _RunningTop(len(neurons), k) for layer, neurons in by_layer.items()}
-    pad = (lm.tokenizer.pad_token_id if lm.tokenizer is not None else 0) or 0
+    tops = {layer: RunningTopK(len(neurons), k) for layer, neurons in by_layer.items()}
+    pad = resolve_pad_id(lm.tokenizer)
     all_batches = list(batches(windows, tokens_per_batch=tokens_per_batch, pad_id=pad))
     for done, batch in enumerate(all_batches, 1):
         out = lm.run(
@@ -162,7 +140,7 @@ def collect_prompts(
 def _prompts(
     targets: Sequence[Target],
     by_layer: dict[int, list[int]],
-    tops: dict[int, _RunningTop],
+    tops: dict[int, RunningTopK],
     windows: Sequence[Window],
     doc_info: Callable[[int], tuple[str | None, str | None]],
 ) -> dict[Target, list[MaxPrompt]]:

@@ -18,9 +18,8 @@ import torch
 
 from babellens.capture.interventions import Intervention
 from babellens.capture.reductions import last_position
-from babellens.capture.run import run_with_hooks
+from babellens.data.batching import resolve_pad_id, token_batches
 from babellens.errors import InvalidInputError
-from babellens.lookups._sequences import _length_batches, _pad_id
 from babellens.models.language_model import LanguageModel
 
 __all__ = ["Truncation", "TruncationMethod", "last_token_activations", "truncate"]
@@ -63,10 +62,15 @@ def last_token_activations(
     def reduce(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         return last_position(x[..., neuron], mask)
 
-    for rows, ids, mask in _length_batches(sequences, batch_size, _pad_id(lm)):
+    pad = resolve_pad_id(lm.tokenizer)
+    for batch in token_batches(sequences, pad, batch_size=batch_size, by_length=True):
+        rows, ids, mask = batch.rows, batch.input_ids, batch.attention_mask
         point = f"mlp_post.{layer}"
-        result = run_with_hooks(
-            lm, ids, mask, capture=[point], reduce=reduce, interventions=interventions
+        result = lm.run(
+            {"input_ids": ids, "attention_mask": mask},
+            capture=[point],
+            reduce=reduce,
+            interventions=interventions,
         )
         out[rows] = result[point].float().cpu()
     return out

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from babellens.capture.hook_points import kinds_at_layer
+from babellens.capture.interventions import Intervention
+from babellens.capture.reductions import Reduction
+from babellens.capture.run import GradMode, RunResult, run_with_hooks
+from babellens.capture.session import HookSession
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.adapter import ModelAdapter
 from babellens.models.summary import ModelSummary
 from babellens.models.token_text import token_pieces
-
-if TYPE_CHECKING:
-    from babellens.capture.interventions import Intervention
-    from babellens.capture.reductions import Reduction
-    from babellens.capture.run import RunResult
-    from babellens.capture.session import HookSession
 
 __all__ = ["LanguageModel"]
 
@@ -79,10 +78,12 @@ class LanguageModel:
         reduce: Reduction | Mapping[str, Reduction] | None = None,
         interventions: Iterable[Intervention] = (),
         logits: bool = False,
+        final_hidden: bool = False,
+        eager: bool = False,
+        grad: GradMode = "inference",
     ) -> RunResult:
-        """One forward pass; see :func:`babellens.capture.run_with_hooks`."""
-        from babellens.capture.run import run_with_hooks
-
+        """One forward pass, the one every analysis uses; see
+        :func:`babellens.capture.run_with_hooks` for the options."""
         if isinstance(inputs, str) or (
             isinstance(inputs, Sequence) and not isinstance(inputs, torch.Tensor)
         ):
@@ -99,7 +100,15 @@ class LanguageModel:
             reduce=reduce,
             interventions=interventions,
             logits=logits,
+            final_hidden=final_hidden,
+            eager=eager,
+            grad=grad,
         )
+
+    def unembed(self, resid: torch.Tensor, *, normed: bool = False) -> torch.Tensor:
+        """Residual stream ``[..., d_model]`` -> logits ``[..., vocab]``, as the model's head
+        computes them; see :meth:`ModelAdapter.unembed`."""
+        return self.adapter.unembed(resid, normed=normed)
 
     def hooks(
         self,
@@ -109,14 +118,10 @@ class LanguageModel:
         interventions: Iterable[Intervention] = (),
     ) -> HookSession:
         """Hooks that stay on for a ``with`` block, e.g. around ``lm.model.generate(...)``."""
-        from babellens.capture.session import HookSession
-
         return HookSession(self.adapter, capture, reduce=reduce, interventions=interventions)
 
     # ---- facts ----------------------------------------------------------------------------
     def hook_point_names(self) -> list[str]:
-        from babellens.capture.hook_points import kinds_at_layer
-
         a = self.adapter
         return [
             f"{kind}.{layer}" for layer in range(a.n_layers) for kind in kinds_at_layer(a, layer)

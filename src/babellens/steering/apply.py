@@ -16,6 +16,7 @@ from typing import Literal
 import torch
 
 from babellens.capture.interventions import Intervention, add
+from babellens.data.batching import pad_batch, resolve_pad_id
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
 from babellens.steering.vector import SteeringVector
@@ -87,18 +88,11 @@ def generate(
     are further edits held for the whole generation (e.g. a different push per row)."""
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     tokenizer = lm.tokenizer
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # generation continues every row from its own last token
-    try:
-        enc = tokenizer(prompts, return_tensors="pt", padding=True).to(lm.device)
-    finally:
-        tokenizer.padding_side = side
-    kwargs: dict = {
-        "max_new_tokens": max_new_tokens,
-        "pad_token_id": tokenizer.pad_token_id
-        if tokenizer.pad_token_id is not None
-        else tokenizer.eos_token_id,
-    }
+    pad = resolve_pad_id(tokenizer)
+    # left padding: generation continues every row from its own last token
+    ids, mask = pad_batch([tokenizer(p)["input_ids"] for p in prompts], pad, side="left")
+    enc = {"input_ids": ids.to(lm.device), "attention_mask": mask.to(lm.device)}
+    kwargs: dict = {"max_new_tokens": max_new_tokens, "pad_token_id": pad}
     if temperature > 0:
         torch.manual_seed(seed)
         kwargs |= {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}

@@ -30,6 +30,7 @@ from typing import Literal
 import torch
 
 from babellens.analyses.neuron_scan.histogram import N_BINS, POSITIVE_FROM, bin_keys, bin_table
+from babellens.analyses.topk import merge_top_k, top_k_order
 
 __all__ = ["LayerAccumulator", "UpdateMode", "Workspace"]
 
@@ -218,18 +219,12 @@ class LayerAccumulator:
             torch.cat(parts, dim=1) for parts in zip(*self._queue, strict=True)
         )
         self._queue.clear()
-        all_values = torch.cat([self.top_values, values], dim=1)
-        all_windows = torch.cat([self.top_windows, windows], dim=1)
-        by_window = torch.sort(all_windows, dim=1, stable=True).indices
-        by_value = torch.sort(
-            all_values.gather(1, by_window), dim=1, descending=True, stable=True
-        ).indices
-        keep = by_window.gather(1, by_value)[:, : self.k]
-        self.top_values = all_values.gather(1, keep)
-        self.top_windows = all_windows.gather(1, keep)
-        self.top_positions = torch.cat([self.top_positions, positions], dim=1).gather(1, keep)
-        self.top_acts = torch.cat([self.top_acts, acts], dim=1).gather(
-            1, keep.unsqueeze(-1).expand(-1, -1, self.window_len)
+        self.top_values, self.top_windows, self.top_positions, self.top_acts = merge_top_k(
+            self.k,
+            torch.cat([self.top_values, values], dim=1),
+            torch.cat([self.top_windows, windows], dim=1),
+            torch.cat([self.top_positions, positions], dim=1),
+            torch.cat([self.top_acts, acts], dim=1),
         )
 
     def _insertions(
@@ -242,11 +237,7 @@ class LayerAccumulator:
         """
         all_values = torch.cat([self.top_values[rows], values], dim=1)
         all_windows = torch.cat([self.top_windows[rows], windows], dim=1)
-        by_window = torch.sort(all_windows, dim=1, stable=True).indices
-        by_value = torch.sort(
-            all_values.gather(1, by_window), dim=1, descending=True, stable=True
-        ).indices
-        order = by_window.gather(1, by_value)
+        order = top_k_order(all_values, all_windows)
         keep = torch.zeros_like(all_values, dtype=torch.bool).scatter_(1, order[:, : self.k], True)
         slot_rows, slots = (~keep[:, : self.k]).nonzero(as_tuple=True)
         cand_rows, cands = keep[:, self.k :].nonzero(as_tuple=True)
@@ -320,11 +311,7 @@ class LayerAccumulator:
     # ---- state ------------------------------------------------------------------------------
     def canonical_order(self) -> torch.Tensor:
         """``[d_mlp, k]`` slot order: value descending, then window ascending (empty slots last)."""
-        by_window = torch.sort(self.top_windows, dim=1, stable=True).indices
-        by_value = torch.sort(
-            self.top_values.gather(1, by_window), dim=1, descending=True, stable=True
-        ).indices
-        return by_window.gather(1, by_value)
+        return top_k_order(self.top_values, self.top_windows)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """CPU copies; the top-k arrays in canonical order, so equal scans give equal states."""

@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, UpdateMode, Workspace
+from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, WindowBatch, batches
 from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
@@ -142,11 +143,10 @@ class NeuronScan:
 
     def batches(self) -> Iterator[WindowBatch]:
         """The remaining batches, from ``windows_done`` (the same boundaries on every resume)."""
-        pad_id = self.lm.tokenizer.pad_token_id if self.lm.tokenizer is not None else 0
         return batches(
             self.windows,
             tokens_per_batch=self.config.tokens_per_batch,
-            pad_id=pad_id or 0,
+            pad_id=resolve_pad_id(self.lm.tokenizer),
             start=self.windows_done,
         )
 

@@ -2,13 +2,21 @@
 
 from babellens.models.adapters.adapter import ModelAdapter
 from babellens.models.adapters.families import FAMILIES, llama_like
-from babellens.models.adapters.registry import register_spec, spec_for, supported_families
+from babellens.models.adapters.registry import (
+    ARCHITECTURES,
+    architecture,
+    register_spec,
+    spec_for,
+    supported_families,
+)
 from babellens.models.adapters.spec import ArchitectureSpec
 
 __all__ = [
+    "ARCHITECTURES",
     "FAMILIES",
     "ArchitectureSpec",
     "ModelAdapter",
+    "architecture",
     "llama_like",
     "register_spec",
     "spec_for",

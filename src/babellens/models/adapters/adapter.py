@@ -286,3 +286,24 @@ class ModelAdapter:
     @property
     def final_norm(self) -> nn.Module:
         return self.module(self.spec.final_norm)
+
+    def unembed(self, resid: torch.Tensor, *, normed: bool = False) -> torch.Tensor:
+        """Residual stream ``[..., d_model]`` -> logits ``[..., vocab]``, in the model's dtype.
+
+        What the model's head does after its last block, written once for every family: the
+        final norm (skipped when ``normed``: the input already passed it), the unembedding module
+        (so its bias and storage are the model's own), the logit scale (Cohere, Granite) and the
+        tanh soft-cap (Gemma 2's ``final_logit_softcapping``). It runs under the caller's grad
+        mode, so attribution code may differentiate through it.
+        """
+        hidden = resid if normed else self.final_norm(resid)
+        logits = self.module(self.spec.unembed)(hidden)
+        divisor = getattr(self.config, "logits_scaling", None)
+        if self.logit_scale != 1.0 and getattr(self.config, "logit_scale", None) is None:
+            logits = logits / divisor  # Granite divides (bit for bit as its head does)
+        elif self.logit_scale != 1.0:
+            logits = logits * self.logit_scale
+        cap = getattr(self.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -10,17 +12,32 @@ from babellens.models.adapters.families import FAMILIES
 from babellens.models.adapters.inference import infer_spec
 from babellens.models.adapters.refusals import FAMILY_REFUSALS, structural_refusal
 from babellens.models.adapters.spec import ArchitectureSpec
+from babellens.registry import Registry
 
-__all__ = ["register_spec", "spec_for", "supported_families"]
+__all__ = ["ARCHITECTURES", "architecture", "register_spec", "spec_for", "supported_families"]
 
-_REGISTRY: dict[str, ArchitectureSpec] = {}
+_HOW_TO_ADD = (
+    "To add one, declare an ArchitectureSpec (see babellens/models/adapters/families.py) and "
+    "pass it to register_spec()."
+)
+
+ARCHITECTURES: Registry[ArchitectureSpec] = Registry("model type", hint=_HOW_TO_ADD)
+"""Declared families by ``config.model_type``: one spec may answer to several model types."""
 
 
 def register_spec(spec: ArchitectureSpec) -> ArchitectureSpec:
     """Add (or replace) a family; its ``model_types`` become loadable."""
     for model_type in spec.model_types:
-        _REGISTRY[model_type] = spec
+        ARCHITECTURES.add(model_type, spec)
     return spec
+
+
+def architecture(factory: Callable[[], ArchitectureSpec]) -> Callable[[], ArchitectureSpec]:
+    """``@architecture`` on a function returning a spec: registers it under all its model types
+    (a spec answers to several ``model_type`` names, so the registry's one-name decorator does
+    not fit)."""
+    register_spec(factory())
+    return factory
 
 
 for _spec in FAMILIES:
@@ -28,7 +45,7 @@ for _spec in FAMILIES:
 
 
 def supported_families() -> list[str]:
-    return sorted({spec.name for spec in _REGISTRY.values()})
+    return sorted({spec.name for spec in ARCHITECTURES.values()})
 
 
 def _has_modules(model: nn.Module, spec: ArchitectureSpec) -> bool:
@@ -103,7 +120,7 @@ def spec_for(model: nn.Module) -> ArchitectureSpec:
     model_type = getattr(config, "model_type", None)
     if model_type in FAMILY_REFUSALS:
         raise _refuse(model, model_type, FAMILY_REFUSALS[model_type])
-    spec = _REGISTRY.get(model_type or "")
+    spec = ARCHITECTURES.get(model_type or "")
     if spec is not None and _has_modules(model, spec):
         return spec
     structure = structural_refusal(model)
@@ -119,6 +136,5 @@ def spec_for(model: nn.Module) -> ArchitectureSpec:
     raise UnsupportedArchitectureError(
         f"unsupported architecture {model_type!r} ({type(model).__name__}): no decoder blocks with "
         f"attention and an MLP under known names; declared families: {', '.join(supported_families())}. "
-        "To add one, declare an ArchitectureSpec (see babellens/models/adapters/families.py) and "
-        "pass it to register_spec()."
+        + _HOW_TO_ADD
     )

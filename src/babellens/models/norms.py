@@ -6,22 +6,27 @@ at the value of the actual forward pass makes the norm linear, so contributions 
 contributions to ``y`` exactly and sum back to ``y - β``. ``γ``, ``β`` and ``c`` are read by
 probing the module (no per-family code), and ``1 / s`` of each row by least squares from the
 recorded input and output, which is exact whatever ``eps`` the module adds inside.
+
+This is the one place the norm scale of a pass is read: the congruence's folded final norm
+(``analyses.next_token_neurons``), the head attribution's frozen norms (``lookups``) and the
+replacement model's frozen norms (``graphs``) all use :func:`norm_affine`.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
 
-__all__: list[str] = []
+__all__ = ["NormAffine", "norm_affine"]
 
 _PROBE_SCALE = 64.0
 """Large enough that ``eps`` (<= 1e-5) is lost against the variance (4096), small for fp16."""
 
 
 @dataclass(frozen=True)
-class _NormAffine:
+class NormAffine:
     gamma: torch.Tensor  # [d]
     beta: torch.Tensor  # [d]
     centres: bool
@@ -43,11 +48,20 @@ class _NormAffine:
         return self.centre(v * self.gamma) * inverse_scale.unsqueeze(-1)
 
 
-def _norm_affine(norm: torch.nn.Module, d_model: int, dtype: torch.dtype) -> _NormAffine:
-    """Probe ``norm`` with zeros, a constant and a zero-mean ±1 vector to read ``β``, ``c``, ``γ``."""
+def norm_affine(
+    norm: torch.nn.Module, d_model: int, dtype: torch.dtype = torch.float32
+) -> NormAffine:
+    """Probe ``norm`` with zeros, a constant and a zero-mean ±1 vector to read ``β``, ``c``, ``γ``.
+
+    A half-precision norm is probed through a float32 copy: Gemma's ``1 + w`` would otherwise be
+    rounded to the model's dtype before it is read, and the congruence is float32 math on the
+    weights as stored, whatever the model's dtype (``dtype`` rounds the result as asked).
+    """
     weight = next(norm.parameters(), None)
     device = weight.device if weight is not None else torch.device("cpu")
     mdtype = weight.dtype if weight is not None else dtype
+    if mdtype in (torch.float16, torch.bfloat16):
+        norm, mdtype = copy.deepcopy(norm).float(), torch.float32
     probe = torch.ones(d_model, device=device, dtype=torch.float64)
     probe[1::2] = -1
     probes = torch.stack([torch.zeros_like(probe), torch.ones_like(probe), probe]) * _PROBE_SCALE
@@ -59,4 +73,4 @@ def _norm_affine(norm: torch.nn.Module, d_model: int, dtype: torch.dtype) -> _No
     unit = probe - probe.mean() if centres else probe
     unit = unit / unit.pow(2).mean().sqrt()
     gamma = (signed - beta) / unit
-    return _NormAffine(gamma.to(dtype), beta.to(dtype), centres)
+    return NormAffine(gamma.to(dtype), beta.to(dtype), centres)
