@@ -8,7 +8,9 @@ circuit-tracer's own layout, and the prompt's token ids; it writes the graph's t
 torch and transformers (plus the standard library and safetensors, which both ship), so that
 nothing of BabelLens can leak into the measurement.
 
-    /work/ctenv/bin/python benchmarks/_circuit_tracer_side.py --work DIR --threads 2 --repeats 3
+    CT_ENV/bin/python benchmarks/_circuit_tracer_side.py --work DIR --threads 2 < requests
+
+(one ``run`` line per timed graph; end of input writes the files.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -54,13 +57,22 @@ def _load(work: Path, dtype: torch.dtype):
     )
 
 
-def _timed_graphs(model, ids: torch.Tensor, batch_size: int, repeats: int):
-    """``repeats`` unpruned graphs of the same prompt; the last graph and every wall time."""
+def _timed_graphs(model, ids: torch.Tensor, batch_size: int):
+    """One unpruned graph per ``run`` line on stdin, its wall time answered on stdout.
+
+    The driver times BabelLens between these requests, so the two libraries alternate and drift
+    on a busy machine hits both alike; this process idles on the read meanwhile. Protocol lines
+    start with ``@@`` so anything a library prints cannot be mistaken for one.
+    """
     times, graph = [], None
-    for _ in range(repeats):
+    print("@@ ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
         start = time.perf_counter()
         graph = attribute(ids, model, batch_size=batch_size, max_feature_nodes=None)
         times.append(time.perf_counter() - start)
+        print(f"@@ {times[-1]}", flush=True)
     return graph, times
 
 
@@ -68,7 +80,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
     args = parser.parse_args()
@@ -77,7 +88,7 @@ def main() -> None:
     ids = torch.tensor(json.loads((args.work / "ids.json").read_text()), dtype=torch.long)
     model = _load(args.work, dtype)
     logits, _ = model.get_activations(ids)
-    graph, times = _timed_graphs(model, ids, args.batch_size, args.repeats)
+    graph, times = _timed_graphs(model, ids, args.batch_size)
     tensors = {
         "adjacency": graph.adjacency_matrix,
         "active_features": graph.active_features,
