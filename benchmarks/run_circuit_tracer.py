@@ -478,8 +478,10 @@ def main() -> None:
     settings = {k: getattr(args, k) for k in ("layers", "d_model", "width", "prompt", "dtype")}
     settings |= {"batch_size": args.batch_size, "repeats": args.repeats}
     load = f"{load_before:.1f}–{os.getloadavg()[0]:.1f}"
-    record = save_result("circuit_tracer", {**settings, "load_average": load, "cases": cases})
-    if not args.no_docs:
+    # float64 is the comparison of record (docs tables); other dtypes are saved beside it
+    name = "circuit_tracer" if args.dtype == "float64" else f"circuit_tracer_{args.dtype}"
+    record = save_result(name, {**settings, "load_average": load, "cases": cases})
+    if not args.no_docs and args.dtype == "float64":
         replace_section("ct-agreement", agreement_table(record), doc=ROOT / "docs" / "graphs.md")
         replace_section("ct-timing", timing_table(record), doc=ROOT / "docs" / "graphs.md")
         replace_section("circuit-tracer", timing_table(record))

@@ -121,3 +121,18 @@ def test_a_changed_edge_shows_in_its_type_only():
     assert result["by_type"]["*->logit"]["max_abs_diff"] == pytest.approx(1e-3, rel=1e-6)
     others = {k: v for k, v in result["by_type"].items() if k not in ("token->logit", "*->logit")}
     assert all(v["max_abs_diff"] == 0 for v in others.values())
+
+
+def test_model_folder_carries_the_fields_transformers_4_reads(tmp_path: Path):
+    import json
+
+    from transformers import AutoTokenizer
+
+    folder = bench.build_model(tmp_path / "model", n_layers=2, d_model=16)
+    tok = json.loads((folder / "tokenizer_config.json").read_text())
+    cfg = json.loads((folder / "config.json").read_text())
+    assert tok["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert cfg["rope_theta"] == cfg["rope_parameters"]["rope_theta"] == 10000.0
+    assert cfg["architectures"] == ["LlamaForCausalLM"] and cfg["num_hidden_layers"] == 2
+    # "F" is byte 0x46: the 38th printable of the byte alphabet after the 3 specials; <bos> first
+    assert AutoTokenizer.from_pretrained(folder)("F")["input_ids"] == [1, 40]
