@@ -476,7 +476,7 @@ def main() -> None:
         for case in cases:
             print(json.dumps(case), flush=True)
     settings = {k: getattr(args, k) for k in ("layers", "d_model", "width", "prompt", "dtype")}
-    settings |= {"batch_size": args.batch_size, "repeats": args.repeats}
+    settings |= {"batch_size": args.batch_size, "repeats": args.repeats, "threads": args.threads}
     load = f"{load_before:.1f}–{os.getloadavg()[0]:.1f}"
     # float64 is the comparison of record (docs tables); other dtypes are saved beside it
     name = "circuit_tracer" if args.dtype == "float64" else f"circuit_tracer_{args.dtype}"
