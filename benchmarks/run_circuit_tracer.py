@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -85,16 +86,21 @@ def _byte_tokenizer():
     )
 
 
-def build_model(folder: Path, n_layers: int, d_model: int, seed: int = 0) -> Path:
-    """A tiny random llama (the family both libraries read from a local folder) and tokenizer.
+def build_model(
+    folder: Path, n_layers: int, d_model: int, seed: int = 0, family: str = "llama"
+) -> Path:
+    """A tiny random llama or qwen3 and its tokenizer, saved where both libraries read it.
 
-    Llama because circuit-tracer's nnsight backend, the one that takes a local folder, maps only
-    Llama, Qwen3, Gemma 2/3 and GPT-OSS; norm weights are perturbed so the frozen norms matter.
+    circuit-tracer's nnsight backend, the one that takes a local folder, maps only Llama, Qwen3,
+    Gemma 2/3 and GPT-OSS. Gemma's embedding is scaled by sqrt(d_model) and its transcoders read
+    and write other points (around the extra norms), which would compare conventions rather than
+    graphs, so the two plain ones are used. Norm weights are perturbed so the frozen norms matter.
     """
     import transformers as tf
 
     torch.manual_seed(seed)
-    config = tf.LlamaConfig(
+    config_class = {"llama": tf.LlamaConfig, "qwen3": tf.Qwen3Config}[family]
+    config = config_class(
         vocab_size=259,
         hidden_size=d_model,
         intermediate_size=2 * d_model,
@@ -362,7 +368,7 @@ def _model_agreement(lm, graph: AttributionGraph, ct: dict[str, torch.Tensor]) -
     }
 
 
-def run_case(args: argparse.Namespace, python: Path, work: Path, skip: bool) -> dict:
+def run_case(args: argparse.Namespace, python: Path, work: Path, family: str, skip: bool) -> dict:
     """One model, one transcoder set (with or without skip), both graphs, the comparison."""
     dtype = getattr(torch, args.dtype)
     transcoders: TranscoderSet = random_transcoders(  # type: ignore[assignment]
@@ -387,6 +393,7 @@ def run_case(args: argparse.Namespace, python: Path, work: Path, skip: bool) -> 
     comparison = compare_graphs(graph, ct)
     ours_s, theirs_s = statistics.median(times), statistics.median(ct_times)
     return {
+        "family": family,
         "skip": skip,
         "tokens": graph.n_pos,
         "features": graph.n_features,
@@ -412,18 +419,19 @@ def _fmt(x: float) -> str:
 def agreement_table(record: dict) -> list[str]:
     """docs/graphs.md: per case and edge type, the largest difference against the largest edge."""
     lines = [
-        f"Tiny random llama ({record['layers']} layers, d_model {record['d_model']}), random "
-        f"JumpReLU transcoders of width {record['width']}, prompt {record['prompt']!r}, "
+        f"Tiny random models ({record['families']}; {record['layers']} layers, d_model "
+        f"{record['d_model']}), random JumpReLU transcoders of width {record['width']}, prompt {record['prompt']!r}, "
         f"{record['dtype']} in both, unpruned; {record['hardware']}, {record['date']}.",
         "",
-        "| skip | edge type | edges | max abs diff | largest edge | relative |",
-        "|---|---|---:|---:|---:|---:|",
+        "| model | skip | edge type | edges | max abs diff | largest edge | relative |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
     for case in record["cases"]:
         rows = {**case["by_type"], "all matched": case["all"]}
         for name, d in rows.items():
             lines.append(
-                f"| {'yes' if case['skip'] else 'no'} | {name.replace('->', '→')} | {d['edges']} "
+                f"| {case['family']} | {'yes' if case['skip'] else 'no'} "
+                f"| {name.replace('->', '→')} | {d['edges']} "
                 f"| {_fmt(d['max_abs_diff'])} | {d['max_abs_edge']:.3g} | {_fmt(d['relative'])} |"
             )
     return lines
@@ -436,14 +444,14 @@ def timing_table(record: dict) -> list[str]:
         f"both, median of {record['repeats']} alternating runs; load average {record['load_average']} while it "
         f"ran (a shared machine); {record['date']}.",
         "",
-        "| skip | tokens | matched nodes (features / errors / tokens / logits) | max abs edge diff "
+        "| model | skip | tokens | matched nodes (features / errors / tokens / logits) | max abs edge diff "
         "| BabelLens (s) | circuit-tracer (s) | BabelLens / circuit-tracer: median (best) |",
-        "|---|---:|---|---:|---:|---:|---:|",
+        "|---|---|---:|---|---:|---:|---:|---:|",
     ]
     for c in record["cases"]:
         n = c["nodes"]
         lines.append(
-            f"| {'yes' if c['skip'] else 'no'} | {c['tokens']} | {n['matched']} of "
+            f"| {c['family']} | {'yes' if c['skip'] else 'no'} | {c['tokens']} | {n['matched']} of "
             f"{n['babellens']} ({n['matched_feature']} / {n['matched_error']} / "
             f"{n['matched_token']} / {n['matched_logit']}) | {_fmt(c['all']['max_abs_diff'])} "
             f"| {c['babellens_median_s']} | {c['circuit_tracer_median_s']} "
@@ -455,6 +463,7 @@ def timing_table(record: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ct-env", type=Path, default=DEFAULT_ENV)
+    parser.add_argument("--families", default="llama,qwen3", help="llama and/or qwen3")
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--d-model", type=int, default=32)
     parser.add_argument("--width", type=int, default=128)
@@ -464,24 +473,30 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-docs", action="store_true", help="print and save, leave docs alone")
+    parser.add_argument("--no-docs", action="store_true", help="only print: no results, no docs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     python = ensure_env(args.ct_env)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="babellens-ct-") as tmp:
         work = Path(tmp)
-        build_model(work / "model", args.layers, args.d_model, seed=args.seed)
-        cases = [run_case(args, python, work, skip) for skip in (False, True)]
+        cases = []
+        for family in args.families.split(","):
+            shutil.rmtree(work / "model", ignore_errors=True)
+            build_model(work / "model", args.layers, args.d_model, args.seed, family)
+            cases += [run_case(args, python, work, family, skip) for skip in (False, True)]
         for case in cases:
             print(json.dumps(case), flush=True)
-    settings = {k: getattr(args, k) for k in ("layers", "d_model", "width", "prompt", "dtype")}
+    keys = ("families", "layers", "d_model", "width", "prompt", "dtype")
+    settings = {k: getattr(args, k) for k in keys}
     settings |= {"batch_size": args.batch_size, "repeats": args.repeats, "threads": args.threads}
     load = f"{load_before:.1f}–{os.getloadavg()[0]:.1f}"
+    if args.no_docs:
+        return
     # float64 is the comparison of record (docs tables); other dtypes are saved beside it
     name = "circuit_tracer" if args.dtype == "float64" else f"circuit_tracer_{args.dtype}"
     record = save_result(name, {**settings, "load_average": load, "cases": cases})
-    if not args.no_docs and args.dtype == "float64":
+    if args.dtype == "float64":
         replace_section("ct-agreement", agreement_table(record), doc=ROOT / "docs" / "graphs.md")
         replace_section("ct-timing", timing_table(record), doc=ROOT / "docs" / "graphs.md")
         replace_section("circuit-tracer", timing_table(record))
