@@ -1,12 +1,13 @@
 """The circuit-tracer half of benchmarks/run_circuit_tracer.py, run in circuit-tracer's own venv.
 
 circuit-tracer pins transformers <= 4.57 while BabelLens runs on transformers 5, so this script
-runs in a separate interpreter and talks to the driver only through plain files: it reads a
-model folder (``save_pretrained``), a folder of per-layer transcoders already written in
-circuit-tracer's own layout, and the prompt's token ids; it writes the graph's tensors
-(``graph.safetensors``) and its timings (``timings.json``). It imports only circuit_tracer,
-torch and transformers (plus the standard library and safetensors, which both ship), so that
-nothing of BabelLens can leak into the measurement.
+runs in a separate interpreter and shares only plain files with the driver: it reads a model
+folder (``save_pretrained``), a folder of per-layer transcoders already written in
+circuit-tracer's own layout (``ct_transcoders/``) and the prompt's token ids (``ids.json``); it
+writes the last graph's tensors (``ct_graph.safetensors``) and its timings (``ct_timings.json``).
+Timed runs are requested line by line on stdin. It imports only circuit_tracer, torch and
+transformers (plus the standard library and safetensors, which both depend on), so nothing of
+BabelLens can leak into the measurement.
 
     CT_ENV/bin/python benchmarks/_circuit_tracer_side.py --work DIR --threads 2 < requests
 
