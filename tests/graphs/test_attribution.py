@@ -158,3 +158,22 @@ def test_a_stopped_graph_resumes_to_the_uninterrupted_result() -> None:
     calls["limit"] = 10**9
     resumed = attribute(lm, transcoders, ids, config, control=control)
     assert torch.equal(resumed.adjacency, whole.adjacency)
+
+
+@pytest.mark.parametrize("limit", [1 << 25, 0])
+def test_feature_edges_equal_the_gathered_dot_product(monkeypatch, limit) -> None:
+    """Both forms of the feature-edge step (one product then a gather, or gather then dot)
+    equal the plain definition: gradient at the feature's position · its scaled decoder row."""
+    from babellens.graphs import attribution
+
+    monkeypatch.setattr(attribution, "_DENSE_EDGE_LIMIT", limit)
+    gen = torch.Generator().manual_seed(0)
+    grad = torch.randn(5, 7, 16, generator=gen, dtype=torch.float64)
+    pos = torch.tensor([0, 3, 3, 6, 1])
+    vectors = torch.randn(5, 16, generator=gen, dtype=torch.float64)
+    expected = torch.stack(
+        [torch.stack([grad[b, pos[f]] @ vectors[f] for f in range(5)]) for b in range(5)]
+    )
+    got = attribution._feature_edges(grad, pos, vectors)
+    assert got.shape == (5, 5)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-12)
