@@ -11,6 +11,7 @@ Adding a page is one decorated function and one template; ``nav=`` puts it in th
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,7 +55,14 @@ def _visible(token: str) -> str:
     return token.replace("\n", "↵").replace("\t", "⇥")
 
 
+def _jsonable(models: list[BaseModel]) -> list[Any]:
+    """Models as JSON values the way the twin writes them (non-finite floats as null)."""
+    return [json.loads(m.model_dump_json()) for m in models]
+
+
 templates.env.filters["num"] = _number
+templates.env.filters["jsonable"] = _jsonable
+templates.env.filters["by_id"] = lambda charts: {c.id: c for c in charts}
 templates.env.filters["slug"] = model_slug
 templates.env.filters["visible"] = _visible
 templates.env.globals["nav"] = NAV
