@@ -75,7 +75,18 @@ function draw(app, state) {
     const title = svgEl("title");
     title.textContent = `${node.node_id} ${node.clerp || ""} influence ${formatNumber(node.influence)}`;
     shape.append(title);
-    shape.addEventListener("click", () => { state.clicked = node.node_id; draw(app, state); detail(app, state, node); });
+    shape.setAttribute("tabindex", "0");  // a node opens with Enter or Space as with a click
+    shape.setAttribute("aria-label", title.textContent);
+    const open = () => {
+      state.clicked = node.node_id;
+      draw(app, state);
+      detail(app, state, node);
+      svg.querySelector(`[data-node="${CSS.escape(node.node_id)}"]`)?.focus();  // drawn anew
+    };
+    shape.addEventListener("click", open);
+    shape.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(); }
+    });
     svg.append(shape);
   }
   state.graph.metadata.prompt_tokens.forEach((token, i) => {
