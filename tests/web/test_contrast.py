@@ -92,7 +92,7 @@ def _rgba(value: str, theme: dict[str, str]) -> tuple[float, float, float, float
 
 def _over(top: tuple, bottom: tuple) -> tuple:
     a = top[3]
-    return (*(a * t + (1 - a) * b for t, b in zip(top[:3], bottom[:3])), 1.0)
+    return (*(a * t + (1 - a) * b for t, b in zip(top[:3], bottom[:3], strict=True)), 1.0)
 
 
 def _luminance(rgb: tuple) -> float:
