@@ -55,7 +55,8 @@ function chartLayout(chart, options) {
   const base = {
     ...layout,
     xaxis: { title: { text: chart.x_label }, ...(extra.xaxis || {}) },
-    yaxis: { title: { text: chart.y_label }, ...(extra.yaxis || {}) },
+    // a heatmap's rows are labelled by name; its y title would only crowd them
+    yaxis: { ...(chart.kind === "heatmap" ? {} : { title: { text: chart.y_label } }), ...(extra.yaxis || {}) },
     showlegend: chart.kind !== "heatmap" && chart.series.length > 1,
     legend: { orientation: "h", y: 1.15 },
   };

@@ -4,7 +4,10 @@ import { drawChart, drawCharts, framesOf, readCharts } from "../plot.js";
 
 const charts = readCharts();
 const byId = Object.fromEntries(charts.map((c) => [c.id, c]));
-const cosine = { colorscale: "RdBu", zmin: -1, zmax: 1, layout: { yaxis: { autorange: "reversed" } } };
+const cosine = {
+  colorscale: "RdBu", zmin: -1, zmax: 1,
+  layout: { xaxis: { title: { text: "" } }, yaxis: { autorange: "reversed" } },
+};
 drawCharts(charts.filter((c) => !["sim-chart", "control-chart"].includes(c.id)), {
   "transfer-chart": {
     colorscale: "Oranges", zmin: 0, zmax: 100, digits: 1,
