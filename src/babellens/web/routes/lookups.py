@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.errors import InvalidInputError
 from babellens.lookups.report import HeadLookup, LookupsReport, NeuronLookup
@@ -27,7 +27,11 @@ class LookupsListPage(BaseModel):
 
 
 class LookupsReportPage(LookupsReport):
-    """The report as stored, plus what its charts plot."""
+    """The report as stored, plus what its charts plot. Its schema keeps the name the API has
+    always given this page's model, so the OpenAPI contract only gains the ``charts`` field."""
+
+    __qualname__ = "LookupsReport"
+    model_config = ConfigDict(title="LookupsReport")
 
     charts: list[Chart] = Field(default_factory=list, description="What the charts plot")
 
