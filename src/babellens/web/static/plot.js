@@ -54,7 +54,8 @@ function chartLayout(chart, options) {
   const extra = options.layout || {};
   const base = {
     ...layout,
-    xaxis: { title: { text: chart.x_label }, ...(extra.xaxis || {}) },
+    // a box chart's x is the index of a value (the data table's column), not an axis to read
+    xaxis: { ...(chart.kind === "box" ? {} : { title: { text: chart.x_label } }), ...(extra.xaxis || {}) },
     // a heatmap's rows are labelled by name; its y title would only crowd them
     yaxis: { ...(chart.kind === "heatmap" ? {} : { title: { text: chart.y_label } }), ...(extra.yaxis || {}) },
     showlegend: chart.kind !== "heatmap" && chart.series.length > 1,
