@@ -121,3 +121,11 @@ def test_the_graph_lists_its_nodes_with_their_influence(client, urls):
     assert len(rows) == len(graph["nodes"]) > 0
     for row, node in zip(rows, graph["nodes"], strict=True):
         assert _same(row["values"][0], node["influence"]), node["node_id"]
+
+
+def test_job_progress_bars_say_their_progress(client, scanned):
+    probe = PageProbe(client.get(f"/jobs/{scanned.scan_id}").text)
+    (bar,) = [a for t, a in probe.elements if "progress" in a.get("class", "").split()]
+    job = client.get(f"/jobs/{scanned.scan_id}.json").json()
+    assert bar["role"] == "progressbar" and bar["aria-label"] == f"job {job['id']}: done"
+    assert (bar["aria-valuenow"], bar["aria-valuemax"]) == (str(job["done"]), str(job["total"]))
