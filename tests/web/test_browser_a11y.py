@@ -94,3 +94,11 @@ def test_a_graph_node_opens_from_the_keyboard(site, page):
     page.keyboard.press("Enter")
     page.wait_for_selector("#node-detail h3")
     assert page.evaluate("document.activeElement.classList.contains('graph-node')")
+
+
+def test_every_page_loads_its_scripts_without_an_error(site, page):
+    """Each page's modules import and run (the page fixture fails on any script error)."""
+    for url in site["urls"].values():
+        page.goto(site["base"] + url)
+        page.wait_for_load_state("networkidle")
+        assert page.locator("main h1").count() == 1, url
