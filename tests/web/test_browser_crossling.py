@@ -66,6 +66,7 @@ def test_report_charts_and_layer_slider(report_site):
     slider.fill(str(len(sim.layers) - 1))
     assert page.locator("#layer-value").inner_text() == str(sim.layers[-1])
     slider.fill(str(round(0.3 * (len(sim.layers) - 1))))
+    slider.blur()  # the screenshot without the keyboard focus ring
     IMG.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMG / "crossling.png"))  # the first screen: transfer, rates, vectors
     trained = report_site["report"].config.train_langs[0]

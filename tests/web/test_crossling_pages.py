@@ -39,8 +39,11 @@ def test_the_report_page_carries_every_chart_and_its_json_twin(client, scanned):
         "lens-chart",
     ):
         assert f'id="{chart}"' in html
-    embedded = json.loads(html.split('id="crossling-data">', 1)[1].split("</script>", 1)[0])
-    assert embedded["transfer"] == {"en": {"en": 77.0, "de": 34.0}}
+    embedded = json.loads(html.split('id="chart-data">', 1)[1].split("</script>", 1)[0])
+    assert embedded["charts"] == twin["charts"]
+    (transfer,) = [c for c in embedded["charts"] if c["id"] == "transfer-chart"]
+    drawn = {s["name"]: dict(zip(s["x"], s["y"], strict=True)) for s in transfer["series"]}
+    assert drawn == {"trained en": {"en": 77.0, "de": 34.0}}
     assert "<img src=x" not in html and "recovered" in html  # samples are escaped
     assert "<th>in its language</th>" in html and "<td>37.5%</td>" in html
     listing = client.get("/crossling.json").json()

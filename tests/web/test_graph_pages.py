@@ -48,7 +48,8 @@ def test_list_and_graph_pages_with_their_twins(client, stored) -> None:
     assert twin["graph"] == report.model_dump(mode="json") and twin["model"] == model
     html = client.get(f"/graphs/{job_id}").text
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
-    assert 'src="/static/graph.js"' in html and client.get("/static/graph.js").status_code == 200
+    script = "/static/charts/graph.js"
+    assert f'src="{script}"' in html and client.get(script).status_code == 200
     assert client.get("/graphs/999.json").status_code == 404
 
 

@@ -36,7 +36,11 @@ def test_list_page_shows_the_run(client, report):
 
 def test_report_page_and_its_twin(client, report):
     twin = client.get(f"/lookups/{report.job_id}.json")
-    assert twin.status_code == 200 and twin.json() == report.model_dump(mode="json")
+    body = twin.json()
+    charts = {c["id"]: c for c in body.pop("charts")}  # the one addition: what the charts plot
+    assert twin.status_code == 200 and body == report.model_dump(mode="json")
+    scored = [h.score for n in report.neurons for h in n.heads if n.group == "next_token"]
+    assert charts["lookups-scores"]["series"][0]["y"] == [s for s in scored if s is not None]
     html = client.get(f"/lookups/{report.job_id}").text
     assert "Explanation scores" in html and "paper: GPT-2 small" in html and "0.650" in html
     for n in report.neurons:

@@ -96,7 +96,11 @@ def test_neuron_page_matches_the_store(client, scanned):
     labels = {link["label"] for link in page["neighbours"]}
     assert labels == {"previous neuron", "next neuron", "same index, layer above"}  # none below 0
     html = client.get(f"/models/{scanned.slug}/layers/0/neurons/3").text
-    assert 'class="tok tok-max"' in html and 'id="hist-data"' in html
+    assert 'class="tok tok-max"' in html and 'id="chart-data"' in html
+    (chart,) = page["charts"]  # the histogram as drawn: the counts without the empty ends
+    counts = record["histogram"]["counts"]
+    used = [i for i, c in enumerate(counts) if c > 0]
+    assert chart["series"][0]["y"] == counts[used[0] : used[-1] + 1]
 
 
 def test_search_by_neuron_id_and_promoted_token(client, scanned):

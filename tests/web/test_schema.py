@@ -37,3 +37,23 @@ def test_settings_come_from_the_environment(monkeypatch):
     settings = WebSettings.from_env(host="localhost")
     assert (settings.port, settings.model_roots, settings.host) == (9001, ["/a", "/b"], "localhost")
     assert WebSettings.from_env(port=8123).port == 8123  # an option beats the environment
+
+
+def _removed_or_changed(old: object, new: object, path: str = "") -> list[str]:
+    """Where ``new`` drops or alters something of ``old`` (keys ``new`` adds are fine)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = [f"removed {path}/{k}" for k in old if k not in new]
+        for k in old.keys() & new.keys():
+            found += _removed_or_changed(old[k], new[k], f"{path}/{k}")
+        return found
+    return [] if old == new else [f"changed {path}"]
+
+
+def test_the_schema_only_grows_from_the_snapshot(app):
+    """Between two snapshots the contract may gain paths, models and fields, never lose one."""
+    schema = app.openapi()
+    schema["info"].pop("version", None)
+    snapshot = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    assert _removed_or_changed(snapshot, schema) == []
+    assert _removed_or_changed({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}) == []
+    assert _removed_or_changed({"a": {"b": 1}}, {"a": {"b": 2}}) == ["changed /a/b"]

@@ -86,8 +86,10 @@ def test_an_evaluation_runs_as_a_job_and_renders_its_curves(client, scanned, sho
     assert [p["coefficient"] for p in report["dose_response"]] == [-3.0, 0.0, 3.0]
     assert report["vector"]["name"] == "shout" and sorted(report["layer_sweep"]) == ["1", "2"]
     html = client.get(f"/steering/evaluations/{job_id}").text
-    data = html.split('id="eval-data">', 1)[1].split("</script>", 1)[0]
-    assert json.loads(data)["metric"] == "uppercase_fraction"
+    data = html.split('id="chart-data">', 1)[1].split("</script>", 1)[0]
+    dose = json.loads(data)["charts"][0]
+    assert dose["id"] == "dose-chart" and dose["y_label"] == "uppercase_fraction"
+    assert dose["series"][0]["y"] == [p["mean"] for p in report["dose_response"]]
     assert client.get(f"/steering/evaluations/{scanned.scan_id}.json").status_code == 404
     assert (
         client.post("/api/steering/evaluations", json={**body, "model": "gpt2"}).status_code == 404

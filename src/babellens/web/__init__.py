@@ -4,7 +4,7 @@
 """
 
 from babellens.web.app import create_app
-from babellens.web.pages import NAV, NavEntry, page
+from babellens.web.pages import NAV, PAGES, NavEntry, PageInfo, page
 from babellens.web.settings import WebSettings
 
-__all__ = ["NAV", "NavEntry", "WebSettings", "create_app", "page"]
+__all__ = ["NAV", "PAGES", "NavEntry", "PageInfo", "WebSettings", "create_app", "page"]

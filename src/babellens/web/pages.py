@@ -6,11 +6,16 @@ Adding a page is one decorated function and one template; ``nav=`` puts it in th
 
     @page(router, "/steering", "steering.html", title="Steering", nav=40)
     def steering(db: DbDep) -> SteeringPage: ...
+
+Pages are an extension point like job kinds and metrics: every ``@page`` lands in :data:`PAGES`
+(a :class:`~babellens.registry.Registry` of :class:`PageInfo`), which is what a test walks to
+check that every page answers its JSON twin.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +27,10 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
+from babellens.registry import Registry
 from babellens.web.queries import model_slug
 
-__all__ = ["NAV", "NavEntry", "page", "render", "templates", "wants_json"]
+__all__ = ["NAV", "PAGES", "NavEntry", "PageInfo", "page", "render", "templates", "wants_json"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,21 @@ class NavEntry:
     order: int
 
 
+@dataclass(frozen=True)
+class PageInfo:
+    """A registered page: where it is served, what it renders, and the model behind both."""
+
+    name: str
+    path: str
+    json_path: str
+    template: str
+    title: str
+    model: type[BaseModel]
+    nav: int | None = None
+
+
 NAV: list[NavEntry] = []
+PAGES: Registry[PageInfo] = Registry("page")
 
 templates = Jinja2Templates(directory=str(files("babellens.web") / "templates"))
 
@@ -54,7 +74,14 @@ def _visible(token: str) -> str:
     return token.replace("\n", "↵").replace("\t", "⇥")
 
 
+def _jsonable(models: list[BaseModel]) -> list[Any]:
+    """Models as JSON values the way the twin writes them (non-finite floats as null)."""
+    return [json.loads(m.model_dump_json()) for m in models]
+
+
 templates.env.filters["num"] = _number
+templates.env.filters["jsonable"] = _jsonable
+templates.env.filters["by_id"] = lambda charts: {c.id: c for c in charts}
 templates.env.filters["slug"] = model_slug
 templates.env.filters["visible"] = _visible
 templates.env.globals["nav"] = NAV
@@ -86,42 +113,70 @@ def page(
 
     def decorator(fn: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
         signature = inspect.signature(fn, eval_str=True)
-        response_model = signature.return_annotation
-        twin = json_path or f"{path}.json"
-        # the twin first: '/models/{slug}' would otherwise also match '/models/x.json'
-        router.add_api_route(
-            twin,
-            fn,
-            methods=["GET"],
-            response_model=response_model,
-            name=f"{fn.__name__}_json",
-            summary=f"{title} (JSON)",
-            tags=["pages"],
-        )
-
-        def html(request: Request, **kwargs: Any) -> Response:
-            return render(request, template, fn(**kwargs), title=title)
-
-        params = [
-            inspect.Parameter(
-                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
-            )
-        ]
-        html.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[*params, *signature.parameters.values()], return_annotation=HTMLResponse
-        )
-        html.__name__ = fn.__name__
-        router.add_api_route(
-            path,
-            html,
-            methods=["GET"],
-            response_class=HTMLResponse,
-            include_in_schema=False,
+        info = PageInfo(
             name=fn.__name__,
+            path=path,
+            json_path=json_path or f"{path}.json",
+            template=template,
+            title=title,
+            model=signature.return_annotation,
+            nav=nav,
         )
-        if nav is not None and all(e.path != path for e in NAV):
-            NAV.append(NavEntry(title=title, path=path, order=nav))
-            NAV.sort(key=lambda e: e.order)
+        _register(info)
+        # the twin first: '/models/{slug}' would otherwise also match '/models/x.json'
+        _add_json_route(router, info, fn)
+        _add_html_route(router, info, fn, signature)
         return fn
 
     return decorator
+
+
+def _register(info: PageInfo) -> None:
+    known = PAGES.get(info.name)
+    if known is not None and known.path != info.path:
+        raise ValueError(f"two pages called {info.name!r}: {known.path} and {info.path}")
+    PAGES.add(info.name, info)
+    if info.nav is not None and all(e.path != info.path for e in NAV):
+        NAV.append(NavEntry(title=info.title, path=info.path, order=info.nav))
+        NAV.sort(key=lambda e: e.order)
+
+
+def _add_json_route(router: APIRouter, info: PageInfo, fn: Callable[..., BaseModel]) -> None:
+    router.add_api_route(
+        info.json_path,
+        fn,
+        methods=["GET"],
+        response_model=info.model,
+        name=f"{fn.__name__}_json",
+        summary=f"{info.title} (JSON)",
+        tags=["pages"],
+    )
+
+
+def _add_html_route(
+    router: APIRouter,
+    info: PageInfo,
+    fn: Callable[..., BaseModel],
+    signature: inspect.Signature,
+) -> None:
+    """The HTML page takes the request first (for the template), then the model function's
+    parameters, so FastAPI validates both routes' parameters the same way."""
+
+    def html(request: Request, **kwargs: Any) -> Response:
+        return render(request, info.template, fn(**kwargs), title=info.title)
+
+    params = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
+    ]
+    html.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*params, *signature.parameters.values()], return_annotation=HTMLResponse
+    )
+    html.__name__ = fn.__name__
+    router.add_api_route(
+        info.path,
+        html,
+        methods=["GET"],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        name=fn.__name__,
+    )

@@ -174,6 +174,44 @@ def layer_page(
     limit: int,
 ) -> LayerPage:
     check_layer(card, layer)
+    neurons = _neuron_rows(db, card, layer, sort, descending, offset, limit)
+    tops = []
+    if card.token_job is not None:
+        tops = ResultStore(db).top_token_neurons(card.token_job, layer, 10)
+    return LayerPage(
+        card=card,
+        layer=layer,
+        sort=sort,  # type: ignore[arg-type]
+        descending=descending,
+        offset=offset,
+        limit=limit,
+        total=_layer_size(db, card, layer),
+        neurons=neurons,
+        next_token_neurons=tops,
+    )
+
+
+def _layer_size(db: Database, card: ModelCard, layer: int) -> int:
+    query = (
+        select(func.count())
+        .select_from(NeuronStatRow)
+        .where(NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)
+    )
+    with db.session() as s:
+        return s.scalar(query) or 0
+
+
+def _neuron_rows(
+    db: Database,
+    card: ModelCard,
+    layer: int,
+    sort: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[NeuronRow]:
+    """One page of the layer's table in SQL (sorted, offset, limited), joined with each neuron's
+    congruence and promoted token, then with its best explanation."""
     join_on = and_(
         TokenNeuronRow.job_id == (card.token_job or -1),
         TokenNeuronRow.layer == NeuronStatRow.layer,
@@ -197,17 +235,9 @@ def layer_page(
         .limit(limit)
     )
     with db.session() as s:
-        total = (
-            s.scalar(
-                select(func.count())
-                .select_from(NeuronStatRow)
-                .where(NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)
-            )
-            or 0
-        )
         rows = s.execute(query).all()
     explained = _layer_explanations(db, card.model, layer)
-    neurons = [
+    return [
         NeuronRow(
             neuron=n,
             max=mx,
@@ -219,20 +249,6 @@ def layer_page(
         )
         for n, mx, mean, dens, score, tok, promoted in rows
     ]
-    tops = []
-    if card.token_job is not None:
-        tops = ResultStore(db).top_token_neurons(card.token_job, layer, 10)
-    return LayerPage(
-        card=card,
-        layer=layer,
-        sort=sort,
-        descending=descending,
-        offset=offset,  # type: ignore[arg-type]
-        limit=limit,
-        total=total,
-        neurons=neurons,
-        next_token_neurons=tops,
-    )
 
 
 @lru_cache(maxsize=16)

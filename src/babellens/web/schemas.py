@@ -21,6 +21,8 @@ from babellens.web.job_forms import JobForm
 
 __all__ = [
     "ApiError",
+    "Chart",
+    "ChartSeries",
     "EvaluationPage",
     "GlossaryPage",
     "HomePage",
@@ -52,6 +54,39 @@ __all__ = [
 class ApiError(BaseModel):
     error: str = Field(description="What went wrong and what to do, in one line")
     status: int
+
+
+class ChartSeries(BaseModel):
+    """One series exactly as drawn: the page's script plots these numbers and nothing else, so
+    the JSON twin and the chart's data table can never disagree with the picture."""
+
+    name: str
+    x: list[float | str] = Field(description="x positions, or category labels")
+    y: list[float | None] = Field(description="values (null: no value at that x)")
+    low: list[float | None] | None = Field(None, description="Lower end of each error bar")
+    high: list[float | None] | None = Field(None, description="Upper end of each error bar")
+    axis: Literal["y", "y2"] = Field("y", description="y2: the right-hand axis")
+    kind: Literal["line", "bar", "box"] | None = Field(
+        None, description="Drawn as this instead of the chart's kind (a bar series on a line chart)"
+    )
+    color: str | None = Field(None, description="CSS colour (None: the shared palette's next)")
+    dash: bool = Field(False, description="Dotted: a control or a comparison series")
+    frame: str | None = Field(
+        None, description="The slider position that shows this series (None: always shown)"
+    )
+
+
+class Chart(BaseModel):
+    """A chart of a page: what it plots, and the sentence that says it without the picture."""
+
+    id: str = Field(description="The element the chart is drawn in")
+    kind: Literal["line", "bar", "box", "heatmap"]
+    title: str
+    summary: str = Field(description="The chart in one sentence: its text alternative")
+    x_label: str
+    y_label: str
+    y2_label: str | None = None
+    series: list[ChartSeries]
 
 
 class ModelCard(BaseModel):
@@ -96,6 +131,9 @@ class ModelPage(BaseModel):
     card: ModelCard
     summary: dict[str, Any] = Field(description="Architecture summary recorded by the scan")
     layers: list[LayerStats]
+    charts: list[Chart] = Field(
+        default_factory=list, description="What the page's charts plot, series by series"
+    )
 
 
 class NeuronRow(BaseModel):
@@ -137,6 +175,9 @@ class NeuronPage(BaseModel):
     )
     sample_prompt: str = Field(
         description="The text of the top example up to its maximum: a starting point for live tests"
+    )
+    charts: list[Chart] = Field(
+        default_factory=list, description="What the page's charts plot, series by series"
     )
 
 
@@ -240,6 +281,9 @@ class SteeringPage(BaseModel):
 class EvaluationPage(BaseModel):
     job: Job
     report: SteeringReport
+    charts: list[Chart] = Field(
+        default_factory=list, description="What the page's charts plot, series by series"
+    )
 
 
 class TermDefinition(BaseModel):

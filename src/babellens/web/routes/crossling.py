@@ -10,10 +10,12 @@ from babellens.data.prompts import instruction_languages
 from babellens.errors import InvalidInputError
 from babellens.models.bundled import BUNDLED_MODELS
 from babellens.store import Job, JobStore
+from babellens.web.charts import crossling_charts
 from babellens.web.deps import DbDep, JobId, RunnerDep, SettingsDep, require_token
 from babellens.web.pages import page
 from babellens.web.queries import finished_job
 from babellens.web.routes.jobs import check_model
+from babellens.web.schemas import Chart
 
 router = APIRouter()
 
@@ -48,6 +50,7 @@ class ExtendRequest(BaseModel):
 class ReportPage(BaseModel):
     job: Job
     report: ExperimentReport
+    charts: list[Chart] = Field(default_factory=list, description="What the charts plot")
 
 
 @page(router, "/crossling", "crossling.html", title="Cross-lingual", nav=27)
@@ -121,4 +124,5 @@ def extend_experiment(db: DbDep, runner: RunnerDep, job_id: JobId, body: ExtendR
 @page(router, "/crossling/{job_id}", "crossling_report.html", title="Cross-lingual experiment")
 def report_page(db: DbDep, job_id: JobId) -> ReportPage:
     job = finished_job(db, job_id, "crossling", "cross-lingual experiment")
-    return ReportPage(job=job, report=ExperimentReport.model_validate(job.summary))
+    report = ExperimentReport.model_validate(job.summary)
+    return ReportPage(job=job, report=report, charts=crossling_charts(report))

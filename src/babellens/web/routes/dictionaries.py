@@ -9,16 +9,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from babellens.analyses.next_token_neurons import TokenScore
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.store.dictionaries import DictionaryInfo, DictionaryStore, FeatureRow
 from babellens.store.reports import ReportStore
 from babellens.store.results import NeuronRecord, ResultStore
+from babellens.web.charts import histogram_chart
 from babellens.web.deps import DbDep, SettingsDep
 from babellens.web.pages import page
 from babellens.web.queries import decoder
+from babellens.web.schemas import Chart
 
 router = APIRouter()
 
@@ -54,6 +56,7 @@ class FeaturePage(BaseModel):
     suppressed: list[TokenScore]
     previous: int | None
     next: int | None
+    charts: list[Chart] = Field(default_factory=list, description="What the charts plot")
 
 
 def _member(info: DictionaryInfo, member: int) -> str:
@@ -139,4 +142,5 @@ def feature(db: DbDep, dict_id: DictId, index: FeatureIndex, member: Member = 0)
         suppressed=suppressed,
         previous=index - 1 if index > 0 else None,
         next=index + 1 if index + 1 < info.width else None,
+        charts=[] if record is None else [histogram_chart(record.histogram, "feature")],
     )

@@ -3,15 +3,17 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.errors import InvalidInputError
 from babellens.lookups.report import HeadLookup, LookupsReport, NeuronLookup
 from babellens.store import Database
 from babellens.store.lookups import LookupsStore, ReportListing
+from babellens.web.charts import lookups_charts
 from babellens.web.deps import DbDep, JobId, LayerIndex, NeuronIndex
 from babellens.web.pages import page
 from babellens.web.queries import NotFoundError
+from babellens.web.schemas import Chart
 
 router = APIRouter()
 
@@ -22,6 +24,16 @@ HeadIndex = Annotated[
 
 class LookupsListPage(BaseModel):
     reports: list[ReportListing]
+
+
+class LookupsReportPage(LookupsReport):
+    """The report as stored, plus what its charts plot. Its schema keeps the name the API has
+    always given this page's model, so the OpenAPI contract only gains the ``charts`` field."""
+
+    __qualname__ = "LookupsReport"
+    model_config = ConfigDict(title="LookupsReport")
+
+    charts: list[Chart] = Field(default_factory=list, description="What the charts plot")
 
 
 class LookupsHeadPage(BaseModel):
@@ -46,8 +58,9 @@ def lookups_page(db: DbDep) -> LookupsListPage:
 
 
 @page(router, "/lookups/{job_id}", "lookups_report.html", title="Context look-ups")
-def lookups_report_page(db: DbDep, job_id: JobId) -> LookupsReport:
-    return _report(db, job_id)
+def lookups_report_page(db: DbDep, job_id: JobId) -> LookupsReportPage:
+    report = _report(db, job_id)
+    return LookupsReportPage(**dict(report), charts=lookups_charts(report))
 
 
 @page(

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from babellens.store.schema import JobRow
+from babellens.web.charts import histogram_chart, layer_chart
 from babellens.web.deps import DbDep, LayerIndex, NeuronIndex, SettingsDep
 from babellens.web.pages import page
 from babellens.web.queries import (
@@ -27,7 +28,8 @@ def model(db: DbDep, slug: str) -> ModelPage:
     with db.session() as s:
         row = s.get(JobRow, card.scan_job)
         summary = dict(row.summary.get("model_summary", {})) if row else {}
-    return ModelPage(card=card, summary=summary, layers=layer_stats(db, card))
+    layers = layer_stats(db, card)
+    return ModelPage(card=card, summary=summary, layers=layers, charts=[layer_chart(layers)])
 
 
 @page(router, "/models/{slug}/layers/{layer}", "layer.html", title="Layer")
@@ -62,6 +64,7 @@ def neuron(db: DbDep, slug: str, layer: LayerIndex, neuron: NeuronIndex) -> Neur
         neighbours=neuron_links(card, layer, neuron),
         explanations=_explanations(db, card.model, layer, neuron),
         sample_prompt=sample.strip(),
+        charts=[histogram_chart(record.histogram)],
     )
 
 

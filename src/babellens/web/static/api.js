@@ -38,12 +38,18 @@ export function tokenSpans(tokens, activations, scale) {
   tokens.forEach((token, i) => {
     const a = activations[i];
     const level = peak > 0 && a > 0 ? Math.min(a / peak, 1) : 0;
-    const span = el("span", { class: "tok", style: `--a:${level.toFixed(3)}`, title: formatNumber(a) });
+    // focusable, so the activation (shown on hover and focus from data-act) is keyboard-reachable
+    const span = el("span", { class: "tok", tabindex: "0", style: `--a:${level.toFixed(3)}` });
     span.dataset.act = formatNumber(a);
     span.textContent = visible(token);
     box.append(span);
   });
   return box;
+}
+
+// A unit's page, the one address the templates' neuron_link macro writes too.
+export function neuronHref(slug, layer, neuron) {
+  return `/models/${slug}/layers/${layer}/neurons/${neuron}`;
 }
 
 export function showError(node, message) {

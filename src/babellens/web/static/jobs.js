@@ -11,6 +11,9 @@ function paint(bar, job) {
   bar.dataset.status = job.status;
   bar.querySelector(".bar").style.width = `${(100 * fraction).toFixed(1)}%`;
   bar.querySelector(".label").textContent = job.total ? `${job.status} · ${job.done}/${job.total}` : job.status;
+  bar.setAttribute("aria-valuemax", String(job.total || 1));  // what a screen reader announces
+  bar.setAttribute("aria-valuenow", String(job.total ? job.done : fraction));
+  bar.setAttribute("aria-label", `job ${bar.dataset.job}: ${job.status}`);
 }
 
 function follow(bar) {

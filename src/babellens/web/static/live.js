@@ -1,5 +1,5 @@
 // Live prompt: per token, the most active neurons of one layer, linked to their pages.
-import { el, formatNumber, postJSON, showError, visible } from "./api.js";
+import { el, formatNumber, neuronHref, postJSON, showError, visible } from "./api.js";
 
 const form = document.getElementById("live-form");
 const table = document.getElementById("live-result");
@@ -24,7 +24,7 @@ if (form) {
       const peak = Math.max(...trace.activations.flat().map((n) => n.activation), 1e-9);
       const rows = trace.tokens.map((token, i) => {
         const cells = trace.activations[i].map((n) => {
-          const link = el("a", { class: "chip", href: `/models/${slug}/layers/${trace.layer}/neurons/${n.neuron}` });
+          const link = el("a", { class: "chip", href: neuronHref(slug, trace.layer, n.neuron) });
           link.style.setProperty("--a", Math.max(0, Math.min(n.activation / peak, 1)).toFixed(3));
           link.append(el("b", {}, `${trace.layer}/${n.neuron}`), ` ${formatNumber(n.activation)}`);
           return link;

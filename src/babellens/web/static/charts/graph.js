@@ -1,6 +1,7 @@
-// The graph page: draws the graph from its JSON twin, click/hover/pin/supernodes/interventions.
+// The graph page's chart: draws the graph from its JSON twin, click/hover/pin/supernodes/interventions.
 // Token text reaches the page through textContent only.
-import { el, formatNumber, postJSON, visible } from "/static/api.js";
+import { el, formatNumber, postJSON, visible } from "../api.js";
+import { signColors } from "../plot.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const svgEl = (tag, attrs = {}) => {
@@ -52,7 +53,7 @@ function draw(app, state) {
     const touches = focus && (link.source === focus || link.target === focus);
     const line = svgEl("line", {
       x1: a.x, y1: a.y, x2: b.x, y2: b.y,
-      stroke: link.weight >= 0 ? "#2563eb" : "#dc2626",
+      stroke: link.weight >= 0 ? signColors.positive : signColors.negative,
       "stroke-width": 0.4 + 4 * Math.abs(link.weight) / maxW,
       opacity: focus ? (touches ? 0.9 : 0.05) : 0.35,
       class: "graph-edge",
@@ -74,7 +75,18 @@ function draw(app, state) {
     const title = svgEl("title");
     title.textContent = `${node.node_id} ${node.clerp || ""} influence ${formatNumber(node.influence)}`;
     shape.append(title);
-    shape.addEventListener("click", () => { state.clicked = node.node_id; draw(app, state); detail(app, state, node); });
+    shape.setAttribute("tabindex", "0");  // a node opens with Enter or Space as with a click
+    shape.setAttribute("aria-label", title.textContent);
+    const open = () => {
+      state.clicked = node.node_id;
+      draw(app, state);
+      detail(app, state, node);
+      svg.querySelector(`[data-node="${CSS.escape(node.node_id)}"]`)?.focus();  // drawn anew
+    };
+    shape.addEventListener("click", open);
+    shape.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(); }
+    });
     svg.append(shape);
   }
   state.graph.metadata.prompt_tokens.forEach((token, i) => {
@@ -179,28 +191,5 @@ async function graphPage(app) {
   document.getElementById("intervene").addEventListener("click", () => intervene(app, state));
 }
 
-function newGraphForm(form) {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const option = form.source.selectedOptions[0];
-    const error = form.querySelector(".form-error");
-    const status = document.getElementById("new-graph-status");
-    error.hidden = true;
-    try {
-      const job = await postJSON("/api/graphs", {
-        model: option.dataset.model, transcoders: option.dataset.transcoders, prompt: form.prompt.value,
-      });
-      status.hidden = false;
-      status.replaceChildren("Queued as ", el("a", { href: `/jobs/${job.id}` }, `job ${job.id}`),
-        "; its graph appears here when it is done.");
-    } catch (exc) {
-      error.textContent = exc.message;
-      error.hidden = false;
-    }
-  });
-}
-
 const app = document.getElementById("graph-app");
 if (app) graphPage(app);
-const form = document.getElementById("new-graph");
-if (form) newGraphForm(form);

@@ -1,0 +1,57 @@
+"""A context look-up report's charts: explanation scores per group, ablation drops by activity."""
+
+from __future__ import annotations
+
+from babellens.lookups.report import LookupsReport
+from babellens.web.charts._common import ACCENT, BLUE, GREY, span
+from babellens.web.schemas import Chart, ChartSeries
+
+
+def _box(name: str, values: list[float], color: str) -> ChartSeries:
+    return ChartSeries(name=name, x=[float(i) for i in range(len(values))], y=values, color=color)
+
+
+def lookups_charts(report: LookupsReport) -> list[Chart]:
+    scores: dict[str, list[float]] = {"next_token": [], "random": []}
+    drops: dict[bool, list[float]] = {True: [], False: []}
+    for n in report.neurons:
+        for h in n.heads:
+            if h.score is not None:
+                scores.setdefault(n.group, []).append(h.score)
+            if n.group == "next_token":
+                for e in h.examples:
+                    if e.ablation_drop is not None:
+                        drops[bool(e.active)].append(e.ablation_drop)
+    return [
+        Chart(
+            id="lookups-scores",
+            kind="box",
+            title="Score per (neuron, head) pair",
+            summary=(
+                f"{len(scores['next_token'])} scores for next-token neurons "
+                f"({span(scores['next_token'])}) and {len(scores['random'])} for random neurons "
+                f"({span(scores['random'])}); 0.5 is chance."
+            ),
+            x_label="pair",
+            y_label="balanced accuracy",
+            series=[
+                _box("next-token neurons", scores["next_token"], ACCENT),
+                _box("random neurons", scores["random"], GREY),
+            ],
+        ),
+        Chart(
+            id="lookups-drops",
+            kind="box",
+            title="Ablation drop per prompt (next-token neurons)",
+            summary=(
+                f"Zeroing a head drops P(token) {span(drops[True])} on {len(drops[True])} prompts "
+                f"where it is active and {span(drops[False])} on {len(drops[False])} where not."
+            ),
+            x_label="prompt",
+            y_label="drop in P(token)",
+            series=[
+                _box("head active", drops[True], ACCENT),
+                _box("head inactive", drops[False], BLUE),
+            ],
+        ),
+    ]
