@@ -110,16 +110,16 @@ def test_in_process_cancel_and_resume_equals_uninterrupted(
 
     job = store.create("scan", model_folder, params)
     calls = {"n": 0}
-    real = JobContext.cancelled
+    real = JobContext.should_stop
 
     def cancel_after_five(self):
         calls["n"] += 1
         return calls["n"] > 5 or real(self)
 
-    monkeypatch.setattr(JobContext, "cancelled", cancel_after_five)
+    monkeypatch.setattr(JobContext, "should_stop", cancel_after_five)
     cancelled = run_job(db, job.id)
     assert cancelled.status == "cancelled" and 0 < cancelled.checkpoint_done < cancelled.total
-    monkeypatch.setattr(JobContext, "cancelled", real)
+    monkeypatch.setattr(JobContext, "should_stop", real)
     store.requeue(job.id)
     assert run_job(db, job.id).status == "done"
     assert _results(db, job.id) == _results(db, reference.id)

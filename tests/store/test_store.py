@@ -10,6 +10,7 @@ from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.analyses.next_token_neurons import NextTokenNeuron, TokenScore
 from babellens.data import Corpus, Document, Window
 from babellens.errors import InvalidInputError
+from babellens.jobs.scan_results import layer_scan
 from babellens.store import DatabaseError, JobStore, ResultStore, open_database
 
 
@@ -69,7 +70,7 @@ def test_scan_results_round_trip(db_url):
     acc.update(acts, torch.tensor([[1, 1, 1, 0]]), torch.tensor([0]))
     acc.update(acts * 2, torch.tensor([[1, 1, 1, 1]]), torch.tensor([1]))
     results = ResultStore(db)
-    results.save_layer(job.id, 0, acc)
+    results.save_layer(job.id, 0, layer_scan(acc))
     corpus = Corpus("c", (Document("doc-a", "x", lang="en"), Document("doc-b", "y", lang="de")))
     windows = [Window(0, 0, 0, (5, 6, 7), False), Window(1, 1, 0, (8, 9, 10, 11), False)]
     results.save_windows(job.id, windows, corpus, used={0, 1})

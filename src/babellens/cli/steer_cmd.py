@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -194,9 +194,6 @@ def evaluate(
     json: JsonOpt = False,
 ) -> None:
     """Dose-response (with a random-vector control), layer sweep, KL cost and reliability."""
-    from babellens import steering
-    from babellens.steering.library import eval_inputs, resolve_vector, steer_layers
-
     params = validated(
         SteeringEvalParams,
         "steering evaluation",
@@ -208,32 +205,33 @@ def evaluate(
         lang=lang,
         max_new_tokens=max_new_tokens,
     )
-    metric, prompts, lang, max_new_tokens = (
-        params.metric,
-        params.prompts,
-        params.lang,
-        params.max_new_tokens,
-    )
     lm = load_with_status(model, quiet=json, dtype=dtype)
-    vec = resolve_vector(lm, vector, parse_layers(layers))
-    texts, neutral = eval_inputs(lm, lang, prompts)
-    chosen = parse_layers(layers) or steer_layers(vec, lm.adapter.n_layers)
-    config = steering.EvalConfig(
-        coefficients=params.coefficients, layers=chosen, max_new_tokens=max_new_tokens
-    )
-    with job_progress(f"evaluating {vec.info.name}", "runs", enabled=not json) as bar:
-        report = steering.evaluate(
-            lm,
-            vec,
-            texts,
-            metric,
-            neutral=neutral,
-            config=config,
-            progress=lambda d, t: bar(d, t, 0.0),
-        )
+    report = _run_evaluation(lm, params, quiet=json)
     if json:
         print_json(report)
         return
+    _print_evaluation(report, f"{report.vector.name} on {model}, {report.prompts} prompts")
+
+
+def _run_evaluation(lm: Any, params: SteeringEvalParams, *, quiet: bool) -> Any:
+    from babellens import steering
+    from babellens.control import LocalControl
+    from babellens.steering.library import eval_inputs, resolve_vector, steer_layers
+
+    vec = resolve_vector(lm, params.vector, params.layers)
+    texts, neutral = eval_inputs(lm, params.lang, params.prompts)
+    chosen = params.layers or steer_layers(vec, lm.adapter.n_layers)
+    config = steering.EvalConfig(
+        coefficients=params.coefficients, layers=chosen, max_new_tokens=params.max_new_tokens
+    )
+    with job_progress(f"evaluating {vec.info.name}", "runs", enabled=not quiet) as bar:
+        control = LocalControl(on_progress=lambda d, t, _unit, _message: bar(d, t, 0.0))
+        return steering.evaluate(
+            lm, vec, texts, params.metric, neutral=neutral, config=config, control=control
+        )
+
+
+def _print_evaluation(report: Any, title: str) -> None:
     table = Table(
         "coef",
         report.metric,
@@ -242,7 +240,7 @@ def evaluate(
         "degenerate",
         "wrong way",
         "sample",
-        title=f"{vec.info.name} on {model}, {report.prompts} prompts",
+        title=title,
     )
     for p in report.dose_response:
         table.add_row(

@@ -57,7 +57,7 @@ def run_job(
             job_id, "failed", error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         )
     else:
-        store.finish(job_id, "done", summary=summary)
+        store.finish(job_id, "done", summary=summary, keep_checkpoint=context.keep_state)
     return store.get(job_id)
 
 

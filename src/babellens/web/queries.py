@@ -13,7 +13,8 @@ from babellens.errors import InvalidInputError, NotFoundError
 from babellens.models.loading import load_tokenizer
 from babellens.models.token_text import token_pieces
 from babellens.store import Database, Job, JobStore, NeuronRecord, ResultStore
-from babellens.store.schema import JobRow, NeuronStatRow, TokenNeuronRow
+from babellens.store.jobs import latest_jobs
+from babellens.store.schema import NeuronStatRow, TokenNeuronRow
 from babellens.web.schemas import (
     LayerPage,
     LayerStats,
@@ -57,7 +58,7 @@ def slug_model(slug: str) -> str:
     return slug.replace("--", "/")
 
 
-def _card(row: JobRow, token_job: int | None) -> ModelCard:
+def _card(row: Job, token_job: int | None) -> ModelCard:
     summary = row.summary.get("model_summary", {})
     return ModelCard(
         model=row.model,
@@ -74,19 +75,9 @@ def _card(row: JobRow, token_job: int | None) -> ModelCard:
     )
 
 
-def _latest_done(db: Database, kind: str) -> dict[str, JobRow]:
-    """The newest finished job of ``kind`` per model."""
-    with db.session() as s:
-        rows = s.scalars(
-            select(JobRow).where(JobRow.kind == kind, JobRow.status == "done").order_by(JobRow.id)
-        ).all()
-        s.expunge_all()
-    return {row.model: row for row in rows}
-
-
 def model_cards(db: Database) -> list[ModelCard]:
-    scans = _latest_done(db, "scan")
-    tokens = _latest_done(db, "next_token_neurons")
+    scans = latest_jobs(db, "scan")
+    tokens = latest_jobs(db, "next_token_neurons")
     cards = [_card(row, tokens[m].id if m in tokens else None) for m, row in scans.items()]
     return sorted(cards, key=lambda c: c.scan_job, reverse=True)
 
