@@ -85,7 +85,7 @@ def run(
     from babellens.cli.scan_cmd import run_foreground
     from babellens.crossling import ExperimentConfig, ExperimentReport, LoraConfig
     from babellens.crossling.config import default_rates
-    from babellens.store import open_database
+    from babellens.store import ReportStore, open_database
 
     try:
         config = ExperimentConfig(
@@ -102,15 +102,16 @@ def run(
         )
     except ValidationError as exc:
         raise InvalidInputError(f"bad experiment settings: {exc.errors()[0]['msg']}") from None
+    job_db = open_database(db)
     job = run_foreground(
-        open_database(db),
+        job_db,
         "crossling",
         model,
         config.model_dump(mode="json"),
         quiet=json,
         unit="steps",
     )
-    report = ExperimentReport.model_validate(job.summary)
+    report = ReportStore(job_db).get(job.id, ExperimentReport)
     if json:
         print_json(report)
     else:
@@ -130,7 +131,7 @@ def extend(
     from babellens.crossling import ExperimentReport
     from babellens.crossling.experiment import extended_config
     from babellens.jobs import run_job
-    from babellens.store import JobStore, open_database
+    from babellens.store import JobStore, ReportStore, open_database
 
     database = open_database(db)
     jobs = JobStore(database)
@@ -146,7 +147,7 @@ def extend(
     if finished.status != "done":
         first = (finished.error or finished.status).splitlines()[0]
         raise BabelLensError(f"job {run_id} {finished.status}: {first}")
-    result = ExperimentReport.model_validate(finished.summary)
+    result = ReportStore(database).get(run_id, ExperimentReport)
     if json:
         print_json(result)
     else:
@@ -161,16 +162,17 @@ def report(
 ) -> None:
     """Show a finished experiment: rates, transfer, vector similarity, steering, timings."""
     from babellens.crossling import ExperimentReport
-    from babellens.store import JobStore, open_database
+    from babellens.store import JobStore, ReportStore, open_database
 
-    job = JobStore(open_database(db)).get(run_id)
+    database = open_database(db)
+    job = JobStore(database).get(run_id)
     if job.kind != "crossling":
         raise InvalidInputError(f"job {run_id} is a {job.kind} job, not a crossling experiment")
     if job.status != "done":
         raise InvalidInputError(
             f"job {run_id} is {job.status}: wait for it, or `babellens jobs resume {run_id}`"
         )
-    result = ExperimentReport.model_validate(job.summary)
+    result = ReportStore(database).get(run_id, ExperimentReport)
     if json:
         print_json(result)
     else:

@@ -9,12 +9,13 @@ left off; the finished adapter is a standard peft folder (``adapter_model.safete
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from pydantic import BaseModel, Field
 
+from babellens.control import RunControl
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.models.language_model import LanguageModel
 
@@ -116,10 +117,12 @@ def train_lora(
     config: LoraConfig,
     out_dir: str | Path,
     *,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    control: RunControl | None = None,
 ) -> LoraRun:
-    """Train an adapter on ``lm`` (which it wraps: pass a model of your own, not a shared one)."""
+    """Train an adapter on ``lm`` (which it wraps: pass a model of your own, not a shared one).
+    ``control`` reports progress in steps and may stop it between steps; the half-trained state
+    is peft's adapter state and the optimizer's, in ``out_dir/checkpoint.pt`` beside the adapter
+    peft writes at the end (the folder is what ``load_with_adapter`` reads)."""
     if not examples:
         raise InvalidInputError("no training examples: give at least one (prompt, completion) pair")
     peft = _peft()
@@ -150,7 +153,7 @@ def train_lora(
     order = list(range(len(examples)))
     model.train()
     while step < config.steps:
-        if should_stop is not None and should_stop():
+        if control is not None and control.should_stop():
             break
         rng = random.Random(
             config.seed * 1_000_003 + step
@@ -167,8 +170,8 @@ def train_lora(
         optimizer.zero_grad(set_to_none=True)
         step += 1
         losses.append(float(loss.detach()))
-        if progress is not None:
-            progress(step, config.steps)
+        if control is not None:
+            control.progress(step, config.steps, "steps")
         if step % config.checkpoint_every == 0 or step == config.steps:
             torch.save(
                 {

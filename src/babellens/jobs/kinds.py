@@ -30,6 +30,7 @@ from babellens.jobs.ray_scan import ray_scan
 from babellens.jobs.registry import JobParams, job_kind
 from babellens.jobs.scan_results import save_scan
 from babellens.models.loading import load_tokenizer
+from babellens.store.reports import ReportStore
 from babellens.store.results import ResultStore
 
 __all__ = [
@@ -167,7 +168,13 @@ def run_steering_eval(ctx: JobContext) -> dict[str, Any]:
     report = evaluate(
         lm, vector, prompts, params.metric, neutral=neutral, config=config, control=ctx
     )
-    return report.model_dump(mode="json")
+    ReportStore(ctx.db).save(ctx.job.id, report, model=ctx.job.model)
+    return {
+        "vector": report.vector.name,
+        "metric": report.metric,
+        "prompts": report.prompts,
+        "coefficients": [p.coefficient for p in report.dose_response],
+    }
 
 
 def _summary(lm: Any) -> dict[str, Any]:

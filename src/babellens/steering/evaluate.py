@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, Field
 
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.models.language_model import LanguageModel
+from babellens.report import Report
 from babellens.steering.apply import apply, generate
 from babellens.steering.metrics import Metric, get_metric
 from babellens.steering.vector import SteeringVector, VectorInfo
@@ -67,7 +69,10 @@ class DosePoint(BaseModel):
     samples: list[str] = Field(description="The first few outputs, to read")
 
 
-class SteeringReport(BaseModel):
+class SteeringReport(Report):
+    report_kind: ClassVar[str] = "steering_eval"
+    report_version: ClassVar[int] = 1
+
     vector: VectorInfo
     metric: str
     prompts: int
