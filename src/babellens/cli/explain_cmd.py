@@ -90,9 +90,12 @@ def explain(
     if json:
         print_json(finished)
         return
-    s = finished.summary
+    _print_scores(finished.id, finished.summary)
+
+
+def _print_scores(job_id: int, s: dict) -> None:
     console.print(
-        f"[green]✓[/] job {finished.id}: {s['explained']} of {s['units']} units explained by "
+        f"[green]✓[/] job {job_id}: {s['explained']} of {s['units']} units explained by "
         f"{escape(s['explainer'])}, judged by {escape(s['judge'])} ({s['skipped']} fired too rarely)"
     )
     table = Table(title="mean over units, 95% bootstrap interval over units")
