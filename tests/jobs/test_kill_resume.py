@@ -19,11 +19,11 @@ from job_processes import kill_and_resume, run_uninterrupted
 @dataclass(frozen=True)
 class Kind:
     name: str
-    params: Callable[[Any, str], dict[str, Any]]  # (tmp_path, model folder) -> params
+    params: Callable[[Any, str, Any], dict[str, Any]]  # (tmp_path, model folder, db) -> params
     result: Callable[[Any, int], Any]  # (db, job id) -> what must be equal
 
 
-def _steering_params(_tmp, _model) -> dict[str, Any]:
+def _steering_params(_tmp, _model, _db) -> dict[str, Any]:
     return {"vector": "caps", "prompts": 2, "coefficients": [-2.0, 2.0], "max_new_tokens": 4}
 
 
@@ -33,7 +33,7 @@ def _steering_result(db, job_id):
     return ReportStore(db).get(job_id, SteeringReport).model_dump(mode="json")
 
 
-def _lookups_params(tmp, _model) -> dict[str, Any]:
+def _lookups_params(tmp, _model, _db) -> dict[str, Any]:
     from lookups_fakes import tiny_config, write_corpus
 
     corpus = write_corpus(tmp / "lookups.jsonl")
@@ -50,7 +50,7 @@ def _lookups_result(db, job_id):
     return data
 
 
-def _crossling_params(_tmp, _model) -> dict[str, Any]:
+def _crossling_params(_tmp, _model, _db) -> dict[str, Any]:
     pytest.importorskip("peft")
     from crossling.test_experiment import tiny_config
 
@@ -65,7 +65,7 @@ def _crossling_result(db, job_id):
     return report.model_dump_json(exclude={"timings_s", "adapters"})  # NaN-safe, as text
 
 
-def _safety_params(_tmp, _model) -> dict[str, Any]:
+def _safety_params(_tmp, _model, _db) -> dict[str, Any]:
     from babellens.safety import SafetyParams
 
     return SafetyParams(
@@ -87,7 +87,7 @@ def _safety_result(db, job_id):
     return ReportStore(db).get(job_id, SafetyReport).model_dump_json(exclude={"seconds"})
 
 
-def _dict_train_params(tmp, _model) -> dict[str, Any]:
+def _dict_train_params(tmp, _model, _db) -> dict[str, Any]:
     from dictionary_fakes import write_corpus
 
     corpus = write_corpus(tmp / "dict.jsonl")
@@ -115,7 +115,7 @@ def _dict_train_result(db, job_id):
     return info.metrics["eval"], info.tokens_trained, weights
 
 
-def _graph_params(tmp, model) -> dict[str, Any]:
+def _graph_params(tmp, model, _db) -> dict[str, Any]:
     from babellens.graphs.transcoders import save_transcoder_dir
     from babellens.models.loading import load
     from graphs.fake_transcoders import fake_transcoders
@@ -130,13 +130,65 @@ def _graph_result(db, job_id):
     return ReportStore(db).get(job_id, GraphReport).model_dump_json(exclude={"seconds"})
 
 
+def _dict_scan_params(tmp, model, db) -> dict[str, Any]:
+    from babellens.jobs import run_job
+
+    params = _dict_train_params(tmp, model, db)
+    trained = run_job(db, JobStore(db).create("dict_train", model, params).id)
+    assert trained.status == "done", trained.error
+    corpus = params["corpus"]
+    return {
+        "dictionary_id": trained.summary["dictionary_id"],
+        "corpus": corpus,
+        "k": 3,
+        "window_len": 16,
+        "tokens_per_batch": 64,
+        "checkpoint_every_s": 0,
+    }
+
+
+def _scan_result(db, job_id):
+    from jobs.test_scan_jobs import _results
+
+    return _results(db, job_id)
+
+
+def _explain_params(tmp, _model, _db) -> dict[str, Any]:
+    from dictionary_fakes import write_corpus
+
+    corpus = write_corpus(tmp / "explain.jsonl")
+    sampler = {"n_train": 10, "n_test": 10, "n_non_activating": 10, "min_examples": 6}
+    return {
+        "layer": 1,
+        "limit": 8,
+        "corpus": corpus,
+        "corpus_tokens": 4096,
+        "window_len": 48,
+        "batch_units": 2,
+        "sampler": {**sampler, "ctx_len": 8},
+    }
+
+
+def _explain_result(db, job_id):
+    from babellens.store.explanations import ExplanationStore
+
+    model = JobStore(db).get(job_id).model
+    return sorted(
+        (e.unit.key, e.text, e.detection, e.detection_random, e.fuzzing, e.fuzzing_random)
+        for e in ExplanationStore(db).for_layer(model, 1).values()
+        if e.job_id == job_id
+    )
+
+
 KINDS = [
     Kind("steering_eval", _steering_params, _steering_result),
     Kind("lookups", _lookups_params, _lookups_result),
     Kind("crossling", _crossling_params, _crossling_result),
     Kind("safety", _safety_params, _safety_result),
     Kind("dict_train", _dict_train_params, _dict_train_result),
+    Kind("dict_scan", _dict_scan_params, _scan_result),
     Kind("graph", _graph_params, _graph_result),
+    Kind("explain", _explain_params, _explain_result),
 ]
 
 
@@ -157,10 +209,11 @@ def test_a_job_killed_mid_run_resumes_to_the_uninterrupted_result(
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     db = open_database(url)
     jobs = JobStore(db)
-    params = kind.params(tmp_path, model_folder)
+    params = kind.params(tmp_path, model_folder, db)
     reference = jobs.create(kind.name, model_folder, params)
     run_uninterrupted(url, reference.id)
+    expected = kind.result(db, reference.id)  # before the victim's results shadow any of it
     victim = jobs.create(kind.name, model_folder, params)
     kills = kill_and_resume(db, url, victim.id)
     assert kills >= 1, "the job finished before a kill could land"
-    assert _equal(kind.result(db, victim.id), kind.result(db, reference.id))
+    assert _equal(kind.result(db, victim.id), expected)

@@ -15,16 +15,12 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from babellens.control import Checkpoint, StopRequested, decode_checkpoint, encode_checkpoint
+from babellens.control import Checkpoint, decode_checkpoint, encode_checkpoint
 from babellens.jobs.ray_scan import RayOptions
 from babellens.store.database import Database
 from babellens.store.jobs import Job, JobStore
 
-__all__ = ["JobCancelled", "JobContext"]
-
-
-JobCancelled = StopRequested
-"""The name jobs used before :class:`~babellens.control.StopRequested`: the same class."""
+__all__ = ["JobContext"]
 
 
 @dataclass
