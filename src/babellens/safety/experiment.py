@@ -100,26 +100,14 @@ def run_safety(
     control = control or LocalControl()
     data, kind = _concept_data(params)
     layers = sweep_layers(lm, params.layers)
-    saved = control.load_state()
-    tensors: dict[str, torch.Tensor] = dict(saved.tensors) if saved else {}
-    meta: dict[str, Any] = dict(saved.meta) if saved else {}
-    meta.setdefault("separation", {})
-    meta.setdefault("outputs", [])
-    meta.setdefault("seconds", {})
+    tensors, meta = _resumed(control)
     with _timed(meta, "directions"):
         _directions_stage(lm, params, data, layers, control, tensors, meta)
-    separation = {
-        layer: sum(meta["separation"][lang][str(layer)] for lang in params.langs)
-        / len(params.langs)
-        for layer in layers
-    }
+    separation = _separation(meta, params.langs, layers)
     layer = max(layers, key=lambda x: (separation[x], -x))
     chosen = {lang: tensors[f"dir.{lang}.{layer}"] for lang in params.langs}
     randoms = random_directions(chosen, params.seed)
-    if kind == "instructions":
-        rows = refusal_rows(lm, data, chosen, randoms, params.add_coefficient, params.test_items)
-    else:
-        rows = ab_rows(lm, data, chosen, randoms, params.multipliers, params.test_items)
+    rows = _cell_rows(lm, kind, params, data, chosen, randoms)
     with _timed(meta, "rows"):
         _rows_stage(lm, params, rows, layer, control, tensors, meta)
     started = time.perf_counter()
@@ -161,6 +149,39 @@ def _concept_data(params: SafetyParams) -> tuple[dict[str, Any], str]:
     if len(kinds) != 1:
         raise InvalidInputError(f"concept {params.concept!r} mixes item shapes across languages")
     return data, kinds.pop()
+
+
+def _resumed(control: RunControl) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The directions and metadata of the last checkpoint (empty for a new run)."""
+    saved = control.load_state()
+    tensors: dict[str, torch.Tensor] = dict(saved.tensors) if saved else {}
+    meta: dict[str, Any] = dict(saved.meta) if saved else {}
+    meta.setdefault("separation", {})
+    meta.setdefault("outputs", [])
+    meta.setdefault("seconds", {})
+    return tensors, meta
+
+
+def _separation(meta: dict[str, Any], langs: list[str], layers: list[int]) -> dict[int, float]:
+    """Per layer, the held-out separation of the directions, averaged over the languages."""
+    return {
+        layer: sum(meta["separation"][lang][str(layer)] for lang in langs) / len(langs)
+        for layer in layers
+    }
+
+
+def _cell_rows(
+    lm: LanguageModel,
+    kind: str,
+    params: SafetyParams,
+    data: dict[str, Any],
+    chosen: dict[str, torch.Tensor],
+    randoms: dict[str, torch.Tensor],
+) -> list:
+    """The transfer matrix's generation rows: refusals for instructions, A/B answers otherwise."""
+    if kind == "instructions":
+        return refusal_rows(lm, data, chosen, randoms, params.add_coefficient, params.test_items)
+    return ab_rows(lm, data, chosen, randoms, params.multipliers, params.test_items)
 
 
 @contextmanager
