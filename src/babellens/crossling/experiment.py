@@ -17,16 +17,13 @@ The transfer matrix is the baseline-corrected rate (adapter minus base, percenta
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from babellens.analyses.logit_lens import LogitLensConfig, LogitLensResult, logit_lens
-from babellens.control import FileControl, RunControl, StopRequested
+from babellens.control import FileControl, RunControl
 from babellens.crossling.behaviours import Behaviour, get_behaviour
 from babellens.crossling.config import ExperimentConfig
 from babellens.crossling.cross_steering import (
@@ -40,6 +37,7 @@ from babellens.crossling.lora import LoraRun, TrainExample, load_with_adapter, t
 from babellens.crossling.rates import BehaviourRate, behaviour_rates
 from babellens.crossling.report import ConditionRates, ExperimentReport
 from babellens.crossling.similarity import LanguageVectors, concept_similarity, language_vectors
+from babellens.crossling.steps import ExperimentStopped, StepControl, StepRun
 from babellens.crossling.training_data import examples_from_file, training_examples
 from babellens.data.prompts import instructions
 from babellens.errors import InvalidInputError
@@ -52,77 +50,6 @@ __all__ = ["STATE_FILE", "ExperimentStopped", "extended_config", "run_experiment
 
 STATE_FILE = "state.safetensors"
 """The run folder's checkpoint when no run control is given (a library call)."""
-
-
-class ExperimentStopped(StopRequested):
-    """Raised between steps when ``should_stop`` says so; the finished steps stay saved."""
-
-
-class _Run:
-    """The finished steps (results as JSON, tensors beside them), kept through the run control
-    after every step, with their wall time, progress and stop checks."""
-
-    def __init__(self, folder: Path, total: int, control: RunControl) -> None:
-        self.folder, self.total, self.done, self.control = folder, total, 0, control
-        self.folder.mkdir(parents=True, exist_ok=True)
-        saved = control.load_state()
-        meta = saved.meta if saved is not None else {}
-        self.results: dict[str, Any] = dict(meta.get("steps", {}))
-        self.timings: dict[str, float] = dict(meta.get("timings", {}))
-        self.tensors: dict[str, torch.Tensor] = dict(saved.tensors) if saved is not None else {}
-
-    def step(self, name: str, label: str, kind: Any, compute: Callable[[], Any]) -> Any:
-        return self.steps([name], label, kind, lambda _missing: [compute()])[0]
-
-    def steps(
-        self, names: list[str], label: str, kind: Any, compute: Callable[[list[int]], list[Any]]
-    ) -> list[Any]:
-        """Named steps computed together, in shared batches: ``compute`` gets the indices of the
-        missing ones and returns their values, each then kept under its own name (so a run
-        saved step by step resumes here too)."""
-        if self.control.should_stop():
-            raise ExperimentStopped(f"stopped before {label}; run again to resume")
-        self.control.progress(self.done, self.total, "steps", label)
-        missing = [i for i, name in enumerate(names) if name not in self.results]
-        adapter = _adapter(kind)
-        if missing:
-            start = time.perf_counter()
-            for i, value in zip(missing, compute(missing), strict=True):
-                self.results[names[i]] = adapter.dump_python(value, mode="json")
-            self.timings[label] = round(time.perf_counter() - start, 2)
-            self.save()
-        self.done += len(names)
-        return [adapter.validate_python(self.results[name]) for name in names]
-
-    def save(self) -> None:
-        meta = {"steps": self.results, "timings": self.timings}
-        self.control.save_state(self.tensors, meta, len(self.results))
-
-
-def _adapter(kind: Any) -> TypeAdapter:
-    return kind if isinstance(kind, TypeAdapter) else TypeAdapter(kind)
-
-
-class _StepControl:
-    """The run control as a step sees it (LoRA training): its progress is a message within the
-    experiment's step count, its stop is the experiment's."""
-
-    def __init__(self, run: _Run, label: str) -> None:
-        self.run, self.label = run, label
-
-    def progress(self, done: int, total: int, unit: str = "", message: str = "") -> None:
-        self.run.control.progress(
-            self.run.done, self.run.total, "steps", f"{self.label}: {done}/{total} {unit}"
-        )
-
-    def should_stop(self) -> bool:
-        return self.run.control.should_stop()
-
-    def save_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], done: int) -> None:
-        raise TypeError("a step's state is the experiment's: the step keeps none of its own")
-
-    def load_state(self) -> None:
-        return None
 
 
 def _vector_langs(behaviour: Behaviour, langs: list[str]) -> list[str]:
@@ -185,7 +112,7 @@ def run_experiment(
         behaviour, list(dict.fromkeys([config.reference_lang, *config.eval_langs]))
     )
     control = control or FileControl(path=folder / STATE_FILE)
-    run = _Run(folder, _count_steps(config, vector_langs), control)
+    run = StepRun(folder, _count_steps(config, vector_langs), control)
     ex = _Experiment(run, model, config, behaviour, load(model))
     base = ConditionRates(condition="base", rates=ex.rates(ex.base, "base"))
     vectors = _vectors(run, ex.base, behaviour, config, vector_langs)
@@ -237,7 +164,7 @@ class _Experiment:
 
     def __init__(
         self,
-        run: _Run,
+        run: StepRun,
         model: str,
         config: ExperimentConfig,
         behaviour: Behaviour,
@@ -341,7 +268,7 @@ class _Experiment:
 
         def compute() -> LoraRun:
             lora = self.config.lora
-            control = _StepControl(self.run, label)
+            control = StepControl(self.run, label)
             trained = train_lora(load(self.model), examples, lora, folder, control=control)
             if trained.steps < lora.steps:
                 raise ExperimentStopped(
@@ -397,7 +324,11 @@ class _Vectors(BaseModel):
 
 
 def _vectors(
-    run: _Run, lm: LanguageModel, behaviour: Behaviour, config: ExperimentConfig, langs: list[str]
+    run: StepRun,
+    lm: LanguageModel,
+    behaviour: Behaviour,
+    config: ExperimentConfig,
+    langs: list[str],
 ) -> list[LanguageVectors]:
     if not (config.vectors or config.steering):
         return []
@@ -424,7 +355,7 @@ def _vectors(
     return out
 
 
-def _language_vectors(run: _Run, saved: _Vectors) -> LanguageVectors:
+def _language_vectors(run: StepRun, saved: _Vectors) -> LanguageVectors:
     lang = saved.lang
     vector = SteeringVector(
         info=saved.info,
