@@ -205,6 +205,7 @@ def _equal(a: Any, b: Any) -> bool:
     return a == b
 
 
+@pytest.mark.slow  # four CLI processes per kind: minutes on two cores
 @pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
 def test_a_job_killed_mid_run_resumes_to_the_uninterrupted_result(
     kind: Kind, model_folder, tmp_path
