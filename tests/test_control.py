@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -49,3 +51,21 @@ def test_registry_decorates_looks_up_and_names_what_it_has():
         InvalidInputError, match=r"unknown widget 'three': one of double, one \(see the docs\)"
     ):
         reg.lookup("three")
+
+
+def test_a_file_control_resumes_in_a_new_control_over_the_same_file(tmp_path):
+    from babellens.control import FileControl
+
+    path = tmp_path / "run" / "state.safetensors"
+    first = FileControl(path=path)
+    assert first.load_state() is None
+    w = torch.randn(2, 3, dtype=torch.float64)
+    first.save_state({"w": w}, {"steps": {"a": [1.5, float("nan")]}}, done=4)
+    assert [p.name for p in path.parent.iterdir()] == ["state.safetensors"]  # no partial left
+    again = FileControl(path=path).load_state()
+    assert again is not None and again.done == 4 and torch.equal(again.tensors["w"], w)
+    value, missing = again.meta["steps"]["a"]
+    assert value == 1.5 and math.isnan(missing)  # NaN survives the JSON metadata
+    tensors, meta = decode_checkpoint(path.read_bytes())  # the one checkpoint format
+    assert meta["done"] == 4 and list(meta["meta"]["steps"]) == ["a"]
+    assert torch.equal(tensors["w"], w)

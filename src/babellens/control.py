@@ -13,14 +13,17 @@ the safetensors header, so a reader never has to guess which of several formats 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 __all__ = [
     "Checkpoint",
+    "FileControl",
     "LocalControl",
     "RunControl",
     "StopRequested",
@@ -103,3 +106,24 @@ class LocalControl:
             return None
         tensors, meta = decode_checkpoint(self._blob)
         return Checkpoint(tensors, meta, self._done)
+
+
+@dataclass
+class FileControl(LocalControl):
+    """A :class:`LocalControl` whose checkpoint is a file (the same safetensors format), for a
+    library call that should resume across processes without a database: the next call with the
+    same path starts from it. Written atomically, so a kill never leaves half a checkpoint."""
+
+    path: Path = field(default_factory=lambda: Path("checkpoint.safetensors"))
+
+    def save_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], done: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        partial.write_bytes(encode_checkpoint(tensors, {"done": done, "meta": meta}))
+        os.replace(partial, self.path)
+
+    def load_state(self) -> Checkpoint | None:
+        if not self.path.is_file():
+            return None
+        tensors, wrapped = decode_checkpoint(self.path.read_bytes())
+        return Checkpoint(tensors, wrapped["meta"], int(wrapped["done"]))

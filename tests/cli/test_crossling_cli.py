@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from babellens.store import JobStore, open_database
 from cli_runner import run_cli
-from crossling_reports import make_report
+from crossling_reports import finish_with_report, make_report
 
 
 def test_report_prints_rates_transfer_similarity_steering_and_recovery(
@@ -12,10 +12,11 @@ def test_report_prints_rates_transfer_similarity_steering_and_recovery(
 ):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     monkeypatch.setenv("BABELLENS_DB", url)
-    jobs = JobStore(open_database(url))
+    db = open_database(url)
+    jobs = JobStore(db)
     report = make_report("tiny")
     job = jobs.create("crossling", "tiny", report.config.model_dump(mode="json"))
-    jobs.finish(job.id, "done", summary=report.model_dump(mode="json"))
+    finish_with_report(db, job.id, report)
     code, out, _ = run_cli(["crossling", "report", str(job.id)], capsys)
     assert code == 0
     assert "transfer en" in out and "+34.0" in out  # the transfer row

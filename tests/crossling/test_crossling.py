@@ -8,6 +8,7 @@ import statistics
 import pytest
 import torch
 
+from babellens.control import LocalControl
 from babellens.crossling import (
     LoraConfig,
     RateConfig,
@@ -114,8 +115,9 @@ def test_a_stopped_run_resumes_from_its_checkpoint(model_folder, tmp_path):
         EXAMPLES,
         config,
         tmp_path / "resumed",
-        should_stop=lambda: len(calls) >= 8,
-        progress=lambda d, t: calls.append(d),
+        control=LocalControl(
+            stop=lambda: len(calls) >= 8, on_progress=lambda d, t, _u, _m: calls.append(d)
+        ),
     )
     assert first.steps == 8 and not (tmp_path / "resumed" / "adapter_config.json").exists()
     resumed = train_lora(load(model_folder), EXAMPLES, config, tmp_path / "resumed")

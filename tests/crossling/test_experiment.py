@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from babellens.control import FileControl, LocalControl
 from babellens.crossling import (
+    STATE_FILE,
     ExperimentConfig,
     ExperimentStopped,
     LoraConfig,
@@ -44,14 +46,28 @@ def test_weakest_languages_ranks_by_transfer_without_the_training_language():
     assert weakest_languages(transfer, "ru", 5) == ["de", "fr", "en"]
 
 
+def _steps(folder) -> dict:
+    """The finished steps in a run folder's checkpoint (results as JSON)."""
+    saved = FileControl(path=folder / STATE_FILE).load_state()
+    assert saved is not None
+    return saved.meta["steps"]
+
+
+def _labels(labels: list[str]) -> FileControl:
+    """A control over the default checkpoint file that records each step's label."""
+
+    def record(done: int, total: int, unit: str, message: str) -> None:
+        if unit == "steps" and ":" not in message:  # LoRA steps report "train en: 1/3 steps"
+            labels.append(message)
+
+    return FileControl(on_progress=record)
+
+
 def test_a_tiny_experiment_end_to_end_then_resumed_from_its_cache(model_folder, tmp_path):
     labels: list[str] = []
-    report = run_experiment(
-        model_folder,
-        tiny_config(),
-        tmp_path,
-        progress=lambda label, done, total: labels.append(label),
-    )
+    control = _labels(labels)
+    control.path = tmp_path / STATE_FILE
+    report = run_experiment(model_folder, tiny_config(), tmp_path, control)
     assert [c.condition for c in report.conditions] == ["base", "lora-en"]
     base, adapted = report.conditions
     for lang in ("en", "de"):
@@ -92,15 +108,12 @@ def test_a_tiny_experiment_end_to_end_then_resumed_from_its_cache(model_folder, 
         again.model_dump_json() == report.model_dump_json()
     )  # as text: a NaN rate is not == itself
 
-    (tmp_path / "rate-base-de.json").unlink()  # one language of a shared-batch step is missing
+    saved = control.load_state()  # one language of a shared-batch step is missing
+    del saved.meta["steps"]["rate-base-de"]
+    control.save_state(saved.tensors, saved.meta, saved.done)
     labels.clear()
-    partial = run_experiment(
-        model_folder,
-        tiny_config(),
-        tmp_path,
-        progress=lambda label, done, total: labels.append(label),
-    )
-    assert (tmp_path / "rate-base-de.json").is_file() and "base rates" in labels
+    partial = run_experiment(model_folder, tiny_config(), tmp_path, control)
+    assert "rate-base-de" in _steps(tmp_path) and "base rates" in labels
     en = partial.conditions[0].rates["en"].model_dump_json()
     assert en == report.conditions[0].rates["en"].model_dump_json()  # read, not redone
 
@@ -109,15 +122,13 @@ def test_a_stopped_experiment_resumes_to_the_same_report(model_folder, tmp_path)
     config = tiny_config(eval_langs=["de"], steering=False, vectors=False, logit_lens_targets=[])
     whole = run_experiment(model_folder, config, tmp_path / "whole")
     calls = []
+    control = LocalControl(stop=lambda: calls.append(1) or len(calls) > 2)
     with pytest.raises(ExperimentStopped, match="run again to resume"):
-        run_experiment(
-            model_folder,
-            config,
-            tmp_path / "part",
-            should_stop=lambda: calls.append(1) or len(calls) > 2,
-        )
+        run_experiment(model_folder, config, tmp_path / "part", control)
     assert not (tmp_path / "part" / "lora-en" / "adapter_config.json").exists()
-    resumed = run_experiment(model_folder, config, tmp_path / "part")
+    assert control.load_state() is not None  # the steps done so far
+    control.stop = None
+    resumed = run_experiment(model_folder, config, tmp_path / "part", control)
     assert resumed.conditions == whole.conditions and resumed.losses == whole.losses
 
 
@@ -184,9 +195,9 @@ def test_an_adapter_loads_by_id_and_equals_the_folder_it_names(model_folder, tmp
 def test_extend_adds_a_training_language_and_reuses_every_finished_step(
     model_folder, tmp_path, capsys
 ):
+    from babellens.crossling import ExperimentReport
     from babellens.jobs import run_job
-    from babellens.jobs.crossling_job import run_folder
-    from babellens.store import JobStore, open_database
+    from babellens.store import JobStore, ReportStore, open_database
     from cli_runner import run_cli
 
     db = open_database()  # the isolated home's database, which the CLI opens too
@@ -194,7 +205,9 @@ def test_extend_adds_a_training_language_and_reuses_every_finished_step(
     job = JobStore(db).create("crossling", model_folder, config.model_dump(mode="json"))
     first = run_job(db, job.id)
     assert first.status == "done"
-    timings = json.loads((run_folder(job.id) / "timings.json").read_text())
+    first_report = ReportStore(db).get(job.id, ExperimentReport).model_dump(mode="json")
+    timings = first_report["timings_s"]
+    assert "train en" in timings
     code, out, _ = run_cli(
         ["crossling", "extend", str(job.id), "--train-lang", "de", "--json"], capsys
     )
@@ -205,7 +218,7 @@ def test_extend_adds_a_training_language_and_reuses_every_finished_step(
         "en",
         "de",
     ]
-    assert report["conditions"][:2] == first.summary["conditions"]  # cached, not recomputed
+    assert report["conditions"][:2] == first_report["conditions"]  # cached, not recomputed
     assert {k: report["timings_s"][k] for k in timings} == timings
     assert "train de" in report["timings_s"]
     code, _, err = run_cli(["crossling", "extend", str(job.id), "--train-lang", "en,de"], capsys)
@@ -244,7 +257,7 @@ def test_training_pairs_from_a_users_file(model_folder, tmp_path):
         train_files={"en": str(good)},
     )
     report = run_experiment(model_folder, config, tmp_path / "run")
-    data = json.loads((tmp_path / "run" / "data-en.json").read_text())
+    data = _steps(tmp_path / "run")["data-en"]
     assert [d["completion"] for d in data] == ["RED.", "A PEAR."]
     assert data[0]["prompt"].startswith(
         "Question: Name a colour."

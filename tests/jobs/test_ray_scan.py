@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
+from babellens.control import LocalControl
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import batches, make_windows
 from babellens.jobs import run_job
@@ -84,7 +85,8 @@ def test_shards_are_runs_of_whole_local_batches(scan_input):
 def test_a_sharded_scan_equals_the_local_scan(cluster, scan_input):
     lm, windows, config = scan_input
     seen = []
-    result = ray_scan(lm.name, windows, config, OPTIONS, progress=lambda d, t: seen.append((d, t)))
+    control = LocalControl(on_progress=lambda d, t, _unit, _message: seen.append((d, t)))
+    result = ray_scan(lm.name, windows, config, OPTIONS, control=control)
     _assert_equal(result.accumulators, _local_states(lm, windows, config))
     assert result.shards == 6 and result.retries == 0
     assert seen[-1][0] == seen[-1][1] == sum(w.n_tokens for w in windows)

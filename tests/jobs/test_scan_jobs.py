@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 
 from sqlalchemy import select
@@ -15,17 +11,9 @@ from sqlalchemy import select
 from babellens.jobs import run_job
 from babellens.store import JobStore, open_database
 from babellens.store.schema import NeuronStatRow, ScanWindowRow
+from job_processes import cli_process, kill_when
 
 SCAN = ["--window", "16", "--k", "3", "--checkpoint-every", "0"]
-
-
-def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "babellens", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _results(db, job_id):
@@ -49,34 +37,18 @@ def _results(db, job_id):
     return stats, windows
 
 
-def _kill_when(
-    db, job_id: int, fraction: float, proc: subprocess.Popen, timeout: float = 120
-) -> bool:
-    """SIGKILL ``proc`` once the job's checkpoint passes ``fraction``; False if it finished first."""
-    store = JobStore(db)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = store.get(job_id)
-        if job.total and job.checkpoint_done >= fraction * job.total and job.status == "running":
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.05)
-    raise AssertionError("the scan made no progress")
-
-
 def test_scan_killed_at_random_points_resumes_to_the_exact_result(
     db_url, model_folder, corpus_file
 ):
     db = open_database(db_url)
-    reference = _cli("scan", model_folder, "--corpus", corpus_file, "--db", db_url, *SCAN, "--json")
+    reference = cli_process(
+        "scan", model_folder, "--corpus", corpus_file, "--db", db_url, *SCAN, "--json"
+    )
     out, err = reference.communicate(timeout=300)
     assert reference.returncode == 0, err
     reference_id = json.loads(out)["id"]
 
-    victim = _cli("scan", model_folder, "--corpus", corpus_file, "--db", db_url, *SCAN)
+    victim = cli_process("scan", model_folder, "--corpus", corpus_file, "--db", db_url, *SCAN)
     job_id = None
     while job_id is None:
         jobs = [j for j in JobStore(db).list() if j.id != reference_id]
@@ -85,10 +57,10 @@ def test_scan_killed_at_random_points_resumes_to_the_exact_result(
     rng = random.Random(1234)
     kills = 0
     for fraction in sorted(rng.uniform(0.1, 0.8) for _ in range(2)):
-        if _kill_when(db, job_id, fraction, victim):
+        if kill_when(db, job_id, fraction, victim):
             kills += 1
         assert JobStore(db).get(job_id).status == "running", "a killed job is left running"
-        victim = _cli("jobs", "resume", str(job_id), "--db", db_url)
+        victim = cli_process("jobs", "resume", str(job_id), "--db", db_url)
     _out, err = victim.communicate(timeout=300)
     assert victim.returncode == 0, err
     assert kills >= 1
@@ -110,16 +82,16 @@ def test_in_process_cancel_and_resume_equals_uninterrupted(
 
     job = store.create("scan", model_folder, params)
     calls = {"n": 0}
-    real = JobContext.cancelled
+    real = JobContext.should_stop
 
     def cancel_after_five(self):
         calls["n"] += 1
         return calls["n"] > 5 or real(self)
 
-    monkeypatch.setattr(JobContext, "cancelled", cancel_after_five)
+    monkeypatch.setattr(JobContext, "should_stop", cancel_after_five)
     cancelled = run_job(db, job.id)
     assert cancelled.status == "cancelled" and 0 < cancelled.checkpoint_done < cancelled.total
-    monkeypatch.setattr(JobContext, "cancelled", real)
+    monkeypatch.setattr(JobContext, "should_stop", real)
     store.requeue(job.id)
     assert run_job(db, job.id).status == "done"
     assert _results(db, job.id) == _results(db, reference.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from babellens.control import decode_checkpoint
 from babellens.jobs import lookups_job as _job  # noqa: F401 - registers the kind
 from babellens.jobs import run_job
 from babellens.lookups.pipeline import LookupsState
@@ -56,7 +57,7 @@ def test_job_stores_the_report_and_resumes_after_a_crash(model_folder, corpus, t
     )
     crashed = run_job(db, again.id)
     assert crashed.status == "failed" and "scripted crash" in crashed.error
-    saved = LookupsState.model_validate_json(jobs.load_checkpoint(again.id))
+    saved = LookupsState.model_validate(decode_checkpoint(jobs.load_checkpoint(again.id))[1])
     assert 1 <= len(saved.done) < 3 and crashed.checkpoint_done == saved.pass_steps + len(
         saved.done
     )

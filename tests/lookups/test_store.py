@@ -18,7 +18,7 @@ from babellens.lookups.report import (
 from babellens.lookups.summary import ablation_summary, group_summary
 from babellens.store import JobStore, open_database
 from babellens.store.lookups import LookupsStore
-from babellens.store.schema import LookupsReportRow
+from babellens.store.schema import ReportRow
 
 
 def _report(model: str) -> LookupsReport:
@@ -109,6 +109,6 @@ def test_unknown_and_future_reports_are_refused(tmp_path):
     job = JobStore(db).create("lookups", "m", {})
     LookupsStore(db).save(job.id, _report("m"))
     with db.session() as s:
-        s.execute(update(LookupsReportRow).values(version=99))
+        s.execute(update(ReportRow).where(ReportRow.kind == "lookups").values(version=99))
     with pytest.raises(InvalidInputError, match="version 99"):
         LookupsStore(db).get(job.id)

@@ -245,3 +245,45 @@ def test_generate_pads_left_without_touching_the_shared_tokenizer(lm):
     assert torch.equal(seen[0], expected["input_ids"])
     assert torch.equal(seen[1], expected["attention_mask"])
     assert seen[1][0, 0] == 0 and seen[1][0, -1] == 1  # the short row is padded on the left
+
+
+def test_kl_cost_equals_a_plain_transformers_computation(lm):
+    vec = steering.build(lm, ContrastSet(name="t", pairs=PAIRS), layers=[0, 1], read="last")
+    neutral = ["The weather is mild today.", "A cat sat."]
+    enc = lm.tokenize(neutral)
+    with torch.inference_mode():
+        plain = torch.log_softmax(lm.model(**enc).logits.float(), -1)
+        with steering.apply(lm, vec, 3.0):
+            steered = torch.log_softmax(lm.model(**enc).logits.float(), -1)
+    kl = (plain.exp() * (plain - steered)).sum(-1)[enc["attention_mask"].bool()].mean()
+    assert steering.kl_cost(lm, vec, 3.0, neutral) == float(kl) and float(kl) > 0
+
+
+def test_a_stopped_evaluation_resumes_to_the_uninterrupted_report(lm):
+    from babellens.control import LocalControl, StopRequested
+
+    vec = steering.build(lm, ContrastSet(name="t", pairs=PAIRS), layers=[0, 1], read="last")
+    config = steering.EvalConfig(coefficients=[-4.0, 4.0], max_new_tokens=6)
+    args = (lm, vec, ["Q: sky? A:", "Q: sea? A:"], "uppercase_fraction")
+    seen: list[tuple[int, int, str]] = []
+    whole = steering.evaluate(
+        *args,
+        config=config,
+        control=LocalControl(on_progress=lambda d, t, u, _m: seen.append((d, t, u))),
+    )
+    # 3 steered runs, 2 random-control runs (0 is shared), 2 sweep layers
+    assert seen == [(i, 7, "runs") for i in range(1, 8)]
+    polls = {"n": 0}
+
+    def stop_after_three() -> bool:
+        polls["n"] += 1
+        return polls["n"] > 3
+
+    control = LocalControl(stop=stop_after_three)
+    with pytest.raises(StopRequested):
+        steering.evaluate(*args, config=config, control=control)
+    saved = control.load_state()
+    assert saved is not None and saved.done == 3 and len(saved.meta["runs"]) == 3
+    control.stop = None
+    resumed = steering.evaluate(*args, config=config, control=control)
+    assert resumed.model_dump_json() == whole.model_dump_json()

@@ -10,6 +10,7 @@ from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.analyses.next_token_neurons import NextTokenNeuron, TokenScore
 from babellens.data import Corpus, Document, Window
 from babellens.errors import InvalidInputError
+from babellens.jobs.scan_results import layer_scan
 from babellens.store import DatabaseError, JobStore, ResultStore, open_database
 
 
@@ -69,7 +70,7 @@ def test_scan_results_round_trip(db_url):
     acc.update(acts, torch.tensor([[1, 1, 1, 0]]), torch.tensor([0]))
     acc.update(acts * 2, torch.tensor([[1, 1, 1, 1]]), torch.tensor([1]))
     results = ResultStore(db)
-    results.save_layer(job.id, 0, acc)
+    results.save_layer(job.id, 0, layer_scan(acc))
     corpus = Corpus("c", (Document("doc-a", "x", lang="en"), Document("doc-b", "y", lang="de")))
     windows = [Window(0, 0, 0, (5, 6, 7), False), Window(1, 1, 0, (8, 9, 10, 11), False)]
     results.save_windows(job.id, windows, corpus, used={0, 1})
@@ -133,3 +134,40 @@ def test_reopen_queues_a_finished_job_with_new_params(db_url):
     store.start(job.id)
     with pytest.raises(InvalidInputError, match="running: wait"):
         store.reopen(job.id, {})
+
+
+def test_latest_job_is_the_newest_in_a_status_per_model(db_url):
+    from babellens.store.jobs import latest_job, latest_jobs
+
+    db = open_database(db_url)
+    store = JobStore(db)
+    ids = {}
+    for name, model, kind, status in (
+        ("a1", "m/a", "scan", "done"),
+        ("b1", "m/b", "scan", "done"),
+        ("a2", "m/a", "scan", "done"),
+        ("a3", "m/a", "scan", "failed"),
+        ("t1", "m/a", "next_token_neurons", "done"),
+    ):
+        job = store.create(kind, model, {})
+        store.finish(job.id, status)  # type: ignore[arg-type]
+        ids[name] = job.id
+    newest = latest_jobs(db, "scan")
+    assert {m: j.id for m, j in newest.items()} == {"m/a": ids["a2"], "m/b": ids["b1"]}
+    assert latest_job(db, "m/a", "scan").id == ids["a2"]
+    assert latest_job(db, "m/a", "scan", "failed").id == ids["a3"]
+    assert latest_job(db, "m/c", "scan") is None
+    assert ResultStore(db).latest_job("m/a", "next_token_neurons") == ids["t1"]
+
+
+def test_a_job_context_sees_a_cancel_without_progress_reports(db_url):
+    from babellens.jobs.context import JobContext
+
+    db = open_database(db_url)
+    store = JobStore(db)
+    job = store.create("scan", "m", {})
+    store.start(job.id)
+    ctx = JobContext(store.get(job.id), db, progress_every_s=0.0)
+    assert not ctx.should_stop()
+    store.request_cancel(job.id)
+    assert ctx.should_stop()  # asked the store: no progress report came in between

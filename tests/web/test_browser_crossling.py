@@ -13,7 +13,7 @@ import pytest
 
 from babellens.crossling import ExperimentReport
 from babellens.store import JobStore, open_database
-from crossling_reports import make_report
+from crossling_reports import finish_with_report, make_report
 from server_process import served
 
 from .test_browser import ARGS, IMG, _chromium
@@ -27,13 +27,14 @@ REAL_RUN = Path(__file__).parents[1] / "data" / "crossling-gemma3-270m.json"
 def report_site(tmp_path_factory):
     chromium = _chromium()
     url = f"sqlite:///{tmp_path_factory.mktemp('crossling') / 'site.db'}"
-    jobs = JobStore(open_database(url))
+    db = open_database(url)
+    jobs = JobStore(db)
     if REAL_RUN.is_file():
         report = ExperimentReport.model_validate_json(REAL_RUN.read_text(encoding="utf-8"))
     else:
         report = make_report("gemma3-270m")
     job = jobs.create("crossling", report.model, report.config.model_dump(mode="json"))
-    jobs.finish(job.id, "done", summary=report.model_dump(mode="json"))
+    finish_with_report(db, job.id, report)
     from playwright.sync_api import sync_playwright
 
     with served(url) as (base, _), sync_playwright() as p:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from babellens.crossling import ExperimentConfig, ExperimentReport
 from babellens.store import JobStore
 from babellens.web import WebSettings, create_app
-from crossling_reports import make_report
+from crossling_reports import finish_with_report, make_report
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_the_report_page_carries_every_chart_and_its_json_twin(client, scanned):
     jobs = JobStore(scanned.db)
     job = jobs.create("crossling", scanned.model, ExperimentConfig().model_dump(mode="json"))
     report = make_report(scanned.model)
-    jobs.finish(job.id, "done", summary=report.model_dump(mode="json"))
+    finish_with_report(scanned.db, job.id, report)
     twin = client.get(f"/crossling/{job.id}.json").json()
     assert ExperimentReport.model_validate(twin["report"]) == report
     html = client.get(f"/crossling/{job.id}").text
@@ -96,7 +96,7 @@ def test_extend_queues_the_run_again_with_one_more_training_language(rooted, sca
         logit_lens_targets=[],
     )
     job = jobs.create("crossling", scanned.model, config.model_dump(mode="json"))
-    jobs.finish(job.id, "done", summary=make_report(scanned.model).model_dump(mode="json"))
+    finish_with_report(scanned.db, job.id, make_report(scanned.model))
     url = f"/api/crossling/experiments/{job.id}/extend"
     for body, message in (
         ({"train_langs": ["en"]}, "already trained en"),

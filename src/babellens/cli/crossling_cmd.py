@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -16,7 +16,8 @@ from babellens.cli.progress import job_progress
 from babellens.errors import BabelLensError, InvalidInputError
 
 if TYPE_CHECKING:
-    from babellens.crossling import ConceptSimilarity, ExperimentReport
+    from babellens.crossling import ConceptSimilarity, ExperimentConfig, ExperimentReport
+    from babellens.store import Database
 
 app = typer.Typer(help="Cross-lingual transfer experiments.", no_args_is_help=True)
 
@@ -83,38 +84,47 @@ def run(
     """Train LoRA in the training language(s) and measure the behaviour in every evaluation
     language, as a job (resume it with `babellens jobs resume ID`)."""
     from babellens.cli.scan_cmd import run_foreground
-    from babellens.crossling import ExperimentConfig, ExperimentReport, LoraConfig
+    from babellens.crossling import LoraConfig
     from babellens.crossling.config import default_rates
     from babellens.store import open_database
 
+    config = _experiment_config(
+        behaviour=behaviour,
+        train_langs=_langs(train_lang),
+        eval_langs=_langs(eval_langs),
+        train_files=_train_files(train_file, _langs(train_lang)),
+        train_examples=train_examples,
+        lora=LoraConfig(steps=steps),
+        rates=default_rates(prompts, max_new_tokens),
+        vectors=vectors,
+        steering=steering,
+        logit_lens_targets=_langs(lens_targets),
+    )
+    database = open_database(db)
+    params = config.model_dump(mode="json")
+    job = run_foreground(database, "crossling", model, params, quiet=json, unit="steps")
+    _show(database, job.id, json=json)
+
+
+def _experiment_config(**fields: Any) -> ExperimentConfig:
+    from babellens.crossling import ExperimentConfig
+
     try:
-        config = ExperimentConfig(
-            behaviour=behaviour,
-            train_langs=_langs(train_lang),
-            eval_langs=_langs(eval_langs),
-            train_files=_train_files(train_file, _langs(train_lang)),
-            train_examples=train_examples,
-            lora=LoraConfig(steps=steps),
-            rates=default_rates(prompts, max_new_tokens),
-            vectors=vectors,
-            steering=steering,
-            logit_lens_targets=_langs(lens_targets),
-        )
+        return ExperimentConfig(**fields)
     except ValidationError as exc:
         raise InvalidInputError(f"bad experiment settings: {exc.errors()[0]['msg']}") from None
-    job = run_foreground(
-        open_database(db),
-        "crossling",
-        model,
-        config.model_dump(mode="json"),
-        quiet=json,
-        unit="steps",
-    )
-    report = ExperimentReport.model_validate(job.summary)
+
+
+def _show(database: Database, run_id: int, *, json: bool) -> None:
+    """The stored report of a finished experiment, as JSON or as tables."""
+    from babellens.crossling import ExperimentReport
+    from babellens.store import ReportStore
+
+    report = ReportStore(database).get(run_id, ExperimentReport)
     if json:
         print_json(report)
     else:
-        print_report(report, job.id)
+        print_report(report, run_id)
 
 
 @app.command()
@@ -127,7 +137,6 @@ def extend(
 ) -> None:
     """Add LoRA conditions to a finished experiment: only the new adapters are trained and
     measured, every other step comes from the run's cache, and the report gains their rows."""
-    from babellens.crossling import ExperimentReport
     from babellens.crossling.experiment import extended_config
     from babellens.jobs import run_job
     from babellens.store import JobStore, open_database
@@ -146,11 +155,7 @@ def extend(
     if finished.status != "done":
         first = (finished.error or finished.status).splitlines()[0]
         raise BabelLensError(f"job {run_id} {finished.status}: {first}")
-    result = ExperimentReport.model_validate(finished.summary)
-    if json:
-        print_json(result)
-    else:
-        print_report(result, run_id)
+    _show(database, run_id, json=json)
 
 
 @app.command()
@@ -160,21 +165,17 @@ def report(
     json: JsonOpt = False,
 ) -> None:
     """Show a finished experiment: rates, transfer, vector similarity, steering, timings."""
-    from babellens.crossling import ExperimentReport
     from babellens.store import JobStore, open_database
 
-    job = JobStore(open_database(db)).get(run_id)
+    database = open_database(db)
+    job = JobStore(database).get(run_id)
     if job.kind != "crossling":
         raise InvalidInputError(f"job {run_id} is a {job.kind} job, not a crossling experiment")
     if job.status != "done":
         raise InvalidInputError(
             f"job {run_id} is {job.status}: wait for it, or `babellens jobs resume {run_id}`"
         )
-    result = ExperimentReport.model_validate(job.summary)
-    if json:
-        print_json(result)
-    else:
-        print_report(result, run_id)
+    _show(database, run_id, json=json)
 
 
 @app.command()

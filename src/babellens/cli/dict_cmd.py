@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -106,32 +106,25 @@ def train(
     json: JsonOpt = False,
 ) -> None:
     """Train an SAE or transcoder (a resumable job); prints the new dictionary's id."""
-    kind, activation = _kind_and_activation(kind, activation)
-    w, expansion = parse_width(width)
-    layer_list = "all" if layers == "all" else parse_layers(layers)
-    raw = {
-        "kind": kind,
-        "hook": hook,
-        "layers": layer_list,
-        "activation": activation,
-        "width": w,
-        "k": k,
-        "skip": skip,
-        "tokens": tokens,
-        "epochs": epochs,
-        "cache": cache,
-        "corpus": corpus,
-        "lr": lr,
-        "batch_size": batch_size,
-        "seed": seed,
-        "device": device,
-        "eval_tokens": eval_tokens,
-        "name": name,
-    }
-    if expansion is not None:
-        raw["expansion"] = expansion
-    params = validate_params(DictTrainParams, raw, what="dict train")
-    assert isinstance(params, DictTrainParams)
+    params = _train_params(
+        kind,
+        activation,
+        width,
+        layers,
+        hook=hook,
+        k=k,
+        skip=skip,
+        tokens=tokens,
+        epochs=epochs,
+        cache=cache,
+        corpus=corpus,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        eval_tokens=eval_tokens,
+        name=name,
+    )
     lm = cached_model(model)
     resolve_hooks(params, lm.adapter.n_layers)  # one-line errors before the job starts
     resolve_width(params, lm.adapter.d_model)
@@ -140,6 +133,25 @@ def train(
     if json:
         print_json({"id": s["dictionary_id"], "job_id": finished.id, **s})
         return
+    _print_trained(s)
+
+
+def _train_params(
+    kind: str, activation: str | None, width: str | None, layers: str | None, **options: Any
+) -> DictTrainParams:
+    """The job's parameters from the options, kind and width read the CLI's way."""
+    kind, activation = _kind_and_activation(kind, activation)
+    w, expansion = parse_width(width)
+    layer_list = "all" if layers == "all" else parse_layers(layers)
+    raw = {"kind": kind, "layers": layer_list, "activation": activation, "width": w, **options}
+    if expansion is not None:
+        raw["expansion"] = expansion
+    params = validate_params(DictTrainParams, raw, what="dict train")
+    assert isinstance(params, DictTrainParams)
+    return params
+
+
+def _print_trained(s: dict[str, Any]) -> None:
     fvu = f"FVU {s['fvu']:.3f}" if s.get("fvu") is not None else "not evaluated"
     console.print(
         f"[green]✓[/] dictionary {s['dictionary_id']}: {s['kind']} × {s['members']}, width "

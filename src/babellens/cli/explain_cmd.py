@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json as jsonlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.markup import escape
 from rich.table import Table
 
@@ -56,29 +57,21 @@ def explain(
 ) -> None:
     """Explain and score units: detection and fuzzing, each beside a random explanation's score."""
     from babellens.cli.scan_cmd import run_foreground
-    from babellens.jobs.explain_job import ExplainParams
-    from babellens.jobs.registry import validate_params
     from babellens.store import open_database
 
-    if (layer is None) == (units is None):
-        raise InvalidInputError(
-            "give either a layer (--layer L) or a list of units (--units 3/17,3/40)"
-        )
-    raw = {
-        "layer": layer,
-        "units": [u.strip() for u in units.split(",") if u.strip()] if units else None,
-        "limit": limit,
-        "explainer": explainer,
-        "judge": judge,
-        "corpus": corpus,
-        "corpus_tokens": corpus_tokens,
-        "max_calls": max_calls,
-        "max_tokens": max_tokens,
-        "concurrency": concurrency,
-    }
-    if scorer:
-        raw["scorers"] = scorer
-    params = validate_params(ExplainParams, raw, what="explain job")
+    params = _explain_params(
+        layer,
+        units,
+        scorer,
+        limit=limit,
+        explainer=explainer,
+        judge=judge,
+        corpus=corpus,
+        corpus_tokens=corpus_tokens,
+        max_calls=max_calls,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+    )
     finished = run_foreground(
         open_database(db),
         "explain",
@@ -90,9 +83,30 @@ def explain(
     if json:
         print_json(finished)
         return
-    s = finished.summary
+    _print_scores(finished.id, finished.summary)
+
+
+def _explain_params(
+    layer: int | None, units: str | None, scorer: list[str] | None, **options: Any
+) -> BaseModel:
+    """The job's parameters: one layer or a list of units, and the scorers if named."""
+    from babellens.jobs.explain_job import ExplainParams
+    from babellens.jobs.registry import validate_params
+
+    if (layer is None) == (units is None):
+        raise InvalidInputError(
+            "give either a layer (--layer L) or a list of units (--units 3/17,3/40)"
+        )
+    listed = [u.strip() for u in units.split(",") if u.strip()] if units else None
+    raw = {"layer": layer, "units": listed, **options}
+    if scorer:
+        raw["scorers"] = scorer
+    return validate_params(ExplainParams, raw, what="explain job")
+
+
+def _print_scores(job_id: int, s: dict) -> None:
     console.print(
-        f"[green]✓[/] job {finished.id}: {s['explained']} of {s['units']} units explained by "
+        f"[green]✓[/] job {job_id}: {s['explained']} of {s['units']} units explained by "
         f"{escape(s['explainer'])}, judged by {escape(s['judge'])} ({s['skipped']} fired too rarely)"
     )
     table = Table(title="mean over units, 95% bootstrap interval over units")

@@ -97,25 +97,35 @@ def scan(
         )
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
-    if ray is None:  # on Ray the workers load the model; here only to check the layers early
+    _check_inputs(model, config, checked_here=ray is None)
+    finished = run_foreground(
+        open_database(db), "scan", model, config.model_dump(), quiet=json, unit="tokens", ray=ray
+    )
+    if json:
+        print_json(finished)
+    else:
+        _print_scan(model, finished)
+
+
+def _check_inputs(model: str, config: ScanConfig, *, checked_here: bool) -> None:
+    """One-line errors before a job exists: the layers (only where the model loads here: on Ray
+    the workers load it) and the corpus."""
+    if checked_here:
         lm = cached_model(model, dtype=config.dtype)
         for layer in config.layers or []:
             lm.adapter.check_layer(layer)
-    load_corpus(corpus, split=None if split == "all" else split)  # type: ignore[arg-type]
-    summary = run_foreground(
-        open_database(db), "scan", model, config.model_dump(), quiet=json, unit="tokens", ray=ray
+    split = None if config.split == "all" else config.split
+    load_corpus(config.corpus, split=split)  # type: ignore[arg-type]
+
+
+def _print_scan(model: str, finished: Job) -> None:
+    s = finished.summary
+    console.print(
+        f"[green]✓[/] job {finished.id}: scanned {s['tokens']:,} tokens in {s['windows']} windows of "
+        f"{s['documents']} documents, layers {s['layers'][0]}..{s['layers'][-1]}, "
+        f"in {s['model_summary']['dtype']}. "
+        f"Try: babellens neuron {model} {s['layers'][len(s['layers']) // 2]} 0"
     )
-    job_id = summary.id
-    if json:
-        print_json(summary)
-    else:
-        s = summary.summary
-        console.print(
-            f"[green]✓[/] job {job_id}: scanned {s['tokens']:,} tokens in {s['windows']} windows of "
-            f"{s['documents']} documents, layers {s['layers'][0]}..{s['layers'][-1]}, "
-            f"in {s['model_summary']['dtype']}. "
-            f"Try: babellens neuron {model} {s['layers'][len(s['layers']) // 2]} 0"
-        )
 
 
 def neuron(
@@ -202,27 +212,34 @@ def next_token_neurons_cmd(
     results = ResultStore(database)
     job_id = results.latest_job(model, "next_token_neurons")
     if job_id is None:
-        try:
-            config = NextTokenConfig(dtype=dtype)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
-        lm = cached_model(model, dtype=config.dtype)
-        if layer is not None:
-            lm.adapter.check_layer(layer)
-        job_id = run_foreground(
-            database,
-            "next_token_neurons",
-            model,
-            config.model_dump(),
-            quiet=json,
-            unit="layers",
-        ).id
+        job_id = _run_next_token_neurons(database, model, layer, dtype, quiet=json)
     rows = results.top_token_neurons(job_id, layer, top, words_only=not all_tokens)
     if not rows:
         raise InvalidInputError(f"no next-token neurons for layer {layer} in job {job_id}")
     if json:
         print_json(rows)
         return
+    _print_token_neurons(model, layer, rows)
+
+
+def _run_next_token_neurons(
+    database: Database, model: str, layer: int | None, dtype: str, *, quiet: bool
+) -> int:
+    """The analysis as a job here (none stored yet); its id."""
+    try:
+        config = NextTokenConfig(dtype=dtype)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise InvalidInputError(str(exc.errors()[0]["msg"])) from None
+    lm = cached_model(model, dtype=config.dtype)
+    if layer is not None:
+        lm.adapter.check_layer(layer)
+    params = config.model_dump()
+    return run_foreground(
+        database, "next_token_neurons", model, params, quiet=quiet, unit="layers"
+    ).id
+
+
+def _print_token_neurons(model: str, layer: int | None, rows: list) -> None:
     table = Table(
         title=f"next-token neurons of {model}" + (f", layer {layer}" if layer is not None else "")
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -72,17 +72,42 @@ def build(
     json: JsonOpt = False,
 ) -> None:
     """Build a vector (positive minus negative) at each layer and save it for this model."""
-    from babellens import steering
-    from babellens.steering.library import default_layers, save_vector
+    from babellens.steering.library import save_vector
 
     if method not in ("mean_diff", "pca"):
         raise InvalidInputError(f"method must be mean_diff or pca, got {method!r}")
     lm = load_with_status(model, quiet=json, dtype=dtype)
+    vector = _build_vector(lm, data, parse_layers(layers), method, read, name, quiet=json)
+    path = save_vector(vector)
+    if export_gguf:
+        vector.export_gguf(export_gguf, architecture=lm.adapter.spec.name)
+    if json:
+        print_json(vector.info)
+        return
+    _print_vector(vector.info)
+    console.print(
+        f"saved to {path}" + (f"; llama.cpp control vector at {export_gguf}" if export_gguf else "")
+    )
+
+
+def _build_vector(
+    lm: Any,
+    data: str,
+    layers: list[int] | None,
+    method: str,
+    read: str | None,
+    name: str | None,
+    *,
+    quiet: bool,
+) -> Any:
+    from babellens import steering
+    from babellens.steering.library import default_layers
+
     contrast = steering.concept_contrast(data, lm)
     mode = read or (steering.get_concept(data).read if not data.endswith(".jsonl") else "last")
-    chosen = parse_layers(layers) or default_layers(lm.adapter.n_layers)
-    with job_progress(f"reading {contrast.name}", "texts", enabled=not json) as bar:
-        vector = steering.build(
+    chosen = layers or default_layers(lm.adapter.n_layers)
+    with job_progress(f"reading {contrast.name}", "texts", enabled=not quiet) as bar:
+        return steering.build(
             lm,
             contrast,
             chosen,
@@ -91,27 +116,19 @@ def build(
             name=name,  # type: ignore[arg-type]
             progress=lambda d, t: bar(d, t, 0.0),
         )
-    path = save_vector(vector)
-    if export_gguf:
-        vector.export_gguf(export_gguf, architecture=lm.adapter.spec.name)
-    if json:
-        print_json(vector.info)
-        return
+
+
+def _print_vector(info: Any) -> None:
     table = Table(
         "layer",
         "norm",
         "mean cos(diff, vector)",
-        title=f"{vector.info.name}: {vector.info.method}, read {vector.info.read}, {vector.info.n_examples} examples",
+        title=f"{info.name}: {info.method}, read {info.read}, {info.n_examples} examples",
     )
-    for layer in vector.info.layers:
-        cos = vector.info.diff_cosine.get(layer)
-        table.add_row(
-            str(layer), f"{vector.info.norms[layer]:.3g}", "–" if cos is None else f"{cos:.3f}"
-        )
+    for layer in info.layers:
+        cos = info.diff_cosine.get(layer)
+        table.add_row(str(layer), f"{info.norms[layer]:.3g}", "–" if cos is None else f"{cos:.3f}")
     console.print(table)
-    console.print(
-        f"saved to {path}" + (f"; llama.cpp control vector at {export_gguf}" if export_gguf else "")
-    )
 
 
 @app.command()
@@ -149,17 +166,8 @@ def generate(
         0
     ]  # type: ignore[arg-type]
     if json:
-        print_json(
-            {
-                "model": model,
-                "vector": vec.info.name,
-                "coefficient": coef,
-                "layers": chosen,
-                "prompt": prompt,
-                "plain": plain,
-                "steered": steered,
-            }
-        )
+        fields = {"model": model, "vector": vec.info.name, "coefficient": coef, "layers": chosen}
+        print_json({**fields, "prompt": prompt, "plain": plain, "steered": steered})
         return
     table = Table(
         "unsteered",
@@ -194,9 +202,6 @@ def evaluate(
     json: JsonOpt = False,
 ) -> None:
     """Dose-response (with a random-vector control), layer sweep, KL cost and reliability."""
-    from babellens import steering
-    from babellens.steering.library import eval_inputs, resolve_vector, steer_layers
-
     params = validated(
         SteeringEvalParams,
         "steering evaluation",
@@ -208,32 +213,33 @@ def evaluate(
         lang=lang,
         max_new_tokens=max_new_tokens,
     )
-    metric, prompts, lang, max_new_tokens = (
-        params.metric,
-        params.prompts,
-        params.lang,
-        params.max_new_tokens,
-    )
     lm = load_with_status(model, quiet=json, dtype=dtype)
-    vec = resolve_vector(lm, vector, parse_layers(layers))
-    texts, neutral = eval_inputs(lm, lang, prompts)
-    chosen = parse_layers(layers) or steer_layers(vec, lm.adapter.n_layers)
-    config = steering.EvalConfig(
-        coefficients=params.coefficients, layers=chosen, max_new_tokens=max_new_tokens
-    )
-    with job_progress(f"evaluating {vec.info.name}", "runs", enabled=not json) as bar:
-        report = steering.evaluate(
-            lm,
-            vec,
-            texts,
-            metric,
-            neutral=neutral,
-            config=config,
-            progress=lambda d, t: bar(d, t, 0.0),
-        )
+    report = _run_evaluation(lm, params, quiet=json)
     if json:
         print_json(report)
         return
+    _print_evaluation(report, f"{report.vector.name} on {model}, {report.prompts} prompts")
+
+
+def _run_evaluation(lm: Any, params: SteeringEvalParams, *, quiet: bool) -> Any:
+    from babellens import steering
+    from babellens.control import LocalControl
+    from babellens.steering.library import eval_inputs, resolve_vector, steer_layers
+
+    vec = resolve_vector(lm, params.vector, params.layers)
+    texts, neutral = eval_inputs(lm, params.lang, params.prompts)
+    chosen = params.layers or steer_layers(vec, lm.adapter.n_layers)
+    config = steering.EvalConfig(
+        coefficients=params.coefficients, layers=chosen, max_new_tokens=params.max_new_tokens
+    )
+    with job_progress(f"evaluating {vec.info.name}", "runs", enabled=not quiet) as bar:
+        control = LocalControl(on_progress=lambda d, t, _unit, _message: bar(d, t, 0.0))
+        return steering.evaluate(
+            lm, vec, texts, params.metric, neutral=neutral, config=config, control=control
+        )
+
+
+def _print_evaluation(report: Any, title: str) -> None:
     table = Table(
         "coef",
         report.metric,
@@ -242,7 +248,7 @@ def evaluate(
         "degenerate",
         "wrong way",
         "sample",
-        title=f"{vec.info.name} on {model}, {report.prompts} prompts",
+        title=title,
     )
     for p in report.dose_response:
         table.add_row(

@@ -15,7 +15,12 @@ from babellens.crossling.cross_steering import (
     recovery,
     weakest_languages,
 )
-from babellens.crossling.experiment import ExperimentStopped, extended_config, run_experiment
+from babellens.crossling.experiment import (
+    STATE_FILE,
+    ExperimentStopped,
+    extended_config,
+    run_experiment,
+)
 from babellens.crossling.lora import (
     LoraConfig,
     LoraRun,
@@ -51,6 +56,7 @@ from babellens.crossling.training_data import (
 __all__ = [
     "BEHAVIOURS",
     "REPORT_VERSION",
+    "STATE_FILE",
     "Behaviour",
     "BehaviourRate",
     "ConceptSimilarity",

@@ -1,6 +1,9 @@
 """The transfer experiment: train a behaviour with LoRA in one language, measure it in every one.
 
-Steps, each cached in the run folder so a stopped run resumes where it left off:
+Steps, each kept in the run control's checkpoint (its result as JSON, concept vectors as
+tensors) as soon as it is done, so a stopped or killed run resumes where it left off; only the
+LoRA adapters are files in the run folder (peft writes and reads them as folders, and an adapter
+is used after the run, by id), with the half-trained adapter's own checkpoint beside them:
 1. the base model's behaviour rate in every evaluation language;
 2. concept vectors per language (base model) and their cosine per layer vs a shuffled control;
 3. cross-language steering of the base model: dose-response per language;
@@ -14,15 +17,13 @@ The transfer matrix is the baseline-corrected rate (adapter minus base, percenta
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from babellens.analyses.logit_lens import LogitLensConfig, LogitLensResult, logit_lens
+from babellens.control import FileControl, RunControl
 from babellens.crossling.behaviours import Behaviour, get_behaviour
 from babellens.crossling.config import ExperimentConfig
 from babellens.crossling.cross_steering import (
@@ -36,63 +37,19 @@ from babellens.crossling.lora import LoraRun, TrainExample, load_with_adapter, t
 from babellens.crossling.rates import BehaviourRate, behaviour_rates
 from babellens.crossling.report import ConditionRates, ExperimentReport
 from babellens.crossling.similarity import LanguageVectors, concept_similarity, language_vectors
-from babellens.crossling.step_cache import StepCache
+from babellens.crossling.steps import ExperimentStopped, StepControl, StepRun
 from babellens.crossling.training_data import examples_from_file, training_examples
 from babellens.data.prompts import instructions
-from babellens.errors import BabelLensError, InvalidInputError
+from babellens.errors import InvalidInputError
 from babellens.models.language_model import LanguageModel
 from babellens.models.loading import load
 from babellens.steering.library import steer_layers
-from babellens.steering.vector import SteeringVector
+from babellens.steering.vector import SteeringVector, VectorInfo
 
-__all__ = ["ExperimentStopped", "extended_config", "run_experiment"]
+__all__ = ["STATE_FILE", "ExperimentStopped", "extended_config", "run_experiment"]
 
-Progress = Callable[[str, int, int], None]
-
-
-class ExperimentStopped(BabelLensError):
-    """Raised between steps when ``should_stop`` says so; the finished steps stay cached."""
-
-
-class _Run:
-    """Cached steps with their wall time, progress and stop checks."""
-
-    def __init__(
-        self,
-        folder: Path,
-        total: int,
-        progress: Progress | None,
-        should_stop: Callable[[], bool] | None,
-    ) -> None:
-        self.cache, self.total, self.done = StepCache(folder), total, 0
-        self.progress, self.should_stop = progress, should_stop
-        self._timings_path = folder / "timings.json"
-        self.timings: dict[str, float] = (
-            json.loads(self._timings_path.read_text()) if self._timings_path.is_file() else {}
-        )
-
-    def step(self, name: str, label: str, kind: Any, compute: Callable[[], Any]) -> Any:
-        return self.steps([name], label, kind, lambda _missing: [compute()])[0]
-
-    def steps(
-        self, names: list[str], label: str, kind: Any, compute: Callable[[list[int]], list[Any]]
-    ) -> list[Any]:
-        """Named steps computed together, in shared batches: ``compute`` gets the indices of the
-        missing ones and returns their values, each then cached under its own name (so a folder
-        written step by step resumes here too)."""
-        if self.should_stop is not None and self.should_stop():
-            raise ExperimentStopped(f"stopped before {label}; run again to resume")
-        if self.progress is not None:
-            self.progress(label, self.done, self.total)
-        missing = [i for i, name in enumerate(names) if not self.cache.done(name)]
-        if missing:
-            start = time.perf_counter()
-            for i, value in zip(missing, compute(missing), strict=True):
-                self.cache.write(names[i], kind, value)
-            self.timings[label] = round(time.perf_counter() - start, 2)
-            self._timings_path.write_text(json.dumps(self.timings, indent=1))
-        self.done += len(names)
-        return [self.cache.read(name, kind) for name in names]
+STATE_FILE = "state.safetensors"
+"""The run folder's checkpoint when no run control is given (a library call)."""
 
 
 def _vector_langs(behaviour: Behaviour, langs: list[str]) -> list[str]:
@@ -143,43 +100,26 @@ def run_experiment(
     model: str,
     config: ExperimentConfig,
     out_dir: str | Path,
-    progress: Progress | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    control: RunControl | None = None,
 ) -> ExperimentReport:
-    """Run (or resume) the whole experiment in ``out_dir``; see the module docstring."""
+    """Run (or resume) the whole experiment; see the module docstring. Without a ``control`` the
+    checkpoint is the run folder's :data:`STATE_FILE`, so the next call resumes from it."""
+    folder = Path(out_dir)
     behaviour = get_behaviour(config.behaviour)
     for lang in {*config.train_langs, *config.eval_langs}:
         instructions(lang)  # a one-line error for a language without bundled instructions
     vector_langs = _vector_langs(
         behaviour, list(dict.fromkeys([config.reference_lang, *config.eval_langs]))
     )
-    run = _Run(Path(out_dir), _count_steps(config, vector_langs), progress, should_stop)
+    control = control or FileControl(path=folder / STATE_FILE)
+    run = StepRun(folder, _count_steps(config, vector_langs), control)
     ex = _Experiment(run, model, config, behaviour, load(model))
-    conditions = [ConditionRates(condition="base", rates=ex.rates(ex.base, "base"))]
+    base = ConditionRates(condition="base", rates=ex.rates(ex.base, "base"))
     vectors = _vectors(run, ex.base, behaviour, config, vector_langs)
     ex.vectors = {v.lang: v.vector for v in vectors}
-    n_layers = ex.base.adapter.n_layers
-    ex.layer = (
-        config.steer_layer
-        if config.steer_layer is not None
-        else (
-            steer_layers(vectors[0].vector, n_layers)[0] if vectors else round(0.3 * (n_layers - 1))
-        )
-    )
+    ex.layer = _steer_layer(config, vectors, ex.base.adapter.n_layers)
     curves, lenses = ex.steering_curves(), ex.lenses()
-    adapters, losses, recovered = {}, {}, []
-    for lang in config.train_langs:
-        condition, trained, steered = ex.adapter(lang, conditions[0].rates)
-        conditions.append(condition)
-        adapters[lang], losses[lang], recovered = (
-            trained.adapter_dir,
-            trained.losses,
-            recovered + steered,
-        )
-    base_rates = conditions[0].rates
-    transfer = {
-        c.condition.removeprefix("lora-"): _transfer(c.rates, base_rates) for c in conditions[1:]
-    }
+    adapted = [ex.adapter(lang, base.rates) for lang in config.train_langs]
     similarity = (
         concept_similarity(behaviour.concept, vectors)
         if config.vectors and len(vectors) > 1
@@ -188,16 +128,31 @@ def run_experiment(
     return ExperimentReport(
         model=model,
         config=config,
-        conditions=conditions,
-        transfer=transfer,
-        adapters=adapters,
-        losses=losses,
+        conditions=[base, *(condition for condition, _, _ in adapted)],
+        transfer={
+            c.condition.removeprefix("lora-"): _transfer(c.rates, base.rates) for c, _, _ in adapted
+        },
+        adapters={
+            lang: t.adapter_dir for lang, (_, t, _) in zip(config.train_langs, adapted, strict=True)
+        },
+        losses={
+            lang: t.losses for lang, (_, t, _) in zip(config.train_langs, adapted, strict=True)
+        },
         similarity=similarity,
         steering=curves,
-        recovery=recovered,
+        recovery=[r for _, _, steered in adapted for r in steered],
         logit_lens=lenses,
         timings_s=run.timings,
     )
+
+
+def _steer_layer(config: ExperimentConfig, vectors: list[LanguageVectors], n_layers: int) -> int:
+    """The configured layer, else the first the vector suggests, else 30% of the depth."""
+    if config.steer_layer is not None:
+        return config.steer_layer
+    if vectors:
+        return steer_layers(vectors[0].vector, n_layers)[0]
+    return round(0.3 * (n_layers - 1))
 
 
 def _transfer(rates: dict[str, BehaviourRate], base: dict[str, BehaviourRate]) -> dict[str, float]:
@@ -209,7 +164,7 @@ class _Experiment:
 
     def __init__(
         self,
-        run: _Run,
+        run: StepRun,
         model: str,
         config: ExperimentConfig,
         behaviour: Behaviour,
@@ -278,9 +233,18 @@ class _Experiment:
         self, lang: str, base_rates: dict[str, BehaviourRate]
     ) -> tuple[ConditionRates, LoraRun, list[Recovery]]:
         """Training data, LoRA, rates in every language, steering where transfer was weakest."""
-        run, config = self.run, self.config
-        path = config.train_files.get(lang)
-        examples = run.step(
+        examples = self.training_data(lang)
+        trained = self.train(lang, examples)
+        tuned = load_with_adapter(self.model, trained.adapter_dir)
+        condition = ConditionRates(
+            condition=f"lora-{lang}", rates=self.rates(tuned, f"lora-{lang}")
+        )
+        return condition, trained, self.recover(lang, tuned, condition, base_rates)
+
+    def training_data(self, lang: str) -> list[TrainExample]:
+        """The user's file for ``lang``, else the base model's own answers, transformed."""
+        config, path = self.config, self.config.train_files.get(lang)
+        return self.run.step(
             f"data-{lang}",
             f"training data {lang}",
             list[TrainExample],
@@ -297,21 +261,36 @@ class _Experiment:
                 )
             ),
         )
-        folder = run.cache.folder / f"lora-{lang}"
-        trained = run.step(
-            f"train-{lang}",
-            f"train {lang}",
-            LoraRun,
-            lambda: _train(self.model, examples, config, folder, run.should_stop),
-        )
-        tuned = load_with_adapter(self.model, folder)
-        condition = ConditionRates(
-            condition=f"lora-{lang}", rates=self.rates(tuned, f"lora-{lang}")
-        )
+
+    def train(self, lang: str, examples: list[TrainExample]) -> LoraRun:
+        """A LoRA adapter in the run folder (files: peft's), stopped and resumed with the run."""
+        label, folder = f"train {lang}", self.run.folder / f"lora-{lang}"
+
+        def compute() -> LoraRun:
+            lora = self.config.lora
+            control = StepControl(self.run, label)
+            trained = train_lora(load(self.model), examples, lora, folder, control=control)
+            if trained.steps < lora.steps:
+                raise ExperimentStopped(
+                    f"stopped training at step {trained.steps}; run again to resume"
+                )
+            return trained
+
+        return self.run.step(f"train-{lang}", label, LoraRun, compute)
+
+    def recover(
+        self,
+        lang: str,
+        tuned: LanguageModel,
+        condition: ConditionRates,
+        base_rates: dict[str, BehaviourRate],
+    ) -> list[Recovery]:
+        """Steer the adapted model in the languages the behaviour reached least."""
+        config = self.config
         transfer = _transfer(condition.rates, base_rates)
         weak = [w for w in weakest_languages(transfer, lang, len(transfer)) if w in self.vectors]
         weak = weak[: config.recover_langs]
-        steered = run.step(
+        return self.run.step(
             f"recover-{lang}",
             f"steer lora-{lang} in {','.join(weak) or '-'}",
             list[Recovery],
@@ -328,59 +307,59 @@ class _Experiment:
                 reference=config.reference_lang,
             ),
         )
-        return condition, trained, steered
 
 
 def _by_lang(langs: list[str], curves: list[DoseCurve]) -> list[list[DoseCurve]]:
     return [[c for c in curves if c.lang == lang] for lang in langs]
 
 
-def _train(
-    model: str,
-    examples: list[TrainExample],
-    config: ExperimentConfig,
-    folder: Path,
-    should_stop: Callable[[], bool] | None,
-) -> LoraRun:
-    trained = train_lora(load(model), examples, config.lora, folder, should_stop=should_stop)
-    if trained.steps < config.lora.steps:
-        raise ExperimentStopped(f"stopped training at step {trained.steps}; run again to resume")
-    return trained
-
-
 class _Vectors(BaseModel):
-    """Where a language's vectors were saved (the tensors live beside, in safetensors)."""
+    """A language's vector as a step result: its info; the directions, and those of its
+    shuffled-label twin, are tensors of the checkpoint (``vectors.LANG.LAYER``, ``shuffled...``)."""
 
     lang: str
-    vector: str
-    shuffled: str
+    info: VectorInfo
+    layers: list[int]
+    shuffled_layers: list[int]
 
 
 def _vectors(
-    run: _Run, lm: LanguageModel, behaviour: Behaviour, config: ExperimentConfig, langs: list[str]
+    run: StepRun,
+    lm: LanguageModel,
+    behaviour: Behaviour,
+    config: ExperimentConfig,
+    langs: list[str],
 ) -> list[LanguageVectors]:
     if not (config.vectors or config.steering):
         return []
-    from safetensors.torch import load_file, save_file
-
     layers = config.vector_layers or list(range(lm.adapter.n_layers))
     out = []
     for lang in langs:
 
         def build(lang: str = lang) -> _Vectors:
             built = language_vectors(lm, behaviour.concept, lang, layers, pairs=config.vector_pairs)
-            paths = _Vectors(
+            # as a saved vector file kept them: float32 on the host (shuffled: as built)
+            for layer, direction in built.vector.directions.items():
+                run.tensors[f"vectors.{lang}.{layer}"] = direction.detach().float().cpu()
+            for layer, direction in built.shuffled.items():
+                run.tensors[f"shuffled.{lang}.{layer}"] = direction.detach().cpu()
+            return _Vectors(
                 lang=lang,
-                vector=str(run.cache.folder / f"vector-{lang}.safetensors"),
-                shuffled=str(run.cache.folder / f"shuffled-{lang}.safetensors"),
+                info=built.vector.info,
+                layers=sorted(built.vector.directions),
+                shuffled_layers=sorted(built.shuffled),
             )
-            built.vector.save(paths.vector)
-            save_file({str(k): v.contiguous() for k, v in built.shuffled.items()}, paths.shuffled)
-            return paths
 
         saved = run.step(f"vectors-{lang}", f"concept vectors {lang}", _Vectors, build)
-        shuffled = {int(k): v for k, v in load_file(saved.shuffled).items()}
-        out.append(
-            LanguageVectors(lang=lang, vector=SteeringVector.load(saved.vector), shuffled=shuffled)
-        )
+        out.append(_language_vectors(run, saved))
     return out
+
+
+def _language_vectors(run: StepRun, saved: _Vectors) -> LanguageVectors:
+    lang = saved.lang
+    vector = SteeringVector(
+        info=saved.info,
+        directions={layer: run.tensors[f"vectors.{lang}.{layer}"] for layer in saved.layers},
+    )
+    shuffled = {layer: run.tensors[f"shuffled.{lang}.{layer}"] for layer in saved.shuffled_layers}
+    return LanguageVectors(lang=lang, vector=vector, shuffled=shuffled)

@@ -9,12 +9,14 @@ left off; the finished adapter is a standard peft folder (``adapter_model.safete
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from pydantic import BaseModel, Field
 
+from babellens.control import RunControl
 from babellens.data.batching import resolve_pad_id
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.models.language_model import LanguageModel
@@ -117,73 +119,89 @@ def train_lora(
     config: LoraConfig,
     out_dir: str | Path,
     *,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    control: RunControl | None = None,
 ) -> LoraRun:
-    """Train an adapter on ``lm`` (which it wraps: pass a model of your own, not a shared one)."""
+    """Train an adapter on ``lm`` (which it wraps: pass a model of your own, not a shared one).
+    ``control`` reports progress in steps and may stop it between steps; the half-trained state
+    is peft's adapter state and the optimizer's, in ``out_dir/checkpoint.pt`` beside the adapter
+    peft writes at the end (the folder is what ``load_with_adapter`` reads)."""
     if not examples:
         raise InvalidInputError("no training examples: give at least one (prompt, completion) pair")
     peft = _peft()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    model = peft.get_peft_model(
-        lm.model,
-        peft.LoraConfig(
-            r=config.r,
-            lora_alpha=config.alpha,
-            lora_dropout=config.dropout,
-            target_modules=config.target_modules,
-            task_type="CAUSAL_LM",
-        ),
-    )
+    model = _peft_model(peft, lm, config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         params, lr=config.learning_rate, foreach=True
     )  # one op per step, not per tensor
     checkpoint = out / "checkpoint.pt"
-    step, losses = 0, []
-    if checkpoint.is_file():  # resume
-        state = torch.load(checkpoint, weights_only=False)
-        peft.set_peft_model_state_dict(model, state["adapter"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, losses = state["step"], state["losses"]
-    order = list(range(len(examples)))
+    step, losses = _resume(peft, model, optimizer, checkpoint)
     model.train()
     while step < config.steps:
-        if should_stop is not None and should_stop():
+        if control is not None and control.should_stop():
             break
-        rng = random.Random(
-            config.seed * 1_000_003 + step
-        )  # the same batch for a step on every resume
-        batch = completion_batch(
-            lm.tokenizer,
-            [examples[i] for i in rng.sample(order, min(config.batch_size, len(order)))],
-            config.max_length,
-        )
-        batch = {k: v.to(lm.device) for k, v in batch.items()}
-        loss = completion_loss(model, batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        losses.append(_train_step(lm, model, optimizer, examples, config, step))
         step += 1
-        losses.append(float(loss.detach()))
-        if progress is not None:
-            progress(step, config.steps)
+        if control is not None:
+            control.progress(step, config.steps, "steps")
         if step % config.checkpoint_every == 0 or step == config.steps:
-            torch.save(
-                {
-                    "adapter": peft.get_peft_model_state_dict(model),
-                    "optimizer": optimizer.state_dict(),
-                    "step": step,
-                    "losses": losses,
-                },
-                checkpoint,
-            )
+            state = {
+                "adapter": peft.get_peft_model_state_dict(model),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "losses": losses,
+            }
+            torch.save(state, checkpoint)
     model.eval()
     if step >= config.steps:
         model.save_pretrained(str(out))
     return LoraRun(steps=step, losses=losses, adapter_dir=str(out))
+
+
+def _peft_model(peft: Any, lm: LanguageModel, config: LoraConfig) -> Any:
+    lora = peft.LoraConfig(
+        r=config.r,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=config.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return peft.get_peft_model(lm.model, lora)
+
+
+def _resume(
+    peft: Any, model: Any, optimizer: torch.optim.Optimizer, checkpoint: Path
+) -> tuple[int, list[float]]:
+    """The step and losses so far, with the adapter and optimizer state put back (0 if new)."""
+    if not checkpoint.is_file():
+        return 0, []
+    state = torch.load(checkpoint, weights_only=False)
+    peft.set_peft_model_state_dict(model, state["adapter"])
+    optimizer.load_state_dict(state["optimizer"])
+    return state["step"], state["losses"]
+
+
+def _train_step(
+    lm: LanguageModel,
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    examples: Sequence[TrainExample],
+    config: LoraConfig,
+    step: int,
+) -> float:
+    """One optimizer step on the step's batch (the same batch for a step on every resume)."""
+    rng = random.Random(config.seed * 1_000_003 + step)
+    order = list(range(len(examples)))
+    chosen = [examples[i] for i in rng.sample(order, min(config.batch_size, len(order)))]
+    batch = completion_batch(lm.tokenizer, chosen, config.max_length)
+    batch = {k: v.to(lm.device) for k, v in batch.items()}
+    loss = completion_loss(model, batch)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
 
 
 def load_with_adapter(spec: str, adapter_dir: str | Path, device: str = "cpu") -> LanguageModel:

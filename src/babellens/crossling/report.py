@@ -3,6 +3,8 @@ CLI prints with ``--json``. ``version`` changes when a field's meaning does."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field
 
 from babellens.analyses.logit_lens import LogitLensResult
@@ -10,6 +12,7 @@ from babellens.crossling.config import ExperimentConfig
 from babellens.crossling.cross_steering import DoseCurve, Recovery
 from babellens.crossling.rates import BehaviourRate
 from babellens.crossling.similarity import ConceptSimilarity
+from babellens.report import Report
 
 __all__ = ["REPORT_VERSION", "ConditionRates", "ExperimentReport"]
 
@@ -21,7 +24,10 @@ class ConditionRates(BaseModel):
     rates: dict[str, BehaviourRate]
 
 
-class ExperimentReport(BaseModel):
+class ExperimentReport(Report):
+    report_kind: ClassVar[str] = "crossling"
+    report_version: ClassVar[int] = REPORT_VERSION
+
     version: int = REPORT_VERSION
     model: str
     config: ExperimentConfig

@@ -1,13 +1,12 @@
 """Background jobs: registered kinds, a local runner, progress, cancel and resume."""
 
-from babellens.jobs.context import JobCancelled, JobContext
+from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model, put_model
 from babellens.jobs.registry import JOB_KINDS, get_job_kind, job_kind
 from babellens.jobs.runner import LocalRunner, run_job
 
 __all__ = [
     "JOB_KINDS",
-    "JobCancelled",
     "JobContext",
     "LocalRunner",
     "cached_model",

@@ -1,8 +1,8 @@
 """What a running job sees: its parameters, progress reporting, cancellation and checkpoints.
 
 A :class:`JobContext` is the :class:`~babellens.control.RunControl` of a job: analyses take it as
-their control, so progress, should-stop and checkpoints (kept in the database) work the same for
-every kind.
+their control, so progress, should-stop and checkpoints (kept in the database, in the one format
+of :func:`~babellens.control.encode_checkpoint`) work the same for every kind.
 """
 
 from __future__ import annotations
@@ -15,16 +15,12 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from babellens.control import Checkpoint, StopRequested, decode_checkpoint, encode_checkpoint
+from babellens.control import Checkpoint, decode_checkpoint, encode_checkpoint
 from babellens.jobs.ray_scan import RayOptions
 from babellens.store.database import Database
 from babellens.store.jobs import Job, JobStore
 
-__all__ = ["JobCancelled", "JobContext"]
-
-
-JobCancelled = StopRequested
-"""Raised inside a job when a cancel was requested; its checkpoint is kept."""
+__all__ = ["JobContext"]
 
 
 @dataclass
@@ -34,8 +30,12 @@ class JobContext:
     on_progress: Callable[[int, int, float], None] | None = None
     ray: RayOptions | None = None  # set by the ray runner: jobs that can shard do so
     progress_every_s: float = 0.5
+    keep_state: bool = False
+    """Keep the last checkpoint when the job is done (a kind that reopens a finished job, as
+    ``crossling`` does to add a condition, resumes from it)."""
     _cancel: bool = False
     _last_report: float = 0.0
+    _last_poll: float = 0.0
     _started: float = field(default_factory=time.monotonic)
     _start_done: int | None = None
 
@@ -60,28 +60,18 @@ class JobContext:
             self.on_progress(done, total, rate)
         now = time.monotonic()
         if now - self._last_report >= self.progress_every_s or done >= total:
-            self._last_report = now
+            self._last_report = self._last_poll = now
             self._cancel = self.store.progress(self.job.id, done, total, rate) or self._cancel
 
-    def cancelled(self) -> bool:
-        return self._cancel
-
     def should_stop(self) -> bool:
+        """Whether a cancel was requested. Progress reports bring the answer; when they are far
+        apart (a long step, a Ray shard), the store is asked at most every ``progress_every_s``."""
+        now = time.monotonic()
+        if not self._cancel and now - self._last_poll >= self.progress_every_s:
+            self._last_poll = now
+            self._cancel = self.store.get(self.job.id).cancel_requested
         return self._cancel
 
-    def poll_cancelled(self) -> bool:
-        """Ask the store now (for jobs whose progress reports are far apart, as on Ray)."""
-        self._cancel = self._cancel or self.store.get(self.job.id).cancel_requested
-        return self._cancel
-
-    def save_checkpoint(self, blob: bytes, done: int) -> None:
-        self.store.save_checkpoint(self.job.id, blob, done)
-
-    def load_checkpoint(self) -> bytes | None:
-        return self.store.load_checkpoint(self.job.id)
-
-    # The RunControl checkpoint API (one format: safetensors with JSON metadata). The raw
-    # ``save_checkpoint(blob, done)`` above stays for the scan's own blobs.
     def save_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], done: int) -> None:
         self.store.save_checkpoint(self.job.id, encode_checkpoint(tensors, meta), done)
 
@@ -90,4 +80,4 @@ class JobContext:
         if not blob:
             return None
         tensors, meta = decode_checkpoint(blob)
-        return Checkpoint(tensors, meta, self.job.checkpoint_done)
+        return Checkpoint(tensors, meta, self.store.get(self.job.id).checkpoint_done)

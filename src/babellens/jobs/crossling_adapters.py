@@ -1,7 +1,7 @@
 """Adapters trained by experiments, found by id through the store.
 
 An experiment job records its adapters (one peft folder of safetensors per training language) in
-its stored report; the id ``crossling-JOB-LANG`` names one. Loading merges it into the base
+its stored report (the report store's ``crossling`` kind); the id ``crossling-JOB-LANG`` names one. Loading merges it into the base
 model, so every hook point, steering and scan works on the fine-tuned model as on any other.
 """
 
@@ -13,9 +13,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from babellens.crossling.lora import load_with_adapter
-from babellens.errors import InvalidInputError
+from babellens.crossling.report import ExperimentReport
+from babellens.errors import InvalidInputError, NotFoundError
 from babellens.models.language_model import LanguageModel
-from babellens.store import Database, Job, JobStore
+from babellens.store import Database, JobStore, ReportStore
 
 __all__ = ["AdapterInfo", "get_adapter", "list_adapters", "load_adapter"]
 
@@ -33,15 +34,15 @@ class AdapterInfo(BaseModel):
     final_loss: float | None
 
 
-def _from_job(job: Job, lang: str) -> AdapterInfo:
-    losses = job.summary.get("losses", {}).get(lang, [])
+def _info(report: ExperimentReport, job_id: int, lang: str) -> AdapterInfo:
+    losses = report.losses.get(lang, [])
     return AdapterInfo(
-        id=f"crossling-{job.id}-{lang}",
-        model=job.model,
+        id=f"crossling-{job_id}-{lang}",
+        model=report.model,
         lang=lang,
-        behaviour=job.summary["config"]["behaviour"],
-        job_id=job.id,
-        path=job.summary["adapters"][lang],
+        behaviour=report.config.behaviour,
+        job_id=job_id,
+        path=report.adapters[lang],
         steps=len(losses),
         final_loss=losses[-1] if losses else None,
     )
@@ -49,13 +50,15 @@ def _from_job(job: Job, lang: str) -> AdapterInfo:
 
 def list_adapters(db: Database, model: str | None = None) -> list[AdapterInfo]:
     """Every adapter of every finished experiment (of ``model``), newest first."""
-    jobs = JobStore(db).list(kind="crossling", status="done", limit=1000)
-    return [
-        _from_job(j, lang)
-        for j in jobs
-        if model in (None, j.model)
-        for lang in j.summary.get("adapters", {})
-    ]
+    store = ReportStore(db)
+    done = {j.id for j in JobStore(db).list(kind="crossling", status="done", limit=1000)}
+    found = []
+    for listing in store.list(ExperimentReport.report_kind, model=model):
+        if listing.job_id not in done or listing.version != ExperimentReport.report_version:
+            continue
+        report = store.get(listing.job_id, ExperimentReport)
+        found.extend(_info(report, listing.job_id, lang) for lang in report.adapters)
+    return found
 
 
 def get_adapter(db: Database, adapter_id: str) -> AdapterInfo:
@@ -64,19 +67,21 @@ def get_adapter(db: Database, adapter_id: str) -> AdapterInfo:
         raise InvalidInputError(
             f"adapter ids look like crossling-JOB-LANG, not {adapter_id!r}: see `babellens crossling adapters`"
         )
+    job_id, lang = int(match[1]), match[2]
+    missing = InvalidInputError(f"no adapter {adapter_id}: see `babellens crossling adapters`")
     try:
-        job = JobStore(db).get(int(match[1]))
+        job = JobStore(db).get(job_id)
     except InvalidInputError:
-        raise InvalidInputError(
-            f"no adapter {adapter_id}: see `babellens crossling adapters`"
-        ) from None
-    if (
-        job.kind != "crossling"
-        or job.status != "done"
-        or match[2] not in job.summary.get("adapters", {})
-    ):
-        raise InvalidInputError(f"no adapter {adapter_id}: see `babellens crossling adapters`")
-    return _from_job(job, match[2])
+        raise missing from None
+    if job.kind != "crossling" or job.status != "done":
+        raise missing
+    try:
+        report = ReportStore(db).get(job_id, ExperimentReport)
+    except NotFoundError:
+        raise missing from None
+    if lang not in report.adapters:
+        raise missing
+    return _info(report, job_id, lang)
 
 
 def load_adapter(db: Database, adapter_id: str, device: str = "cpu") -> LanguageModel:

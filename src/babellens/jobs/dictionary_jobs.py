@@ -18,9 +18,9 @@ from babellens.dictionaries.scan import scan_features
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.registry import JobParams, job_kind
+from babellens.jobs.scan_results import save_scan
 from babellens.store.dictionaries import DictionaryStore
 from babellens.store.reports import Report, ReportStore
-from babellens.store.results import ResultStore
 
 __all__ = [
     "LIVE_METRICS",
@@ -143,13 +143,7 @@ def run_dict_scan(ctx: JobContext) -> dict[str, Any]:
         checkpoint_every_s=params.checkpoint_every_s,
         control=ctx,
     )
-    results = ResultStore(ctx.db)
-    results.clear_scan(ctx.job.id)
-    used: set[int] = set()
-    for member, acc in enumerate(accs):
-        results.save_layer(ctx.job.id, member, acc)
-        used.update(int(w) for w in acc.top_windows.flatten().tolist() if w >= 0)
-    results.save_windows(ctx.job.id, windows, corpus, used)
+    save_scan(ctx.db, ctx.job.id, dict(enumerate(accs)), windows, corpus)
     tokens = FeatureTokensReport(
         dictionary_id=info.id, members=[all_feature_tokens(lm, sd) for sd in members]
     )

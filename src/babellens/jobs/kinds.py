@@ -7,27 +7,30 @@ in ``jobs/`` because they read and write the store: the analyses below them neve
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import Field
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
 
+from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig, next_token_neurons
-from babellens.data.corpus import load_corpus
-from babellens.data.windows import make_windows
+from babellens.control import StopRequested
+from babellens.data.corpus import Corpus, load_corpus
+from babellens.data.windows import Window, make_windows
 from babellens.jobs import crossling_job as _crossling_job  # noqa: F401 - registers its kind
 from babellens.jobs import dictionary_jobs as _dictionary_jobs  # noqa: F401 - registers its kinds
 from babellens.jobs import explain_job as _explain_job  # noqa: F401 - registers its kind
 from babellens.jobs import graph_job as _graph_job  # noqa: F401 - registers its kind
 from babellens.jobs import lookups_job as _lookups_job  # noqa: F401 - registers its kind
 from babellens.jobs import safety_job as _safety_job  # noqa: F401 - registers its kind
-from babellens.jobs.context import JobCancelled, JobContext
+from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.ray_scan import ray_scan
 from babellens.jobs.registry import JobParams, job_kind
+from babellens.jobs.scan_results import save_scan
 from babellens.models.loading import load_tokenizer
+from babellens.store.reports import ReportStore
 from babellens.store.results import ResultStore
 
 __all__ = [
@@ -46,60 +49,68 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
     assert isinstance(config, ScanConfig)
     split = None if config.split == "all" else config.split
     corpus = load_corpus(config.corpus, split=split)  # type: ignore[arg-type]
-    if ctx.ray is not None:
-        windows = make_windows(
-            corpus,
-            load_tokenizer(ctx.job.model),
-            window_len=config.window_len,
-            max_tokens=config.max_tokens,
-        )
-        sharded = ray_scan(
-            ctx.job.model,
-            windows,
-            config,
-            ctx.ray,
-            progress=ctx.progress,
-            cancelled=ctx.poll_cancelled,
-        )
-        accumulators, summary = sharded.accumulators, sharded.model_summary
-        total_tokens, layers = sum(w.n_tokens for w in windows), sorted(accumulators)
-        extra = {"shards": sharded.shards, "retries": sharded.retries}
-    else:
-        lm = cached_model(ctx.job.model, dtype=config.dtype)
-        windows = make_windows(
-            corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
-        )
-        scan = NeuronScan(lm, windows, config)
-        blob = ctx.load_checkpoint()
-        if blob:
-            scan.load_state_dict(load_tensors(blob))
-
-        def checkpoint(s: NeuronScan) -> None:
-            ctx.save_checkpoint(save_tensors(s.state_dict()), s.tokens_done)
-
-        finished = scan.run(progress=ctx.progress, should_stop=ctx.cancelled, checkpoint=checkpoint)
-        if not finished:
-            checkpoint(scan)
-            raise JobCancelled
-        accumulators, summary = scan.accumulators, _summary(lm)
-        total_tokens, layers, extra = scan.total_tokens, scan.layers, {}
-    results = ResultStore(ctx.db)
-    results.clear_scan(ctx.job.id)
-    used: set[int] = set()
-    for layer, acc in accumulators.items():
-        results.save_layer(ctx.job.id, layer, acc)
-        used.update(int(w) for w in acc.top_windows.flatten().tolist() if w >= 0)
-    results.save_windows(ctx.job.id, windows, corpus, used)
+    scanned = (
+        _scan_on_ray(ctx, config, corpus)
+        if ctx.ray is not None
+        else _scan_here(ctx, config, corpus)
+    )
+    save_scan(ctx.db, ctx.job.id, scanned.accumulators, scanned.windows, corpus)
     return {
-        "tokens": total_tokens,
-        "windows": len(windows),
+        "tokens": sum(w.n_tokens for w in scanned.windows),
+        "windows": len(scanned.windows),
         "documents": len(corpus.documents),
-        "layers": layers,
+        "layers": sorted(scanned.accumulators),
         "languages": corpus.languages,
-        "model_summary": summary,
+        "model_summary": scanned.model_summary,
         "executor": "ray" if ctx.ray is not None else "local",
-        **extra,
+        **scanned.extra,
     }
+
+
+@dataclass
+class _Scanned:
+    windows: list[Window]
+    accumulators: dict[int, LayerAccumulator]
+    model_summary: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _scan_here(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanned:
+    """In this process, from the last checkpoint (the scan's state dict, saved through the job's
+    run control) to the end, or to a cancel, which saves the state once more."""
+    lm = cached_model(ctx.job.model, dtype=config.dtype)
+    windows = make_windows(
+        corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
+    )
+    scan = NeuronScan(lm, windows, config)
+    state = ctx.load_state()
+    if state is not None:
+        scan.load_state_dict(state.tensors)
+
+    def checkpoint(s: NeuronScan) -> None:
+        ctx.save_state(s.state_dict(), {"kind": "scan"}, s.tokens_done)
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done, total, "tokens")
+
+    if not scan.run(progress=progress, should_stop=ctx.should_stop, checkpoint=checkpoint):
+        checkpoint(scan)
+        raise StopRequested
+    return _Scanned(list(windows), scan.accumulators, _summary(lm))
+
+
+def _scan_on_ray(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanned:
+    """Sharded over Ray actors; a shard is the unit of retry, so there is no checkpoint."""
+    assert ctx.ray is not None
+    windows = make_windows(
+        corpus,
+        load_tokenizer(ctx.job.model),
+        window_len=config.window_len,
+        max_tokens=config.max_tokens,
+    )
+    sharded = ray_scan(ctx.job.model, windows, config, ctx.ray, control=ctx)
+    extra = {"shards": sharded.shards, "retries": sharded.retries}
+    return _Scanned(list(windows), sharded.accumulators, sharded.model_summary, extra)
 
 
 @job_kind("next_token_neurons", params=NextTokenConfig)
@@ -154,16 +165,16 @@ def run_steering_eval(ctx: JobContext) -> dict[str, Any]:
     config = EvalConfig(
         coefficients=params.coefficients, layers=layers, max_new_tokens=params.max_new_tokens
     )
-
-    def progress(done: int, total: int) -> None:
-        ctx.progress(done, total)
-        if ctx.cancelled():
-            raise JobCancelled
-
     report = evaluate(
-        lm, vector, prompts, params.metric, neutral=neutral, config=config, progress=progress
+        lm, vector, prompts, params.metric, neutral=neutral, config=config, control=ctx
     )
-    return report.model_dump(mode="json")
+    ReportStore(ctx.db).save(ctx.job.id, report, model=ctx.job.model)
+    return {
+        "vector": report.vector.name,
+        "metric": report.metric,
+        "prompts": report.prompts,
+        "coefficients": [p.coefficient for p in report.dose_response],
+    }
 
 
 def _summary(lm: Any) -> dict[str, Any]:

@@ -1,14 +1,16 @@
 """The ``lookups`` job kind: the pipeline with progress, cancel and resume, its report stored.
 
-The checkpoint is the pipeline's state as JSON (neurons, their prompts, the neurons done), saved
-after the prompts and after every neuron, so a resumed job starts at the neuron it was in.
+The checkpoint is the pipeline's state (neurons, their prompts, the neurons done) as the JSON
+metadata of a run-control checkpoint (no tensors), saved after the prompts and after every
+neuron, so a resumed job starts at the neuron it was in.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from babellens.jobs.context import JobCancelled, JobContext
+from babellens.control import StopRequested
+from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.registry import job_kind
 from babellens.lookups.config import LookupsConfig
@@ -40,16 +42,17 @@ def run_lookups_job(ctx: JobContext) -> dict[str, Any]:
     config = ctx.params
     assert isinstance(config, LookupsConfig)
     lm = cached_model(ctx.job.model, dtype="float32")  # attribution gradients: float32
-    blob = ctx.load_checkpoint()
-    state = LookupsState.model_validate_json(blob) if blob else None
+    saved = ctx.load_state()
+    state = LookupsState.model_validate(saved.meta) if saved is not None else None
 
     def progress(done: int, total: int) -> None:
-        ctx.progress(done, total)
-        if ctx.cancelled():
-            raise JobCancelled
+        # the pipeline (lookups/) reports progress but polls no stop: the job stops it here
+        ctx.progress(done, total, "steps")
+        if ctx.should_stop():
+            raise StopRequested
 
     def checkpoint(s: LookupsState) -> None:
-        ctx.save_checkpoint(s.model_dump_json().encode(), s.pass_steps + len(s.done))
+        ctx.save_state({}, s.model_dump(mode="json"), s.pass_steps + len(s.done))
 
     report = run_lookups(
         lm,

@@ -20,6 +20,7 @@ from safetensors.torch import save as save_tensors
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
+from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.errors import BabelLensError, InvalidInputError
@@ -138,8 +139,7 @@ def ray_scan(
     config: ScanConfig,
     options: RayOptions,
     *,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    control: RunControl | None = None,
     on_dispatch: Callable[[list[Any]], None] | None = None,
     device: str = "cpu",
 ) -> RayScanResult:
@@ -152,75 +152,122 @@ def ray_scan(
         raise InvalidInputError("the corpus produced no tokens to scan")
     ray = import_ray()
     _connect(ray, options)
-    from ray.exceptions import RayActorError, WorkerCrashedError
-
-    worker = _worker_class(ray).options(
-        num_cpus=options.threads_per_worker, num_gpus=options.gpus_per_worker
-    )
-    # "auto" is resolved here, once: every worker runs in the same dtype, whatever its hardware.
-    pinned = config.model_copy(update={"dtype": dtype_name(resolve_dtype(config.dtype, device))})
-    spawn = lambda: worker.remote(model, pinned.model_dump(), options.threads_per_worker, device)  # noqa: E731
     shards = plan_shards(
         windows, config.tokens_per_batch, options.workers * options.shards_per_worker
     )
-    tokens = [sum(w.n_tokens for w in shard) for shard in shards]
-    total, done = sum(tokens), 0
-    results: dict[int, bytes] = {}
-    retries = dict.fromkeys(range(len(shards)), 0)
-    queue = list(range(len(shards)))
-    actors: list[Any] = []
-    running: dict[Any, tuple[int, Any]] = {}  # object ref -> (shard, actor)
-    dispatched = False
+    pool = _ShardPool(ray, model, config, options, device, shards)
     try:
-        actors.extend(spawn() for _ in range(min(options.workers, len(shards))))
-        try:
-            summary = ray.get(actors[0].summary.remote())
-        except (RayActorError, WorkerCrashedError) as exc:
-            raise BabelLensError(
-                f"the Ray workers could not load {model}: {str(exc).splitlines()[-1][:200]}"
-            ) from None
+        summary = pool.start()
         layers = (
             sorted(set(config.layers))
             if config.layers is not None
             else list(range(summary["n_layers"]))
         )
-        idle = list(actors)
+        results = pool.run(control or LocalControl(), on_dispatch)
+    finally:
+        pool.close()
+    merged = _merge(results, layers, summary["d_mlp"], config)
+    return RayScanResult(merged, summary, shards=len(shards), retries=sum(pool.retries.values()))
+
+
+class _ShardPool:
+    """The actors of one sharded scan: shards handed to idle actors, a dead actor's shard handed
+    to a replacement (at most ``max_retries`` times), progress in tokens, a stop between waits."""
+
+    def __init__(
+        self,
+        ray: Any,
+        model: str,
+        config: ScanConfig,
+        options: RayOptions,
+        device: str,
+        shards: list[list[Window]],
+    ) -> None:
+        self.ray, self.model, self.options, self.shards = ray, model, options, shards
+        self._worker = _worker_class(ray).options(
+            num_cpus=options.threads_per_worker, num_gpus=options.gpus_per_worker
+        )
+        # "auto" is resolved here, once: every worker runs in the same dtype, whatever its hardware.
+        pinned = config.model_copy(
+            update={"dtype": dtype_name(resolve_dtype(config.dtype, device))}
+        )
+        self._args = (model, pinned.model_dump(), options.threads_per_worker, device)
+        self.tokens = [sum(w.n_tokens for w in shard) for shard in shards]
+        self.retries = dict.fromkeys(range(len(shards)), 0)
+        self.actors: list[Any] = []
+
+    def _spawn(self) -> Any:
+        return self._worker.remote(*self._args)
+
+    def start(self) -> dict[str, Any]:
+        """Start the actors; the model summary comes from the first (its load errors, too)."""
+        from ray.exceptions import RayActorError, WorkerCrashedError
+
+        self.actors.extend(
+            self._spawn() for _ in range(min(self.options.workers, len(self.shards)))
+        )
+        try:
+            return self.ray.get(self.actors[0].summary.remote())
+        except (RayActorError, WorkerCrashedError) as exc:
+            raise BabelLensError(
+                f"the Ray workers could not load {self.model}: {str(exc).splitlines()[-1][:200]}"
+            ) from None
+
+    def run(
+        self, control: RunControl, on_dispatch: Callable[[list[Any]], None] | None
+    ) -> dict[int, bytes]:
+        results: dict[int, bytes] = {}
+        queue, idle = list(range(len(self.shards))), list(self.actors)
+        running: dict[Any, tuple[int, Any]] = {}  # object ref -> (shard, actor)
+        total, done, dispatched = sum(self.tokens), 0, False
         while queue or running:
             while queue and idle:
                 actor, shard = idle.pop(), queue.pop(0)
-                running[actor.scan.remote(shards[shard])] = (shard, actor)
+                running[actor.scan.remote(self.shards[shard])] = (shard, actor)
             if not dispatched and on_dispatch is not None:
                 dispatched = True
-                on_dispatch(actors)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-            if cancelled is not None and cancelled():
-                from babellens.jobs.context import JobCancelled
-
-                raise JobCancelled
+                on_dispatch(self.actors)
+            ready, _ = self.ray.wait(list(running), num_returns=1, timeout=0.5)
+            if control.should_stop():
+                raise StopRequested
             for ref in ready:
                 shard, actor = running.pop(ref)
-                try:
-                    results[shard] = ray.get(ref)
-                except (RayActorError, WorkerCrashedError) as exc:
-                    retries[shard] += 1
-                    if retries[shard] > options.max_retries:
-                        raise BabelLensError(
-                            f"shard {shard} failed {retries[shard]} times: {str(exc).splitlines()[0]}"
-                        ) from None
-                    queue.insert(0, shard)
-                    replacement = spawn()
-                    actors[actors.index(actor)] = replacement
-                    idle.append(replacement)
-                    continue
-                idle.append(actor)
-                done += tokens[shard]
-                if progress is not None:
-                    progress(done, total)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
-    merged = _merge(results, layers, summary["d_mlp"], config)
-    return RayScanResult(merged, summary, shards=len(shards), retries=sum(retries.values()))
+                if self._collect(ref, shard, actor, results, queue, idle):
+                    done += self.tokens[shard]
+                    control.progress(done, total, "tokens")
+        return results
+
+    def _collect(
+        self,
+        ref: Any,
+        shard: int,
+        actor: Any,
+        results: dict[int, bytes],
+        queue: list[int],
+        idle: list[Any],
+    ) -> bool:
+        """Keep a finished shard's state (True), or requeue it on a fresh actor (False)."""
+        from ray.exceptions import RayActorError, WorkerCrashedError
+
+        try:
+            results[shard] = self.ray.get(ref)
+        except (RayActorError, WorkerCrashedError) as exc:
+            self.retries[shard] += 1
+            if self.retries[shard] > self.options.max_retries:
+                raise BabelLensError(
+                    f"shard {shard} failed {self.retries[shard]} times: {str(exc).splitlines()[0]}"
+                ) from None
+            queue.insert(0, shard)
+            replacement = self._spawn()
+            self.actors[self.actors.index(actor)] = replacement
+            idle.append(replacement)
+            return False
+        idle.append(actor)
+        return True
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
 
 
 def _merge(

@@ -7,8 +7,9 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from babellens.control import StopRequested
 from babellens.errors import BabelLensError
-from babellens.jobs.context import JobCancelled, JobContext
+from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import model_lock
 from babellens.jobs.ray_scan import RayOptions
 from babellens.jobs.registry import get_job_kind
@@ -37,7 +38,7 @@ def run_job(
     try:
         with model_lock(job.model):
             summary = fn(context)
-    except JobCancelled:
+    except StopRequested:  # a cancel, or any analysis that polled should_stop
         store.finish(
             job_id,
             "cancelled",
@@ -57,7 +58,7 @@ def run_job(
             job_id, "failed", error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         )
     else:
-        store.finish(job_id, "done", summary=summary)
+        store.finish(job_id, "done", summary=summary, keep_checkpoint=context.keep_state)
     return store.get(job_id)
 
 

@@ -7,12 +7,13 @@ changes whenever a field changes meaning.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from babellens.lookups.config import LookupsConfig
 from babellens.lookups.stats import Distribution, TestResult
+from babellens.report import Report
 
 __all__ = [
     "PAPER_GPT2",
@@ -180,7 +181,10 @@ PAPER_GPT2 = [
 """Neo, Cohen & Barez (EMNLP 2024): explanation scores and the ablation drop on GPT-2."""
 
 
-class LookupsReport(BaseModel):
+class LookupsReport(Report):
+    report_kind: ClassVar[str] = "lookups"
+    report_version: ClassVar[int] = REPORT_VERSION
+
     version: int = REPORT_VERSION
     job_id: int | None = None
     model: str

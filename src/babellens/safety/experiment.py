@@ -11,6 +11,8 @@ are re-created identically, so a resumed run ends with exactly the uninterrupted
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -96,53 +98,22 @@ def run_safety(
     """The whole experiment on ``lm`` (see the module docstring for resuming)."""
     params = params or SafetyParams()
     control = control or LocalControl()
-    if len(set(params.langs)) != len(params.langs):
-        raise InvalidInputError("give each language once")
-    data = {lang: load_concept(params.concept, lang, params.data_dir) for lang in params.langs}
-    kinds = {d.kind for d in data.values()}
-    if len(kinds) != 1:
-        raise InvalidInputError(f"concept {params.concept!r} mixes item shapes across languages")
-    kind = kinds.pop()
+    data, kind = _concept_data(params)
     layers = sweep_layers(lm, params.layers)
-    saved = control.load_state()
-    tensors: dict[str, torch.Tensor] = dict(saved.tensors) if saved else {}
-    meta: dict[str, Any] = dict(saved.meta) if saved else {}
-    meta.setdefault("separation", {})
-    meta.setdefault("outputs", [])
-    meta.setdefault("seconds", {})
-    started = time.perf_counter()
-    _directions_stage(lm, params, data, layers, control, tensors, meta)
-    meta["seconds"]["directions"] = (
-        meta["seconds"].get("directions", 0.0) + time.perf_counter() - started
-    )
-
-    separation = {
-        layer: sum(meta["separation"][lang][str(layer)] for lang in params.langs)
-        / len(params.langs)
-        for layer in layers
-    }
+    tensors, meta = _resumed(control)
+    with _timed(meta, "directions"):
+        _directions_stage(lm, params, data, layers, control, tensors, meta)
+    separation = _separation(meta, params.langs, layers)
     layer = max(layers, key=lambda x: (separation[x], -x))
     chosen = {lang: tensors[f"dir.{lang}.{layer}"] for lang in params.langs}
     randoms = random_directions(chosen, params.seed)
-    if kind == "instructions":
-        rows = refusal_rows(lm, data, chosen, randoms, params.add_coefficient, params.test_items)
-    else:
-        rows = ab_rows(lm, data, chosen, randoms, params.multipliers, params.test_items)
-    started = time.perf_counter()
-    _rows_stage(lm, params, rows, layer, control, tensors, meta)
-    meta["seconds"]["rows"] = meta["seconds"].get("rows", 0.0) + time.perf_counter() - started
-
+    rows = _cell_rows(lm, kind, params, data, chosen, randoms)
+    with _timed(meta, "rows"):
+        _rows_stage(lm, params, rows, layer, control, tensors, meta)
     started = time.perf_counter()
     neutral = neutral_texts(params.langs, params.neutral_texts)
     kl, kl_random = kl_costs(lm, kind, params, chosen, randoms, layer, neutral)
-    cosine = {
-        x: cosine_matrix([tensors[f"dir.{lang}.{x}"] for lang in params.langs]) for x in layers
-    }
-    control_cos = {
-        x: cosine_matrix([tensors[f"shuf.{lang}.{x}"] for lang in params.langs]) for x in layers
-    }
     seconds = {**meta["seconds"], "costs": time.perf_counter() - started}
-    rates = summarise(kind, params, rows, meta["outputs"])
     return SafetyReport(
         model=lm.name,
         concept=params.concept,
@@ -154,8 +125,8 @@ def run_safety(
         layers=layers,
         layer=layer,
         separation={x: round(v, 4) for x, v in separation.items()},
-        cosine=cosine,
-        control=control_cos,
+        cosine=_cosines(tensors, "dir", params.langs, layers),
+        control=_cosines(tensors, "shuf", params.langs, layers),
         norms={lang: float(v.norm()) for lang, v in chosen.items()},
         detector=[
             detector_agreement(lang)
@@ -165,5 +136,63 @@ def run_safety(
         kl=kl,
         kl_random=kl_random,
         seconds={k: round(v, 2) for k, v in seconds.items()},
-        **rates,
+        **summarise(kind, params, rows, meta["outputs"]),
     )
+
+
+def _concept_data(params: SafetyParams) -> tuple[dict[str, Any], str]:
+    """Each language's items of the concept, and their one shape (instructions or A/B)."""
+    if len(set(params.langs)) != len(params.langs):
+        raise InvalidInputError("give each language once")
+    data = {lang: load_concept(params.concept, lang, params.data_dir) for lang in params.langs}
+    kinds = {d.kind for d in data.values()}
+    if len(kinds) != 1:
+        raise InvalidInputError(f"concept {params.concept!r} mixes item shapes across languages")
+    return data, kinds.pop()
+
+
+def _resumed(control: RunControl) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The directions and metadata of the last checkpoint (empty for a new run)."""
+    saved = control.load_state()
+    tensors: dict[str, torch.Tensor] = dict(saved.tensors) if saved else {}
+    meta: dict[str, Any] = dict(saved.meta) if saved else {}
+    meta.setdefault("separation", {})
+    meta.setdefault("outputs", [])
+    meta.setdefault("seconds", {})
+    return tensors, meta
+
+
+def _separation(meta: dict[str, Any], langs: list[str], layers: list[int]) -> dict[int, float]:
+    """Per layer, the held-out separation of the directions, averaged over the languages."""
+    return {
+        layer: sum(meta["separation"][lang][str(layer)] for lang in langs) / len(langs)
+        for layer in layers
+    }
+
+
+def _cell_rows(
+    lm: LanguageModel,
+    kind: str,
+    params: SafetyParams,
+    data: dict[str, Any],
+    chosen: dict[str, torch.Tensor],
+    randoms: dict[str, torch.Tensor],
+) -> list:
+    """The transfer matrix's generation rows: refusals for instructions, A/B answers otherwise."""
+    if kind == "instructions":
+        return refusal_rows(lm, data, chosen, randoms, params.add_coefficient, params.test_items)
+    return ab_rows(lm, data, chosen, randoms, params.multipliers, params.test_items)
+
+
+@contextmanager
+def _timed(meta: dict[str, Any], stage: str) -> Iterator[None]:
+    """Add the stage's wall time to what earlier (resumed-from) runs spent on it."""
+    started = time.perf_counter()
+    yield
+    meta["seconds"][stage] = meta["seconds"].get(stage, 0.0) + time.perf_counter() - started
+
+
+def _cosines(
+    tensors: dict[str, torch.Tensor], prefix: str, langs: list[str], layers: list[int]
+) -> dict[int, list[list[float]]]:
+    return {x: cosine_matrix([tensors[f"{prefix}.{lang}.{x}"] for lang in langs]) for x in layers}

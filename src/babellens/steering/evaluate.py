@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, Field
 
+from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.models.language_model import LanguageModel
+from babellens.report import Report
 from babellens.steering.apply import apply, generate
 from babellens.steering.metrics import Metric, get_metric
 from babellens.steering.vector import SteeringVector, VectorInfo
@@ -66,7 +69,10 @@ class DosePoint(BaseModel):
     samples: list[str] = Field(description="The first few outputs, to read")
 
 
-class SteeringReport(BaseModel):
+class SteeringReport(Report):
+    report_kind: ClassVar[str] = "steering_eval"
+    report_version: ClassVar[int] = 1
+
     vector: VectorInfo
     metric: str
     prompts: int
@@ -121,7 +127,7 @@ def kl_cost(
     with torch.inference_mode():
         plain = torch.log_softmax(lm.run(enc, logits=True).logits.float(), -1)
         with apply(lm, vector, coefficient, layers):
-            steered = torch.log_softmax(lm.model(**enc).logits.float(), -1)
+            steered = torch.log_softmax(lm.run(enc, logits=True).logits.float(), -1)
     kl = (plain.exp() * (plain - steered)).sum(-1)
     return float(kl[mask].mean())
 
@@ -177,34 +183,112 @@ def evaluate(
     *,
     neutral: Sequence[str] = (),
     config: EvalConfig | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    control: RunControl | None = None,
 ) -> SteeringReport:
+    """Dose-response beside the random control, layer sweep and costs. Each scored run is one
+    unit of progress and is saved through ``control``, so a stopped or killed evaluation resumes
+    at the run it was in and ends with the report of an uninterrupted one."""
     config = config or EvalConfig()
     chosen = get_metric(metric, lm.tokenizer)
-    control = random_like(vector, config.seed) if config.control else None
+    runs = _Runs(lm, vector, prompts, chosen, config, control or LocalControl())
     coefficients = sorted(set(config.coefficients) | {0.0})
-    sweep_layers = config.sweep_layers or sorted(vector.directions)
-    steps = len(coefficients) * (2 if control else 1) + len(sweep_layers)
-    done = 0
+    scored, controls = runs.dose_response(coefficients)
+    points, effects = _dose_points(lm, vector, coefficients, scored, controls, neutral, config)
+    sweep_c = (
+        config.sweep_coefficient
+        if config.sweep_coefficient is not None
+        else max(coefficients, key=abs)
+    )
+    cosines = list(vector.info.diff_cosine.values())
+    return SteeringReport(
+        vector=vector.info,
+        metric=chosen.name,
+        prompts=len(prompts),
+        dose_response=points,
+        layer_sweep=runs.layer_sweep(sweep_c),
+        per_prompt_effects=effects,
+        mean_diff_cosine=sum(cosines) / len(cosines) if cosines else None,
+    )
 
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, steps)
 
-    scored = {}  # coefficient -> (values, outputs); 0 runs once and is the per-prompt baseline
-    controls: dict[float, float | None] = {}
-    for c in coefficients:
-        scored[c] = _score(lm, chosen, prompts, vector, c, config)
-        tick()
-        if control is not None:  # at 0 the control adds nothing either: same outputs
-            controls[c] = (
-                _mean_std(scored[c][0])[0]
-                if c == 0
-                else _mean_std(_score(lm, chosen, prompts, control, c, config)[0])[0]
-            )
-            tick()
+Scored = tuple[list[float], list[str]]
+"""One run's metric per prompt and its outputs (none for a next-token metric)."""
+
+
+class _Runs:
+    """The scored runs of one evaluation, each saved in the checkpoint's metadata as it ends."""
+
+    def __init__(
+        self,
+        lm: LanguageModel,
+        vector: SteeringVector,
+        prompts: Sequence[str],
+        metric: Metric,
+        config: EvalConfig,
+        control: RunControl,
+    ) -> None:
+        self.lm, self.vector, self.prompts, self.metric = lm, vector, prompts, metric
+        self.config, self.control = config, control
+        self.random = random_like(vector, config.seed) if config.control else None
+        n = len(set(config.coefficients) | {0.0})
+        self.sweep_layers = config.sweep_layers or sorted(vector.directions)
+        # the random control at 0 is the steered run at 0: not a run of its own
+        self.total = n + (n - 1 if self.random else 0) + len(self.sweep_layers)
+        saved = self.control.load_state()
+        self.done: dict[str, Scored] = (
+            {k: (v[0], v[1]) for k, v in saved.meta.get("runs", {}).items()} if saved else {}
+        )
+
+    def run(
+        self, key: str, vector: SteeringVector, coefficient: float, config: EvalConfig
+    ) -> Scored:
+        if key not in self.done:
+            if self.control.should_stop():
+                raise StopRequested
+            self.done[key] = _score(self.lm, self.metric, self.prompts, vector, coefficient, config)
+            runs = {k: [list(v), list(o)] for k, (v, o) in self.done.items()}
+            self.control.save_state({}, {"runs": runs}, len(self.done))
+        self.control.progress(len(self.done), self.total, "runs")
+        return self.done[key]
+
+    def dose_response(
+        self, coefficients: list[float]
+    ) -> tuple[dict[float, Scored], dict[float, float | None]]:
+        """Per coefficient the steered scores (0 runs once: the per-prompt baseline) and the
+        random control's mean (at 0 the control adds nothing either: the same outputs)."""
+        scored: dict[float, Scored] = {}
+        controls: dict[float, float | None] = {}
+        for c in coefficients:
+            scored[c] = self.run(f"vector:{c!r}", self.vector, c, self.config)
+            if self.random is None:
+                continue
+            if c == 0:
+                controls[c] = _mean_std(scored[c][0])[0]
+            else:
+                controls[c] = _mean_std(self.run(f"random:{c!r}", self.random, c, self.config)[0])[
+                    0
+                ]
+        return scored, controls
+
+    def layer_sweep(self, coefficient: float) -> dict[int, float | None]:
+        sweep = {}
+        for layer in self.sweep_layers:
+            one = self.config.model_copy(update={"layers": [layer]})
+            sweep[layer] = _mean_std(self.run(f"layer:{layer}", self.vector, coefficient, one)[0])[
+                0
+            ]
+        return sweep
+
+
+def _dose_points(
+    lm: LanguageModel,
+    vector: SteeringVector,
+    coefficients: list[float],
+    scored: dict[float, Scored],
+    controls: dict[float, float | None],
+    neutral: Sequence[str],
+    config: EvalConfig,
+) -> tuple[list[DosePoint], dict[float, list[float | None]]]:
     baseline = scored[0.0][0]
     points, effects = [], {}
     for c in coefficients:
@@ -226,23 +310,4 @@ def evaluate(
                 samples=outputs[:3],
             )
         )
-    sweep_c = (
-        config.sweep_coefficient
-        if config.sweep_coefficient is not None
-        else max(coefficients, key=abs)
-    )
-    sweep = {}
-    for layer in sweep_layers:
-        one = config.model_copy(update={"layers": [layer]})
-        sweep[layer] = _mean_std(_score(lm, chosen, prompts, vector, sweep_c, one)[0])[0]
-        tick()
-    cosines = list(vector.info.diff_cosine.values())
-    return SteeringReport(
-        vector=vector.info,
-        metric=chosen.name,
-        prompts=len(prompts),
-        dose_response=points,
-        layer_sweep=sweep,
-        per_prompt_effects=effects,
-        mean_diff_cosine=sum(cosines) / len(cosines) if cosines else None,
-    )
+    return points, effects

@@ -15,7 +15,7 @@ from babellens.errors import InvalidInputError
 from babellens.store.database import Database
 from babellens.store.schema import JobRow, utcnow
 
-__all__ = ["JOB_STATUSES", "Job", "JobStore", "worker_id"]
+__all__ = ["JOB_STATUSES", "Job", "JobStore", "latest_job", "latest_jobs", "worker_id"]
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
@@ -130,11 +130,13 @@ class JobStore:
         *,
         error: str | None = None,
         summary: dict[str, Any] | None = None,
+        keep_checkpoint: bool = False,
     ) -> None:
+        """End a job; a done job's checkpoint goes (unless its kind resumes a reopened job)."""
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
         if summary is not None:
             values["summary"] = summary
-        if status == "done":
+        if status == "done" and not keep_checkpoint:
             values["checkpoint"] = None
         self._update(job_id, **values)
 
@@ -171,6 +173,26 @@ class JobStore:
             finished_at=None,
         )
         return self.get(job_id)
+
+
+def latest_jobs(db: Database, kind: str, status: str = "done") -> dict[str, Job]:
+    """The newest job of ``kind`` (in ``status``) per model: the one place "latest" is decided."""
+    query = select(JobRow).where(JobRow.kind == kind, JobRow.status == status).order_by(JobRow.id)
+    with db.session() as s:
+        return {row.model: Job.from_row(row) for row in s.scalars(query)}
+
+
+def latest_job(db: Database, model: str, kind: str, status: str = "done") -> Job | None:
+    """The newest job of ``kind`` (in ``status``) of one model, or None."""
+    query = (
+        select(JobRow)
+        .where(JobRow.model == model, JobRow.kind == kind, JobRow.status == status)
+        .order_by(JobRow.id.desc())
+        .limit(1)
+    )
+    with db.session() as s:
+        row = s.scalars(query).first()
+        return Job.from_row(row) if row is not None else None
 
 
 def _alive(worker: str | None) -> bool:

@@ -1,23 +1,24 @@
-"""Reports in the database: one row per job, the whole report as versioned JSON.
-
-JSON rather than tables of pairs and examples because a report is written once and read whole
-(or one pair of it); the ``version`` column lets a reader refuse a report it cannot read instead
-of misreading it.
-"""
+"""Context look-up reports: kept by :class:`~babellens.store.reports.ReportStore` (kind
+``lookups``) like every other report; this adds the listing the look-up pages and CLI show
+(explainer, neurons, group scores, read from the jobs' short summaries, since a report itself
+can be megabytes) and the messages that name the look-up commands."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from babellens.errors import InvalidInputError
-from babellens.lookups.report import REPORT_VERSION, GroupSummary, LookupsReport
+from babellens.errors import NotFoundError
+from babellens.lookups.report import GroupSummary, LookupsReport
 from babellens.store.database import Database
-from babellens.store.schema import JobRow, LookupsReportRow
+from babellens.store.reports import ReportStore
+from babellens.store.schema import JobRow, ReportRow
 
 __all__ = ["LookupsStore", "ReportListing"]
+
+_KIND = LookupsReport.report_kind
 
 
 class ReportListing(BaseModel):
@@ -33,50 +34,33 @@ class ReportListing(BaseModel):
 class LookupsStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.reports = ReportStore(db)
 
     def save(self, job_id: int, report: LookupsReport) -> None:
-        data = report.model_dump(mode="json")
-        with self.db.session() as s:
-            s.execute(delete(LookupsReportRow).where(LookupsReportRow.job_id == job_id))
-            s.add(
-                LookupsReportRow(
-                    job_id=job_id, version=report.version, model=report.model, report=data
-                )
-            )
+        self.reports.save(job_id, report, model=report.model)
 
     def get(self, job_id: int) -> LookupsReport:
-        with self.db.session() as s:
-            row = s.get(LookupsReportRow, job_id)
-            if row is None:
-                raise InvalidInputError(
-                    f"no context look-up report for job {job_id}: `babellens lookups MODEL --list` lists the stored ones"
-                )
-            if row.version != REPORT_VERSION:
-                raise InvalidInputError(
-                    f"report {job_id} has version {row.version}; this BabelLens reads version "
-                    f"{REPORT_VERSION}: rerun `babellens lookups {row.model}`"
-                )
-            return LookupsReport.model_validate(row.report)
+        if not self.reports.exists(job_id, _KIND):
+            raise NotFoundError(
+                f"no context look-up report for job {job_id}: `babellens lookups MODEL --list` lists the stored ones"
+            )
+        return self.reports.get(job_id, LookupsReport)
 
     def latest(self, model: str) -> int | None:
-        with self.db.session() as s:
-            return s.scalar(
-                select(LookupsReportRow.job_id)
-                .where(LookupsReportRow.model == model)
-                .order_by(LookupsReportRow.job_id.desc())
-                .limit(1)
-            )
+        listing = self.reports.list(_KIND, model=model)
+        return listing[0].job_id if listing else None
 
     def list(self, model: str | None = None, limit: int = 100) -> list[ReportListing]:
         """Newest first, from the jobs' summaries (a report itself can be megabytes)."""
         query = (
-            select(JobRow, LookupsReportRow.version, LookupsReportRow.created_at)
-            .join(LookupsReportRow, JobRow.id == LookupsReportRow.job_id)
+            select(JobRow, ReportRow.version, ReportRow.created_at)
+            .join(ReportRow, JobRow.id == ReportRow.job_id)
+            .where(ReportRow.kind == _KIND)
             .order_by(JobRow.id.desc())
             .limit(limit)
         )
         if model is not None:
-            query = query.where(LookupsReportRow.model == model)
+            query = query.where(ReportRow.model == model)
         with self.db.session() as s:
             rows = s.execute(query).all()
             return [

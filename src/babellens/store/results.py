@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, insert, select
 
-from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.analyses.neuron_scan.histogram import bin_edges
 from babellens.analyses.next_token_neurons import NextTokenNeuron, TokenScore
 from babellens.data.corpus import Corpus
 from babellens.data.windows import Window
 from babellens.errors import InvalidInputError
 from babellens.store.database import Database
+from babellens.store.jobs import latest_job
 from babellens.store.schema import JobRow, NeuronStatRow, ScanWindowRow, TokenNeuronRow
 
-__all__ = ["Histogram", "NeuronExample", "NeuronRecord", "ResultStore"]
+__all__ = ["Histogram", "LayerScan", "NeuronExample", "NeuronRecord", "ResultStore"]
 
 Decode = Callable[[Sequence[int]], list[str]]
 
@@ -56,6 +58,25 @@ class NeuronRecord(BaseModel):
     congruence: NextTokenNeuron | None = None
 
 
+@dataclass(frozen=True)
+class LayerScan:
+    """One layer's reduced scan as plain CPU tensors, one row per unit: what the store keeps of
+    any unit scan (MLP neurons, dictionary features), so the store needs no scan internals."""
+
+    act_max: torch.Tensor  # [units]
+    mean: torch.Tensor  # [units]
+    density: torch.Tensor  # [units]
+    hist: torch.Tensor  # [units, bins]
+    top_values: torch.Tensor  # [units, k], best first; window -1 marks an empty slot
+    top_windows: torch.Tensor  # [units, k]
+    top_positions: torch.Tensor  # [units, k]
+    top_acts: torch.Tensor  # [units, k, window_len], float16
+
+    @property
+    def units(self) -> int:
+        return int(self.act_max.shape[0])
+
+
 class ResultStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -85,18 +106,17 @@ class ResultStore:
             for start in range(0, len(rows), 2000):
                 s.execute(insert(ScanWindowRow), rows[start : start + 2000])
 
-    def save_layer(self, job_id: int, layer: int, acc: LayerAccumulator) -> None:
-        state = acc.state_dict()
+    def save_layer(self, job_id: int, layer: int, scan: LayerScan) -> None:
         maxes, means, density = (
-            state["act_max"].tolist(),
-            acc.mean.cpu().tolist(),
-            acc.density.cpu().tolist(),
+            scan.act_max.tolist(),
+            scan.mean.cpu().tolist(),
+            scan.density.cpu().tolist(),
         )
-        hist = state["hist"].tolist()
-        values, wins, pos = state["top_values"], state["top_windows"], state["top_positions"]
-        acts = state["top_acts"].numpy()
+        hist = scan.hist.tolist()
+        values, wins, pos = scan.top_values, scan.top_windows, scan.top_positions
+        acts = scan.top_acts.numpy()
         rows = []
-        for n in range(acc.d_mlp):
+        for n in range(scan.units):
             keep = wins[n] >= 0
             examples = [
                 {"window": int(w), "position": int(p), "value": float(v)}
@@ -173,13 +193,8 @@ class ResultStore:
             )
 
     def latest_job(self, model: str, kind: str, status: str = "done") -> int | None:
-        with self.db.session() as s:
-            return s.scalar(
-                select(JobRow.id)
-                .where(JobRow.model == model, JobRow.kind == kind, JobRow.status == status)
-                .order_by(JobRow.id.desc())
-                .limit(1)
-            )
+        job = latest_job(self.db, model, kind, status)
+        return job.id if job is not None else None
 
     # ---- next-token neurons ------------------------------------------------------------------
     def save_token_neurons(self, job_id: int, neurons: Sequence[NextTokenNeuron]) -> None:

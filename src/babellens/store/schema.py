@@ -23,7 +23,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base",
     "JobRow",
-    "LookupsReportRow",
     "NeuronStatRow",
     "ReportRow",
     "ScanWindowRow",
@@ -103,18 +102,6 @@ class TokenNeuronRow(Base):
     suppressed: Mapped[list[Any]] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_token_neurons_layer_word", "job_id", "layer", "word_score"),)
-
-
-class LookupsReportRow(Base):
-    """A context look-up report (babellens.lookups.report), whole, as versioned JSON."""
-
-    __tablename__ = "lookups_reports"
-
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer)
-    model: Mapped[str] = mapped_column(String(512), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    report: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class ReportRow(Base):

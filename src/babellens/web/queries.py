@@ -7,13 +7,18 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
-
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.models.loading import load_tokenizer
 from babellens.models.token_text import token_pieces
 from babellens.store import Database, Job, JobStore, NeuronRecord, ResultStore
-from babellens.store.schema import JobRow, NeuronStatRow, TokenNeuronRow
+from babellens.store.jobs import latest_jobs
+from babellens.store.layer_tables import (
+    congruent_layers,
+    NeuronListing,
+    layer_listing,
+    layer_totals,
+    promoted_tokens,
+)
 from babellens.web.schemas import (
     LayerPage,
     LayerStats,
@@ -57,7 +62,7 @@ def slug_model(slug: str) -> str:
     return slug.replace("--", "/")
 
 
-def _card(row: JobRow, token_job: int | None) -> ModelCard:
+def _card(row: Job, token_job: int | None) -> ModelCard:
     summary = row.summary.get("model_summary", {})
     return ModelCard(
         model=row.model,
@@ -74,19 +79,9 @@ def _card(row: JobRow, token_job: int | None) -> ModelCard:
     )
 
 
-def _latest_done(db: Database, kind: str) -> dict[str, JobRow]:
-    """The newest finished job of ``kind`` per model."""
-    with db.session() as s:
-        rows = s.scalars(
-            select(JobRow).where(JobRow.kind == kind, JobRow.status == "done").order_by(JobRow.id)
-        ).all()
-        s.expunge_all()
-    return {row.model: row for row in rows}
-
-
 def model_cards(db: Database) -> list[ModelCard]:
-    scans = _latest_done(db, "scan")
-    tokens = _latest_done(db, "next_token_neurons")
+    scans = latest_jobs(db, "scan")
+    tokens = latest_jobs(db, "next_token_neurons")
     cards = [_card(row, tokens[m].id if m in tokens else None) for m, row in scans.items()]
     return sorted(cards, key=lambda c: c.scan_job, reverse=True)
 
@@ -113,54 +108,18 @@ def check_neuron(card: ModelCard, layer: int, neuron: int) -> None:
 
 
 def layer_stats(db: Database, card: ModelCard) -> list[LayerStats]:
-    stat = NeuronStatRow
-    query = (
-        select(
-            stat.layer,
-            func.count(),
-            func.avg(stat.max),
-            func.avg(stat.density),
-            func.sum(case((stat.max <= 0, 1), else_=0)),
-        )
-        .where(stat.job_id == card.scan_job)
-        .group_by(stat.layer)
-        .order_by(stat.layer)
-    )
-    with db.session() as s:
-        rows = s.execute(query).all()
-        congruent: set[int] = set()
-        if card.token_job is not None:
-            congruent = set(
-                s.scalars(
-                    select(TokenNeuronRow.layer)
-                    .where(TokenNeuronRow.job_id == card.token_job)
-                    .distinct()
-                )
-            )
+    congruent = congruent_layers(db, card.token_job)
     return [
         LayerStats(
-            layer=layer,
-            neurons=int(n),
-            mean_max=float(mx),
-            mean_density=float(dens),
-            dead=int(dead or 0),
-            has_congruence=layer in congruent,
+            layer=t.layer,
+            neurons=t.neurons,
+            mean_max=t.mean_max,
+            mean_density=t.mean_density,
+            dead=t.dead,
+            has_congruence=t.layer in congruent,
         )
-        for layer, n, mx, dens, dead in rows
+        for t in layer_totals(db, card.scan_job)
     ]
-
-
-# whole-word congruence; a vocabulary without whole-word tokens (-inf) falls back to any token
-_CONGRUENCE = case(
-    (TokenNeuronRow.word_score > -1e300, TokenNeuronRow.word_score), else_=TokenNeuronRow.score
-)
-_SORTS = {
-    "max": NeuronStatRow.max,
-    "density": NeuronStatRow.density,
-    "mean": NeuronStatRow.mean,
-    "neuron": NeuronStatRow.neuron,
-    "congruence": _CONGRUENCE,
-}
 
 
 def layer_page(
@@ -174,7 +133,16 @@ def layer_page(
     limit: int,
 ) -> LayerPage:
     check_layer(card, layer)
-    neurons = _neuron_rows(db, card, layer, sort, descending, offset, limit)
+    total, rows = layer_listing(
+        db,
+        card.scan_job,
+        card.token_job,
+        layer,
+        sort=sort,
+        descending=descending,
+        offset=offset,
+        limit=limit,
+    )
     tops = []
     if card.token_job is not None:
         tops = ResultStore(db).top_token_neurons(card.token_job, layer, 10)
@@ -185,69 +153,28 @@ def layer_page(
         descending=descending,
         offset=offset,
         limit=limit,
-        total=_layer_size(db, card, layer),
-        neurons=neurons,
+        total=total,
+        neurons=_neuron_rows(db, card, layer, rows),
         next_token_neurons=tops,
     )
 
 
-def _layer_size(db: Database, card: ModelCard, layer: int) -> int:
-    query = (
-        select(func.count())
-        .select_from(NeuronStatRow)
-        .where(NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)
-    )
-    with db.session() as s:
-        return s.scalar(query) or 0
-
-
 def _neuron_rows(
-    db: Database,
-    card: ModelCard,
-    layer: int,
-    sort: str,
-    descending: bool,
-    offset: int,
-    limit: int,
+    db: Database, card: ModelCard, layer: int, rows: list[NeuronListing]
 ) -> list[NeuronRow]:
-    """One page of the layer's table in SQL (sorted, offset, limited), joined with each neuron's
-    congruence and promoted token, then with its best explanation."""
-    join_on = and_(
-        TokenNeuronRow.job_id == (card.token_job or -1),
-        TokenNeuronRow.layer == NeuronStatRow.layer,
-        TokenNeuronRow.neuron == NeuronStatRow.neuron,
-    )
-    order = _SORTS[sort].desc() if descending else _SORTS[sort].asc()
-    query = (
-        select(
-            NeuronStatRow.neuron,
-            NeuronStatRow.max,
-            NeuronStatRow.mean,
-            NeuronStatRow.density,
-            _CONGRUENCE,
-            TokenNeuronRow.word_token,
-            TokenNeuronRow.promoted,
-        )
-        .outerjoin(TokenNeuronRow, join_on)
-        .where(NeuronStatRow.job_id == card.scan_job, NeuronStatRow.layer == layer)
-        .order_by(order.nulls_last(), NeuronStatRow.neuron)
-        .offset(offset)
-        .limit(limit)
-    )
-    with db.session() as s:
-        rows = s.execute(query).all()
+    """The store's page of the layer's table, each neuron with its best explanation."""
     explained = _layer_explanations(db, card.model, layer)
     return [
         NeuronRow(
-            neuron=n,
-            max=mx,
-            mean=mean,
-            density=dens,
-            congruence=score,
-            top_token=(tok or (promoted or [{}])[0]).get("token"),
-            **explained.get(n, {}),
+            neuron=r.neuron,
+            max=r.max,
+            mean=r.mean,
+            density=r.density,
+            congruence=r.congruence,
+            top_token=(r.word_token or (r.promoted or [{}])[0]).get("token"),
+            **explained.get(r.neuron, {}),
         )
-        for n, mx, mean, dens, score, tok, promoted in rows
+        for r in rows
     ]
 
 
@@ -347,22 +274,18 @@ def _search_tokens(db: Database, card: ModelCard, needle: str, limit: int) -> li
     if card.token_job is None or not needle:
         return []
     wanted = needle.casefold()
-    query = select(TokenNeuronRow.layer, TokenNeuronRow.neuron, TokenNeuronRow.promoted).where(
-        TokenNeuronRow.job_id == card.token_job
-    )
     hits = []
-    with db.session() as s:
-        for layer, neuron, promoted in s.execute(query):
-            for rank, tok in enumerate(promoted):
-                if tok["token"].strip().casefold() == wanted:
-                    hits.append(
-                        SearchHit(
-                            layer=layer,
-                            neuron=neuron,
-                            score=tok["score"],
-                            reason=f"promotes {tok['token']!r} (rank {rank + 1})",
-                        )
+    for layer, neuron, promoted in promoted_tokens(db, card.token_job):
+        for rank, tok in enumerate(promoted):
+            if tok["token"].strip().casefold() == wanted:
+                hits.append(
+                    SearchHit(
+                        layer=layer,
+                        neuron=neuron,
+                        score=tok["score"],
+                        reason=f"promotes {tok['token']!r} (rank {rank + 1})",
                     )
-                    break
+                )
+                break
     hits.sort(key=lambda h: -(h.score or 0.0))
     return hits[:limit]

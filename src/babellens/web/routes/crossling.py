@@ -9,7 +9,7 @@ from babellens.crossling.report import ExperimentReport
 from babellens.data.prompts import instruction_languages
 from babellens.errors import InvalidInputError
 from babellens.models.bundled import BUNDLED_MODELS
-from babellens.store import Job, JobStore
+from babellens.store import Job, JobStore, ReportStore
 from babellens.web.charts import crossling_charts
 from babellens.web.deps import DbDep, JobId, RunnerDep, SettingsDep, require_token
 from babellens.web.pages import page
@@ -124,5 +124,5 @@ def extend_experiment(db: DbDep, runner: RunnerDep, job_id: JobId, body: ExtendR
 @page(router, "/crossling/{job_id}", "crossling_report.html", title="Cross-lingual experiment")
 def report_page(db: DbDep, job_id: JobId) -> ReportPage:
     job = finished_job(db, job_id, "crossling", "cross-lingual experiment")
-    report = ExperimentReport.model_validate(job.summary)
+    report = ReportStore(db).get(job_id, ExperimentReport)
     return ReportPage(job=job, report=report, charts=crossling_charts(report))

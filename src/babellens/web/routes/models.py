@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from babellens.store.schema import JobRow
+from babellens.store import JobStore
 from babellens.web.charts import histogram_chart, layer_chart
 from babellens.web.deps import DbDep, LayerIndex, NeuronIndex, SettingsDep
 from babellens.web.pages import page
@@ -25,9 +25,7 @@ router = APIRouter()
 @page(router, "/models/{slug}", "model.html", title="Model")
 def model(db: DbDep, slug: str) -> ModelPage:
     card = model_card(db, slug)
-    with db.session() as s:
-        row = s.get(JobRow, card.scan_job)
-        summary = dict(row.summary.get("model_summary", {})) if row else {}
+    summary = dict(JobStore(db).get(card.scan_job).summary.get("model_summary", {}))
     layers = layer_stats(db, card)
     return ModelPage(card=card, summary=summary, layers=layers, charts=[layer_chart(layers)])
 

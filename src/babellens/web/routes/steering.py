@@ -7,7 +7,7 @@ from babellens.jobs.kinds import SteeringEvalParams
 from babellens.steering import concept_names
 from babellens.steering.evaluate import SteeringReport
 from babellens.steering.library import list_vectors
-from babellens.store import Job, JobStore
+from babellens.store import Job, JobStore, ReportStore
 from babellens.web.charts import steering_charts
 from babellens.web.deps import DbDep, JobId, LiveDep, RunnerDep, SettingsDep, require_token
 from babellens.web.pages import page
@@ -73,5 +73,5 @@ def start_evaluation(db: DbDep, runner: RunnerDep, body: EvaluationRequest) -> J
 @page(router, "/steering/evaluations/{job_id}", "steering_eval.html", title="Steering evaluation")
 def evaluation_page(db: DbDep, job_id: JobId) -> EvaluationPage:
     job = finished_job(db, job_id, "steering_eval", "steering evaluation")
-    report = SteeringReport(**job.summary)
+    report = ReportStore(db).get(job_id, SteeringReport)
     return EvaluationPage(job=job, report=report, charts=steering_charts(report))
