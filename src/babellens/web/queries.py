@@ -13,8 +13,8 @@ from babellens.models.token_text import token_pieces
 from babellens.store import Database, Job, JobStore, NeuronRecord, ResultStore
 from babellens.store.jobs import latest_jobs
 from babellens.store.layer_tables import (
-    congruent_layers,
     NeuronListing,
+    congruent_layers,
     layer_listing,
     layer_totals,
     promoted_tokens,
