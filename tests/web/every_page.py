@@ -16,7 +16,7 @@ from babellens.store import JobStore
 from babellens.store.dictionaries import DictionaryStore
 from babellens.store.lookups import LookupsStore
 from babellens.store.reports import ReportStore
-from crossling_reports import make_report
+from crossling_reports import finish_with_report, make_report
 from dictionary_fakes import random_dictionary
 from lookups_fakes import SCRIPTS, ScriptedProvider, tiny_config, write_corpus
 
@@ -67,7 +67,7 @@ def _crossling(scanned) -> int:
 
     jobs = JobStore(scanned.db)
     job = jobs.create("crossling", scanned.model, ExperimentConfig().model_dump(mode="json"))
-    jobs.finish(job.id, "done", summary=make_report(scanned.model).model_dump(mode="json"))
+    finish_with_report(scanned.db, job.id, make_report(scanned.model))
     return job.id
 
 
@@ -127,6 +127,7 @@ def every_page(scanned) -> dict[str, str]:
         "/models/{slug}/layers/{layer}": f"{model}/layers/1",
         "/models/{slug}/layers/{layer}/neurons/{neuron}": f"{model}/layers/1/neurons/2",
         "/models/{slug}/search": f"{model}/search?q=1/2",
+        "/search": "/search?q=1/2",
         "/jobs/{job_id}": f"/jobs/{scanned.scan_id}",
         "/steering/evaluations/{job_id}": f"/steering/evaluations/{steering_job}",
         "/crossling/{job_id}": f"/crossling/{_crossling(scanned)}",

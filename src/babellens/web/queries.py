@@ -221,6 +221,11 @@ def neuron_links(card: ModelCard, layer: int, neuron: int) -> list[NeuronLink]:
 _NEURON_ID = re.compile(r"^\s*L?(\d+)\s*[/:.,\s]\s*N?(\d+)\s*$", re.IGNORECASE)
 
 
+def search_kind(query: str) -> str:
+    """What a one-field search box means: a neuron id if it reads as one, else explanation text."""
+    return "neuron" if _NEURON_ID.match(query.strip()) else "explanation"
+
+
 def search(db: Database, card: ModelCard, query: str, by: str, limit: int) -> SearchResults:
     """By neuron id (``5/123``, ``L5N123``), by promoted token, or by explanation text."""
     hits: list[SearchHit] = []

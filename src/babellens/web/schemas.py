@@ -40,6 +40,7 @@ __all__ = [
     "NeuronRow",
     "NeuronTrace",
     "NeuronTraceRequest",
+    "SearchEverywhere",
     "SearchHit",
     "SearchResults",
     "SteerRequest",
@@ -194,6 +195,15 @@ class SearchResults(BaseModel):
     by: Literal["neuron", "token", "explanation", "meaning"]
     hits: list[SearchHit]
     note: str | None = None
+
+
+class SearchEverywhere(BaseModel):
+    """The top bar's search over every model with a finished scan, one result list per model."""
+
+    query: str
+    by: Literal["neuron", "token", "explanation", "meaning"]
+    model: str | None = Field(None, description="The one model searched, if the search was scoped")
+    results: list[SearchResults]
 
 
 class LivePrompt(BaseModel):

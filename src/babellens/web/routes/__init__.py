@@ -12,6 +12,7 @@ from babellens.web.routes import (
     lookups,
     models,
     safety,
+    search,
     steering,
 )
 
@@ -25,6 +26,7 @@ ROUTERS = [
     dictionaries.router,
     lookups.router,
     graphs.router,
+    search.router,
     jobs.router,
     glossary.router,
     api_docs.router,
