@@ -7,6 +7,7 @@ import torch
 
 from babellens.analyses.neuron_scan.histogram import N_BINS, reference_bin
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
+from babellens.control import LocalControl, StopRequested
 from babellens.data import Corpus, Document, batches, make_windows
 from tiny_models import TINY_TEXTS, tiny_lm_with_tokenizer
 
@@ -100,13 +101,25 @@ def _check_equals_brute_force(lm, windows, mode) -> NeuronScan:
     return scan
 
 
+class _EveryState(LocalControl):
+    """Keeps every state the scan saves, to resume from each of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[dict[str, torch.Tensor]] = []
+
+    def save_state(self, tensors, meta, done) -> None:
+        assert meta == {"kind": "scan"}
+        self.saved.append({k: v.clone() for k, v in tensors.items()})
+
+
 def test_resume_from_any_checkpoint_is_exact(setup):
     lm, windows = setup
     full = NeuronScan(lm, windows, CONFIG)
     full.run()
-    saved = []
-    partial = NeuronScan(lm, windows, CONFIG)
-    partial.run(checkpoint=lambda s: saved.append(s.state_dict()))
+    recorder = _EveryState()
+    NeuronScan(lm, windows, CONFIG).run(recorder)
+    saved = recorder.saved
     assert len(saved) > 2
     for state in saved[:-1]:
         resumed = NeuronScan(lm, windows, CONFIG)
@@ -121,9 +134,17 @@ def test_stop_early_then_continue(setup):
     lm, windows = setup
     scan = NeuronScan(lm, windows, CONFIG)
     calls = iter(range(100))
-    assert scan.run(should_stop=lambda: next(calls) >= 2) is False
+    control = LocalControl(stop=lambda: next(calls) >= 2)
+    with pytest.raises(StopRequested):
+        scan.run(control)
     assert 0 < scan.windows_done < len(windows)
-    assert scan.run() is True and scan.finished
+    resumed = NeuronScan(lm, windows, CONFIG)  # a new scan starts from the control's checkpoint
+    assert resumed.run(LocalControl(_blob=control._blob)) is True and resumed.finished
+    assert resumed.windows_done == len(windows)
+    full = NeuronScan(lm, windows, CONFIG)
+    full.run()
+    for key, value in full.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
 
 
 def test_merge_of_shards_is_exact(setup):
@@ -186,10 +207,11 @@ def test_dense_updates_resume_and_merge_exactly_like_sparse_ones(setup):
     lm, windows = setup
     sparse = NeuronScan(lm, windows, CONFIG, update_mode="sparse")
     sparse.run()
-    saved = []
+    recorder = _EveryState()
     dense = NeuronScan(lm, windows, CONFIG, update_mode="dense")
     assert all(acc.mode == "dense" and acc.merge_every == 4 for acc in dense.accumulators.values())
-    dense.run(checkpoint=lambda s: saved.append(s.state_dict()))
+    dense.run(recorder)
+    saved = recorder.saved
     for key, value in sparse.state_dict().items():
         assert torch.equal(dense.state_dict()[key], value), key
     assert len(saved) > 4

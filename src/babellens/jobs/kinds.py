@@ -15,7 +15,6 @@ from pydantic import Field
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig, next_token_neurons
-from babellens.control import StopRequested
 from babellens.data.corpus import Corpus, load_corpus
 from babellens.data.windows import Window, make_windows
 from babellens.jobs import crossling_job as _crossling_job  # noqa: F401 - registers its kind
@@ -83,19 +82,7 @@ def _scan_here(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanned:
         corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
     )
     scan = NeuronScan(lm, windows, config)
-    state = ctx.load_state()
-    if state is not None:
-        scan.load_state_dict(state.tensors)
-
-    def checkpoint(s: NeuronScan) -> None:
-        ctx.save_state(s.state_dict(), {"kind": "scan"}, s.tokens_done)
-
-    def progress(done: int, total: int) -> None:
-        ctx.progress(done, total, "tokens")
-
-    if not scan.run(progress=progress, should_stop=ctx.should_stop, checkpoint=checkpoint):
-        checkpoint(scan)
-        raise StopRequested
+    scan.run(ctx)  # resumes from the job's checkpoint; a cancel saves the state and raises
     return _Scanned(list(windows), scan.accumulators, _summary(lm))
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from babellens.control import StopRequested
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.registry import job_kind
 from babellens.lookups.config import LookupsConfig
-from babellens.lookups.pipeline import LookupsState, run_lookups
+from babellens.lookups.pipeline import run_lookups
 from babellens.lookups.report import LookupsReport
 from babellens.store.lookups import LookupsStore
 from babellens.store.lookups_inputs import StoredLookupsInputs
@@ -42,26 +41,12 @@ def run_lookups_job(ctx: JobContext) -> dict[str, Any]:
     config = ctx.params
     assert isinstance(config, LookupsConfig)
     lm = cached_model(ctx.job.model, dtype="float32")  # attribution gradients: float32
-    saved = ctx.load_state()
-    state = LookupsState.model_validate(saved.meta) if saved is not None else None
-
-    def progress(done: int, total: int) -> None:
-        # the pipeline (lookups/) reports progress but polls no stop: the job stops it here
-        ctx.progress(done, total, "steps")
-        if ctx.should_stop():
-            raise StopRequested
-
-    def checkpoint(s: LookupsState) -> None:
-        ctx.save_state({}, s.model_dump(mode="json"), s.pass_steps + len(s.done))
-
     report = run_lookups(
         lm,
         config,
         stored=StoredLookupsInputs(ctx.db),
         model=ctx.job.model,
-        state=state,
-        progress=progress,
-        checkpoint=checkpoint,
+        control=ctx,
         job_id=ctx.job.id,
     )
     LookupsStore(ctx.db).save(ctx.job.id, report)

@@ -24,6 +24,7 @@ from babellens.analyses.next_token_neurons import (
     next_token_neurons,
 )
 from babellens.autointerp import ChatProvider, Message, get_provider
+from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.corpus import Corpus, load_corpus
 from babellens.data.windows import batches, make_windows
@@ -317,6 +318,21 @@ def _providers(
     return explainer, scorer
 
 
+def _steps(control: RunControl) -> Progress:
+    """Progress in steps that also polls the stop: a step is the unit a stop may end."""
+
+    def report(done: int, total: int) -> None:
+        control.progress(done, total, "steps")
+        if control.should_stop():
+            raise StopRequested
+
+    return report
+
+
+def _save(control: RunControl, state: LookupsState) -> None:
+    control.save_state({}, state.model_dump(mode="json"), state.pass_steps + len(state.done))
+
+
 def run_lookups(
     lm: LanguageModel,
     config: LookupsConfig | None = None,
@@ -326,11 +342,12 @@ def run_lookups(
     explainer: ChatProvider | None = None,
     scorer: ChatProvider | None = None,
     state: LookupsState | None = None,
-    progress: Progress | None = None,
-    checkpoint: Callable[[LookupsState], None] | None = None,
+    control: RunControl | None = None,
     job_id: int | None = None,
 ) -> LookupsReport:
-    """Run (or resume from ``state``) the analysis; ``stored`` lets it reuse earlier jobs'
+    """Run the analysis under ``control`` (progress in steps, a stop polled between steps, the
+    state saved after the corpus pass and after every neuron); it resumes from the control's
+    checkpoint, or from ``state`` when one is given. ``stored`` lets it reuse earlier jobs'
     congruence and scans (``StoredLookupsInputs(db)`` from the store).
 
     ``explainer``/``scorer`` default to the providers the config names, with their answers
@@ -338,15 +355,17 @@ def run_lookups(
     """
     config = config or LookupsConfig()
     model = model or lm.name
+    control = control or LocalControl()
     if state is None:
-        state = prepare(lm, config, stored=stored, model=model, progress=progress)
-        if checkpoint is not None:
-            checkpoint(state)
+        saved = control.load_state()
+        state = LookupsState.model_validate(saved.meta) if saved is not None else None
+    if state is None:
+        state = prepare(lm, config, stored=stored, model=model, progress=_steps(control))
+        _save(control, state)
     explainer, scorer = _providers(config, explainer, scorer)
     finished = {(n.group, n.layer, n.neuron) for n in state.done}
     for i, t in enumerate(state.targets):
-        if progress is not None:
-            progress(state.pass_steps + i, state.total_steps)
+        _steps(control)(state.pass_steps + i, state.total_steps)
         if (t.group, t.layer, t.neuron) in finished:
             continue
         lookup = analyse_neuron(
@@ -359,8 +378,6 @@ def run_lookups(
             scorer,
         )
         state.done.append(lookup)
-        if checkpoint is not None:
-            checkpoint(state)
-    if progress is not None:
-        progress(state.total_steps, state.total_steps)
+        _save(control, state)
+    control.progress(state.total_steps, state.total_steps, "steps")
     return build_report(model, config, state, explainer.name, scorer.name, job_id)

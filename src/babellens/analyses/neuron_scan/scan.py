@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, UpdateMode, Workspace
+from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, WindowBatch, batches
 from babellens.errors import InvalidInputError
@@ -43,10 +44,6 @@ class ScanConfig(BaseModel):
         description="The model's dtype for a scan job (auto: bfloat16 where the hardware has fast "
         "bfloat16). The statistics are float32/float64 whatever it is.",
     )
-
-
-Progress = Callable[[int, int], None]
-"""(tokens done, tokens total)."""
 
 
 class NeuronScan:
@@ -150,30 +147,32 @@ class NeuronScan:
             start=self.windows_done,
         )
 
-    def run(
-        self,
-        *,
-        progress: Progress | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        checkpoint: Callable[[NeuronScan], None] | None = None,
-    ) -> bool:
-        """Scan from ``windows_done`` on; returns True when finished, False when stopped early."""
+    def run(self, control: RunControl | None = None) -> bool:
+        """Scan from ``windows_done`` on, under ``control``: progress in tokens, the stop polled
+        between batches, the state saved every ``checkpoint_every_s`` and when stopped. Starts
+        from the control's checkpoint when it has one. Returns True when finished; raises
+        :class:`StopRequested` (state saved) when the control asked it to stop."""
+        control = control or LocalControl()
+        saved = control.load_state()
+        if saved is not None:
+            self.load_state_dict(saved.tensors)
         last_save = time.monotonic()
         for batch in self.batches():
-            if should_stop is not None and should_stop():
-                return False
+            if control.should_stop():
+                self.save_to(control)
+                raise StopRequested
             self.step(batch)
-            if progress is not None:
-                progress(self.tokens_done, self.total_tokens)
-            if (
-                checkpoint is not None
-                and time.monotonic() - last_save >= self.config.checkpoint_every_s
-            ):
-                checkpoint(self)
+            control.progress(self.tokens_done, self.total_tokens, "tokens")
+            if time.monotonic() - last_save >= self.config.checkpoint_every_s:
+                self.save_to(control)
                 last_save = time.monotonic()
         for acc in self.accumulators.values():
             acc.flush()  # dense mode queues candidates: the finished scan holds them all
         return True
+
+    def save_to(self, control: RunControl) -> None:
+        """The scan's state as the control's checkpoint (its tensors; the kind in the metadata)."""
+        control.save_state(self.state_dict(), {"kind": "scan"}, self.tokens_done)
 
 
 def device_tokens_per_batch(lm: LanguageModel, window_len: int = 128, cap: int = 65536) -> int:
