@@ -121,3 +121,55 @@ def test_graph_compare_reports_every_layer_beside_its_control(
     for row in report["layers"]:
         assert 0 <= row["shared_fraction"] <= 1 and 0 <= row["control_fraction"] <= 1
     assert set(report["replacement_scores"]) == {"en", "fr"}
+
+
+def test_a_stored_transcoder_set_traces_by_its_id_like_its_folder(
+    model_folder: str, transcoder_dir: str, tmp_path, capsys
+) -> None:
+    """`--transcoders 7` (a set in the dictionaries store) gives the graph the folder gives."""
+    from babellens.dictionaries.model import SparseDictionary
+    from babellens.store import open_database
+    from babellens.store.dictionaries import DictionaryStore
+    from babellens.store.transcoder_sets import load_transcoder_set, stored_set_id
+
+    url = f"sqlite:///{tmp_path / 'sets.db'}"
+    db = open_database(url)
+    members = {}
+    for layer, simple in load_transcoders(transcoder_dir).items():
+        tc = SparseDictionary(
+            simple.d_in,
+            simple.width,
+            kind="transcoder",
+            hook_in=f"mlp_in.{layer}",
+            hook_out=f"mlp_out.{layer}",
+            activation="jumprelu",
+        )
+        tc.load_state_dict({k: getattr(simple, k) for k in tc.state_dict()})
+        members[layer] = tc
+    info = DictionaryStore(db).save(list(members.values()), model=model_folder, source="test")
+    assert stored_set_id(str(info.id)) == stored_set_id(f"dict:{info.id}") == info.id
+    assert stored_set_id(transcoder_dir) is None
+    loaded = load_transcoder_set(db, f"dict:{info.id}")
+    x = torch.randn(3, load(model_folder).adapter.d_model)
+    assert sorted(loaded) == sorted(members)
+    for layer, tc in members.items():
+        assert torch.equal(loaded[layer].encode(x), tc.encode(x))
+
+    def graph(spec: str) -> dict:
+        argv = ["graph", model_folder, "--prompt", "Paris is", "--transcoders", spec]
+        code, stdout, err = run_cli([*argv, "--db", url, "--json"], capsys)
+        assert code == 0, err
+        return json.loads(stdout)
+
+    by_id, by_folder = graph(str(info.id)), graph(transcoder_dir)
+    assert by_id["nodes"] == by_folder["nodes"] and by_id["links"] == by_folder["links"]
+    assert by_id["nodes"] and by_id["links"]
+
+    sae = DictionaryStore(db).save(
+        [SparseDictionary(d_in=x.shape[1], width=8, hook_in="resid_post.1", k=2)],
+        model=model_folder,
+        source="test",
+    )
+    argv = ["graph", model_folder, "--prompt", "x", "--transcoders", str(sae.id), "--db", url]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "not a transcoder set" in err and len(err.strip().splitlines()) == 1

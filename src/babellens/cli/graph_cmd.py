@@ -38,7 +38,9 @@ app = typer.Typer(
 TranscodersOpt = Annotated[
     str,
     typer.Option(
-        "--transcoders", help="Per-layer transcoder set (a folder of layer_L.safetensors)."
+        "--transcoders",
+        help="Per-layer transcoder set: a stored set's id (`babellens dict list`) or a folder "
+        "of layer_L.safetensors.",
     ),
 ]
 
@@ -47,6 +49,13 @@ def _config(**values: Any):
     from babellens.graphs.attribution import GraphConfig
 
     return GraphConfig(**{k: v for k, v in values.items() if v is not None})
+
+
+def _transcoders(spec: str, db_url: str | None) -> Any:
+    from babellens.store import open_database
+    from babellens.store.transcoder_sets import load_transcoder_set
+
+    return load_transcoder_set(open_database(db_url), spec)
 
 
 @app.command("make")
@@ -63,11 +72,11 @@ def make(
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Targets per backward.")] = 32,
     max_feature_nodes: Annotated[int | None, typer.Option(min=1)] = None,
     json: JsonOpt = False,
+    db: DbOpt = None,
 ) -> None:
     """Trace one prompt: nodes, pruned edges, replacement and completeness scores."""
     from babellens.graphs.build import build_graph
     from babellens.graphs.neuronpedia import write_graph_json
-    from babellens.graphs.transcoders import load_transcoders
 
     config = _config(
         node_threshold=node_threshold,
@@ -76,7 +85,7 @@ def make(
         batch_size=batch_size,
         max_feature_nodes=max_feature_nodes,
     )
-    tcs = load_transcoders(transcoders)
+    tcs = _transcoders(transcoders, db)
     lm = load_with_status(model, quiet=json)
     from babellens.control import LocalControl
 
@@ -147,13 +156,13 @@ def compare(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 32,
     json: JsonOpt = False,
+    db: DbOpt = None,
 ) -> None:
     """Per layer, the influence share of features common to all languages' graphs vs a control."""
     from babellens.graphs.compare import compare_graphs
-    from babellens.graphs.transcoders import load_transcoders
 
     parallel, control = _read_prompts(prompts)
-    tcs = load_transcoders(transcoders)
+    tcs = _transcoders(transcoders, db)
     lm = load_with_status(model, quiet=json)
     with job_progress("graphs", "prompts", enabled=not json) as bar:
         report = compare_graphs(

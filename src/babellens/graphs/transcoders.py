@@ -78,9 +78,10 @@ def check_transcoders(transcoders: TranscoderSet, n_layers: int, d_model: int) -
 
 
 def load_transcoders(spec: str) -> TranscoderSet:
-    """The transcoder set named ``spec``: the one place the dictionaries store gets wired in.
+    """The transcoder set in the folder ``spec`` (``layer_<L>.safetensors`` files).
 
-    Today ``spec`` is a folder of ``layer_<L>.safetensors`` files.
+    A stored dictionary set's id is resolved one layer up, by
+    :func:`babellens.store.transcoder_sets.load_transcoder_set` (graphs do not read the store).
     """
     return load_transcoder_dir(spec)
 
@@ -105,7 +106,7 @@ def save_transcoder_dir(transcoders: TranscoderSet, path: str | Path) -> Path:
 def load_transcoder_dir(path: str | Path) -> TranscoderSet:
     """Read ``layer_<L>.safetensors`` files (the SparseDictionary layout) from a folder.
 
-    The lead wires stored dictionary sets in here; until then a folder is the way in.
+    Stored dictionary sets are read through the store (``store/transcoder_sets.py``).
     """
     from safetensors import safe_open
 

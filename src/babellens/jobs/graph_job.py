@@ -12,11 +12,11 @@ from pydantic import Field
 
 from babellens.graphs.attribution import GraphConfig
 from babellens.graphs.build import build_graph
-from babellens.graphs.transcoders import load_transcoders
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.registry import JobParams, job_kind
 from babellens.store.reports import ReportStore
+from babellens.store.transcoder_sets import load_transcoder_set
 
 __all__ = ["GraphJobParams", "run_graph_job"]
 
@@ -24,7 +24,9 @@ __all__ = ["GraphJobParams", "run_graph_job"]
 class GraphJobParams(GraphConfig, JobParams):
     prompt: str = Field(min_length=1, max_length=2000, description="the prompt to trace")
     transcoders: str = Field(
-        min_length=1, max_length=1000, description="the per-layer transcoder set (a folder for now)"
+        min_length=1,
+        max_length=1000,
+        description="the per-layer transcoder set: a stored set's id (7 or dict:7) or a folder",
     )
 
 
@@ -33,7 +35,7 @@ def run_graph_job(ctx: JobContext) -> dict[str, Any]:
     """Attribution graph of a prompt through per-layer transcoders."""
     params: GraphJobParams = ctx.params  # type: ignore[assignment]
     lm = cached_model(ctx.job.model, dtype="float32")  # exact edges: float32
-    transcoders = load_transcoders(params.transcoders)
+    transcoders = load_transcoder_set(ctx.db, params.transcoders)
     config = GraphConfig(**params.model_dump(include=set(GraphConfig.model_fields)))
     built = build_graph(
         lm, transcoders, params.prompt, config, transcoders_id=params.transcoders, control=ctx

@@ -91,18 +91,18 @@ def _sources(db: Database) -> list[GraphSource]:
     return list(seen.values())
 
 
-def _made_here(report: GraphReport) -> tuple[Any, Any]:
+def _made_here(db: Database, report: GraphReport) -> tuple[Any, Any]:
     """The transcoders and prompt ids of a graph made here (imported files name neither)."""
     import torch
 
-    from babellens.graphs.transcoders import load_transcoders
+    from babellens.store.transcoder_sets import load_transcoder_set
 
     specs = report.metadata.transcoder_list
     if not specs or specs[0].startswith("file:") or not report.metadata.prompt_token_ids:
         raise InvalidInputError(
             "this graph was imported from a file: this needs a graph made here (babellens graph)"
         )
-    return load_transcoders(specs[0]), torch.tensor(report.metadata.prompt_token_ids)
+    return load_transcoder_set(db, specs[0]), torch.tensor(report.metadata.prompt_token_ids)
 
 
 @page(router, "/graphs", "graphs_list.html", title="Graphs", nav=35)
@@ -161,7 +161,7 @@ def intervene_on_graph(db: DbDep, job_id: JobId, body: InterventionRequest) -> I
     from babellens.jobs.model_cache import cached_model, model_lock
 
     listing, report = _report(db, job_id)
-    transcoders, ids = _made_here(report)
+    transcoders, ids = _made_here(db, report)
     with model_lock(listing.model):
         lm = cached_model(listing.model)
         return intervene(lm, transcoders, ids, body.edits, top=body.top)
@@ -217,7 +217,7 @@ def edge_heads(
     from babellens.jobs.model_cache import cached_model, model_lock
 
     listing, report = _report(db, job_id)
-    transcoders, ids = _made_here(report)
+    transcoders, ids = _made_here(db, report)
     with model_lock(listing.model):
         lm = cached_model(listing.model)
         split = split_link_by_head(FrozenReplacement(lm, transcoders, ids), report, source, target)
