@@ -67,12 +67,17 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             reply = server.next_reply(body, {k.lower(): v for k, v in self.headers.items()})
+            counted = True
             try:
                 time.sleep(reply.delay_s)
                 content = reply.body
                 if content is None:
                     content = answer("echo: " + body["messages"][-1]["content"])
                 raw = content if isinstance(content, bytes) else json.dumps(content).encode()
+                # No longer in flight once the answer leaves: the client may send its next
+                # request the moment it reads this one, before a ``finally`` here would run.
+                server.done()
+                counted = False
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
@@ -83,7 +88,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test)
             finally:
-                server.done()
+                if counted:
+                    server.done()
 
     return Handler
 
