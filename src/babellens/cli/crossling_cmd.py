@@ -137,15 +137,14 @@ def extend(
 ) -> None:
     """Add LoRA conditions to a finished experiment: only the new adapters are trained and
     measured, every other step comes from the run's cache, and the report gains their rows."""
+    from babellens.cli.job_lookup import job_of_kind
     from babellens.crossling.experiment import extended_config
     from babellens.jobs import run_job
     from babellens.store import JobStore, open_database
 
     database = open_database(db)
     jobs = JobStore(database)
-    job = jobs.get(run_id)
-    if job.kind != "crossling":
-        raise InvalidInputError(f"job {run_id} is a {job.kind} job, not a crossling experiment")
+    job = job_of_kind(database, run_id, "crossling", "crossling experiment", done=False)
     config = extended_config(
         job.params, _langs(train_lang), _train_files(train_file, _langs(train_lang))
     )
@@ -165,16 +164,11 @@ def report(
     json: JsonOpt = False,
 ) -> None:
     """Show a finished experiment: rates, transfer, vector similarity, steering, timings."""
-    from babellens.store import JobStore, open_database
+    from babellens.cli.job_lookup import job_of_kind
+    from babellens.store import open_database
 
     database = open_database(db)
-    job = JobStore(database).get(run_id)
-    if job.kind != "crossling":
-        raise InvalidInputError(f"job {run_id} is a {job.kind} job, not a crossling experiment")
-    if job.status != "done":
-        raise InvalidInputError(
-            f"job {run_id} is {job.status}: wait for it, or `babellens jobs resume {run_id}`"
-        )
+    job_of_kind(database, run_id, "crossling", "crossling experiment", done=True)
     _show(database, run_id, json=json)
 
 

@@ -10,7 +10,6 @@ from rich.table import Table
 from babellens.cli.loading import ModelArg
 from babellens.cli.options import DbOpt, JsonOpt
 from babellens.cli.output import console, print_json
-from babellens.errors import InvalidInputError
 from babellens.safety.config import SafetyParams
 
 if TYPE_CHECKING:
@@ -76,16 +75,11 @@ def report(
     json: JsonOpt = False,
 ) -> None:
     """Show a finished safety experiment: base rates, cosines, transfer matrix, costs."""
-    from babellens.store import JobStore, open_database
+    from babellens.cli.job_lookup import job_of_kind
+    from babellens.store import open_database
 
     database = open_database(db)
-    job = JobStore(database).get(run_id)
-    if job.kind != "safety":
-        raise InvalidInputError(f"job {run_id} is a {job.kind} job, not a safety experiment")
-    if job.status != "done":
-        raise InvalidInputError(
-            f"job {run_id} is {job.status}: wait for it, or `babellens jobs resume {run_id}`"
-        )
+    job_of_kind(database, run_id, "safety", "safety experiment", done=True)
     _show(_load(database, run_id), run_id, json)
 
 
