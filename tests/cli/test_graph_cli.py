@@ -173,3 +173,14 @@ def test_a_stored_transcoder_set_traces_by_its_id_like_its_folder(
     argv = ["graph", model_folder, "--prompt", "x", "--transcoders", str(sae.id), "--db", url]
     code, _, err = run_cli(argv, capsys)
     assert code == 2 and "not a transcoder set" in err and len(err.strip().splitlines()) == 1
+
+
+def test_graphs_trace_in_float32_whatever_auto_means_here(
+    model_folder: str, transcoder_dir: str, monkeypatch, capsys
+) -> None:
+    """On a machine where ``auto`` is bfloat16 the float32 transcoders still trace (no crash)."""
+    monkeypatch.setenv("BABELLENS_DTYPE", "bfloat16")
+    argv = ["graph", model_folder, "--prompt", "Paris is", "--transcoders", transcoder_dir]
+    code, stdout, err = run_cli([*argv, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["metadata"]["prompt"] == "Paris is"

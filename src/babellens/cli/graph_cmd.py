@@ -86,7 +86,7 @@ def make(
         max_feature_nodes=max_feature_nodes,
     )
     tcs = _transcoders(transcoders, db)
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype="float32")  # exact edges need float32
     from babellens.control import LocalControl
 
     with job_progress("attribution", "targets", enabled=not json) as bar:
@@ -163,7 +163,7 @@ def compare(
 
     parallel, control = _read_prompts(prompts)
     tcs = _transcoders(transcoders, db)
-    lm = load_with_status(model, quiet=json)
+    lm = load_with_status(model, quiet=json, dtype="float32")  # exact edges need float32
     with job_progress("graphs", "prompts", enabled=not json) as bar:
         report = compare_graphs(
             lm,

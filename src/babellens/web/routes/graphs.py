@@ -163,7 +163,7 @@ def intervene_on_graph(db: DbDep, job_id: JobId, body: InterventionRequest) -> I
     listing, report = _report(db, job_id)
     transcoders, ids = _made_here(db, report)
     with model_lock(listing.model):
-        lm = cached_model(listing.model)
+        lm = cached_model(listing.model, dtype="float32")  # the graph was traced in float32
         return intervene(lm, transcoders, ids, body.edits, top=body.top)
 
 
@@ -219,7 +219,7 @@ def edge_heads(
     listing, report = _report(db, job_id)
     transcoders, ids = _made_here(db, report)
     with model_lock(listing.model):
-        lm = cached_model(listing.model)
+        lm = cached_model(listing.model, dtype="float32")  # the graph was traced in float32
         split = split_link_by_head(FrozenReplacement(lm, transcoders, ids), report, source, target)
     return EdgeHeads(
         source=source,
