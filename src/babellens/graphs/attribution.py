@@ -283,11 +283,15 @@ class _SourceVectors:
 
 def _pre_activations(fr: FrozenReplacement, graph: AttributionGraph) -> torch.Tensor:
     """The targets' values in the clean pass: feature pre-activations, then demeaned logits."""
-    values = []
-    for layer, pos, index in graph.features.tolist():
-        tc = fr.transcoders[layer]
-        x = fr.clean.mlp_in[layer][pos].to(tc.W_enc.dtype)
-        values.append(float(x @ tc.W_enc[:, index] + tc.b_enc[index]))
-    columns, offsets = _read_vectors(fr, graph)
-    logits = fr.clean.final_hidden[-1] @ columns.T.to(fr.clean.final_hidden) + offsets
-    return torch.tensor(values + logits.tolist(), dtype=torch.float64)
+    values = torch.zeros(len(graph.features), dtype=torch.float64)
+    with torch.no_grad():  # values, not part of any backward pass
+        for layer in graph.features[:, 0].unique().tolist():
+            rows = (graph.features[:, 0] == layer).nonzero().flatten()
+            pos, index = graph.features[rows, 1], graph.features[rows, 2]
+            tc = fr.transcoders[layer]
+            x = fr.clean.mlp_in[layer][pos].to(tc.W_enc.dtype)  # [n, d]
+            pre = (x * tc.W_enc[:, index].T).sum(-1) + tc.b_enc[index]
+            values[rows] = pre.double().cpu()
+        columns, offsets = _read_vectors(fr, graph)
+        logits = fr.clean.final_hidden[-1] @ columns.T.to(fr.clean.final_hidden) + offsets
+    return torch.cat([values, logits.double().cpu()])
