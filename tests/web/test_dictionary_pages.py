@@ -58,3 +58,15 @@ def test_missing_dictionary_or_feature_is_404(client, scanned_dictionary):
     assert client.get("/dictionaries/999.json").status_code == 404
     assert client.get(f"/dictionaries/{dict_id}/features/16.json").status_code == 404
     assert client.get(f"/dictionaries/{dict_id}.json", params={"member": 3}).status_code == 404
+
+
+def test_the_model_page_lists_its_dictionaries_with_their_metrics(
+    client, scanned, scanned_dictionary
+):
+    dict_id, _, _ = scanned_dictionary
+    page = client.get(f"/models/{scanned.slug}.json").json()
+    assert [(d["id"], d["hook_in"]) for d in page["dictionaries"]] == [(dict_id, "resid_post.1")]
+    assert page["dictionaries"][0]["metrics"]["eval"]["fvu"] == 0.5
+    html = client.get(f"/models/{scanned.slug}").text
+    assert f'<a href="/dictionaries/{dict_id}">{dict_id}</a>' in html
+    assert "<code>resid_post.1</code>" in html

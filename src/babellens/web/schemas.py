@@ -17,6 +17,7 @@ from babellens.jobs.registry import JobKindInfo
 from babellens.steering.evaluate import SteeringReport
 from babellens.steering.vector import VectorInfo
 from babellens.store import Job, NeuronRecord
+from babellens.store.dictionaries import DictionaryInfo
 from babellens.web.job_forms import JobForm
 
 __all__ = [
@@ -134,6 +135,9 @@ class ModelPage(BaseModel):
     layers: list[LayerStats]
     charts: list[Chart] = Field(
         default_factory=list, description="What the page's charts plot, series by series"
+    )
+    dictionaries: list[DictionaryInfo] = Field(
+        default_factory=list, description="The model's sparse dictionaries, with their metrics"
     )
 
 

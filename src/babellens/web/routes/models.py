@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from babellens.store import JobStore
+from babellens.store.dictionaries import DictionaryStore
 from babellens.web.charts import histogram_chart, layer_chart
 from babellens.web.deps import DbDep, LayerIndex, NeuronIndex, SettingsDep
 from babellens.web.pages import page
@@ -27,7 +28,13 @@ def model(db: DbDep, slug: str) -> ModelPage:
     card = model_card(db, slug)
     summary = dict(JobStore(db).get(card.scan_job).summary.get("model_summary", {}))
     layers = layer_stats(db, card)
-    return ModelPage(card=card, summary=summary, layers=layers, charts=[layer_chart(layers)])
+    return ModelPage(
+        card=card,
+        summary=summary,
+        layers=layers,
+        charts=[layer_chart(layers)],
+        dictionaries=DictionaryStore(db).list(card.model),
+    )
 
 
 @page(router, "/models/{slug}/layers/{layer}", "layer.html", title="Layer")
