@@ -32,6 +32,13 @@ def test_info_json(folder, capsys):
     assert "mlp_in.2" in data["hook_points"]
 
 
+def test_info_lists_the_hook_points_this_model_has(folder, capsys):
+    code, out, _ = _run(["info", folder], capsys)
+    assert code == 0
+    assert "mlp_post.{0..2}" in out and "attn_z.{0..2}" in out
+    assert "router_probs" not in out and "expert_post" not in out  # a dense model has no router
+
+
 def test_trace_neuron_json_matches_library(folder, capsys):
     import babellens
     from babellens.analyses import trace_neuron

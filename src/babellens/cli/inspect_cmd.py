@@ -56,14 +56,25 @@ def print_summary(s: ModelSummary) -> None:
     ):
         table.add_row(key, str(getattr(s, key)))
     table.add_row("n_params", f"{s.n_params / 1e6:.1f} M")
-    table.add_row(
-        "hook points",
-        "\n".join(
-            f"{k}.{{0..{s.n_layers - 1}}}  [dim]{escape(v.description)}[/]"
-            for k, v in HOOK_KINDS.items()
-        ),
-    )
+    table.add_row("hook points", _hook_point_lines(s))
     console.print(table)
+
+
+def _hook_point_lines(s: ModelSummary) -> str:
+    """The kinds this model has, each with its layers: expert points only where a layer is a
+    mixture of experts, so a dense model lists no router."""
+    layers: dict[str, list[int]] = {}
+    for name in s.hook_points:
+        kind, _, layer = name.rpartition(".")
+        layers.setdefault(kind, []).append(int(layer))
+    lines = []
+    for kind, hook in HOOK_KINDS.items():
+        found = sorted(layers.get(kind, []))
+        if not found:
+            continue
+        where = f"0..{s.n_layers - 1}" if len(found) == s.n_layers else ",".join(map(str, found))
+        lines.append(f"{kind}.{{{where}}}  [dim]{escape(hook.description)}[/]")
+    return "\n".join(lines)
 
 
 def trace(
