@@ -10,12 +10,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from babellens.cli.dict_options import kind_and_activation, parse_width
 from babellens.cli.loading import ModelArg
 from babellens.cli.options import DbOpt, JsonOpt, parse_layers
 from babellens.cli.output import console, err_console, print_json
 from babellens.cli.progress import job_progress
 from babellens.dictionaries.config import DictTrainParams, resolve_hooks, resolve_width
-from babellens.dictionaries.model import ACTIVATIONS
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.jobs import cached_model, run_job
 from babellens.jobs.registry import validate_params
@@ -25,28 +25,6 @@ from babellens.store.dictionaries import DictionaryInfo, DictionaryStore
 __all__ = ["app"]
 
 app = typer.Typer(help="Sparse dictionaries: SAEs and transcoders.", no_args_is_help=True)
-
-
-def parse_width(text: str | None) -> tuple[int | None, int | None]:
-    """``"16x"`` -> expansion 16; ``"4096"`` -> width 4096."""
-    if text is None:
-        return None, None
-    try:
-        if text.lower().endswith("x"):
-            return None, int(text[:-1])
-        return int(text), None
-    except ValueError:
-        raise InvalidInputError(f"cannot read width {text!r}: use e.g. 16x or 4096") from None
-
-
-def _kind_and_activation(kind: str, activation: str | None) -> tuple[str, str]:
-    if kind in ACTIVATIONS:  # `--kind topk` is an SAE with that encoder
-        return "sae", kind
-    if kind not in ("sae", "transcoder"):
-        raise InvalidInputError(
-            f"unknown --kind {kind!r}: use sae, transcoder or an encoder ({', '.join(ACTIVATIONS)})"
-        )
-    return kind, activation or "topk"
 
 
 def _run_training(db, model: str, params: DictTrainParams, quiet: bool):
@@ -140,7 +118,7 @@ def _train_params(
     kind: str, activation: str | None, width: str | None, layers: str | None, **options: Any
 ) -> DictTrainParams:
     """The job's parameters from the options, kind and width read the CLI's way."""
-    kind, activation = _kind_and_activation(kind, activation)
+    kind, activation = kind_and_activation(kind, activation)
     w, expansion = parse_width(width)
     layer_list = "all" if layers == "all" else parse_layers(layers)
     raw = {"kind": kind, "layers": layer_list, "activation": activation, "width": w, **options}
