@@ -24,9 +24,9 @@ from babellens.autointerp import (
     get_provider,
 )
 from babellens.autointerp.summary import summarize
+from babellens.capture.language_model import load
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
-from babellens.models.loading import load
 
 
 def _row(name, lm, windows, units, explainer, judge, config, acts) -> dict:

@@ -28,7 +28,7 @@ from babellens.bench.capture import bench_capture
 from babellens.bench.scan import bench_scan
 from babellens.bench.steering import bench_steering
 from babellens.bench.timing import sync_device
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 
 
 def random_model(folder: Path, dtype: torch.dtype, device: str) -> LanguageModel:

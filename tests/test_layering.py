@@ -13,8 +13,8 @@ SRC = Path(__file__).parents[1] / "src" / "babellens"
 
 LAYERS: list[set[str]] = [
     {"errors", "paths", "hub", "registry", "control", "params", "report"},
-    {"capture"},  # hooks over an adapter-shaped interface it declares (capture/model_view.py)
-    {"models"},  # LanguageModel.run / .hooks / .unembed call down into capture
+    {"models"},  # finds, reads and describes a model: loading, specs, adapters, model math
+    {"capture"},  # hooks over the adapter, and the LanguageModel handle that runs them
     {"data"},
     {
         "analyses",

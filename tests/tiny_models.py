@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import transformers as tf
 
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 
 COMMON = {"vocab_size": 128, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
 LLAMA_SHAPE = {

@@ -8,15 +8,17 @@ out = lm.run("The capital of France is", capture=["mlp_post.3"])
 from babellens.capture import (
     HookPoint,
     Intervention,
+    LanguageModel,
     RunResult,
     add,
+    load,
     max_over_positions,
     replace,
     scale,
     zero_ablate,
 )
 from babellens.errors import BabelLensError
-from babellens.models import BUNDLED_MODELS, DEFAULT_MODEL, LanguageModel, ModelSummary, load, pull
+from babellens.models import BUNDLED_MODELS, DEFAULT_MODEL, ModelSummary, pull
 
 __version__ = "0.1.0"
 

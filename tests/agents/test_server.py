@@ -20,8 +20,8 @@ from babellens.agents.bearer import BearerTokenGuard, check_bind
 from babellens.agents.server import build_server
 from babellens.agents.tools import AgentTools
 from babellens.analyses.token_trace import trace_neuron
+from babellens.capture.language_model import load
 from babellens.errors import InvalidInputError
-from babellens.models.loading import load
 from babellens.store import JobStore
 from babellens.store.explanations import ExplanationStore
 

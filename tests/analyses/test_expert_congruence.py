@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from babellens.analyses.expert_congruence import expert_congruence
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 from models.tiny_configs import build_tiny
 
 

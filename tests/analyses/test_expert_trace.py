@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from babellens.analyses.expert_trace import trace_expert_neuron, trace_top_expert_neurons
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 from models.tiny_configs import shrunken_config
 from tiny_models import byte_tokenizer
 

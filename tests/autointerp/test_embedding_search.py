@@ -39,9 +39,9 @@ def test_search_by_meaning_finds_the_unit_without_shared_words(tmp_path, embedde
     job = JobStore(db).create("explain", "m", {})
     ExplanationStore(db).save(job.id, "m", [_unit(i) for i in range(4)])
     # no word in common with "the word Paris and other French cities"
-    hits = search_explanations(db, "m", "capital of France", meaning=True, limit=4)
+    hits = search_explanations(db, "m", "capital of France", embedder=embedder, limit=4)
     assert hits[0].explanation.unit.index == 1
-    hits = search_explanations(db, "m", "source code punctuation", meaning=True, limit=4)
+    hits = search_explanations(db, "m", "source code punctuation", embedder=embedder, limit=4)
     assert hits[0].explanation.unit.index == 2
-    hits = search_explanations(db, "m", "calendar days", meaning=True, limit=4)
+    hits = search_explanations(db, "m", "calendar days", embedder=embedder, limit=4)
     assert {hits[0].explanation.unit.index, hits[1].explanation.unit.index} == {0, 3}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 from models.tiny_configs import build_tiny
 from parity_checks import check_experts_sum_to_their_output
 from tiny_models import tiny_inputs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from babellens.capture import zero_ablate
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 from models.tiny_configs import build_tiny
 from tiny_models import tiny_inputs
 

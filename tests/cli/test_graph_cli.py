@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from babellens.capture.language_model import load
 from babellens.graphs.neuronpedia import read_graph_json
 from babellens.graphs.transcoders import load_transcoders, save_transcoder_dir
-from babellens.models.loading import load
 from cli_runner import run_cli
 from graphs.fake_transcoders import fake_transcoders
 

@@ -8,6 +8,7 @@ import statistics
 import pytest
 import torch
 
+from babellens.capture.language_model import load
 from babellens.control import LocalControl
 from babellens.crossling import (
     LoraConfig,
@@ -25,7 +26,6 @@ from babellens.crossling import (
 )
 from babellens.data.prompts import chat_prompt, instructions
 from babellens.errors import InvalidInputError
-from babellens.models.loading import load
 from babellens.steering import generate
 
 pytest.importorskip("peft")

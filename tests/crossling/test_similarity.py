@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from babellens.capture.language_model import load
 from babellens.crossling import concept_similarity, cosine_matrix, language_vectors
-from babellens.models.loading import load
 from babellens.steering import build
 from babellens.steering.concepts import get_concept
 

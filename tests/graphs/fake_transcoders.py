@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 
 
 class FakeTranscoder(nn.Module):

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
+from babellens.capture.language_model import load
 from babellens.errors import InvalidInputError
 from babellens.graphs.build import build_graph
 from babellens.graphs.report import GraphReport
 from babellens.graphs.transcoders import load_transcoders, save_transcoder_dir
 from babellens.jobs import run_job
 from babellens.jobs.registry import job_kind_spec
-from babellens.models.loading import load
 from babellens.store import JobStore, open_database
 from babellens.store.reports import ReportStore
 from graphs.fake_transcoders import fake_transcoders

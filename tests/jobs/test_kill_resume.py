@@ -117,8 +117,8 @@ def _dict_train_result(db, job_id):
 
 
 def _graph_params(tmp, model, _db) -> dict[str, Any]:
+    from babellens.capture.language_model import load
     from babellens.graphs.transcoders import save_transcoder_dir
-    from babellens.models.loading import load
     from graphs.fake_transcoders import fake_transcoders
 
     folder = save_transcoder_dir(fake_transcoders(load(model), width=16), tmp / "tcs")

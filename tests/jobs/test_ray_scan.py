@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
+from babellens.capture.language_model import load
 from babellens.control import LocalControl
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import batches, make_windows
 from babellens.jobs import run_job
 from babellens.jobs.ray_scan import RayOptions, plan_shards, ray_scan
-from babellens.models.loading import load
 from babellens.store import JobStore, open_database
 
 from .test_scan_jobs import _results

@@ -26,8 +26,8 @@ import transformers as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import BabelLensError
-from babellens.models.language_model import LanguageModel
 from models.tiny_configs import ARCHITECTURES, build_tiny, kind_of, shrunken_config
 from parity_checks import (
     ALL_BATCH_CHECKS,

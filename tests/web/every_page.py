@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from babellens import steering
+from babellens.capture.language_model import load
 from babellens.jobs import run_job
 from babellens.jobs.kinds import SteeringEvalParams
-from babellens.models.loading import load
 from babellens.steering import ContrastPair, ContrastSet
 from babellens.steering.library import save_vector
 from babellens.store import JobStore

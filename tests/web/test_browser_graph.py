@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from babellens.capture.language_model import load
 from babellens.graphs.report import GraphReport
 from babellens.graphs.transcoders import save_transcoder_dir
 from babellens.jobs import run_job
-from babellens.models.loading import load
 from babellens.store import JobStore, open_database
 from babellens.store.reports import ReportStore
 from graphs.fake_transcoders import fake_transcoders

@@ -6,11 +6,11 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from babellens.capture.language_model import load
 from babellens.graphs.interventions import FeatureEdit, intervene
 from babellens.graphs.report import GraphReport
 from babellens.graphs.transcoders import load_transcoders, save_transcoder_dir
 from babellens.jobs import run_job
-from babellens.models.loading import load
 from babellens.store import JobStore, open_database
 from babellens.store.reports import ReportStore
 from babellens.web import WebSettings, create_app

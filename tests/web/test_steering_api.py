@@ -7,7 +7,7 @@ import json
 import pytest
 
 from babellens import steering
-from babellens.models.loading import load
+from babellens.capture.language_model import load
 from babellens.steering import ContrastPair, ContrastSet
 from babellens.steering.library import save_vector
 

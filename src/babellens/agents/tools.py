@@ -126,13 +126,15 @@ class AgentTools:
         }
 
     def search(self, model: str, query: str, by: str = "text", limit: int = 10) -> dict[str, Any]:
+        from babellens.autointerp.embedding import default_embedder
         from babellens.store.explanation_search import search_explanations
         from babellens.web.queries import model_slug
 
         if by not in ("text", "meaning"):
             raise InvalidInputError(f"by must be 'text' or 'meaning', got {by!r}")
+        embedder = default_embedder() if by == "meaning" else None
         hits = search_explanations(
-            self.db, model, query, meaning=by == "meaning", limit=max(1, min(limit, 100))
+            self.db, model, query, embedder=embedder, limit=max(1, min(limit, 100))
         )
         slug = model_slug(model)
         return {

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel
 
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = [
     "ExpertNeuronActivation",

@@ -18,9 +18,9 @@ from importlib.resources import files
 import torch
 from pydantic import BaseModel, Field
 
+from babellens.capture.language_model import LanguageModel
 from babellens.capture.reductions import last_position
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = [
     "LensLayer",

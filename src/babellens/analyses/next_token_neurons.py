@@ -18,8 +18,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.token_filter import whole_word_mask
+from babellens.capture.language_model import LanguageModel
 from babellens.models.adapters.adapter import ModelAdapter
-from babellens.models.language_model import LanguageModel
 from babellens.models.norms import norm_affine
 from babellens.models.precision import DtypeChoice
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import torch
 
 from babellens.autointerp.units import NEURON_SOURCE
+from babellens.capture.language_model import LanguageModel
 from babellens.control import RunControl
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["LayerActivations", "collect_neuron_activations"]
 

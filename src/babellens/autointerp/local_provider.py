@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from babellens.autointerp.provider import Message, provider
+from babellens.capture.language_model import LanguageModel
 from babellens.data.batching import pad_batch, resolve_pad_id
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["LocalProvider"]
 
@@ -44,7 +44,7 @@ class LocalProvider:
     def from_spec(
         cls, target: str, *, device: str = "cpu", dtype: str = "float32", **options: Any
     ) -> LocalProvider:
-        from babellens.models.loading import load
+        from babellens.capture.language_model import load
 
         return cls(load(target, device=device, dtype=dtype), **options)
 

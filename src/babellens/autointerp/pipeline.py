@@ -21,10 +21,10 @@ from babellens.autointerp.sampling import SamplerConfig, UnitExamples, sample_un
 from babellens.autointerp.scoring import SCORERS, Judge, Score, samples_for, score_samples
 from babellens.autointerp.unit_prompts import UNIT_PROMPT_VERSION
 from babellens.autointerp.units import NEURON_SOURCE, UnitRef
+from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.windows import Window
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["ExplainConfig", "ExplainedUnit", "UnitScore", "explain_units", "random_partners"]
 

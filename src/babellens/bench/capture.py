@@ -13,8 +13,8 @@ import torch
 from pydantic import BaseModel
 
 from babellens.bench.timing import interleaved_seconds
+from babellens.capture.language_model import LanguageModel
 from babellens.capture.reductions import max_over_positions
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["CaptureBenchmark", "ThroughputRow", "bench_capture"]
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from babellens.bench.steering import PROMPTS
+from babellens.capture.language_model import LanguageModel
 from babellens.crossling.lora import LoraConfig, TrainExample, completion_batch, completion_loss
 from babellens.crossling.rates import RateConfig, Steering, behaviour_rate, behaviour_rates
-from babellens.models.language_model import LanguageModel
 from babellens.steering import ContrastPair, ContrastSet, build
 
 __all__ = ["CrosslingBenchResult", "bench_crossling"]

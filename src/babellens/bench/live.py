@@ -19,8 +19,8 @@ import torch
 from pydantic import BaseModel
 
 from babellens.analyses.neuron_scan.scan import ScanConfig
+from babellens.capture.language_model import load
 from babellens.jobs import run_job
-from babellens.models.loading import load
 from babellens.store import JobStore, open_database
 
 __all__ = ["LiveBenchResult", "bench_live"]

@@ -22,9 +22,9 @@ from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig, next_token_neurons
 from babellens.bench.scan import repeated_windows
 from babellens.bench.timing import sync_device
+from babellens.capture.language_model import LanguageModel
 from babellens.capture.reductions import max_over_positions
 from babellens.data.windows import WindowBatch
-from babellens.models.language_model import LanguageModel
 from babellens.models.precision import dtype_name
 
 __all__ = [

@@ -13,10 +13,10 @@ import torch
 from pydantic import BaseModel
 
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
+from babellens.capture.language_model import load
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.jobs.ray_scan import RayOptions, import_ray, ray_scan
-from babellens.models.loading import load
 
 __all__ = ["RayBenchResult", "bench_ray_scan"]
 

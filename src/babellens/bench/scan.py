@@ -21,9 +21,9 @@ from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig, device_t
 from babellens.analyses.next_token_neurons import congruence_extremes, effective_output_weights
 from babellens.analyses.token_filter import whole_word_mask
 from babellens.bench.timing import sync_device
+from babellens.capture.language_model import LanguageModel
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import Window, make_windows
-from babellens.models.language_model import LanguageModel
 from babellens.models.precision import dtype_name
 
 __all__ = ["ScanBenchmark", "bench_scan", "repeated_windows"]

@@ -6,7 +6,7 @@ import time
 
 from pydantic import BaseModel
 
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 from babellens.steering import ContrastPair, ContrastSet, build, generate
 
 __all__ = ["SteeringBenchResult", "bench_steering"]

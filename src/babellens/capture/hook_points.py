@@ -8,12 +8,11 @@ positions and heads, so capture and intervention code never needs to know a fami
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from babellens.errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from babellens.capture.model_view import AdapterView, SpecView
+from babellens.models.adapters.adapter import ModelAdapter
+from babellens.models.adapters.spec import ArchitectureSpec
 
 __all__ = ["HOOK_KINDS", "HookKind", "HookPoint", "kinds_at_layer", "parse_hook_point"]
 
@@ -36,7 +35,7 @@ class HookKind:
     head_axis: int | None = None
     split_heads: bool = False
 
-    def template(self, spec: SpecView) -> str:
+    def template(self, spec: ArchitectureSpec) -> str:
         if self.spec_field == "block":
             return spec.blocks + ".{layer}"
         template = getattr(spec, self.spec_field)
@@ -170,7 +169,7 @@ _DENSE_ONLY = ("mlp_pre", "mlp_post")
 _MOE_ONLY = ("router_probs", "expert_post")
 
 
-def kinds_at_layer(adapter: AdapterView, layer: int) -> list[str]:
+def kinds_at_layer(adapter: ModelAdapter, layer: int) -> list[str]:
     """The hook kinds a layer has: expert points on mixture-of-experts layers, neurons elsewhere."""
     skip = _DENSE_ONLY if adapter.is_moe_layer(layer) else _MOE_ONLY
     return [kind for kind in HOOK_KINDS if kind not in skip]

@@ -15,16 +15,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
 from babellens.capture.hook_points import HookPoint, parse_hook_point
 from babellens.capture.interventions import Intervention
-from babellens.capture.model_view import AdapterView, ModelView
 from babellens.capture.reductions import Reduction
 from babellens.capture.session import HookSession, StopForward
 from babellens.errors import InvalidInputError
+from babellens.models.adapters.adapter import ModelAdapter
+
+if TYPE_CHECKING:  # language_model imports this module: its class is only an annotation here
+    from babellens.capture.language_model import LanguageModel
 
 __all__ = ["GradMode", "RunResult", "eager_attention", "run_with_hooks"]
 
@@ -57,7 +60,7 @@ def eager_attention(model: torch.nn.Module, needed: bool = True) -> Iterator[Non
         model.set_attn_implementation(current)
 
 
-def _last_layer(adapter: AdapterView, points: Iterable[HookPoint]) -> int | None:
+def _last_layer(adapter: ModelAdapter, points: Iterable[HookPoint]) -> int | None:
     layers = [p.layer for p in points]
     if not layers:
         return None
@@ -76,7 +79,7 @@ def _grad_context(grad: GradMode) -> AbstractContextManager[object]:
 
 
 def run_with_hooks(
-    lm: ModelView,
+    lm: LanguageModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
     *,

@@ -18,9 +18,9 @@ from torch.utils.hooks import RemovableHandle
 from babellens.capture.experts import MOE_KINDS, expert_activations, routing_weights
 from babellens.capture.hook_points import HookPoint, parse_hook_point
 from babellens.capture.interventions import Intervention
-from babellens.capture.model_view import AdapterView
 from babellens.capture.reductions import Reduction
 from babellens.errors import InvalidInputError
+from babellens.models.adapters.adapter import ModelAdapter
 
 __all__ = ["HookSession", "StopForward"]
 
@@ -39,7 +39,7 @@ class HookSession:
 
     def __init__(
         self,
-        adapter: AdapterView,
+        adapter: ModelAdapter,
         capture: Iterable[str | HookPoint] = (),
         *,
         reduce: Reduction | Mapping[str, Reduction] | None = None,

@@ -148,10 +148,12 @@ def search_cmd(
     json: JsonOpt = False,
 ) -> None:
     """Find units by their explanations (full text over explanations and tokens, or by meaning)."""
+    from babellens.autointerp.embedding import default_embedder
     from babellens.store import open_database
     from babellens.store.explanation_search import search_explanations
 
-    hits = search_explanations(open_database(db), model, query, meaning=meaning, limit=limit)
+    embedder = default_embedder() if meaning else None
+    hits = search_explanations(open_database(db), model, query, embedder=embedder, limit=limit)
     if json:
         print_json(hits)
         return

@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
+from babellens.capture.language_model import LanguageModel, load
 from babellens.cli.output import err_console
 from babellens.models.bundled import BUNDLED_MODELS
 from babellens.models.convert import converted_folder_for, is_converted
-from babellens.models.language_model import LanguageModel
-from babellens.models.loading import load
 from babellens.models.precision import AUTO, dtype_name, resolve_dtype
 
 ModelArg = Annotated[str, typer.Argument(help="Bundled alias, model folder, .gguf file or hub id.")]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
+from babellens.capture.language_model import LanguageModel
 from babellens.crossling.rates import (
     BehaviourRate,
     Cell,
@@ -23,7 +24,6 @@ from babellens.crossling.rates import (
     Steering,
     behaviour_rates,
 )
-from babellens.models.language_model import LanguageModel
 from babellens.steering.vector import SteeringVector
 
 __all__ = ["DoseCurve", "Recovery", "dose_curves", "recovery", "weakest_languages"]

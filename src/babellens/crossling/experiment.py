@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from babellens.analyses.logit_lens import LogitLensConfig, LogitLensResult, logit_lens
+from babellens.capture.language_model import LanguageModel, load
 from babellens.control import FileControl, RunControl
 from babellens.crossling.behaviours import Behaviour, get_behaviour
 from babellens.crossling.config import ExperimentConfig
@@ -41,8 +42,6 @@ from babellens.crossling.steps import ExperimentStopped, StepControl, StepRun
 from babellens.crossling.training_data import examples_from_file, training_examples
 from babellens.data.prompts import instructions
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
-from babellens.models.loading import load
 from babellens.steering.library import steer_layers
 from babellens.steering.vector import SteeringVector, VectorInfo
 

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from pydantic import BaseModel, Field
 
+from babellens.capture.language_model import LanguageModel
 from babellens.control import RunControl
 from babellens.data.batching import resolve_pad_id
 from babellens.errors import BabelLensError, InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = [
     "LoraConfig",
@@ -206,7 +206,7 @@ def _train_step(
 
 def load_with_adapter(spec: str, adapter_dir: str | Path, device: str = "cpu") -> LanguageModel:
     """The base model with the adapter merged in: a plain model again, so every hook point works."""
-    from babellens.models.loading import load
+    from babellens.capture.language_model import load
 
     peft = _peft()
     base = load(spec, device=device)

@@ -11,9 +11,9 @@ import torch
 from pydantic import BaseModel, Field
 
 from babellens.capture.interventions import add
+from babellens.capture.language_model import LanguageModel
 from babellens.crossling.language_id import in_language_share
 from babellens.data.prompts import chat_prompt, instructions
-from babellens.models.language_model import LanguageModel
 from babellens.steering.apply import generate
 from babellens.steering.vector import SteeringVector
 

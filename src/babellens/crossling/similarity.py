@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import torch
 from pydantic import BaseModel, Field
 
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 from babellens.steering.build import join, read_activations
 from babellens.steering.concepts import get_concept
 from babellens.steering.vector import SteeringVector, VectorInfo

@@ -8,10 +8,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from babellens.capture.language_model import LanguageModel
 from babellens.crossling.lora import TrainExample
 from babellens.data.prompts import chat_prompt, instructions
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 from babellens.steering.apply import generate
 
 __all__ = ["examples_from_file", "read_training_file", "training_examples"]

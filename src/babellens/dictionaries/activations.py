@@ -21,9 +21,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from babellens.capture.language_model import LanguageModel
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["ActivationChunk", "ActivationSource", "RowSource", "TensorSource", "kept_positions"]
 

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from pydantic import BaseModel
 
 from babellens.capture.interventions import Intervention
+from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, WindowBatch, batches
 from babellens.dictionaries.model import SparseDictionary
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["DENSE_ABOVE", "MemberEval", "evaluate_dictionaries", "spliced_interventions"]
 

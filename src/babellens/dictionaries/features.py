@@ -15,9 +15,9 @@ from pydantic import BaseModel
 
 from babellens.analyses.next_token_neurons import TokenScore, congruence_extremes, final_norm_scale
 from babellens.capture.interventions import add
+from babellens.capture.language_model import LanguageModel
 from babellens.dictionaries.model import SparseDictionary
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = [
     "FeatureTokens",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from babellens.capture.language_model import LanguageModel
 from babellens.control import RunControl
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import Window, make_windows
@@ -14,7 +15,6 @@ from babellens.dictionaries.evaluate import MemberEval, evaluate_dictionaries
 from babellens.dictionaries.model import SparseDictionary
 from babellens.dictionaries.training import TrainedDictionaries, train_dictionaries
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 from babellens.paths import babellens_home
 
 __all__ = ["evaluate_on_corpus", "metrics_summary", "split_windows", "train"]

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import torch
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, Workspace
+from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 from babellens.dictionaries.model import SparseDictionary
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["scan_features"]
 

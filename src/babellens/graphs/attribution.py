@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.errors import InvalidInputError
 from babellens.graphs.frozen import FrozenPass, FrozenReplacement
 from babellens.graphs.graph import AttributionGraph
 from babellens.graphs.transcoders import TranscoderSet
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["GraphConfig", "attribute", "estimate_memory_bytes"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from babellens.capture.language_model import LanguageModel
 from babellens.control import RunControl
 from babellens.errors import InvalidInputError
 from babellens.graphs.attribution import GraphConfig, attribute
@@ -12,7 +13,6 @@ from babellens.graphs.neuronpedia import graph_report
 from babellens.graphs.pruning import GraphScores, PrunedGraph, graph_scores, prune
 from babellens.graphs.report import GraphReport
 from babellens.graphs.transcoders import TranscoderSet
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["BuiltGraph", "build_graph", "max_prompt_tokens"]
 

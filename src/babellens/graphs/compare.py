@@ -14,12 +14,12 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
 from babellens.graphs.attribution import GraphConfig
 from babellens.graphs.build import build_graph
 from babellens.graphs.report import GraphReport
 from babellens.graphs.transcoders import TranscoderSet
-from babellens.models.language_model import LanguageModel
 from babellens.report import Report
 
 __all__ = [

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
 from babellens.graphs.transcoders import TranscoderSet, check_transcoders
-from babellens.models.language_model import LanguageModel
 from babellens.models.norms import NormAffine, norm_affine
 
 __all__ = ["CleanPass", "FeatureFn", "FrozenPass", "FrozenReplacement"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
 from babellens.graphs.frozen import FrozenReplacement
 from babellens.graphs.transcoders import TranscoderSet
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["FeatureEdit", "InterventionResult", "NextToken", "intervene"]
 

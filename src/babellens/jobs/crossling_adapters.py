@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from babellens.capture.language_model import LanguageModel
 from babellens.crossling.lora import load_with_adapter
 from babellens.crossling.report import ExperimentReport
 from babellens.errors import InvalidInputError, NotFoundError
-from babellens.models.language_model import LanguageModel
 from babellens.store import Database, JobStore, ReportStore
 
 __all__ = ["AdapterInfo", "get_adapter", "list_adapters", "load_adapter"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from babellens.models.language_model import LanguageModel
-from babellens.models.loading import load
+from babellens.capture.language_model import LanguageModel, load
 from babellens.models.precision import AUTO, dtype_name, resolve_dtype
 
 __all__ = ["cached_model", "model_lock", "put_model"]

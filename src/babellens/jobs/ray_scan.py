@@ -86,7 +86,7 @@ def _worker_class(ray: Any) -> Any:
 
             import torch
 
-            from babellens.models.loading import load
+            from babellens.capture.language_model import load
 
             torch.set_num_threads(threads)
             self.pid = os.getpid()

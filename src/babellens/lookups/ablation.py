@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from babellens.capture.interventions import Intervention, zero_ablate
+from babellens.capture.language_model import LanguageModel
 from babellens.capture.reductions import last_position
 from babellens.data.batching import resolve_pad_id, token_batches
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["head_ablation_drop", "last_token_logits", "token_probabilities"]
 

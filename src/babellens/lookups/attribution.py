@@ -36,10 +36,10 @@ from typing import Literal
 
 import torch
 
+from babellens.capture.language_model import LanguageModel
 from babellens.capture.reductions import last_position
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.adapter import ModelAdapter
-from babellens.models.language_model import LanguageModel
 from babellens.models.norms import norm_affine
 
 __all__ = ["AttributionMethod", "HeadAttributions", "active_heads", "head_attributions"]

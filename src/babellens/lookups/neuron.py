@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from babellens.autointerp import ChatProvider, explain_head, score_examples
+from babellens.capture.language_model import LanguageModel
 from babellens.data.batching import pad_batch, resolve_pad_id
 from babellens.lookups.ablation import head_ablation_drop, token_probabilities
 from babellens.lookups.attribution import active_heads, head_attributions
@@ -21,7 +22,6 @@ from babellens.lookups.report import ExampleRecord, HeadFrequency, HeadLookup, N
 from babellens.lookups.selection import NeuronTarget
 from babellens.lookups.summary import head_ablation, missing_class, score_answers
 from babellens.lookups.truncation import truncate
-from babellens.models.language_model import LanguageModel
 
 _TINY = 1e-30  # log of a probability that underflowed to 0
 

@@ -24,6 +24,7 @@ from babellens.analyses.next_token_neurons import (
     next_token_neurons,
 )
 from babellens.autointerp import ChatProvider, Message, get_provider
+from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.corpus import Corpus, load_corpus
@@ -39,7 +40,6 @@ from babellens.lookups.prompts_data import (
 from babellens.lookups.report import LookupsReport, NeuronLookup, SplitInfo
 from babellens.lookups.selection import NeuronTarget, select_neurons
 from babellens.lookups.summary import ablation_summary, group_summary
-from babellens.models.language_model import LanguageModel
 from babellens.paths import babellens_home
 
 __all__ = ["LookupsState", "build_report", "explanation_cache_dir", "prepare", "run_lookups"]

@@ -18,9 +18,9 @@ import torch
 
 from babellens.analyses.next_token_neurons import NextTokenNeuron
 from babellens.analyses.topk import RunningTopK
+from babellens.capture.language_model import LanguageModel
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["MaxPrompt", "StoredInputs", "Target", "collect_prompts"]
 

@@ -17,10 +17,10 @@ from typing import Literal
 import torch
 
 from babellens.capture.interventions import Intervention
+from babellens.capture.language_model import LanguageModel
 from babellens.capture.reductions import last_position
 from babellens.data.batching import resolve_pad_id, token_batches
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 
 __all__ = ["Truncation", "TruncationMethod", "last_token_activations", "truncate"]
 

@@ -1,4 +1,7 @@
-"""Loading models and mapping their architecture."""
+"""Finding, reading and describing models: loading, bundled models, architecture specs, model math.
+
+The handle analyses run (``LanguageModel``, ``babellens.load``) is one layer up, in ``capture``.
+"""
 
 from babellens.models.adapters import (
     ArchitectureSpec,
@@ -8,8 +11,7 @@ from babellens.models.adapters import (
 )
 from babellens.models.bundled import BUNDLED_MODELS, DEFAULT_MODEL, BundledModel, bundled_model
 from babellens.models.fetch import pull
-from babellens.models.language_model import LanguageModel
-from babellens.models.loading import load
+from babellens.models.loading import PretrainedModel, load_pretrained
 from babellens.models.norms import NormAffine, norm_affine
 from babellens.models.precision import auto_dtype, cpu_has_fast_bfloat16, dtype_name, resolve_dtype
 from babellens.models.summary import ModelSummary
@@ -19,15 +21,15 @@ __all__ = [
     "DEFAULT_MODEL",
     "ArchitectureSpec",
     "BundledModel",
-    "LanguageModel",
     "ModelAdapter",
     "ModelSummary",
     "NormAffine",
+    "PretrainedModel",
     "auto_dtype",
     "bundled_model",
     "cpu_has_fast_bfloat16",
     "dtype_name",
-    "load",
+    "load_pretrained",
     "norm_affine",
     "pull",
     "register_spec",

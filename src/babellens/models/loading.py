@@ -1,10 +1,16 @@
-"""``load(spec)``: a bundled alias, a local folder, a ``.gguf`` file or a Hugging Face hub id."""
+"""Find and read a model: a bundled alias, a local folder, a ``.gguf`` file or a Hugging Face hub id.
+
+This layer stops at the Hugging Face module and its tokenizer (:class:`PretrainedModel`).
+Binding them to hooks is the capture layer's job: :func:`babellens.load` (in
+``babellens.capture.language_model``) wraps what :func:`load_pretrained` returns in a
+``LanguageModel``, so ``models`` never imports ``capture``.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors import SafetensorError
@@ -24,10 +30,25 @@ from babellens.models.convert import (
     is_converted,
 )
 from babellens.models.fetch import verify
-from babellens.models.language_model import LanguageModel
 from babellens.models.precision import resolve_dtype
 
-__all__ = ["load", "load_tokenizer", "resolve_dtype", "resolve_model_path"]
+__all__ = [
+    "PretrainedModel",
+    "load_pretrained",
+    "load_tokenizer",
+    "resolve_dtype",
+    "resolve_model_path",
+]
+
+
+class PretrainedModel(NamedTuple):
+    """What was read from disk or the hub, before any hook is bound to it."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    name: str  # what the user asked for (the alias, path or hub id)
+    source: str  # bundled, gguf, folder or hub
+
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
@@ -193,15 +214,15 @@ def _from_pretrained(
     return model, tokenizer
 
 
-def load(
+def load_pretrained(
     spec: str | Path,
     *,
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = "float32",
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
-) -> LanguageModel:
-    """Load any causal LM and bind its architecture adapter.
+) -> PretrainedModel:
+    """Read any causal LM and its tokenizer, on ``device`` in ``dtype``.
 
     ``spec``: a bundled alias (``smollm2-135m``, ``gemma3-270m``, ``qwen2.5-coder-0.5b``), a folder
     written by ``save_pretrained``, a ``.gguf`` file (dequantised once into a cached folder) or a
@@ -224,7 +245,7 @@ def load(
         raise BabelLensError(
             f"cannot move the model to {device!r}: {str(exc).splitlines()[0]}"
         ) from exc
-    return LanguageModel(model, tokenizer, name=name, source=source)
+    return PretrainedModel(model, tokenizer, name, source)
 
 
 def load_tokenizer(spec: str | Path) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from babellens.capture.interventions import Intervention
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 from babellens.safety.data import ABItem
 from babellens.safety.prompts import ab_prompt, letter_token_ids
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from babellens.models.language_model import LanguageModel
+from babellens.capture.language_model import LanguageModel
 from babellens.safety.ab_scoring import letter_probabilities
 from babellens.safety.data import ABItem, ConceptData
 from babellens.safety.interventions import ablation_interventions, row_push

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import torch
 
 from babellens.capture.interventions import Intervention
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import BabelLensError
-from babellens.models.language_model import LanguageModel
 from babellens.safety.config import SafetyParams
 from babellens.safety.interventions import ablation_interventions, row_push
 

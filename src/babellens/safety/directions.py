@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from babellens.capture.language_model import LanguageModel
 from babellens.crossling.similarity import control_signs
-from babellens.models.language_model import LanguageModel
 from babellens.safety.data import ConceptData, Split
 from babellens.safety.prompts import ab_prompt, instruction_prompt
 from babellens.steering.build import read_activations

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
+from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.crossling.similarity import cosine_matrix
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 from babellens.safety.cells import ab_rows, random_directions, refusal_rows, run_rows
 from babellens.safety.config import SafetyParams
 from babellens.safety.costs import kl_costs, neutral_texts

@@ -16,9 +16,9 @@ from typing import Literal
 import torch
 
 from babellens.capture.interventions import Intervention, add
+from babellens.capture.language_model import LanguageModel
 from babellens.data.batching import pad_batch, resolve_pad_id
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 from babellens.steering.vector import SteeringVector
 
 __all__ = ["Positions", "apply", "generate", "steering_interventions"]

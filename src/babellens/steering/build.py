@@ -13,9 +13,9 @@ from typing import Literal
 
 import torch
 
+from babellens.capture.language_model import LanguageModel
 from babellens.data.windows import uses_bos
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 from babellens.steering.contrast import ContrastSet
 from babellens.steering.vector import SteeringVector, VectorInfo
 

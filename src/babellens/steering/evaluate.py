@@ -18,8 +18,8 @@ from typing import ClassVar
 import torch
 from pydantic import BaseModel, Field
 
+from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
-from babellens.models.language_model import LanguageModel
 from babellens.report import Report
 from babellens.steering.apply import apply, generate
 from babellens.steering.metrics import Metric, get_metric

@@ -10,8 +10,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from babellens.capture.language_model import LanguageModel
 from babellens.errors import BabelLensError, InvalidInputError
-from babellens.models.language_model import LanguageModel
 from babellens.paths import vectors_dir
 from babellens.steering.build import build
 from babellens.steering.concepts import get_concept

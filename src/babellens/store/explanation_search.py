@@ -1,23 +1,42 @@
 """Find units by their explanations: full text (words in the explanation or the marked tokens)
-or by meaning (the packaged MiniLM embeds each explanation once, then cosine to the query)."""
+or by meaning (an embedder embeds each explanation once, then cosine to the query).
+
+The embedder is the caller's (the front ends pass the packaged MiniLM,
+:func:`babellens.autointerp.embedding.default_embedder`): the store keeps vectors and never runs
+a model itself.
+"""
 
 from __future__ import annotations
 
-from babellens.store.database import Database
-from babellens.store.explanations import ExplanationHit
+from collections.abc import Sequence
+from typing import Protocol
 
-__all__ = ["search_explanations"]
+import numpy as np
+
+from babellens.store.database import Database
+from babellens.store.explanations import ExplanationHit, ExplanationStore
+
+__all__ = ["NamedEmbedder", "search_explanations"]
+
+
+class NamedEmbedder(Protocol):
+    """An embedding function with the name its vectors are stored under."""
+
+    name: str
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def search_explanations(
-    db: Database, model: str, query: str, *, meaning: bool = False, limit: int = 20
+    db: Database,
+    model: str,
+    query: str,
+    *,
+    embedder: NamedEmbedder | None = None,
+    limit: int = 20,
 ) -> list[ExplanationHit]:
-    from babellens.store.explanations import ExplanationStore
-
+    """Full-text search without an embedder; search by meaning with one."""
     store = ExplanationStore(db)
-    if not meaning:
+    if embedder is None:
         return store.search_text(model, query, limit)
-    from babellens.autointerp.embedding import default_embedder
-
-    embedder = default_embedder()
     return store.search_meaning(model, query, embedder.name, embedder, limit)

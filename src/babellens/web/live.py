@@ -21,9 +21,8 @@ from babellens.analyses.token_trace import (
     trace_neuron,
     trace_top_neurons,
 )
+from babellens.capture.language_model import LanguageModel, load
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
-from babellens.models.loading import load
 from babellens.web.schemas import SteerRequest, SteerResult
 from babellens.web.settings import WebSettings
 

@@ -258,9 +258,11 @@ def _layer_explanations(db: Database, model: str, layer: int) -> dict[int, dict[
 def _search_explanations(
     db: Database, card: ModelCard, query: str, *, meaning: bool, limit: int
 ) -> tuple[list[SearchHit], str | None]:
+    from babellens.autointerp.embedding import default_embedder
     from babellens.store.explanation_search import search_explanations
 
-    found = search_explanations(db, card.model, query, meaning=meaning, limit=limit)
+    embedder = default_embedder() if meaning else None
+    found = search_explanations(db, card.model, query, embedder=embedder, limit=limit)
     hits = [
         SearchHit(
             layer=h.explanation.unit.layer,

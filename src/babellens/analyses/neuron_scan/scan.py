@@ -16,11 +16,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, UpdateMode, Workspace
+from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, WindowBatch, batches
 from babellens.errors import InvalidInputError
-from babellens.models.language_model import LanguageModel
 from babellens.models.precision import DtypeChoice
 
 __all__ = ["NeuronScan", "ScanConfig", "device_tokens_per_batch"]

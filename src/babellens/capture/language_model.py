@@ -1,8 +1,16 @@
-"""A loaded model: the Hugging Face module, its tokenizer and its architecture adapter."""
+"""A loaded model bound to its hooks: what :func:`babellens.load` returns and every analysis runs.
+
+``models`` finds and reads a model (the Hugging Face module, its tokenizer, its architecture
+adapter and the model math); this layer adds running it with captures and interventions. That
+is why ``LanguageModel`` and ``load`` live here and not in ``models``: ``lm.run`` and
+``lm.hooks`` need the hooks, and the hooks need the adapter, so the imports point one way
+(models -> capture).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,10 +22,37 @@ from babellens.capture.run import GradMode, RunResult, run_with_hooks
 from babellens.capture.session import HookSession
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.adapter import ModelAdapter
+from babellens.models.loading import load_pretrained
 from babellens.models.summary import ModelSummary
 from babellens.models.token_text import token_pieces
 
-__all__ = ["LanguageModel"]
+__all__ = ["LanguageModel", "load"]
+
+
+def load(
+    spec: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "float32",
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+) -> LanguageModel:
+    """Load any causal LM and bind its architecture adapter and hooks.
+
+    ``spec``: a bundled alias (``smollm2-135m``, ``gemma3-270m``, ``qwen2.5-coder-0.5b``), a folder
+    written by ``save_pretrained``, a ``.gguf`` file (dequantised once into a cached folder) or a
+    hub id; see :func:`babellens.models.loading.load_pretrained` for ``device``, ``dtype``
+    (float32 by default, ``"auto"`` for bfloat16 where the hardware has it),
+    ``trust_remote_code`` (off unless the caller turns it on) and ``attn_implementation``.
+    """
+    model, tokenizer, name, source = load_pretrained(
+        spec,
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        attn_implementation=attn_implementation,
+    )
+    return LanguageModel(model, tokenizer, name=name, source=source)
 
 
 class LanguageModel:
