@@ -171,3 +171,30 @@ def test_a_job_context_sees_a_cancel_without_progress_reports(db_url):
     assert not ctx.should_stop()
     store.request_cancel(job.id)
     assert ctx.should_stop()  # asked the store: no progress report came in between
+
+
+def test_a_finished_jobs_checkpoint_leaves_no_free_pages_behind(tmp_path):
+    """A large checkpoint rewritten during a job must not keep the SQLite file at its size."""
+    import sqlite3
+
+    path = tmp_path / "j.db"
+    db = open_database(f"sqlite:///{path}")
+    jobs = JobStore(db)
+    job = jobs.create("scan", "m", {})
+    blob = bytes(range(256)) * (8 * 4096)  # 8 MiB
+    for done in range(3):
+        jobs.save_checkpoint(job.id, blob, done)
+
+    def pages() -> tuple[int, int]:
+        with sqlite3.connect(path) as conn:
+            return (
+                conn.execute("PRAGMA page_count").fetchone()[0],
+                conn.execute("PRAGMA freelist_count").fetchone()[0],
+            )
+
+    before, _ = pages()
+    assert before * 4096 > 8 * 2**20  # the checkpoint is in the file
+    jobs.finish(job.id, "done")
+    after, free = pages()
+    assert jobs.load_checkpoint(job.id) is None
+    assert free == 0 and after * 4096 < 2**20, (before, after, free)

@@ -136,9 +136,12 @@ class JobStore:
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
         if summary is not None:
             values["summary"] = summary
-        if status == "done" and not keep_checkpoint:
+        cleared = status == "done" and not keep_checkpoint
+        if cleared:
             values["checkpoint"] = None
         self._update(job_id, **values)
+        if cleared:
+            self.db.release_free_pages()
 
     def save_checkpoint(self, job_id: int, blob: bytes, done: int) -> None:
         self._update(job_id, checkpoint=blob, checkpoint_done=done, heartbeat_at=utcnow())
