@@ -59,3 +59,21 @@ def test_report_shapes_and_controls(lm):
     assert [d.lang for d in refusal.detector] == ["en", "bg"]
     assert all(0.0 <= r.mean <= 100.0 for row in refusal.transfer["ablation"] for r in row)
     assert refusal.base[0].rate.n == 2
+
+
+def test_the_kl_cost_stage_reports_progress_and_stops_between_passes(lm):
+    params = _params("refusal")
+    report = run_safety(lm, params)
+    seen: list[tuple[int, int, str]] = []
+    control = LocalControl(on_progress=lambda d, t, _u, m: seen.append((d, t, m)))
+    assert _comparable(run_safety(lm, params, control)) == _comparable(report)
+    kl_steps = [s for s in seen if s[2].startswith("KL cost")]
+    # 2 conditions x (direction, random control) x 2 languages, counted to the end
+    assert [(d, t) for d, t, _ in kl_steps] == [(i, 8) for i in range(1, 9)]
+    assert kl_steps[0][2] == "KL cost: ablation, en"
+    stopper = LocalControl()
+    stopper.stop = lambda: any(m.startswith("KL cost") for m in stopper.messages)
+    with pytest.raises(StopRequested):
+        run_safety(lm, params, stopper)
+    assert sum(m.startswith("KL cost") for m in stopper.messages) == 1
+    assert len(report.kl["ablation"]) == len(report.kl_random["addition"]) == 2

@@ -112,7 +112,7 @@ def run_safety(
         _rows_stage(lm, params, rows, layer, control, tensors, meta)
     started = time.perf_counter()
     neutral = neutral_texts(params.langs, params.neutral_texts)
-    kl, kl_random = kl_costs(lm, kind, params, chosen, randoms, layer, neutral)
+    kl, kl_random = kl_costs(lm, kind, params, chosen, randoms, layer, neutral, control)
     seconds = {**meta["seconds"], "costs": time.perf_counter() - started}
     return SafetyReport(
         model=lm.name,
