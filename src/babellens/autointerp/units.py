@@ -1,8 +1,9 @@
 """A reference to one unit (an MLP neuron today, a dictionary feature tomorrow).
 
 Explanations, scores and search results name units with this one small type, so a new kind of
-unit (an SAE's features: ``source="sae:<id>"``) needs no new table, route or tool: only a way to
-compute its activations (see :mod:`babellens.autointerp.activations`).
+unit (a stored dictionary's features: ``source="dict:<id>"``, see :func:`dictionary_unit`) needs no
+new table, route or tool: only a way to compute its activations (see
+:mod:`babellens.autointerp.activations`).
 """
 
 from __future__ import annotations
