@@ -1,5 +1,7 @@
 """The graph page in a real browser: it draws, a click shows a node, a pin is saved, and an
-intervention shows the replacement and the real model's next tokens side by side."""
+intervention shows the replacement and the real model's next tokens side by side; a feature node
+of a graph traced through a stored transcoder set opens its feature's dashboard, by mouse and by
+keyboard, with a link to the feature's page."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from babellens.store.reports import ReportStore
 from graphs.fake_transcoders import fake_transcoders
 from server_process import served
 from tiny_models import save_tiny_folder
+
+from .graph_sets import EXPLANATION, build_set_graph
 
 pytestmark = [pytest.mark.browser]
 
@@ -59,6 +63,9 @@ def test_open_a_graph_pin_a_node_and_intervene(site) -> None:
     page.locator(f'[data-node="{feature.node_id}"]').dispatch_event("click")
     page.wait_for_selector("#pin-node")
     assert feature.node_id in page.locator("#graph-svg").inner_html()
+    panel = page.locator("#feature-panel")
+    assert panel.inner_text() == "no stored dictionary for this graph"  # random transcoders
+    assert page.locator("#feature-page-link").count() == 0
     page.click("#pin-node")
     page.wait_for_function(
         f"document.getElementById('pinned-list').textContent.includes('{feature.node_id}')"
@@ -79,5 +86,68 @@ def test_open_a_graph_pin_a_node_and_intervene(site) -> None:
     page.screenshot(path=str(IMG / "graph.png"), full_page=True)
     saved = ReportStore(site["db"]).get(site["job"], GraphReport).qParams
     assert saved.pinnedIds == [feature.node_id]
+    assert errors == []
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def set_site(site, tmp_path_factory):
+    traced = build_set_graph(tmp_path_factory.mktemp("graphsetbrowser"), "<b>Paris</b> is")
+    with served(traced.url) as (base, _):
+        yield {"base": base, "traced": traced, "browser": site["browser"]}
+
+
+def _feature_page(set_site):
+    context = set_site["browser"].new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    traced = set_site["traced"]
+    page.goto(f"{set_site['base']}/graphs/{traced.job_id}")
+    page.wait_for_selector("#graph-svg .graph-node")
+    return context, page, errors
+
+
+def test_a_click_on_a_feature_node_opens_its_dashboard(set_site) -> None:
+    context, page, errors = _feature_page(set_site)
+    traced = set_site["traced"]
+    node = traced.explained
+    member = traced.member_of[int(node.layer)]
+    href = f"/dictionaries/{traced.dict_id}/features/{node.feature}?member={member}"
+    page.locator(f'#graph-svg [data-node="{node.node_id}"]').dispatch_event("click")
+    page.wait_for_selector("#feature-panel #feature-page-link")
+    panel = page.locator("#feature-panel")
+    assert panel.locator("h3").text_content().startswith(f"Feature {node.feature} of dictionary")
+    assert f"(mlp_in.{node.layer})" in panel.locator("h3").text_content()
+    assert EXPLANATION in panel.text_content()  # as text: the markup in it is not parsed
+    assert panel.locator(".feature-explanation i").count() == 0
+    assert panel.locator("ol.examples li.example").count() == 4  # the scan kept k=4
+    assert page.locator("#feature-page-link").get_attribute("href") == href
+    assert page.locator("#node-detail h3", has_text="Strongest inputs").count() == 1
+    page.click("#feature-page-link")
+    page.wait_for_url(f"**{href}")
+    assert page.locator("main h1").inner_text().startswith(f"Feature {node.feature} of dictionary")
+    assert errors == []
+    context.close()
+
+
+def test_enter_on_a_node_row_opens_its_dashboard_and_keeps_the_focus(set_site) -> None:
+    context, page, errors = _feature_page(set_site)
+    traced = set_site["traced"]
+    report = ReportStore(traced.db).get(traced.job_id, GraphReport)
+    node = [n for n in report.nodes if n.feature_type == "cross layer transcoder"][-1]
+    page.click("details.chart-data summary")
+    row = page.locator(f'[data-open-node="{node.node_id}"]')
+    row.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#feature-panel #feature-page-link")
+    member = traced.member_of[int(node.layer)]
+    assert page.locator("#feature-page-link").get_attribute("href") == (
+        f"/dictionaries/{traced.dict_id}/features/{node.feature}?member={member}"
+    )
+    assert f"Feature {node.feature} " in page.locator("#feature-panel h3").text_content()
+    assert page.evaluate("document.activeElement.dataset.openNode") == node.node_id
+    svg_node = page.locator(f'#graph-svg [data-node="{node.node_id}"]')
+    assert svg_node.get_attribute("stroke") == "#111"  # the graph marks the node opened
     assert errors == []
     context.close()

@@ -46,8 +46,12 @@ def test_list_and_graph_pages_with_their_twins(client, stored) -> None:
     twin = client.get(f"/graphs/{job_id}.json").json()
     report = ReportStore(db).get(job_id, GraphReport)
     assert twin["graph"] == report.model_dump(mode="json") and twin["model"] == model
+    features = [n.node_id for n in report.nodes if n.feature_type == "cross layer transcoder"]
+    assert features and twin["dictionary_id"] is None  # random transcoders from a folder
+    assert twin["feature_urls"] == dict.fromkeys(features)
     html = client.get(f"/graphs/{job_id}").text
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert "no stored dictionary for this graph" in html and "/dictionaries/" not in html
     script = "/static/charts/graph.js"
     assert f'src="{script}"' in html and client.get(script).status_code == 200
     assert client.get("/graphs/999.json").status_code == 404

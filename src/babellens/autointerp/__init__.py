@@ -48,7 +48,7 @@ from babellens.autointerp.scoring import (
     score_samples,
 )
 from babellens.autointerp.unit_prompts import UNIT_PROMPT_VERSION
-from babellens.autointerp.units import NEURON_SOURCE, UnitRef, parse_unit
+from babellens.autointerp.units import NEURON_SOURCE, UnitRef, dictionary_unit, parse_unit
 
 __all__ = [
     "NEURON_SOURCE",
@@ -83,6 +83,7 @@ __all__ = [
     "bootstrap_interval",
     "clean_explanation",
     "collect_neuron_activations",
+    "dictionary_unit",
     "explain_head",
     "explain_messages",
     "explain_units",

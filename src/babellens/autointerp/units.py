@@ -1,8 +1,9 @@
 """A reference to one unit (an MLP neuron today, a dictionary feature tomorrow).
 
 Explanations, scores and search results name units with this one small type, so a new kind of
-unit (an SAE's features: ``source="sae:<id>"``) needs no new table, route or tool: only a way to
-compute its activations (see :mod:`babellens.autointerp.activations`).
+unit (a stored dictionary's features: ``source="dict:<id>"``, see :func:`dictionary_unit`) needs no
+new table, route or tool: only a way to compute its activations (see
+:mod:`babellens.autointerp.activations`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.errors import InvalidInputError
 
-__all__ = ["NEURON_SOURCE", "UnitRef", "parse_unit"]
+__all__ = ["NEURON_SOURCE", "UnitRef", "dictionary_unit", "parse_unit"]
 
 NEURON_SOURCE = "neuron"
 
@@ -43,3 +44,13 @@ def parse_unit(text: str) -> UnitRef:
             f"unit {text!r} is not LAYER/INDEX or SOURCE/LAYER/INDEX: use e.g. '3/117' or 'neuron/3/117'"
         )
     return UnitRef(source=parts[0], layer=int(parts[1]), index=int(parts[2]))
+
+
+def dictionary_unit(dict_id: int, member: int, index: int) -> UnitRef:
+    """Feature ``index`` of member ``member`` of stored dictionary ``dict_id``.
+
+    The member (not the model layer it reads) is the ``layer``, so the reference names exactly
+    what the feature page addresses (``/dictionaries/ID/features/INDEX?member=M``), and ``dict:ID``
+    is the name a stored set goes by everywhere else (``--transcoders dict:7``).
+    """
+    return UnitRef(source=f"dict:{dict_id}", layer=member, index=index)

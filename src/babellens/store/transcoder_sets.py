@@ -12,9 +12,9 @@ import re
 from babellens.errors import InvalidInputError
 from babellens.graphs.transcoders import TranscoderSet, load_transcoder_dir
 from babellens.store.database import Database
-from babellens.store.dictionaries import DictionaryStore
+from babellens.store.dictionaries import DictionaryInfo, DictionaryStore
 
-__all__ = ["load_transcoder_set", "stored_set_id"]
+__all__ = ["load_transcoder_set", "member_of_layer", "stored_set_id"]
 
 _STORED = re.compile(r"^(?:dict:)?(\d+)$")
 _MLP_IN = re.compile(r"^mlp_in\.(\d+)$")
@@ -47,3 +47,10 @@ def load_transcoder_set(db: Database, spec: str) -> TranscoderSet:
             )
         layers[int(match[1])] = tc
     return layers
+
+
+def member_of_layer(info: DictionaryInfo) -> dict[int, int]:
+    """Layer -> the member index that reads its MLP input: how a graph node's layer finds its
+    feature page (``?member=``), since a set's members need not be stored in layer order."""
+    found = ((m, _MLP_IN.match(hook_in)) for m, (hook_in, _) in enumerate(info.members))
+    return {int(match[1]): m for m, match in found if match is not None}

@@ -12,8 +12,10 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from babellens.analyses.next_token_neurons import TokenScore
+from babellens.autointerp.units import dictionary_unit
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.store.dictionaries import DictionaryInfo, DictionaryStore, FeatureRow
+from babellens.store.explanations import ExplanationStore, StoredExplanation
 from babellens.store.reports import ReportStore
 from babellens.store.results import NeuronRecord, ResultStore
 from babellens.web.charts import histogram_chart
@@ -57,6 +59,10 @@ class FeaturePage(BaseModel):
     previous: int | None
     next: int | None
     charts: list[Chart] = Field(default_factory=list, description="What the charts plot")
+    explanations: list[StoredExplanation] = Field(
+        default_factory=list,
+        description="Its explanations (unit dict:ID/MEMBER/INDEX), best detection first",
+    )
 
 
 def _member(info: DictionaryInfo, member: int) -> str:
@@ -143,4 +149,7 @@ def feature(db: DbDep, dict_id: DictId, index: FeatureIndex, member: Member = 0)
         previous=index - 1 if index > 0 else None,
         next=index + 1 if index + 1 < info.width else None,
         charts=[] if record is None else [histogram_chart(record.histogram, "feature")],
+        explanations=ExplanationStore(db).for_unit(
+            info.model, dictionary_unit(dict_id, member, index)
+        ),
     )

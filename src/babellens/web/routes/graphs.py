@@ -19,6 +19,7 @@ from babellens.graphs.report import GraphReport
 from babellens.store import Database, Job, JobStore
 from babellens.store.reports import ReportStore
 from babellens.web.deps import DbDep, JobId, RunnerDep, require_token
+from babellens.web.graph_features import GraphFeatureLinks, graph_feature_links
 from babellens.web.pages import page
 from babellens.web.queries import NotFoundError
 
@@ -42,7 +43,9 @@ class GraphListPage(BaseModel):
     sources: list[GraphSource] = Field(description="model and transcoder pairs a new graph may use")
 
 
-class GraphPage(BaseModel):
+class GraphPage(GraphFeatureLinks):
+    """The graph with, per feature node, the feature page a click opens (its dashboard)."""
+
     job_id: int
     model: str
     graph: GraphReport
@@ -123,7 +126,8 @@ def graphs_page(db: DbDep) -> GraphListPage:
 @page(router, "/graphs/{job_id}", "graph.html", title="Attribution graph")
 def graph_page(db: DbDep, job_id: JobId) -> GraphPage:
     listing, report = _report(db, job_id)
-    return GraphPage(job_id=job_id, model=listing.model, graph=report)
+    links = graph_feature_links(db, job_id, report)
+    return GraphPage(job_id=job_id, model=listing.model, graph=report, **dict(links))
 
 
 @router.post(

@@ -1,7 +1,9 @@
 // The graph page's chart: draws the graph from its JSON twin, click/hover/pin/supernodes/interventions.
-// Token text reaches the page through textContent only.
+// A node opens (click, or Enter on it or on its row of the node table) beside the graph, a feature
+// node with its feature's dashboard. Token text reaches the page through textContent only.
 import { el, formatNumber, postJSON, visible } from "../api.js";
 import { signColors } from "../plot.js";
+import { featurePanel } from "./graph_feature.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const svgEl = (tag, attrs = {}) => {
@@ -78,9 +80,7 @@ function draw(app, state) {
     shape.setAttribute("tabindex", "0");  // a node opens with Enter or Space as with a click
     shape.setAttribute("aria-label", title.textContent);
     const open = () => {
-      state.clicked = node.node_id;
-      draw(app, state);
-      detail(app, state, node);
+      openNode(app, state, node);
       svg.querySelector(`[data-node="${CSS.escape(node.node_id)}"]`)?.focus();  // drawn anew
     };
     shape.addEventListener("click", open);
@@ -95,6 +95,12 @@ function draw(app, state) {
     svg.append(text);
   });
   if (nPos === 0) svg.append(svgEl("text"));
+}
+
+function openNode(app, state, node) {
+  state.clicked = node.node_id;
+  draw(app, state);
+  detail(app, state, node);
 }
 
 function detail(app, state, node) {
@@ -121,9 +127,30 @@ function detail(app, state, node) {
   const facts = el("p", {}, `${node.feature_type} · layer ${node.layer} · position ${node.ctx_idx}`
     + (node.feature !== null ? ` · #${node.feature}` : "")
     + (node.activation !== null && node.activation !== undefined ? ` · activation ${formatNumber(node.activation)}` : ""));
-  const clerp = el("p", { class: "muted" }, node.clerp || "No explanation stored for this feature yet.");
-  box.replaceChildren(facts, clerp, pin, el("h3", {}, "Strongest inputs"), el("ul", {}, ...top(incoming, "source")),
-    el("h3", {}, "Strongest outputs"), el("ul", {}, ...top(outgoing, "target")));
+  const parts = [facts];
+  if (node.clerp) parts.push(el("p", { class: "muted" }, node.clerp));
+  parts.push(pin);
+  if (node.feature_type === "cross layer transcoder") {
+    const panel = el("section", { id: "feature-panel", "aria-label": "Feature dashboard" });
+    parts.push(panel);
+    const url = state.featureUrls[node.node_id] ?? null;
+    featurePanel(panel, url, state.dictionaryId !== null, () => state.clicked);
+  }
+  const count = (links) => links.length > 8 ? ` (8 of ${links.length})` : "";
+  box.replaceChildren(...parts, el("h3", {}, `Strongest inputs${count(incoming)}`), el("ul", {}, ...top(incoming, "source")),
+    el("h3", {}, `Strongest outputs${count(outgoing)}`), el("ul", {}, ...top(outgoing, "target")));
+}
+
+// The table of nodes opens a node like the graph does; the row's button keeps the focus.
+function tableOpens(app, state) {
+  const byId = new Map(state.graph.nodes.map((n) => [n.node_id, n]));
+  document.querySelector('table[data-chart="graph-svg"]')?.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-open-node]");
+    const node = button && byId.get(button.dataset.openNode);
+    if (!node) return;
+    openNode(app, state, node);
+    document.getElementById("node-detail").scrollIntoView({ block: "nearest" });
+  });
 }
 
 async function heads(app, link, item) {
@@ -178,10 +205,13 @@ async function graphPage(app) {
     pinned: new Set(page.graph.qParams.pinnedIds),
     supernodes: page.graph.qParams.supernodes,
     clicked: null,
+    featureUrls: page.feature_urls || {},
+    dictionaryId: page.dictionary_id ?? null,
   };
   state.layout = layout(state.graph);
   draw(app, state);
   lists(app, state);
+  tableOpens(app, state);
   document.getElementById("make-supernode").addEventListener("click", () => {
     const name = document.getElementById("supernode-name").value.trim() || `group ${state.supernodes.length + 1}`;
     if (!state.pinned.size) return;
