@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 from babellens.autointerp.pipeline import ExplainedUnit
 from babellens.autointerp.units import UnitRef
+from babellens.capture.language_model import load
 from babellens.dictionaries.model import SparseDictionary
 from babellens.graphs.report import GraphReport
 from babellens.jobs import run_job
-from babellens.models.loading import load
 from babellens.store import JobStore, open_database
 from babellens.store.dictionaries import DictionaryStore
 from babellens.store.explanations import ExplanationStore

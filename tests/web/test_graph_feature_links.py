@@ -11,8 +11,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from babellens.capture.language_model import load
 from babellens.graphs.report import GraphReport
-from babellens.models.loading import load
 from babellens.store import JobStore
 from babellens.store.reports import ReportStore
 from babellens.store.results import ResultStore
