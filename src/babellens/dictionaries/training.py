@@ -79,7 +79,8 @@ class _Trainer:
                 m.log_threshold = torch.nn.Parameter(
                     torch.full((width,), math.log(0.1), device=self.device)
                 )
-        self.optimizer = torch.optim.Adam(self._parameters(), lr=self._peak_lr(width))
+        # fused: one pass over each parameter per step instead of six (the same arithmetic)
+        self.optimizer = torch.optim.Adam(self._parameters(), lr=self._peak_lr(width), fused=True)
         self.total_steps = sum(
             math.ceil(rows / params.batch_size)
             for epoch in range(params.epochs)
