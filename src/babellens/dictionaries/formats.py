@@ -27,12 +27,14 @@ __all__ = ["FORMATS", "detect_format", "export_dictionaries", "import_dictionari
 
 FORMATS = ("babellens", "saelens", "sparsify", "gemmascope")
 
+# TransformerLens hook names <-> ours. ``mlp_in`` is the MLP's input after its norm, TL's
+# ``ln2.hook_normalized`` (what transcoders read); TL's ``hook_mlp_in`` is the residual stream
+# before that norm, which has no hook point here, so a file naming it needs ``--hook``.
 _TL_HOOKS = {
     "hook_resid_pre": "resid_pre",
     "hook_resid_post": "resid_post",
     "hook_mlp_out": "mlp_out",
     "hook_attn_out": "attn_out",
-    "hook_mlp_in": "mlp_in",
     "ln2.hook_normalized": "mlp_in",
 }
 _SPARSIFY_SAE_HOOKS = {"": "resid_post", "mlp": "mlp_out", "self_attn": "attn_out"}
@@ -47,7 +49,7 @@ def _from_tl_name(name: str | None) -> str | None:
 
 def _to_tl_name(hook: str) -> str:
     kind, _, layer = hook.rpartition(".")
-    tl = {v: k for k, v in _TL_HOOKS.items() if k != "ln2.hook_normalized"}.get(kind)
+    tl = {v: k for k, v in _TL_HOOKS.items()}.get(kind)
     return f"blocks.{layer}.{tl}" if tl else hook
 
 
@@ -232,6 +234,9 @@ def _write_saelens(sd: SparseDictionary, out: Path, model: str) -> None:
         "normalize_activations": "none",
         "reshape_activations": "none",
         "metadata": {
+            # the layout version this writer follows: without it SAELens reads the file as its
+            # pre-6.0 format and drops the metadata (hook names included)
+            "sae_lens_version": "6.0.0",
             "model_name": model,
             "hook_name": _to_tl_name(sd.hook_in),
             "babellens_hook_in": sd.hook_in,
