@@ -127,3 +127,10 @@ def test_an_imported_copy_links_nowhere_though_its_metadata_names_the_set(client
     assert page["dictionary_id"] is None
     assert page["feature_urls"] == {n.node_id: None for n in _features(report)}
     assert "no stored dictionary for this graph" in client.get(f"/graphs/{job.id}").text
+    # nor may it offer its maker's set as a source, or intervene through this database's set
+    listing = client.get("/graphs.json").json()
+    assert [s["transcoders"] for s in listing["sources"]] == [str(traced.dict_id)]
+    node = _features(report)[0]
+    edit = {"layer": int(node.layer), "pos": node.ctx_idx, "feature": node.feature, "scale": 0.0}
+    answer = client.post(f"/api/graphs/{job.id}/intervene", json={"edits": [edit]})
+    assert answer.status_code in (400, 422) and "imported from a file" in answer.json()["error"]

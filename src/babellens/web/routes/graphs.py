@@ -81,31 +81,38 @@ def _report(db: Database, job_id: int) -> tuple[GraphListing, GraphReport]:
     return GraphListing(**listing.model_dump(include={"job_id", "model", "created_at"})), report
 
 
+def _made_with(db: Database, job_id: int) -> str | None:
+    """The transcoder spec the graph's job here was traced with (``file:NAME`` for an import).
+
+    Read from the job, not from the graph's ``transcoder_list``: an imported file keeps the list
+    of the machine that made it, where ``7`` may name another database's dictionary."""
+    spec = JobStore(db).get(job_id).params.get("transcoders")
+    return spec if isinstance(spec, str) and not spec.startswith("file:") else None
+
+
 def _sources(db: Database) -> list[GraphSource]:
     seen: dict[tuple[str, str], GraphSource] = {}
-    store = ReportStore(db)
-    for listing in store.list("graph")[:200]:
-        report = store.get(listing.job_id, GraphReport)
-        for spec in report.metadata.transcoder_list[:1]:
-            if not spec.startswith("file:"):
-                seen.setdefault(
-                    (listing.model, spec), GraphSource(model=listing.model, transcoders=spec)
-                )
+    for listing in ReportStore(db).list("graph")[:200]:
+        spec = _made_with(db, listing.job_id)
+        if spec is not None:
+            seen.setdefault(
+                (listing.model, spec), GraphSource(model=listing.model, transcoders=spec)
+            )
     return list(seen.values())
 
 
-def _made_here(db: Database, report: GraphReport) -> tuple[Any, Any]:
+def _made_here(db: Database, job_id: int, report: GraphReport) -> tuple[Any, Any]:
     """The transcoders and prompt ids of a graph made here (imported files name neither)."""
     import torch
 
     from babellens.store.transcoder_sets import load_transcoder_set
 
-    specs = report.metadata.transcoder_list
-    if not specs or specs[0].startswith("file:") or not report.metadata.prompt_token_ids:
+    spec = _made_with(db, job_id)
+    if spec is None or not report.metadata.prompt_token_ids:
         raise InvalidInputError(
             "this graph was imported from a file: this needs a graph made here (babellens graph)"
         )
-    return load_transcoder_set(db, specs[0]), torch.tensor(report.metadata.prompt_token_ids)
+    return load_transcoder_set(db, spec), torch.tensor(report.metadata.prompt_token_ids)
 
 
 @page(router, "/graphs", "graphs_list.html", title="Graphs", nav=35)
@@ -165,7 +172,7 @@ def intervene_on_graph(db: DbDep, job_id: JobId, body: InterventionRequest) -> I
     from babellens.jobs.model_cache import cached_model, model_lock
 
     listing, report = _report(db, job_id)
-    transcoders, ids = _made_here(db, report)
+    transcoders, ids = _made_here(db, job_id, report)
     with model_lock(listing.model):
         lm = cached_model(listing.model, dtype="float32")  # the graph was traced in float32
         return intervene(lm, transcoders, ids, body.edits, top=body.top)
@@ -221,7 +228,7 @@ def edge_heads(
     from babellens.jobs.model_cache import cached_model, model_lock
 
     listing, report = _report(db, job_id)
-    transcoders, ids = _made_here(db, report)
+    transcoders, ids = _made_here(db, job_id, report)
     with model_lock(listing.model):
         lm = cached_model(listing.model, dtype="float32")  # the graph was traced in float32
         split = split_link_by_head(FrozenReplacement(lm, transcoders, ids), report, source, target)
