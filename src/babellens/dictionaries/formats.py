@@ -201,25 +201,25 @@ def _read_saelens(path: Path, hook: str | None) -> tuple[SparseDictionary, dict[
     return build_dictionary(config, weights), provenance
 
 
+def _saelens_architecture(sd: SparseDictionary) -> tuple[str, str]:
+    """(SAELens architecture name, the activation it computes): BatchTopK is stored for
+    inference as JumpReLU with its learned threshold."""
+    activation = "jumprelu" if sd.activation == "batchtopk" else sd.activation
+    if sd.kind != "transcoder":
+        return {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu"}[activation], activation
+    if activation == "topk":
+        raise InvalidInputError("SAELens has no TopK transcoder: export it as sparsify")
+    skip = sd.W_skip is not None
+    if activation == "relu":
+        return ("skip_transcoder" if skip else "transcoder"), activation
+    return ("jumprelu_skip_transcoder" if skip else "jumprelu_transcoder"), activation
+
+
 def _write_saelens(sd: SparseDictionary, out: Path, model: str) -> None:
     from safetensors.torch import save_file
 
-    activation = "jumprelu" if sd.activation == "batchtopk" else sd.activation
-    if sd.kind == "transcoder":
-        if activation == "topk":
-            raise InvalidInputError("SAELens has no TopK transcoder: export it as sparsify")
-        arch = {("relu", False): "transcoder", ("relu", True): "skip_transcoder"}.get(
-            (activation, sd.W_skip is not None),
-            "jumprelu_skip_transcoder" if sd.W_skip is not None else "jumprelu_transcoder",
-        )
-    else:
-        arch = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu"}[activation]
-    weights = {
-        "W_enc": sd.W_enc,
-        "b_enc": sd.b_enc,
-        "W_dec": sd.W_dec,
-        "b_dec": sd.b_dec,
-    }
+    arch, activation = _saelens_architecture(sd)
+    weights = {"W_enc": sd.W_enc, "b_enc": sd.b_enc, "W_dec": sd.W_dec, "b_dec": sd.b_dec}
     if activation == "jumprelu":
         weights["threshold"] = sd.threshold
     if sd.W_skip is not None:

@@ -94,6 +94,47 @@ def _pca_direction(diffs: torch.Tensor) -> torch.Tensor:
     return direction * projection
 
 
+def _check(
+    lm: LanguageModel, contrast: ContrastSet, layers: Sequence[int], method: Method, read: ReadMode
+) -> list[int]:
+    """The sorted, checked layers; every combination the methods cannot serve is a user error."""
+    contrast.check()
+    checked = sorted({lm.adapter.check_layer(layer) for layer in layers})
+    if not checked:
+        raise InvalidInputError("give at least one layer to build the vector at")
+    if method == "pca" and not contrast.paired:
+        raise InvalidInputError(
+            "the pca method needs paired contrast data (positive and negative of the same example)"
+        )
+    if read == "completion_mean" and not (
+        contrast.paired and all(p.prompt for p in contrast.pairs)
+    ):
+        raise InvalidInputError("read=completion_mean needs pairs with a prompt; use last or mean")
+    return checked
+
+
+def _directions(
+    layers: Sequence[int],
+    pos: dict[int, torch.Tensor],
+    neg: dict[int, torch.Tensor],
+    paired: bool,
+    method: Method,
+) -> tuple[dict[int, torch.Tensor], dict[int, float]]:
+    """Positive minus negative per layer, and (paired) how well the pairs' differences agree."""
+    directions, cosines = {}, {}
+    for layer in layers:
+        if paired:
+            diffs = pos[layer] - neg[layer]
+            vector = diffs.mean(0) if method == "mean_diff" else _pca_direction(diffs)
+            cosines[layer] = float(
+                torch.nn.functional.cosine_similarity(diffs, vector.unsqueeze(0), dim=1).mean()
+            )
+        else:
+            vector = pos[layer].mean(0) - neg[layer].mean(0)
+        directions[layer] = vector
+    return directions, cosines
+
+
 def build(
     lm: LanguageModel,
     contrast: ContrastSet,
@@ -106,18 +147,7 @@ def build(
     progress: Callable[[int, int], None] | None = None,
 ) -> SteeringVector:
     """One direction per layer from ``contrast``: positive minus negative."""
-    contrast.check()
-    layers = sorted({lm.adapter.check_layer(layer) for layer in layers})
-    if not layers:
-        raise InvalidInputError("give at least one layer to build the vector at")
-    if method == "pca" and not contrast.paired:
-        raise InvalidInputError(
-            "the pca method needs paired contrast data (positive and negative of the same example)"
-        )
-    if read == "completion_mean" and not (
-        contrast.paired and all(p.prompt for p in contrast.pairs)
-    ):
-        raise InvalidInputError("read=completion_mean needs pairs with a prompt; use last or mean")
+    layers = _check(lm, contrast, layers, method, read)
     if contrast.paired:
         positives = [join(p.prompt, p.positive) for p in contrast.pairs]
         negatives = [join(p.prompt, p.negative) for p in contrast.pairs]
@@ -134,17 +164,7 @@ def build(
         neg = read_activations(
             lm, negatives, prompts, layers, read, batch_size, report(len(positives))
         )
-    directions, cosines = {}, {}
-    for layer in layers:
-        if contrast.paired:
-            diffs = pos[layer] - neg[layer]
-            vector = diffs.mean(0) if method == "mean_diff" else _pca_direction(diffs)
-            cosines[layer] = float(
-                torch.nn.functional.cosine_similarity(diffs, vector.unsqueeze(0), dim=1).mean()
-            )
-        else:
-            vector = pos[layer].mean(0) - neg[layer].mean(0)
-        directions[layer] = vector
+    directions, cosines = _directions(layers, pos, neg, contrast.paired, method)
     info = VectorInfo(
         name=name or contrast.name,
         model=lm.name,
