@@ -9,6 +9,7 @@ BabelLens's one-line message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from babellens.agents.bearer import BearerTokenGuard, check_bind
@@ -52,8 +53,8 @@ def _wrap(fn: Any) -> Any:
     return call
 
 
-def build_server(tools: AgentTools) -> Any:
-    server = _mcp_server_class()(name="babellens", instructions=_INSTRUCTIONS)
+def _read_tools(tools: AgentTools) -> list[Callable[..., dict[str, Any]]]:
+    """The tools every agent gets: they read the store or run a prompt, and change nothing."""
 
     def list_models() -> dict[str, Any]:
         """Models with a finished scan: layers, units per layer, how many explanations."""
@@ -89,22 +90,27 @@ def build_server(tools: AgentTools) -> Any:
         """Generate with and without a steering vector (a saved vector or a concept name)."""
         return tools.steer(model, prompt, vector, coefficient, max_new_tokens)
 
-    for fn in (list_models, list_units, unit_dashboard, search, run_prompt, trace_token, steer):
+    return [list_models, list_units, unit_dashboard, search, run_prompt, trace_token, steer]
+
+
+def _job_tools(tools: AgentTools) -> list[Callable[..., dict[str, Any]]]:
+    """Start and poll jobs: only behind --allow-jobs, or the server token beyond loopback."""
+
+    def start_job(kind: str, model: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start a background job (scan, explain, ...) with its parameters; returns its id."""
+        return tools.start_job(kind, model, params)
+
+    def poll_job(job_id: int) -> dict[str, Any]:
+        """A job's status, progress and, once done, its summary."""
+        return tools.poll_job(job_id)
+
+    return [start_job, poll_job]
+
+
+def build_server(tools: AgentTools) -> Any:
+    server = _mcp_server_class()(name="babellens", instructions=_INSTRUCTIONS)
+    for fn in _read_tools(tools) + (_job_tools(tools) if tools.allow_jobs else []):
         server.tool()(_wrap(fn))
-    if tools.allow_jobs:
-
-        def start_job(
-            kind: str, model: str, params: dict[str, Any] | None = None
-        ) -> dict[str, Any]:
-            """Start a background job (scan, explain, ...) with its parameters; returns its id."""
-            return tools.start_job(kind, model, params)
-
-        def poll_job(job_id: int) -> dict[str, Any]:
-            """A job's status, progress and, once done, its summary."""
-            return tools.poll_job(job_id)
-
-        server.tool()(_wrap(start_job))
-        server.tool()(_wrap(poll_job))
     return server
 
 
