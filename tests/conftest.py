@@ -38,6 +38,15 @@ def _isolated_home(
         monkeypatch.setenv("BABELLENS_DB", f"sqlite:///{home / 'babellens.db'}")
 
 
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory: pytest.TempPathFactory):
+    """A home for module-scoped fixtures that store files (dictionary weights): they run before
+    the per-test isolation above, and once wrote into the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BABELLENS_HOME", str(tmp_path_factory.mktemp("module-home")))
+        yield
+
+
 def _postgres_url() -> str | None:
     import os
 

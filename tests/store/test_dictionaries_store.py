@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 import torch
 
@@ -38,7 +40,42 @@ def test_a_set_is_stored_under_one_id_and_loads_back_bit_exact(db_url):
     assert store.list(model="other") == []
     store.set_metrics(info.id, {"scan": {"job": 3}})
     assert store.get(info.id).metrics == {"eval": {"fvu": 0.25}, "scan": {"job": 3}}
-    assert (dictionaries_dir() / str(info.id) / "mlp_in.2.safetensors").exists()
+    (folder,) = [p for p in dictionaries_dir().glob(f"*/{info.id}") if p.is_dir()]
+    assert (folder / "mlp_in.2.safetensors").exists()
     store.delete(info.id)
+    assert not folder.exists()
     with pytest.raises(NotFoundError, match="dict list"):
         store.get(info.id)
+
+
+def test_two_databases_under_one_home_keep_their_own_weights(tmp_path):
+    """Row ids restart in every database: the weights of dictionary 1 of one database must not
+    be overwritten by dictionary 1 of another (tests once did that to a trained set)."""
+    first = random_dictionary(kind="sae", seed=1)
+    second = random_dictionary(kind="sae", seed=2)
+    stores = [
+        DictionaryStore(open_database(f"sqlite:///{tmp_path / name}")) for name in ("a.db", "b.db")
+    ]
+    ids = [
+        store.save([sd], model="tiny", source="trained").id
+        for store, sd in zip(stores, (first, second), strict=True)
+    ]
+    assert ids == [1, 1]
+    for store, sd in zip(stores, (first, second), strict=True):
+        (back,) = store.load(1)
+        assert torch.equal(back.W_enc, sd.W_enc)
+
+
+def test_weights_saved_before_the_database_key_still_load(tmp_path):
+    from babellens.dictionaries.native import save_native
+
+    store = DictionaryStore(open_database(f"sqlite:///{tmp_path / 'old.db'}"))
+    sd = random_dictionary(kind="sae", seed=3)
+    info = store.save([sd], model="tiny", source="trained")
+    legacy = dictionaries_dir() / str(info.id)
+    save_native(sd, legacy / f"{sd.hook_in}.safetensors", {"model": "tiny", "id": info.id})
+    for path in dictionaries_dir().glob(f"*/{info.id}"):
+        if path != legacy:
+            shutil.rmtree(path)
+    (back,) = store.load(info.id)
+    assert torch.equal(back.W_dec, sd.W_dec)

@@ -91,7 +91,7 @@ def test_open_a_graph_pin_a_node_and_intervene(site) -> None:
 
 
 @pytest.fixture(scope="module")
-def set_site(site, tmp_path_factory):
+def set_site(site, tmp_path_factory, module_home):
     traced = build_set_graph(tmp_path_factory.mktemp("graphsetbrowser"), "<b>Paris</b> is")
     with served(traced.url) as (base, _):
         yield {"base": base, "traced": traced, "browser": site["browser"]}

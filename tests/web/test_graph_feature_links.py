@@ -25,7 +25,7 @@ FEATURE = "cross layer transcoder"
 
 
 @pytest.fixture(scope="module")
-def traced(tmp_path_factory):
+def traced(tmp_path_factory, module_home):
     return build_set_graph(tmp_path_factory.mktemp("graphsets"), PROMPT)
 
 

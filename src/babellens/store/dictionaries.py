@@ -7,6 +7,7 @@ for every layer), with one id either way; its members are files under
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,17 @@ def dictionaries_dir() -> Path:
     path = babellens_home() / "dictionaries"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _database_key(db: Database) -> str:
+    """A short name for one database: row ids restart in every database, so weights saved by
+    two databases under one home would share ``dictionaries/1`` without it."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        name = f"sqlite:{Path(url.database).expanduser().resolve()}"
+    else:
+        name = url.render_as_string(hide_password=True)
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 class DictionaryRow(Base):
@@ -152,7 +164,7 @@ class DictionaryStore:
             s.add(row)
             s.flush()
             dict_id = row.id
-        root = dictionaries_dir() / str(dict_id)
+        root = self._root(dict_id)
         for sd in dictionaries:
             save_native(sd, _member_file(root, sd.hook_in), {"model": model, "id": dict_id})
         return self.get(dict_id)
@@ -186,7 +198,9 @@ class DictionaryStore:
                 raise NotFoundError(
                     f"dictionary {dict_id} has no member {member!r} (it has {names})"
                 )
-        root = dictionaries_dir() / str(dict_id)
+        root = self._root(dict_id)
+        if not root.exists() and (dictionaries_dir() / str(dict_id)).exists():
+            root = dictionaries_dir() / str(dict_id)  # saved before weights had a database key
         return [load_native(_member_file(root, hook_in))[0] for hook_in, _ in pairs]
 
     def feature_rows(
@@ -239,4 +253,7 @@ class DictionaryStore:
             row = s.get(DictionaryRow, dict_id)
             if row is not None:
                 s.delete(row)
-        shutil.rmtree(dictionaries_dir() / str(dict_id), ignore_errors=True)
+        shutil.rmtree(self._root(dict_id), ignore_errors=True)
+
+    def _root(self, dict_id: int) -> Path:
+        return dictionaries_dir() / _database_key(self.db) / str(dict_id)
