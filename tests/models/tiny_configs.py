@@ -77,6 +77,7 @@ _ROTARY_WITHIN_HEAD = {"rotary_dim": 8}
 _OVERRIDES: dict[str, dict[str, Any]] = {
     "gptj": _ROTARY_WITHIN_HEAD,
     "codegen": _ROTARY_WITHIN_HEAD,
+    "trocr": {"decoder_layers": 2, "decoder_ffn_dim": 128, "decoder_attention_heads": 4},
 }
 """Per-family values where the generic shrink leaves a config inconsistent."""
 

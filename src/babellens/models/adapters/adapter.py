@@ -31,13 +31,32 @@ def _config_int(config: object, names: tuple[str, ...]) -> int | None:
     return None
 
 
+def _split_fused_qkv(
+    fused: torch.Tensor, groups: int, order: str, widths: tuple[int, int]
+) -> list[torch.Tensor]:
+    """(Q, K, V) columns of a ``split`` fused projection ``[..., (q|k|v) widths]``.
+
+    With model-parallel shards (CodeGen), the last axis is ``groups`` shards of ``[q | v | k]``
+    (``order``), each with ``1/groups`` of every part; the shards' parts are concatenated back
+    so head ``h`` of a part is shard ``h // (heads / groups)``'s head ``h % (heads / groups)``,
+    as the model's own reshape numbers them.
+    """
+    q_width, kv_width = widths
+    width = {"q": q_width, "k": kv_width, "v": kv_width}
+    lead = fused.shape[:-1]
+    shards = fused.reshape(*lead, groups, -1)
+    parts = dict(zip(order, shards.split([width[c] // groups for c in order], dim=-1), strict=True))
+    return [parts[c].reshape(*lead, width[c]) for c in "qkv"]
+
+
 class ModelAdapter:
     """Resolves an :class:`ArchitectureSpec` against one model instance."""
 
     def __init__(self, model: nn.Module, spec: ArchitectureSpec | None = None) -> None:
         self.model = model
         self.spec = spec or spec_for(model)
-        self._modules = dict(model.named_modules())
+        self._modules = dict(model.named_modules(remove_duplicate=False))
+        """Every path, also of a module shared by several blocks (GPT-1's activation)."""
         config = getattr(model, "config", None)
         get_text = getattr(config, "get_text_config", None)
         self.config = get_text() if callable(get_text) else config
@@ -238,7 +257,7 @@ class ModelAdapter:
         if spec.qkv_layout == "per_head":
             per_head = fused.reshape(*lead, nq, 3, hd)
             return [per_head[..., i, :].reshape(*lead, nq * hd) for i in range(3)]
-        return list(fused.split([nq * hd, nkv * hd, nkv * hd], dim=-1))
+        return _split_fused_qkv(fused, spec.qkv_groups, spec.qkv_order, (nq * hd, nkv * hd))
 
     def _qkv(self, layer: int) -> list[torch.Tensor]:
         return self._qkv_parts(layer, bias=False)  # type: ignore[return-value]
@@ -283,8 +302,11 @@ class ModelAdapter:
             return 1.0 / float(divisor)
         return 1.0
 
-    @property
+    @cached_property
     def final_norm(self) -> nn.Module:
+        """The norm after the last block; the identity for post-norm models that have none."""
+        if self.spec.final_norm is None:
+            return nn.Identity()
         return self.module(self.spec.final_norm)
 
     def unembed(self, resid: torch.Tensor, *, normed: bool = False) -> torch.Tensor:

@@ -30,6 +30,7 @@ _BLOCK_LISTS = (
     "transformer.layers",
     "transformer.blocks",
     "gpt_neox.layers",
+    "gpt_neox_japanese.layers",
     "biogpt.layers",
     "model.transformer.h",
 )

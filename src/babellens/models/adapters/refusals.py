@@ -26,7 +26,6 @@ FAMILY_REFUSALS: dict[str, str] = {
     "laguna": "per-layer head counts that the config does not state",
     "mimo_v2_flash": "value heads of another size than query/key heads",
     "zaya": "compressed (CCA) attention projections instead of per-head q/k/v weights",
-    "codegen": "a q/k/v projection fused in model-parallel blocks (no per-head W_V to read)",
     "mamba": _RECURRENT,
     "mamba2": _RECURRENT,
     "falcon_mamba": _RECURRENT,

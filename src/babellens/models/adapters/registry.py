@@ -9,6 +9,7 @@ from torch import nn
 
 from babellens.errors import UnsupportedArchitectureError
 from babellens.models.adapters.families import FAMILIES
+from babellens.models.adapters.families_classic import CLASSIC_FAMILIES
 from babellens.models.adapters.inference import infer_spec
 from babellens.models.adapters.refusals import FAMILY_REFUSALS, structural_refusal
 from babellens.models.adapters.spec import ArchitectureSpec
@@ -40,7 +41,7 @@ def architecture(factory: Callable[[], ArchitectureSpec]) -> Callable[[], Archit
     return factory
 
 
-for _spec in FAMILIES:
+for _spec in (*FAMILIES, *CLASSIC_FAMILIES):
     register_spec(_spec)
 
 
@@ -51,7 +52,8 @@ def supported_families() -> list[str]:
 def _has_modules(model: nn.Module, spec: ArchitectureSpec) -> bool:
     names = dict(model.named_modules())
     required = [spec.embed, spec.blocks, spec.attn, spec.attn_o, spec.mlp, spec.mlp_in]
-    required += [spec.mlp_out, spec.final_norm, spec.unembed, *spec.norms.values()]
+    required += [spec.mlp_out, spec.unembed, *spec.norms.values()]
+    required += [spec.final_norm] if spec.final_norm else []
     required += [
         p for p in (spec.attn_q, spec.attn_k, spec.attn_v, spec.attn_qkv, spec.mlp_gate) if p
     ]
