@@ -220,6 +220,9 @@ def check_experts_sum_to_their_output(lm, inputs, tol):
                 "bpen,enm->bpem", post.nan_to_num(0.0), a.w_out_experts(layer)
             )
             total = (per_expert * weights.unsqueeze(-1)).sum(dim=2)
+            b_out = a.b_out_experts(layer)  # GPT-OSS: each routed expert adds its bias too
+            if b_out is not None:
+                total = total + weights @ b_out
             close(total.reshape(seen[layer].shape), seen[layer], tol)
 
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from babellens.errors import InvalidInputError
+from babellens.models.adapters.expert_layout import ExpertsLayout, experts_layout
 from babellens.models.adapters.registry import spec_for
 from babellens.models.adapters.spec import ArchitectureSpec
 
@@ -115,25 +116,43 @@ class ModelAdapter:
             )
         return self.module(self.spec.experts, layer)  # type: ignore[arg-type]
 
+    def experts_layout(self, layer: int) -> ExpertsLayout:
+        """How layer ``layer``'s experts store their weights (transformers' declared layout)."""
+        return experts_layout(self.experts(layer))
+
     @cached_property
     def n_experts(self) -> int:
         return int(self.experts(self.moe_layers[0]).gate_up_proj.shape[0])
 
     @cached_property
     def d_expert(self) -> int:
-        return int(self.experts(self.moe_layers[0]).gate_up_proj.shape[1] // 2)
+        return int(self.w_out_experts(self.moe_layers[0]).shape[1])
 
     def w_out_experts(self, layer: int) -> torch.Tensor:
         """``[n_experts, d_expert, d_model]``: row ``(e, n)`` is what expert e's neuron n writes."""
-        return self.experts(layer).down_proj.transpose(1, 2)
+        return self.experts_layout(layer).down(self.experts(layer))
+
+    def b_out_experts(self, layer: int) -> torch.Tensor | None:
+        """``[n_experts, d_model]``: what each expert adds after its down projection (GPT-OSS)."""
+        experts = self.experts(layer)
+        return experts.down_proj_bias if self.experts_layout(layer).bias else None
+
+    def b_gate_up_experts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(gate bias, up bias), each ``[n_experts, d_expert]``, for experts with biases."""
+        layout = self.experts_layout(layer)
+        return layout.split(self.experts(layer).gate_up_proj_bias) if layout.bias else None
+
+    def _gate_up_experts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        layout = self.experts_layout(layer)
+        return layout.split(layout.gate_up(self.experts(layer)))
 
     def w_gate_experts(self, layer: int) -> torch.Tensor:
         """``[n_experts, d_model, d_expert]``."""
-        return self.experts(layer).gate_up_proj.chunk(2, dim=1)[0].transpose(1, 2)
+        return self._gate_up_experts(layer)[0]
 
     def w_in_experts(self, layer: int) -> torch.Tensor:
         """``[n_experts, d_model, d_expert]``: the up projection of each expert."""
-        return self.experts(layer).gate_up_proj.chunk(2, dim=1)[1].transpose(1, 2)
+        return self._gate_up_experts(layer)[1]
 
     def _dense(self, layer: int) -> int:
         if self.is_moe_layer(self.check_layer(layer)):
