@@ -138,8 +138,23 @@ def test_other_expert_layouts_sum_to_the_experts_output(model_type):
     check_experts_sum_to_their_output(_lm(model_type), _inputs(), 1e-5)
 
 
-def test_expert_layouts_that_are_not_declared_are_refused_in_one_line():
+def test_experts_whose_router_scales_their_input_are_refused_in_one_line():
     from babellens.errors import UnsupportedArchitectureError
 
-    with pytest.raises(UnsupportedArchitectureError, match="experts stored as Llama4TextExperts"):
+    with pytest.raises(UnsupportedArchitectureError, match="scales each token before") as err:
         _lm("llama4_text")
+    assert "\n" not in str(err.value)
+
+
+def test_an_undeclared_expert_layout_is_refused_naming_its_class():
+    from babellens.errors import UnsupportedArchitectureError
+    from babellens.models.adapters import refusals
+
+    saved = refusals.FAMILY_REFUSALS.pop("llama4_text")
+    try:  # Llama 4's experts take no router input: the layout check names them
+        with pytest.raises(
+            UnsupportedArchitectureError, match="experts stored as Llama4TextExperts"
+        ):
+            _lm("llama4_text")
+    finally:
+        refusals.FAMILY_REFUSALS["llama4_text"] = saved

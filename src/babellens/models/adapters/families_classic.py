@@ -111,9 +111,36 @@ _CODEGEN_SPEC = ArchitectureSpec(
     "model-parallel shards it was trained with, each [q | v | k].",
 )
 
+_GIT = "git.encoder.layer.{layer}"
+_GIT_SPEC = ArchitectureSpec(
+    name="git",
+    model_types=("git",),
+    decoder="git",
+    embed="git.embeddings.word_embeddings",
+    pos_embed="git.embeddings.position_embeddings",
+    blocks="git.encoder.layer",
+    attn=f"{_GIT}.attention",
+    attn_q=f"{_GIT}.attention.self.query",
+    attn_k=f"{_GIT}.attention.self.key",
+    attn_v=f"{_GIT}.attention.self.value",
+    attn_o=f"{_GIT}.attention.output.dense",
+    attn_writes=f"{_GIT}.attention.output.dense",
+    mlp=f"{_GIT}.intermediate",
+    mlp_in=f"{_GIT}.intermediate.dense",
+    mlp_act=f"{_GIT}.intermediate.intermediate_act_fn",
+    mlp_out=f"{_GIT}.output.dense",
+    mlp_writes=f"{_GIT}.output.dense",
+    final_norm=None,
+    unembed="output",
+    notes="GIT's text decoder run alone (images are out of scope): BERT-style post-norm layers "
+    "(each output module adds the residual and norms it), no final norm; attn_out and mlp_out "
+    "are the dense projections' outputs.",
+)
+
 CLASSIC_FAMILIES: tuple[ArchitectureSpec, ...] = (
     _OPENAI_GPT,
     _TROCR_SPEC,
     _CTRL_SPEC,
     _CODEGEN_SPEC,
+    _GIT_SPEC,
 )
