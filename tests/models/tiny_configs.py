@@ -74,10 +74,18 @@ _ID_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id")
 _SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "language_config")
 
 _ROTARY_WITHIN_HEAD = {"rotary_dim": 8}
+_HEAD_DIM_UNSET = {"head_dim": 16}
+"""Defaults that leave ``head_dim`` (or the KV head count) ``None`` for the model to derive, which
+the generic shrink (it only sets what is an int) cannot reach."""
 _OVERRIDES: dict[str, dict[str, Any]] = {
     "gptj": _ROTARY_WITHIN_HEAD,
     "codegen": _ROTARY_WITHIN_HEAD,
     "trocr": {"decoder_layers": 2, "decoder_ffn_dim": 128, "decoder_attention_heads": 4},
+    "ministral": _HEAD_DIM_UNSET,
+    "hunyuan_v1_dense": _HEAD_DIM_UNSET,
+    "hunyuan_v1_moe": _HEAD_DIM_UNSET,
+    "nemotron": {**_HEAD_DIM_UNSET, "num_key_value_heads": 2},
+    "dots1": {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1},
 }
 """Per-family values where the generic shrink leaves a config inconsistent."""
 
