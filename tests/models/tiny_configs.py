@@ -86,6 +86,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "hunyuan_v1_moe": _HEAD_DIM_UNSET,
     "nemotron": {**_HEAD_DIM_UNSET, "num_key_value_heads": 2},
     "dots1": {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1},
+    "deepseek_v2": {"num_experts_per_tok": 2},
 }
 """Per-family values where the generic shrink leaves a config inconsistent."""
 
@@ -115,6 +116,9 @@ def _shrunken_kwargs(config: tf.PretrainedConfig) -> dict[str, Any]:
         current = fields.get(name)
         if isinstance(current, int) and not isinstance(current, bool):
             kwargs[name] = value
+    if "kv_lora_rank" in kwargs:  # latent attention: head_dim is the rotary part of a head,
+        kwargs["head_dim"] = kwargs["qk_rope_head_dim"]  # and every query head has its own K/V
+        kwargs["num_key_value_heads"] = kwargs["num_attention_heads"]
     for name in _ID_FIELDS:
         current = fields.get(name)
         if isinstance(current, int) and current >= _VOCAB:

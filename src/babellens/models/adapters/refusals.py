@@ -62,7 +62,10 @@ FAMILY_REFUSALS: dict[str, str] = {
 }
 
 _STRUCTURES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("q_a_proj", "kv_a_proj_with_mqa", "kv_b_proj"), "multi-latent attention (low-rank q/kv)"),
+    (
+        ("q_a_proj", "kv_a_proj_with_mqa", "kv_b_proj"),
+        "multi-latent attention (values pass a norm on the low-rank latent: no linear per-head W_V)",
+    ),
     (("mixer", "linear_attn", "mamba", "ssm", "conv1d"), _HYBRID),
 )
 
