@@ -106,3 +106,17 @@ def test_post_norm_models_have_an_identity_final_norm():
     x = torch.randn(2, lm.adapter.d_model)
     assert lm.adapter.spec.final_norm is None
     assert torch.equal(lm.adapter.final_norm(x), x)
+
+
+def test_the_identity_final_norm_reads_as_the_identity_map():
+    """Folding the final norm into the congruence must not rescale W_U where there is none."""
+    from babellens.models.norms import norm_affine
+
+    lm = _lm("openai-gpt")
+    affine = norm_affine(lm.adapter.final_norm, lm.adapter.d_model)
+    assert torch.equal(affine.gamma, torch.ones(lm.adapter.d_model))
+    assert torch.equal(affine.beta, torch.zeros(lm.adapter.d_model))
+    assert not affine.centres
+    x = torch.randn(3, lm.adapter.d_model)
+    inverse = affine.inverse_scale(x, lm.adapter.final_norm(x))
+    torch.testing.assert_close(inverse, torch.ones(3))
