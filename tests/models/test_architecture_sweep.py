@@ -74,7 +74,6 @@ def test_every_decoder_family_we_declare_or_name_in_the_issue_is_exact(outcomes)
         "ctrl",
         "codegen",
         "trocr",
-        "gpt_neox_japanese",
         "gpt_oss",
         "aria_text",
         "minimax_m3_vl_text",

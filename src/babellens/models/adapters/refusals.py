@@ -26,6 +26,7 @@ FAMILY_REFUSALS: dict[str, str] = {
     "laguna": "per-layer head counts that the config does not state",
     "mimo_v2_flash": "value heads of another size than query/key heads",
     "zaya": "compressed (CCA) attention projections instead of per-head q/k/v weights",
+    "gpt_neox_japanese": "an attention bias the last block adds outside attention (dense_bias is not in attn_out)",
     "cpmant": "learned prompt tokens the model prepends itself (its blocks see a longer sequence than the input)",
     "hrm_text": "two stacks of blocks run in loops (the same blocks several times per token)",
     "jetmoe": "attention heads routed as experts (mixture of attention) and experts outside an experts(x, top_k_index, top_k_weights) module",
