@@ -220,7 +220,25 @@ def check_experts_sum_to_their_output(lm, inputs, tol):
                 "bpen,enm->bpem", post.nan_to_num(0.0), a.w_out_experts(layer)
             )
             total = (per_expert * weights.unsqueeze(-1)).sum(dim=2)
+            b_out = a.b_out_experts(layer)  # GPT-OSS: each routed expert adds its bias too
+            if b_out is not None:
+                total = total + weights @ b_out
             close(total.reshape(seen[layer].shape), seen[layer], tol)
+
+
+def check_block_is_the_sum_of_its_writes(lm, inputs, tol):
+    """Pre-norm blocks without post-attention/post-MLP norms: the residual stream leaving a block
+    is the one entering it plus attn_out plus mlp_out (so attn_out and mlp_out are all that
+    attention and the MLP write: no bias added outside them)."""
+    a = lm.adapter
+    if "attn_in" not in a.spec.norms or {"attn_out", "mlp_out"} & set(a.spec.norms):
+        return
+    kinds = ("resid_pre", "attn_out", "mlp_out", "resid_post")
+    out = lm.run(inputs, capture=_points(lm, kinds))
+    mask = inputs["attention_mask"]
+    for layer in range(a.n_layers):
+        pre, attn, mlp, post = (out[f"{k}.{layer}"] for k in kinds)
+        close(_real(pre + attn + mlp, mask), _real(post, mask), tol)
 
 
 ALL_BATCH_CHECKS = [
@@ -231,4 +249,5 @@ ALL_BATCH_CHECKS = [
     check_mlp_input_weights,
     check_unembedding,
     check_head_ablation,
+    check_block_is_the_sum_of_its_writes,
 ]

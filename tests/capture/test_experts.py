@@ -85,3 +85,76 @@ def test_dense_points_on_an_moe_layer_are_refused_in_one_line():
         lm.adapter.w_out(1)
     with pytest.raises(InvalidInputError, match="dense MLP"):
         lm.adapter.experts(0)
+
+
+def _routed_post_and_input(lm: LanguageModel, layer: int) -> tuple[dict, dict]:
+    seen = {}
+    experts = lm.adapter.experts(layer)
+    handle = experts.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0].clone()))
+    try:
+        out = lm.run(_inputs(), capture=[f"router_probs.{layer}", f"expert_post.{layer}"])
+    finally:
+        handle.remove()
+    return out, seen
+
+
+def test_gpt_oss_interleaved_biased_experts_match_its_clamped_swiglu_by_hand():
+    """GPT-OSS stores gate_up_proj as [E, d_model, 2*d_expert] with gate and up interleaved
+    column by column, adds biases, and clamps a SwiGLU: rebuilt here from W_gate, W_in and the
+    biases the adapter reads, with the model's own constants."""
+    lm = _lm("gpt_oss")
+    a, experts = lm.adapter, lm.adapter.experts(0)
+    assert a.experts_layout(0).transposed and not a.experts_layout(0).concatenated
+    out, seen = _routed_post_and_input(lm, 0)
+    post, probs = out["expert_post.0"].flatten(0, 1), out["router_probs.0"].flatten(0, 1)
+    b_gate, b_up = a.b_gate_up_experts(0)
+    limit, alpha = experts.limit, experts.alpha
+    checked = 0
+    for token, expert in (probs > 0).nonzero().tolist():
+        x = seen["x"][token]
+        gate = (x @ a.w_gate_experts(0)[expert] + b_gate[expert]).clamp(max=limit)
+        up = (x @ a.w_in_experts(0)[expert] + b_up[expert]).clamp(-limit, limit)
+        expected = (up + 1) * gate * torch.sigmoid(gate * alpha)
+        torch.testing.assert_close(post[token, expert], expected, atol=1e-5, rtol=1e-5)
+        checked += 1
+    assert checked == probs.shape[0] * lm.model.config.num_experts_per_tok
+
+
+def test_aria_transposed_experts_match_a_silu_gate_by_hand():
+    lm = _lm("aria_text")
+    a = lm.adapter
+    assert a.experts_layout(0).transposed and a.b_gate_up_experts(0) is None
+    out, seen = _routed_post_and_input(lm, 0)
+    post, probs = out["expert_post.0"].flatten(0, 1), out["router_probs.0"].flatten(0, 1)
+    for token, expert in (probs > 0).nonzero().tolist():
+        x = seen["x"][token]
+        gate, up = x @ a.w_gate_experts(0)[expert], x @ a.w_in_experts(0)[expert]
+        expected = torch.nn.functional.silu(gate) * up
+        torch.testing.assert_close(post[token, expert], expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["gpt_oss", "aria_text", "minimax_m3_vl_text"])
+def test_other_expert_layouts_sum_to_the_experts_output(model_type):
+    check_experts_sum_to_their_output(_lm(model_type), _inputs(), 1e-5)
+
+
+def test_experts_whose_router_scales_their_input_are_refused_in_one_line():
+    from babellens.errors import UnsupportedArchitectureError
+
+    with pytest.raises(UnsupportedArchitectureError, match="scales each token before") as err:
+        _lm("llama4_text")
+    assert "\n" not in str(err.value)
+
+
+def test_an_undeclared_expert_layout_is_refused_naming_its_class():
+    from babellens.errors import UnsupportedArchitectureError
+    from babellens.models.adapters import refusals
+
+    saved = refusals.FAMILY_REFUSALS.pop("llama4_text")
+    try:  # Llama 4's experts take no router input: the layout check names them
+        with pytest.raises(
+            UnsupportedArchitectureError, match="experts stored as Llama4TextExperts"
+        ):
+            _lm("llama4_text")
+    finally:
+        refusals.FAMILY_REFUSALS["llama4_text"] = saved

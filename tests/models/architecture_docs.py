@@ -41,6 +41,22 @@ def _row(o: Outcome) -> str:
     return f"| `{o.model_type}` | {o.kind} | {o.status} | {detail} |"
 
 
+_MISSING = "no exact hook points for "
+
+
+def _refused_decoders(outcomes: list[Outcome]) -> list[str]:
+    """The refused decoders grouped by what BabelLens is missing for them."""
+    by_reason: dict[str, list[str]] = {}
+    for o in outcomes:
+        if o.kind == "decoder" and o.status == "refused":
+            reason = o.detail.partition(_MISSING)[2] or o.detail
+            by_reason.setdefault(reason, []).append(f"`{o.model_type}`")
+    lines = ["", "Refused decoders, by what is missing:", ""]
+    for reason, types in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        lines.append(f"- {reason}: {', '.join(types)}")
+    return lines
+
+
 def architectures_md(outcomes: list[Outcome]) -> str:
     lines = [
         "# Architectures",
@@ -56,6 +72,14 @@ def architectures_md(outcomes: list[Outcome]) -> str:
         "Multimodal checkpoints (Gemma 3 from 4B, Fuyu, GOT-OCR2, ...) count as decoders: BabelLens",
         "analyses text through their language model; images are out of scope.",
         "",
+        "The kind is decided by a rule (`kind_of` in `tests/models/tiny_configs.py`), not a list:",
+        "a model is recurrent (state-space, recurrent or hybrid) when its config's per-layer types",
+        "name a linear-attention, state-space, recurrent or convolution layer, or when its modules",
+        "hold a state-space parameter (`A_log`, `dt_bias`, RWKV's `time_decay`) or a per-channel",
+        "convolution along positions outside attention (Inkling's short convolutions on the",
+        "residual stream). Hybrids count with the recurrent models, not in the decoders'",
+        "denominator; only xLSTM and LFM2 are named by hand (their tiny builds show no such module).",
+        "",
         "| kind | exact | refused | unbuildable | wrong | crash |",
         "|---|---|---|---|---|---|",
     ]
@@ -64,6 +88,7 @@ def architectures_md(outcomes: list[Outcome]) -> str:
         lines.append(
             f"| {kind} | {c['exact']} | {c['refused']} | {c['unbuildable']} | {c['wrong']} | {c['crash']} |"
         )
+    lines += _refused_decoders(outcomes)
     lines += ["", "| model_type | kind | outcome | spec (exact) or reason |", "|---|---|---|---|"]
     lines += [_row(o) for o in outcomes]
     return "\n".join(lines) + "\n"

@@ -70,6 +70,14 @@ def test_every_decoder_family_we_declare_or_name_in_the_issue_is_exact(outcomes)
         "stablelm",
         "granite",
         "fuyu",
+        "openai-gpt",
+        "ctrl",
+        "codegen",
+        "trocr",
+        "gpt_oss",
+        "aria_text",
+        "minimax_m3_vl_text",
+        "git",
     ]
     assert {t: by_type[t] for t in must if by_type[t] != "exact"} == {}
 

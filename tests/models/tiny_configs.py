@@ -74,9 +74,19 @@ _ID_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id")
 _SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "language_config")
 
 _ROTARY_WITHIN_HEAD = {"rotary_dim": 8}
+_HEAD_DIM_UNSET = {"head_dim": 16}
+"""Defaults that leave ``head_dim`` (or the KV head count) ``None`` for the model to derive, which
+the generic shrink (it only sets what is an int) cannot reach."""
 _OVERRIDES: dict[str, dict[str, Any]] = {
     "gptj": _ROTARY_WITHIN_HEAD,
     "codegen": _ROTARY_WITHIN_HEAD,
+    "trocr": {"decoder_layers": 2, "decoder_ffn_dim": 128, "decoder_attention_heads": 4},
+    "ministral": _HEAD_DIM_UNSET,
+    "hunyuan_v1_dense": _HEAD_DIM_UNSET,
+    "hunyuan_v1_moe": _HEAD_DIM_UNSET,
+    "nemotron": {**_HEAD_DIM_UNSET, "num_key_value_heads": 2},
+    "dots1": {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1},
+    "deepseek_v2": {"num_experts_per_tok": 2},
 }
 """Per-family values where the generic shrink leaves a config inconsistent."""
 
@@ -106,6 +116,9 @@ def _shrunken_kwargs(config: tf.PretrainedConfig) -> dict[str, Any]:
         current = fields.get(name)
         if isinstance(current, int) and not isinstance(current, bool):
             kwargs[name] = value
+    if "kv_lora_rank" in kwargs:  # latent attention: head_dim is the rotary part of a head,
+        kwargs["head_dim"] = kwargs["qk_rope_head_dim"]  # and every query head has its own K/V
+        kwargs["num_key_value_heads"] = kwargs["num_attention_heads"]
     for name in _ID_FIELDS:
         current = fields.get(name)
         if isinstance(current, int) and current >= _VOCAB:
@@ -157,18 +170,75 @@ def build_tiny(model_type: str, seed: int = 0) -> tf.PreTrainedModel:
 _ENCODERS = """bert bert-generation big_bird camembert data2vec-text electra ernie megatron-bert rembert
 roberta roberta-prelayernorm roc_bert roformer xlm-roberta xlm-roberta-xl xmod xlm xlnet reformer"""
 """Bidirectional encoders (and XLNet's permutation LM) that transformers can run as decoders."""
-_RECURRENT = """mamba mamba2 falcon_mamba rwkv xlstm recurrent_gemma bamba jamba zamba zamba2 falcon_h1
-granitemoehybrid nemotron_h lfm2 lfm2_moe lfm3 qwen3_next qwen3_5 qwen3_5_text qwen3_5_moe
-qwen3_5_moe_text qwen4_exp qwen4_exp_text kimi_linear bailing_hybrid olmo_hybrid minimax lara_mini"""
-"""State-space, recurrent and hybrid (attention mixed with linear attention or SSM) models."""
+_RECURRENT_UNSEEN = "xlstm lfm2 lfm2_moe"
+"""Recurrent or hybrid models whose tiny build shows neither a sequence-mixing convolution, a
+state-space parameter nor a per-layer type naming one (xLSTM's cells; LFM2's convolution layers
+vanish when the config is cut to two layers). Every other recurrent or hybrid model is found by
+:func:`_mixes_without_attention` from its config and modules."""
 _AUDIO = "musicgen musicgen_melody moshi whisper"
 """Audio models whose decoder predicts codebooks or needs an encoder's states."""
 
 _NOT_DECODER_TRANSFORMERS: dict[str, str] = {
     **dict.fromkeys(_ENCODERS.split(), "encoder"),
-    **dict.fromkeys(_RECURRENT.split(), "recurrent"),
+    **dict.fromkeys(_RECURRENT_UNSEEN.split(), "recurrent"),
     **dict.fromkeys(_AUDIO.split(), "audio"),
 }
+
+
+_MIXER_WORDS = ("linear", "mamba", "recurrent", "conv")
+"""Per-layer type names (``layer_types``, ``layers_block_type``, ``block_types``) of a mixer that
+is not softmax attention: linear attention, a state-space or recurrent layer, a short
+convolution. ("hybrid" alone says nothing: ZAYA calls its convolutional attention that.)"""
+_STATE_PARAMS = {"A_log", "time_decay", "dt_bias"}
+"""Parameters only state-space (Mamba's ``A_log``, ``dt_bias``) and RWKV (``time_decay``) layers
+carry."""
+_TOWERS = ("vision", "audio", "image", "speech", "visual")
+"""Module path words of a multimodal checkpoint's encoders, whose convolutions are not the
+language model's."""
+
+
+def _layer_type_names(config: tf.PretrainedConfig) -> set[str]:
+    names: set[str] = set()
+    for cfg in (config, getattr(config, "text_config", None)):
+        for field in ("layer_types", "layers_block_type", "block_types"):
+            value = getattr(cfg, field, None)
+            if isinstance(value, list | tuple):
+                names |= {v for v in value if isinstance(v, str)}
+    return names
+
+
+def _sequence_mixing_modules(config: tf.PretrainedConfig) -> bool:
+    """A state-space parameter, or a depthwise (per-channel) convolution along positions that is
+    not inside an attention module: the modules of a layer that mixes tokens without softmax
+    attention. Built on the meta device, so it costs no memory."""
+    with torch.device("meta"):
+        model = tf.AutoModelForCausalLM.from_config(config)
+    if {name.rpartition(".")[2] for name, _ in model.named_parameters()} & _STATE_PARAMS:
+        return True
+    for name, module in model.named_modules():
+        parts = name.lower().split(".")
+        inside_attention = any(p.endswith(("attn", "attention")) for p in parts[:-1])
+        in_tower = any(w in p for p in parts for w in _TOWERS)
+        depthwise = isinstance(module, torch.nn.Conv1d) and module.groups == module.in_channels > 1
+        if depthwise and not inside_attention and not in_tower:
+            return True
+    return False
+
+
+def _mixes_without_attention(model_type: str) -> bool:
+    """Recurrent or hybrid: a layer mixes positions by something other than softmax attention,
+    read from the default config's per-layer types and the tiny model's modules."""
+    config_class = CONFIG_MAPPING[model_type]
+    try:
+        names = _layer_type_names(config_class())
+    except Exception:  # a default that does not validate: judged by its modules alone
+        names = set()
+    if any(word in name for name in names for word in _MIXER_WORDS):
+        return True
+    try:
+        return _sequence_mixing_modules(shrunken_config(model_type))
+    except Exception:  # transformers cannot build it tiny: nothing more to read
+        return False
 
 
 def kind_of(model_type: str) -> str:
@@ -183,4 +253,6 @@ def kind_of(model_type: str) -> str:
         fields = {}
     if fields.get("is_encoder_decoder") or "encoder_layers" in fields:
         return "encoder-decoder"
+    if _mixes_without_attention(model_type):
+        return "recurrent"
     return "decoder"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from babellens.models.adapters.expert_layout import ExpertsLayout, experts_layout
+
 __all__ = ["MOE_KINDS", "expert_activations", "routing_weights"]
 
 MOE_KINDS = ("router_probs", "expert_post")
@@ -27,9 +29,15 @@ def routing_weights(index: torch.Tensor, weights: torch.Tensor, n_experts: int) 
 def expert_activations(
     experts: torch.nn.Module, x: torch.Tensor, index: torch.Tensor
 ) -> torch.Tensor:
-    """``[tokens, n_experts, d_expert]`` neuron activations, NaN where the token was not routed."""
-    gate_up = experts.gate_up_proj  # [E, 2 * d_expert, d_model]
-    n_experts, d_expert = gate_up.shape[0], gate_up.shape[1] // 2
+    """``[tokens, n_experts, d_expert]`` neuron activations, NaN where the token was not routed.
+
+    The weights are read in the layout the module declares (transposed, interleaved, biased:
+    :mod:`babellens.models.adapters.expert_layout`) and the activation is the module's own
+    ``_apply_gate`` where it has one, so every layout computes what the model does.
+    """
+    layout = experts_layout(experts)
+    gate_up = experts.gate_up_proj  # [E, 2 * d_expert, d_model], or its transpose
+    n_experts, d_expert = gate_up.shape[0], layout.down(experts).shape[1]
     out = torch.full(
         (x.shape[0], n_experts, d_expert), float("nan"), dtype=x.dtype, device=x.device
     )
@@ -37,6 +45,18 @@ def expert_activations(
         if not 0 <= expert < n_experts:  # some routers mark dropped slots with n_experts
             continue
         tokens = (index == expert).any(dim=-1).nonzero().squeeze(-1)
-        gate, up = torch.nn.functional.linear(x[tokens], gate_up[expert]).chunk(2, dim=-1)
-        out[tokens, expert] = experts.act_fn(gate) * up
+        out[tokens, expert] = _neurons(experts, layout, x[tokens], expert)
     return out
+
+
+def _neurons(
+    experts: torch.nn.Module, layout: ExpertsLayout, x: torch.Tensor, expert: int
+) -> torch.Tensor:
+    weight = experts.gate_up_proj[expert]
+    projected = x @ weight if layout.transposed else torch.nn.functional.linear(x, weight)
+    if layout.bias:
+        projected = projected + experts.gate_up_proj_bias[expert]
+    if hasattr(experts, "_apply_gate"):  # transformers' gate: its default is act_fn(gate) * up
+        return experts._apply_gate(projected)
+    gate, up = projected.chunk(2, dim=-1)
+    return experts.act_fn(gate) * up

@@ -34,10 +34,21 @@ class HookKind:
     pos_axis: int = 1
     head_axis: int | None = None
     split_heads: bool = False
+    output_field: str | None = None
+    """A spec field that, when a family sets it, names a module whose *output* carries the
+    same tensor (``mlp_pre`` where the activation module is shared across blocks)."""
+
+    def side_for(self, spec: ArchitectureSpec) -> Literal["input", "output"]:
+        """Which side of :meth:`template`'s module carries the tensor in this family."""
+        if self.output_field and getattr(spec, self.output_field, None):
+            return "output"
+        return self.side
 
     def template(self, spec: ArchitectureSpec) -> str:
         if self.spec_field == "block":
             return spec.blocks + ".{layer}"
+        if self.output_field and getattr(spec, self.output_field, None):
+            return getattr(spec, self.output_field)
         template = getattr(spec, self.spec_field)
         if template is None:
             raise InvalidInputError(
@@ -93,6 +104,7 @@ HOOK_KINDS: dict[str, HookKind] = {
             "input",
             "MLP pre-activation: the activation function's input "
             "(the gate for gated MLPs) [batch, pos, d_mlp]",
+            output_field="mlp_pre_output",
         ),
         HookKind(
             "mlp_post",

@@ -151,7 +151,7 @@ class HookSession:
         if point.kind == "mlp_pre":
             self._check_unshared(info.template(self.adapter.spec), module)
         process = self._processor(point, edits, capture)
-        if info.side == "input":
+        if info.side_for(self.adapter.spec) == "input":
 
             def pre_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
                 if args:
@@ -165,7 +165,7 @@ class HookSession:
             index = info.output_index
 
             def hook(_m: torch.nn.Module, _args: tuple, output: Any) -> Any:
-                is_tuple = isinstance(output, tuple)
+                is_tuple = isinstance(output, tuple | list)  # GPT-1's blocks return a list
                 value = output[index] if is_tuple else output
                 if value is None:
                     raise InvalidInputError(
@@ -174,7 +174,10 @@ class HookSession:
                 new = process(value)
                 if new is None:
                     return None
-                return (*output[:index], new, *output[index + 1 :]) if is_tuple else new
+                if not is_tuple:
+                    return new
+                rebuilt = (*output[:index], new, *output[index + 1 :])
+                return list(rebuilt) if isinstance(output, list) else rebuilt
 
             self._handles.append(module.register_forward_hook(hook))
 

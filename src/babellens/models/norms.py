@@ -57,6 +57,10 @@ def norm_affine(
     rounded to the model's dtype before it is read, and the congruence is float32 math on the
     weights as stored, whatever the model's dtype (``dtype`` rounds the result as asked).
     """
+    if isinstance(norm, torch.nn.Identity):  # post-norm models' missing final norm: y = x
+        return NormAffine(
+            torch.ones(d_model, dtype=dtype), torch.zeros(d_model, dtype=dtype), False
+        )
     weight = next(norm.parameters(), None)
     device = weight.device if weight is not None else torch.device("cpu")
     mdtype = weight.dtype if weight is not None else dtype

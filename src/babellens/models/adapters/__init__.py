@@ -2,6 +2,7 @@
 
 from babellens.models.adapters.adapter import ModelAdapter
 from babellens.models.adapters.families import FAMILIES, llama_like
+from babellens.models.adapters.families_classic import CLASSIC_FAMILIES
 from babellens.models.adapters.registry import (
     ARCHITECTURES,
     architecture,
@@ -13,6 +14,7 @@ from babellens.models.adapters.spec import ArchitectureSpec
 
 __all__ = [
     "ARCHITECTURES",
+    "CLASSIC_FAMILIES",
     "FAMILIES",
     "ArchitectureSpec",
     "ModelAdapter",

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from babellens.errors import InvalidInputError
+from babellens.models.adapters.expert_layout import ExpertsLayout, experts_layout
 from babellens.models.adapters.registry import spec_for
 from babellens.models.adapters.spec import ArchitectureSpec
 
@@ -31,13 +32,32 @@ def _config_int(config: object, names: tuple[str, ...]) -> int | None:
     return None
 
 
+def _split_fused_qkv(
+    fused: torch.Tensor, groups: int, order: str, widths: tuple[int, int]
+) -> list[torch.Tensor]:
+    """(Q, K, V) columns of a ``split`` fused projection ``[..., (q|k|v) widths]``.
+
+    With model-parallel shards (CodeGen), the last axis is ``groups`` shards of ``[q | v | k]``
+    (``order``), each with ``1/groups`` of every part; the shards' parts are concatenated back
+    so head ``h`` of a part is shard ``h // (heads / groups)``'s head ``h % (heads / groups)``,
+    as the model's own reshape numbers them.
+    """
+    q_width, kv_width = widths
+    width = {"q": q_width, "k": kv_width, "v": kv_width}
+    lead = fused.shape[:-1]
+    shards = fused.reshape(*lead, groups, -1)
+    parts = dict(zip(order, shards.split([width[c] // groups for c in order], dim=-1), strict=True))
+    return [parts[c].reshape(*lead, width[c]) for c in "qkv"]
+
+
 class ModelAdapter:
     """Resolves an :class:`ArchitectureSpec` against one model instance."""
 
     def __init__(self, model: nn.Module, spec: ArchitectureSpec | None = None) -> None:
         self.model = model
         self.spec = spec or spec_for(model)
-        self._modules = dict(model.named_modules())
+        self._modules = dict(model.named_modules(remove_duplicate=False))
+        """Every path, also of a module shared by several blocks (GPT-1's activation)."""
         config = getattr(model, "config", None)
         get_text = getattr(config, "get_text_config", None)
         self.config = get_text() if callable(get_text) else config
@@ -96,25 +116,43 @@ class ModelAdapter:
             )
         return self.module(self.spec.experts, layer)  # type: ignore[arg-type]
 
+    def experts_layout(self, layer: int) -> ExpertsLayout:
+        """How layer ``layer``'s experts store their weights (transformers' declared layout)."""
+        return experts_layout(self.experts(layer))
+
     @cached_property
     def n_experts(self) -> int:
         return int(self.experts(self.moe_layers[0]).gate_up_proj.shape[0])
 
     @cached_property
     def d_expert(self) -> int:
-        return int(self.experts(self.moe_layers[0]).gate_up_proj.shape[1] // 2)
+        return int(self.w_out_experts(self.moe_layers[0]).shape[1])
 
     def w_out_experts(self, layer: int) -> torch.Tensor:
         """``[n_experts, d_expert, d_model]``: row ``(e, n)`` is what expert e's neuron n writes."""
-        return self.experts(layer).down_proj.transpose(1, 2)
+        return self.experts_layout(layer).down(self.experts(layer))
+
+    def b_out_experts(self, layer: int) -> torch.Tensor | None:
+        """``[n_experts, d_model]``: what each expert adds after its down projection (GPT-OSS)."""
+        experts = self.experts(layer)
+        return experts.down_proj_bias if self.experts_layout(layer).bias else None
+
+    def b_gate_up_experts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(gate bias, up bias), each ``[n_experts, d_expert]``, for experts with biases."""
+        layout = self.experts_layout(layer)
+        return layout.split(self.experts(layer).gate_up_proj_bias) if layout.bias else None
+
+    def _gate_up_experts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        layout = self.experts_layout(layer)
+        return layout.split(layout.gate_up(self.experts(layer)))
 
     def w_gate_experts(self, layer: int) -> torch.Tensor:
         """``[n_experts, d_model, d_expert]``."""
-        return self.experts(layer).gate_up_proj.chunk(2, dim=1)[0].transpose(1, 2)
+        return self._gate_up_experts(layer)[0]
 
     def w_in_experts(self, layer: int) -> torch.Tensor:
         """``[n_experts, d_model, d_expert]``: the up projection of each expert."""
-        return self.experts(layer).gate_up_proj.chunk(2, dim=1)[1].transpose(1, 2)
+        return self._gate_up_experts(layer)[1]
 
     def _dense(self, layer: int) -> int:
         if self.is_moe_layer(self.check_layer(layer)):
@@ -238,7 +276,7 @@ class ModelAdapter:
         if spec.qkv_layout == "per_head":
             per_head = fused.reshape(*lead, nq, 3, hd)
             return [per_head[..., i, :].reshape(*lead, nq * hd) for i in range(3)]
-        return list(fused.split([nq * hd, nkv * hd, nkv * hd], dim=-1))
+        return _split_fused_qkv(fused, spec.qkv_groups, spec.qkv_order, (nq * hd, nkv * hd))
 
     def _qkv(self, layer: int) -> list[torch.Tensor]:
         return self._qkv_parts(layer, bias=False)  # type: ignore[return-value]
@@ -283,8 +321,11 @@ class ModelAdapter:
             return 1.0 / float(divisor)
         return 1.0
 
-    @property
+    @cached_property
     def final_norm(self) -> nn.Module:
+        """The norm after the last block; the identity for post-norm models that have none."""
+        if self.spec.final_norm is None:
+            return nn.Identity()
         return self.module(self.spec.final_norm)
 
     def unembed(self, resid: torch.Tensor, *, normed: bool = False) -> torch.Tensor:

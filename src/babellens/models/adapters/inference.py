@@ -30,6 +30,7 @@ _BLOCK_LISTS = (
     "transformer.layers",
     "transformer.blocks",
     "gpt_neox.layers",
+    "gpt_neox_japanese.layers",
     "biogpt.layers",
     "model.transformer.h",
 )
@@ -81,8 +82,8 @@ _NORMS_BEFORE_MLP = (
     "layernorm2",
     "ln_mlp",
 )
-_NORMS_AFTER_ATTN = ("post_self_attn_layernorm", "post_attention_norm")
-_NORMS_AFTER_MLP = ("post_feedforward_layernorm", "post_mlp_layernorm")
+_NORMS_AFTER_ATTN = ("post_self_attn_layernorm", "post_attention_norm", "post_norm1")
+_NORMS_AFTER_MLP = ("post_feedforward_layernorm", "post_mlp_layernorm", "post_norm2")
 _PER_HEAD_QKV = {"gpt_neox", "bloom", "persimmon", "fuyu", "gpt_neox_japanese"}
 """Fused q/k/v laid out per head (``[q|k|v]`` per head) rather than split in three blocks."""
 _FLAT_MLP = {"opt"}

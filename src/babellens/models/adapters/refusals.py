@@ -26,7 +26,12 @@ FAMILY_REFUSALS: dict[str, str] = {
     "laguna": "per-layer head counts that the config does not state",
     "mimo_v2_flash": "value heads of another size than query/key heads",
     "zaya": "compressed (CCA) attention projections instead of per-head q/k/v weights",
-    "codegen": "a q/k/v projection fused in model-parallel blocks (no per-head W_V to read)",
+    "gpt_neox_japanese": "an attention bias the last block adds outside attention (dense_bias is not in attn_out)",
+    "cpmant": "learned prompt tokens the model prepends itself (its blocks see a longer sequence than the input)",
+    "hrm_text": "two stacks of blocks run in loops (the same blocks several times per token)",
+    "jetmoe": "attention heads routed as experts (mixture of attention) and experts outside an experts(x, top_k_index, top_k_weights) module",
+    "modernbert-decoder": "a nonlinear prediction head (dense, activation, norm) between the final norm and W_U",
+    "llama4_text": "experts whose router weight scales each token before the expert, not the expert's output",
     "mamba": _RECURRENT,
     "mamba2": _RECURRENT,
     "falcon_mamba": _RECURRENT,
@@ -58,7 +63,10 @@ FAMILY_REFUSALS: dict[str, str] = {
 }
 
 _STRUCTURES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("q_a_proj", "kv_a_proj_with_mqa", "kv_b_proj"), "multi-latent attention (low-rank q/kv)"),
+    (
+        ("q_a_proj", "kv_a_proj_with_mqa", "kv_b_proj"),
+        "multi-latent attention (values pass a norm on the low-rank latent: no linear per-head W_V)",
+    ),
     (("mixer", "linear_attn", "mamba", "ssm", "conv1d"), _HYBRID),
 )
 

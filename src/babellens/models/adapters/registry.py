@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from babellens.errors import UnsupportedArchitectureError
+from babellens.models.adapters.expert_layout import experts_problem
 from babellens.models.adapters.families import FAMILIES
+from babellens.models.adapters.families_classic import CLASSIC_FAMILIES
 from babellens.models.adapters.inference import infer_spec
 from babellens.models.adapters.refusals import FAMILY_REFUSALS, structural_refusal
 from babellens.models.adapters.spec import ArchitectureSpec
@@ -40,7 +42,7 @@ def architecture(factory: Callable[[], ArchitectureSpec]) -> Callable[[], Archit
     return factory
 
 
-for _spec in FAMILIES:
+for _spec in (*FAMILIES, *CLASSIC_FAMILIES):
     register_spec(_spec)
 
 
@@ -51,7 +53,8 @@ def supported_families() -> list[str]:
 def _has_modules(model: nn.Module, spec: ArchitectureSpec) -> bool:
     names = dict(model.named_modules())
     required = [spec.embed, spec.blocks, spec.attn, spec.attn_o, spec.mlp, spec.mlp_in]
-    required += [spec.mlp_out, spec.final_norm, spec.unembed, *spec.norms.values()]
+    required += [spec.mlp_out, spec.unembed, *spec.norms.values()]
+    required += [spec.final_norm] if spec.final_norm else []
     required += [
         p for p in (spec.attn_q, spec.attn_k, spec.attn_v, spec.attn_qkv, spec.mlp_gate) if p
     ]
@@ -89,28 +92,12 @@ def _uneven_layers(model: nn.Module, spec: ArchitectureSpec) -> str | None:
 
 def _experts_problem(model: nn.Module, spec: ArchitectureSpec) -> str | None:
     """Why the experts modules cannot be read exactly, if they cannot (layout, signature)."""
-    import inspect
-
     names = dict(model.named_modules())
     layers = range(len(names[spec.blocks]))  # type: ignore[arg-type]
     for module in (names.get(spec.path(spec.experts, i)) for i in layers):  # type: ignore[arg-type]
-        if module is None:
-            continue
-        gate_up, down = getattr(module, "gate_up_proj", None), getattr(module, "down_proj", None)
-        params = list(inspect.signature(module.forward).parameters)
-        extra = {n for n, _ in module.named_parameters()} - {"gate_up_proj", "down_proj"}
-        fits = (
-            isinstance(gate_up, torch.Tensor)
-            and isinstance(down, torch.Tensor)
-            and gate_up.dim() == down.dim() == 3
-            and down.shape[1] == gate_up.shape[2]
-            and gate_up.shape[1] == 2 * down.shape[2]
-            and not extra
-            and len(params) >= 3
-            and hasattr(module, "act_fn")
-        )
-        if not fits:
-            return f"experts stored as {type(module).__name__} (not [E, 2*d_expert, d_model] gate_up_proj with a router's top-k input)"
+        problem = None if module is None else experts_problem(module)
+        if problem:
+            return problem
     return None
 
 

@@ -17,6 +17,9 @@ QKVLayout = Literal["split", "per_head"]
 
 ``split``: ``[q (n_heads*hd) | k (n_kv*hd) | v (n_kv*hd)]`` (GPT-2, Phi-3).
 ``per_head``: per head ``[q | k | v]`` of ``hd`` each (GPT-NeoX).
+
+A ``split`` projection may also be cut in ``qkv_groups`` model-parallel shards, each holding its
+share of the heads' q, k and v in ``qkv_order`` (CodeGen: 4 shards of ``[q | v | k]``).
 """
 
 
@@ -40,13 +43,19 @@ class ArchitectureSpec:
     mlp_in: str
     mlp_act: str
     mlp_out: str
-    final_norm: str
+    final_norm: str | None
+    """``None`` for post-norm models that end on a block's own norm (GPT-1, TrOCR)."""
     unembed: str
     attn_q: str | None = None
     attn_k: str | None = None
     attn_v: str | None = None
     attn_qkv: str | None = None
     qkv_layout: QKVLayout = "split"
+    qkv_groups: int = 1
+    """Model-parallel shards of a ``split`` fused projection (CodeGen: 4); heads are numbered
+    shard by shard."""
+    qkv_order: str = "qkv"
+    """The order of q, k and v inside each shard of a ``split`` fused projection."""
     mlp_gate: str | None = None
     gate_up_fused: bool = False
     """``mlp_in`` is one projection whose first half is the gate and second half the input."""
@@ -59,6 +68,10 @@ class ArchitectureSpec:
     (BLOOM, MPT: the output projection)."""
     mlp_writes: str | None = None
     """Where the MLP's output is read when the block has no MLP module (OPT: ``fc2``)."""
+    mlp_pre_output: str | None = None
+    """Where ``mlp_pre`` is read as a module's output instead of the activation's input, for a
+    non-gated MLP whose activation is one module shared by every block (GPT-1): W_in's output
+    is exactly what the activation receives."""
     experts: str | None = None
     """The experts module of mixture-of-experts layers (``experts(x, top_k_index, top_k_weights)``
     with ``gate_up_proj [E, 2*d_expert, d_model]`` and ``down_proj [E, d_model, d_expert]``); a
