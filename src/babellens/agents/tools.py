@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from babellens.autointerp.units import NEURON_SOURCE, parse_unit
+from babellens.autointerp.units import NEURON_SOURCE, UnitRef, parse_unit
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.store.database import Database
 from babellens.web.live import LiveQueries
@@ -47,6 +47,13 @@ class AgentTools:
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
+
+    def _unit_url(self, slug: str, unit: UnitRef) -> str | None:
+        """A neuron's page or a dictionary feature's (None for a source no page shows)."""
+        from babellens.web.unit_paths import unit_path
+
+        path = unit_path(slug, unit)
+        return None if path is None else self._url(path)
 
     def _card(self, model: str):
         from babellens.web.queries import model_card, model_slug
@@ -147,10 +154,7 @@ class AgentTools:
                     "match": h.match,
                     "detection": h.explanation.detection,
                     "detection_random": h.explanation.detection_random,
-                    "url": self._url(
-                        f"/models/{slug}/layers/{h.explanation.unit.layer}"
-                        f"/neurons/{h.explanation.unit.index}"
-                    ),
+                    "url": self._unit_url(slug, h.explanation.unit),
                 }
                 for h in hits
             ],

@@ -1,17 +1,19 @@
 """Dictionary pages: the list, one dictionary (metrics, members, feature table), one feature.
 
 Features are shown like neurons: the same record (statistics, histogram, top examples) from the
-same scan tables, with the promoted and suppressed tokens the scan job stored for every feature.
+same scan tables, with the promoted and suppressed tokens the scan job stored for every feature,
+and the explanations an ``explain --dictionary`` job stored under the dictionary's unit source.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from babellens.analyses.next_token_neurons import TokenScore
+from babellens.autointerp.units import dictionary_source, feature_unit
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.store.dictionaries import DictionaryInfo, DictionaryStore, FeatureRow
 from babellens.store.reports import ReportStore
@@ -19,7 +21,7 @@ from babellens.store.results import NeuronRecord, ResultStore
 from babellens.web.charts import histogram_chart
 from babellens.web.deps import DbDep, SettingsDep
 from babellens.web.pages import page
-from babellens.web.queries import decoder
+from babellens.web.queries import decoder, layer_explanations
 from babellens.web.schemas import Chart
 
 router = APIRouter()
@@ -34,6 +36,14 @@ class DictionariesPage(BaseModel):
     dictionaries: list[DictionaryInfo]
 
 
+class FeatureExplanation(BaseModel):
+    """A feature's best explanation in the table: its text and detection beside chance."""
+
+    explanation: str
+    detection: float | None
+    detection_random: float | None = Field(description="Detection for a random explanation")
+
+
 class DictionaryPage(BaseModel):
     info: DictionaryInfo
     member: int
@@ -44,6 +54,10 @@ class DictionaryPage(BaseModel):
     descending: bool
     offset: int
     limit: int
+    explanations: dict[int, FeatureExplanation] = Field(
+        default_factory=dict,
+        description="The listed features' best explanations, by feature index (explained ones)",
+    )
 
 
 class FeaturePage(BaseModel):
@@ -57,6 +71,10 @@ class FeaturePage(BaseModel):
     previous: int | None
     next: int | None
     charts: list[Chart] = Field(default_factory=list, description="What the charts plot")
+    explanations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Explanations with their scores (empty until `babellens explain --dictionary`)",
+    )
 
 
 def _member(info: DictionaryInfo, member: int) -> str:
@@ -93,6 +111,7 @@ def dictionary(
         features, total = store.feature_rows(
             scan_job, member, sort=sort, descending=descending, offset=offset, limit=limit
         )
+    explained = layer_explanations(db, info.model, member, dictionary_source(dict_id))
     return DictionaryPage(
         info=info,
         member=member,
@@ -103,6 +122,7 @@ def dictionary(
         descending=descending,
         offset=offset,
         limit=limit,
+        explanations={f.index: explained[f.index] for f in features if f.index in explained},
     )
 
 
@@ -143,4 +163,12 @@ def feature(db: DbDep, dict_id: DictId, index: FeatureIndex, member: Member = 0)
         previous=index - 1 if index > 0 else None,
         next=index + 1 if index + 1 < info.width else None,
         charts=[] if record is None else [histogram_chart(record.histogram, "feature")],
+        explanations=_explanations(db, info.model, dict_id, member, index),
     )
+
+
+def _explanations(db: DbDep, model: str, dict_id: int, member: int, index: int) -> list[dict]:
+    from babellens.store.explanations import ExplanationStore
+
+    found = ExplanationStore(db).for_unit(model, feature_unit(dict_id, member, index))
+    return [e.model_dump(mode="json", exclude={"record"}) for e in found]
