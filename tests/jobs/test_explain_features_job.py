@@ -155,3 +155,40 @@ def test_a_job_with_another_models_dictionary_fails_with_that_line(
     job = JobStore(db).create("explain", model_folder, _params(corpus_file, dictionary=other))
     failed = run_job(db, job.id)
     assert failed.status == "failed" and "was made for someone-else" in failed.error
+
+
+def _stored_rows(db, job_id: int, source: str) -> list[tuple]:
+    model = JobStore(db).get(job_id).model
+    return sorted(
+        (e.unit.key, e.text, e.detection, e.detection_random, e.fuzzing, e.fuzzing_random)
+        for e in ExplanationStore(db).for_layer(model, 0, source).values()
+        if e.job_id == job_id
+    )
+
+
+def test_a_cancelled_feature_job_resumes_to_the_uninterrupted_result(
+    stored, model_folder, corpus_file, monkeypatch
+) -> None:
+    from babellens.jobs.context import JobContext
+
+    db, single, _, _ = stored
+    jobs = JobStore(db)
+    params = _params(corpus_file, dictionary=single, batch_units=2)
+    whole = run_job(db, jobs.create("explain", model_folder, params).id)
+    assert whole.status == "done", whole.error
+    expected = _stored_rows(db, whole.id, f"dict:{single}")
+    job = jobs.create("explain", model_folder, params)
+    real, calls = JobContext.should_stop, {"n": 0}
+
+    def stop_after_two(self) -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 2
+
+    monkeypatch.setattr(JobContext, "should_stop", stop_after_two)
+    cancelled = run_job(db, job.id)
+    assert cancelled.status == "cancelled" and cancelled.checkpoint_done > 0
+    monkeypatch.setattr(JobContext, "should_stop", real)
+    jobs.requeue(job.id)
+    resumed = run_job(db, job.id)
+    assert resumed.status == "done", resumed.error
+    assert _stored_rows(db, job.id, f"dict:{single}") == expected and expected
