@@ -20,8 +20,17 @@ SAMPLER = {"n_train": 10, "n_test": 10, "n_non_activating": 10, "min_examples": 
 
 
 @pytest.fixture(scope="module")
-def featured(scanned):
-    """A scanned two-member set: member 1 explained by a job, member 0 by hand-written rows."""
+def featured(scanned, tmp_path_factory):
+    """A scanned two-member set: member 1 explained by a job, member 0 by hand-written rows.
+
+    Module-scoped fixtures run before the per-test home isolation, so the dictionary files get a
+    home of their own here (the pages read only the database)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BABELLENS_HOME", str(tmp_path_factory.mktemp("featured-home")))
+        return _featured(scanned)
+
+
+def _featured(scanned) -> int:
     members = [
         random_dictionary(d_in=32, width=16, k=4, hook_in=f"resid_post.{i}", seed=i)
         for i in range(2)
