@@ -29,7 +29,7 @@ def setup(model_folder, tmp_path):
     return db, url, pair, other, corpus
 
 
-def test_explain_a_set_member_stores_its_features(setup, model_folder, capsys) -> None:
+def test_explain_a_set_member_stores_its_features(setup, model_folder, capsys, tmp_path) -> None:
     db, url, pair, _, corpus = setup
     args = ["explain", model_folder, "--dictionary", str(pair), "--member", "resid_post.1"]
     options = ["--limit", "6", "--corpus", corpus, "--corpus-tokens", "4096", "--db", url]
@@ -41,6 +41,18 @@ def test_explain_a_set_member_stores_its_features(setup, model_folder, capsys) -
     rows = ExplanationStore(db).for_layer(model_folder, 1, source=f"dict:{pair}")
     assert len(rows) == job["summary"]["explained"] > 0 and set(rows) <= set(range(6))
     assert ExplanationStore(db).for_layer(model_folder, 0, source=f"dict:{pair}") == {}
+    out_file = tmp_path / "features.json"
+    export = ["explanations", "export", model_folder, str(out_file), "--layer", "1"]
+    code, _, err = run_cli([*export, "--source", f"dict:{pair}", "--db", url], capsys)
+    assert code == 0, err
+    records = json.loads(out_file.read_text())
+    assert sorted(int(r["index"]) for r in records) == sorted(rows)
+    assert {r["layer"] for r in records} == {f"1-dict:{pair}"}
+    imported = ["explanations", "import", "copy", str(out_file), "--db", url, "--json"]
+    code, _, err = run_cli(imported, capsys)
+    assert code == 0, err
+    back = ExplanationStore(db).for_layer("copy", 1, source=f"dict:{pair}")
+    assert {i: e.text for i, e in back.items()} == {i: e.text for i, e in rows.items()}
 
 
 @pytest.mark.parametrize(
