@@ -15,7 +15,7 @@ from babellens.errors import InvalidInputError, NotFoundError
 from babellens.store.database import Database
 from babellens.web.live import LiveQueries
 from babellens.web.settings import WebSettings
-from babellens.web.unit_paths import feature_path, unit_path
+from babellens.web.unit_paths import feature_path, neuron_path, unit_path
 
 __all__ = ["AgentTools"]
 
@@ -97,7 +97,7 @@ class AgentTools:
                 "explanation": n.explanation,
                 "detection": n.detection,
                 "detection_random": n.detection_random,
-                "url": self._url(f"/models/{card.slug}/layers/{layer}/neurons/{n.neuron}"),
+                "url": self._url(neuron_path(card.slug, layer, n.neuron)),
             }
             for n in page.neurons
         ]
@@ -131,7 +131,7 @@ class AgentTools:
             "density": round(record.density, 6),
             "top_examples": [_example(e) for e in record.examples[:10]],
             "explanations": [e.model_dump(mode="json", exclude={"record"}) for e in explanations],
-            "url": self._url(f"/models/{card.slug}/layers/{ref.layer}/neurons/{ref.index}"),
+            "url": self._url(neuron_path(card.slug, ref.layer, ref.index)),
         }
 
     def _feature_dashboard(self, model: str, ref: UnitRef) -> dict[str, Any]:
