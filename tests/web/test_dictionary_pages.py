@@ -13,7 +13,14 @@ from dictionary_fakes import random_dictionary
 
 
 @pytest.fixture(scope="module")
-def scanned_dictionary(scanned):
+def scanned_dictionary(scanned, tmp_path_factory):
+    # module-scoped: runs before the per-test home isolation, so give the files a home here
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BABELLENS_HOME", str(tmp_path_factory.mktemp("dict-pages-home")))
+        return _scanned_dictionary(scanned)
+
+
+def _scanned_dictionary(scanned):
     sd = random_dictionary(d_in=32, width=16, k=4, hook_in="resid_post.1")
     info = DictionaryStore(scanned.db).save(
         [sd], model=scanned.model, source="trained", metrics={"eval": {"fvu": 0.5, "members": []}}

@@ -105,7 +105,16 @@ def test_neuron_page_matches_the_store(client, scanned):
 
 def test_search_by_neuron_id_and_promoted_token(client, scanned):
     hit = client.get(f"/models/{scanned.slug}/search.json", params={"q": "L1/N5"}).json()
-    assert hit["hits"] == [{"layer": 1, "neuron": 5, "reason": "neuron id", "score": None}]
+    assert hit["hits"] == [
+        {
+            "layer": 1,
+            "neuron": 5,
+            "reason": "neuron id",
+            "score": None,
+            "source": "neuron",
+            "url": f"/models/{scanned.slug}/layers/1/neurons/5",
+        }
+    ]
     with scanned.db.session() as s:
         row = s.scalars(
             select(TokenNeuronRow).where(TokenNeuronRow.job_id == scanned.token_id)

@@ -65,7 +65,7 @@ def _read_tools(tools: AgentTools) -> list[Callable[..., dict[str, Any]]]:
         return tools.list_units(model, layer, limit, offset)
 
     def unit_dashboard(model: str, unit: str) -> dict[str, Any]:
-        """One unit (e.g. '3/117'): statistics, top examples (max token in [[ ]]), explanations."""
+        """One unit ('3/117', or a feature 'dict:1/15/417'): stats, top examples, explanations."""
         return tools.unit_dashboard(model, unit)
 
     def search(model: str, query: str, by: str = "text", limit: int = 10) -> dict[str, Any]:

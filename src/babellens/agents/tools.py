@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from babellens.autointerp.units import NEURON_SOURCE, parse_unit
+from babellens.autointerp.units import NEURON_SOURCE, UnitRef, dictionary_id_of, parse_unit
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.store.database import Database
 from babellens.web.live import LiveQueries
 from babellens.web.settings import WebSettings
+from babellens.web.unit_paths import feature_path, neuron_path, unit_path
 
 __all__ = ["AgentTools"]
 
@@ -47,6 +48,11 @@ class AgentTools:
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
+
+    def _unit_url(self, slug: str, unit: UnitRef) -> str | None:
+        """A neuron's page or a dictionary feature's (None for a source no page shows)."""
+        path = unit_path(slug, unit)
+        return None if path is None else self._url(path)
 
     def _card(self, model: str):
         from babellens.web.queries import model_card, model_slug
@@ -91,7 +97,7 @@ class AgentTools:
                 "explanation": n.explanation,
                 "detection": n.detection,
                 "detection_random": n.detection_random,
-                "url": self._url(f"/models/{card.slug}/layers/{layer}/neurons/{n.neuron}"),
+                "url": self._url(neuron_path(card.slug, layer, n.neuron)),
             }
             for n in page.neurons
         ]
@@ -108,9 +114,12 @@ class AgentTools:
         from babellens.web.queries import neuron_record
 
         ref = parse_unit(unit)
+        if dictionary_id_of(ref.source) is not None:
+            return self._feature_dashboard(model, ref)
         if ref.source != NEURON_SOURCE:
             raise NotFoundError(
-                f"only neuron units have dashboards here so far, not {ref.source!r}"
+                f"only neurons and dictionary features (dict:ID/MEMBER/FEATURE) have dashboards, "
+                f"not {ref.source!r}"
             )
         card = self._card(model)
         record = neuron_record(self.db, card, ref.layer, ref.index)
@@ -122,7 +131,28 @@ class AgentTools:
             "density": round(record.density, 6),
             "top_examples": [_example(e) for e in record.examples[:10]],
             "explanations": [e.model_dump(mode="json", exclude={"record"}) for e in explanations],
-            "url": self._url(f"/models/{card.slug}/layers/{ref.layer}/neurons/{ref.index}"),
+            "url": self._url(neuron_path(card.slug, ref.layer, ref.index)),
+        }
+
+    def _feature_dashboard(self, model: str, ref: UnitRef) -> dict[str, Any]:
+        """A dictionary feature's dashboard: the feature page's record and explanations."""
+        from babellens.web.routes.dictionaries import feature
+
+        dict_id = dictionary_id_of(ref.source)
+        page = feature(self.db, dict_id, ref.index, member=ref.layer)  # type: ignore[arg-type]
+        if page.info.model != model:
+            raise NotFoundError(f"dictionary {dict_id} belongs to {page.info.model}, not {model}")
+        r = page.record
+        return {
+            "unit": ref.key,
+            "hook_in": page.hook_in,
+            "max": None if r is None else round(r.max, 4),
+            "mean": None if r is None else round(r.mean, 4),
+            "density": None if r is None else round(r.density, 6),
+            "top_examples": [] if r is None else [_example(e) for e in r.examples[:10]],
+            "promoted": [t.token for t in page.promoted],
+            "explanations": page.explanations,
+            "url": self._url(feature_path(dict_id, ref.layer, ref.index)),  # type: ignore[arg-type]
         }
 
     def search(self, model: str, query: str, by: str = "text", limit: int = 10) -> dict[str, Any]:
@@ -147,10 +177,7 @@ class AgentTools:
                     "match": h.match,
                     "detection": h.explanation.detection,
                     "detection_random": h.explanation.detection_random,
-                    "url": self._url(
-                        f"/models/{slug}/layers/{h.explanation.unit.layer}"
-                        f"/neurons/{h.explanation.unit.index}"
-                    ),
+                    "url": self._unit_url(slug, h.explanation.unit),
                 }
                 for h in hits
             ],

@@ -10,6 +10,7 @@ from babellens.autointerp.explainers import (
     TokenStatsExplainer,
     overrepresented,
 )
+from babellens.autointerp.feature_activations import collect_feature_activations
 from babellens.autointerp.local_provider import LocalProvider
 from babellens.autointerp.openai_provider import OpenAIConfig, OpenAIProvider, parse_openai_target
 from babellens.autointerp.pipeline import (
@@ -48,9 +49,18 @@ from babellens.autointerp.scoring import (
     score_samples,
 )
 from babellens.autointerp.unit_prompts import UNIT_PROMPT_VERSION
-from babellens.autointerp.units import NEURON_SOURCE, UnitRef, dictionary_unit, parse_unit
+from babellens.autointerp.units import (
+    DICTIONARY_PREFIX,
+    NEURON_SOURCE,
+    UnitRef,
+    dictionary_id_of,
+    dictionary_source,
+    feature_unit,
+    parse_unit,
+)
 
 __all__ = [
+    "DICTIONARY_PREFIX",
     "NEURON_SOURCE",
     "PROVIDERS",
     "SCORERS",
@@ -82,11 +92,14 @@ __all__ = [
     "balanced_accuracy",
     "bootstrap_interval",
     "clean_explanation",
+    "collect_feature_activations",
     "collect_neuron_activations",
-    "dictionary_unit",
+    "dictionary_id_of",
+    "dictionary_source",
     "explain_head",
     "explain_messages",
     "explain_units",
+    "feature_unit",
     "get_provider",
     "overrepresented",
     "parse_openai_target",

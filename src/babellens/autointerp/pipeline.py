@@ -76,8 +76,9 @@ def _activations(
     sources = {u.source for u in units}
     if sources - {NEURON_SOURCE}:
         raise InvalidInputError(
-            f"unit source(s) {sorted(sources - {NEURON_SOURCE})} cannot be explained yet: "
-            f"use {NEURON_SOURCE!r} units"
+            f"unit source(s) {sorted(sources - {NEURON_SOURCE})} cannot be explained yet without "
+            "their activations: pass activations= from collect_feature_activations, "
+            f"or use {NEURON_SOURCE!r} units"
         )
     layers = sorted({u.layer for u in units})
     acts = collect_neuron_activations(lm, windows, layers, control=control)

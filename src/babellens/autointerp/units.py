@@ -1,9 +1,13 @@
-"""A reference to one unit (an MLP neuron today, a dictionary feature tomorrow).
+"""A reference to one unit: an MLP neuron or a feature of a stored sparse dictionary.
 
 Explanations, scores and search results name units with this one small type, so a new kind of
-unit (a stored dictionary's features: ``source="dict:<id>"``, see :func:`dictionary_unit`) needs no
-new table, route or tool: only a way to compute its activations (see
-:mod:`babellens.autointerp.activations`).
+unit needs no new table, route or tool: only a way to compute its activations (see
+:mod:`babellens.autointerp.activations` and :mod:`babellens.autointerp.feature_activations`).
+
+A dictionary feature is ``source="dict:<id>"``, ``layer`` = the member's position in its set (0
+for a single dictionary; the feature page's ``?member=``), ``index`` = the feature. The member
+position rather than the model layer keeps the address the one the dictionary pages and the
+feature scan already use, and keeps ``key`` unique across a set's members.
 """
 
 from __future__ import annotations
@@ -12,9 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.errors import InvalidInputError
 
-__all__ = ["NEURON_SOURCE", "UnitRef", "dictionary_unit", "parse_unit"]
+__all__ = [
+    "DICTIONARY_PREFIX",
+    "NEURON_SOURCE",
+    "UnitRef",
+    "dictionary_id_of",
+    "dictionary_source",
+    "feature_unit",
+    "parse_unit",
+]
 
 NEURON_SOURCE = "neuron"
+DICTIONARY_PREFIX = "dict:"
 
 
 class UnitRef(BaseModel):
@@ -46,11 +59,21 @@ def parse_unit(text: str) -> UnitRef:
     return UnitRef(source=parts[0], layer=int(parts[1]), index=int(parts[2]))
 
 
-def dictionary_unit(dict_id: int, member: int, index: int) -> UnitRef:
-    """Feature ``index`` of member ``member`` of stored dictionary ``dict_id``.
+def dictionary_source(dict_id: int) -> str:
+    """The unit source of a stored dictionary's (or set's) features: ``dict:<id>``."""
+    if dict_id < 1:
+        raise InvalidInputError(f"a dictionary id is a positive number, not {dict_id}")
+    return f"{DICTIONARY_PREFIX}{dict_id}"
 
-    The member (not the model layer it reads) is the ``layer``, so the reference names exactly
-    what the feature page addresses (``/dictionaries/ID/features/INDEX?member=M``), and ``dict:ID``
-    is the name a stored set goes by everywhere else (``--transcoders dict:7``).
-    """
-    return UnitRef(source=f"dict:{dict_id}", layer=member, index=index)
+
+def dictionary_id_of(source: str) -> int | None:
+    """The dictionary id a unit source names, or None for neurons and unknown sources."""
+    if not source.startswith(DICTIONARY_PREFIX):
+        return None
+    tail = source.removeprefix(DICTIONARY_PREFIX)
+    return int(tail) if tail.isdigit() and int(tail) > 0 else None
+
+
+def feature_unit(dict_id: int, member: int, index: int) -> UnitRef:
+    """Feature ``index`` of member ``member`` (0 for a single dictionary) of dictionary ``dict_id``."""
+    return UnitRef(source=dictionary_source(dict_id), layer=member, index=index)

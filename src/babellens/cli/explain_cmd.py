@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json as jsonlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel
@@ -16,6 +16,9 @@ from babellens.cli.loading import ModelArg
 from babellens.cli.options import DbOpt, JsonOpt
 from babellens.cli.output import console, err_console, print_json
 from babellens.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from babellens.store.database import Database
 
 __all__ = ["app", "explain"]
 
@@ -30,7 +33,19 @@ def explain(
     model: ModelArg,
     layer: Annotated[int | None, typer.Option(help="Explain every neuron of this layer.")] = None,
     units: Annotated[
-        str | None, typer.Option(help="Or these units, comma-separated: 3/17,3/40 or neuron/3/17.")
+        str | None,
+        typer.Option(
+            help="Or these units, comma-separated: 3/17,3/40 or neuron/3/17; with --dictionary, "
+            "feature indices: 5,17."
+        ),
+    ] = None,
+    dictionary: Annotated[
+        int | None,
+        typer.Option(min=1, help="Or every feature of this stored dictionary (`dict list`)."),
+    ] = None,
+    member: Annotated[
+        str | None,
+        typer.Option(help="A set's member: its position (15) or its input hook (mlp_in.15)."),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N units.")] = None,
     explainer: Annotated[
@@ -59,10 +74,13 @@ def explain(
     from babellens.cli.scan_cmd import run_foreground
     from babellens.store import open_database
 
+    database = open_database(db)
     params = _explain_params(
         layer,
         units,
         scorer,
+        dictionary=dictionary,
+        member=member,
         limit=limit,
         explainer=explainer,
         judge=judge,
@@ -72,8 +90,9 @@ def explain(
         max_tokens=max_tokens,
         concurrency=concurrency,
     )
+    _check_dictionary(database, model, params)
     finished = run_foreground(
-        open_database(db),
+        database,
         "explain",
         model,
         params.model_dump(exclude_none=True),
@@ -93,15 +112,28 @@ def _explain_params(
     from babellens.jobs.explain_job import ExplainParams
     from babellens.jobs.registry import validate_params
 
-    if (layer is None) == (units is None):
+    if layer is not None and options.get("dictionary") is not None:
         raise InvalidInputError(
-            "give either a layer (--layer L) or a list of units (--units 3/17,3/40)"
+            "give a layer (--layer L) or a dictionary (--dictionary ID), not both"
+        )
+    if options.get("dictionary") is None and (layer is None) == (units is None):
+        raise InvalidInputError(
+            "give either a layer (--layer L), a dictionary (--dictionary ID) or a list of units "
+            "(--units 3/17,3/40)"
         )
     listed = [u.strip() for u in units.split(",") if u.strip()] if units else None
     raw = {"layer": layer, "units": listed, **options}
     if scorer:
         raw["scorers"] = scorer
     return validate_params(ExplainParams, raw, what="explain job")
+
+
+def _check_dictionary(db: Database, model: str, params: BaseModel) -> None:
+    """Refuse an unknown dictionary, another model's, or a missing member before any job exists."""
+    from babellens.jobs.explain_features import feature_member
+
+    raw = params.model_dump()
+    feature_member(db, model, raw["dictionary"], raw["member"], raw["units"])
 
 
 def _print_scores(job_id: int, s: dict) -> None:

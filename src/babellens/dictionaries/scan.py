@@ -18,6 +18,7 @@ from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
+from babellens.dictionaries.codes import masked_codes
 from babellens.dictionaries.model import SparseDictionary
 
 __all__ = ["scan_features"]
@@ -59,10 +60,8 @@ def scan_features(
 
     def reducer(sd: SparseDictionary, acc: LayerAccumulator):
         def fold(x: torch.Tensor, mask: torch.Tensor | None) -> None:
-            mask = mask.clone() if mask is not None else torch.ones(x.shape[:2], device=x.device)
-            if skip_bos:  # dictionaries never see BOS in training; its codes mean nothing
-                mask[:, 0] = 0
-            acc.update(sd.encode(x.float()), mask, current["ids"])
+            codes, kept = masked_codes(sd, x, mask, skip_bos)
+            acc.update(codes, kept, current["ids"])
 
         return fold
 

@@ -1,4 +1,5 @@
-"""The ``explain`` job kind: explain and score all neurons of a layer, or a list of units.
+"""The ``explain`` job kind: explain and score all neurons of a layer, all features of a stored
+dictionary (or one member of a set), or a list of units.
 
 Explainer and judge are named by one string each: ``tokens`` / ``keywords`` (model-free) or a
 provider spec (``local:qwen2.5-coder-0.5b``, ``openai:http://127.0.0.1:8765/v1:MODEL``), whose
@@ -22,6 +23,7 @@ from babellens.autointerp.summary import summarize
 from babellens.autointerp.units import NEURON_SOURCE, UnitRef, parse_unit
 from babellens.errors import InvalidInputError
 from babellens.jobs.context import JobContext
+from babellens.jobs.explain_features import FeatureMember, feature_member
 from babellens.jobs.registry import JobParams, job_kind
 
 __all__ = [
@@ -43,6 +45,14 @@ class ExplainParams(JobParams):
         None, max_length=100_000, description="Or these units: LAYER/INDEX or SOURCE/LAYER/INDEX"
     )
     limit: int | None = Field(None, ge=1, le=1_000_000, description="Only the first N units")
+    dictionary: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="Or every feature of this stored dictionary or set"
+    )
+    member: str | None = Field(
+        None,
+        max_length=64,
+        description="A set's member: its position (0, 1, ...) or its input hook (mlp_in.15)",
+    )
     explainer: str = Field(
         MODEL_FREE_EXPLAINER, max_length=500, description="'tokens' or a provider spec"
     )
@@ -66,9 +76,21 @@ class ExplainParams(JobParams):
     seed: int = 0
 
 
-def resolve_units(params: ExplainParams, n_layers: int, d_mlp: int) -> list[UnitRef]:
+def resolve_units(
+    params: ExplainParams, n_layers: int, d_mlp: int, features: FeatureMember | None = None
+) -> list[UnitRef]:
+    """The units to explain: a layer's neurons, a dictionary member's features, or a list."""
+    if features is not None:
+        if params.layer is not None:
+            raise InvalidInputError(
+                "give a layer (--layer) or a dictionary (--dictionary), not both"
+            )
+        units = features.units(params.units)
+        return units[: params.limit] if params.limit else units
     if (params.layer is None) == (params.units is None):
-        raise InvalidInputError("give either a layer (--layer) or a list of units (--units)")
+        raise InvalidInputError(
+            "give either a layer (--layer), a dictionary (--dictionary) or a list of units (--units)"
+        )
     if params.layer is not None:
         if params.layer >= n_layers:
             raise InvalidInputError(f"layer {params.layer} out of range: the model has {n_layers}")
@@ -125,8 +147,9 @@ def run_explain(ctx: JobContext) -> dict[str, Any]:
     from babellens.store.explanations import ExplanationStore
 
     params: ExplainParams = ctx.params  # type: ignore[assignment]
+    features = feature_member(ctx.db, ctx.job.model, params.dictionary, params.member, params.units)
     lm = cached_model(ctx.job.model)
-    units = resolve_units(params, lm.adapter.n_layers, lm.adapter.d_mlp)
+    units = resolve_units(params, lm.adapter.n_layers, lm.adapter.d_mlp, features)
     cost = _estimate(params, len(units))
     check_budget(cost, params.max_calls, params.max_tokens)
     explainer, judge = build_pair(params)
@@ -142,9 +165,13 @@ def run_explain(ctx: JobContext) -> dict[str, Any]:
         batch_units=params.batch_units,
         seed=params.seed,
     )
-    results = explain_units(lm, windows, units, explainer, judge, config, control=ctx)
+    activations = features.activations(ctx.db, lm, windows, ctx) if features else None
+    results = explain_units(
+        lm, windows, units, explainer, judge, config, control=ctx, activations=activations
+    )
     ExplanationStore(ctx.db).save(ctx.job.id, ctx.job.model, results)
     return {
+        "source": features.source if features else NEURON_SOURCE,
         "units": len(units),
         "explained": len(results),
         "skipped": len(units) - len(results),

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from babellens.autointerp.units import NEURON_SOURCE
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.models.loading import load_tokenizer
 from babellens.models.token_text import token_pieces
@@ -28,6 +29,7 @@ from babellens.web.schemas import (
     SearchHit,
     SearchResults,
 )
+from babellens.web.unit_paths import neuron_path, unit_path
 
 __all__ = [
     "NotFoundError",
@@ -236,7 +238,14 @@ def search(db: Database, card: ModelCard, query: str, by: str, limit: int) -> Se
             raise InvalidInputError("write a neuron as LAYER/NEURON, e.g. 5/123")
         layer, neuron = int(match[1]), int(match[2])
         check_neuron(card, layer, neuron)
-        hits.append(SearchHit(layer=layer, neuron=neuron, reason="neuron id"))
+        hits.append(
+            SearchHit(
+                layer=layer,
+                neuron=neuron,
+                reason="neuron id",
+                url=neuron_path(card.slug, layer, neuron),
+            )
+        )
     elif by == "token":
         hits = _search_tokens(db, card, query.strip(), limit)
         if card.token_job is None:
@@ -247,11 +256,19 @@ def search(db: Database, card: ModelCard, query: str, by: str, limit: int) -> Se
 
 
 def _layer_explanations(db: Database, model: str, layer: int) -> dict[int, dict[str, Any]]:
+    return layer_explanations(db, model, layer, NEURON_SOURCE)
+
+
+def layer_explanations(
+    db: Database, model: str, layer: int, source: str
+) -> dict[int, dict[str, Any]]:
+    """Per unit index, its best explanation's text and detection (with the random baseline):
+    the explanation column of a layer's or a dictionary member's table."""
     from babellens.store.explanations import ExplanationStore
 
     return {
         i: {"explanation": e.text, "detection": e.detection, "detection_random": e.detection_random}
-        for i, e in ExplanationStore(db).for_layer(model, layer).items()
+        for i, e in ExplanationStore(db).for_layer(model, layer, source).items()
     }
 
 
@@ -269,9 +286,11 @@ def _search_explanations(
             neuron=h.explanation.unit.index,
             reason=h.explanation.text,
             score=h.match,
+            source=h.explanation.unit.source,
+            url=url,
         )
         for h in found
-        if h.explanation.unit.source == "neuron"
+        if (url := unit_path(card.slug, h.explanation.unit)) is not None
     ]
     note = None if hits else "no explanations match: run `babellens explain MODEL --layer L` first"
     return hits, note
@@ -291,6 +310,7 @@ def _search_tokens(db: Database, card: ModelCard, needle: str, limit: int) -> li
                         neuron=neuron,
                         score=tok["score"],
                         reason=f"promotes {tok['token']!r} (rank {rank + 1})",
+                        url=neuron_path(card.slug, layer, neuron),
                     )
                 )
                 break

@@ -187,10 +187,14 @@ class NeuronPage(BaseModel):
 
 
 class SearchHit(BaseModel):
+    """``layer``/``neuron`` are the unit's; for a dictionary feature, its member and index."""
+
     layer: int
     neuron: int
     reason: str
     score: float | None = None
+    source: str = Field("neuron", description="'neuron', or 'dict:<id>' for a dictionary feature")
+    url: str | None = Field(None, description="The unit's page")
 
 
 class SearchResults(BaseModel):

@@ -1,7 +1,8 @@
 """Dictionary pages: the list, one dictionary (metrics, members, feature table), one feature.
 
 Features are shown like neurons: the same record (statistics, histogram, top examples) from the
-same scan tables, with the promoted and suppressed tokens the scan job stored for every feature.
+same scan tables, with the promoted and suppressed tokens the scan job stored for every feature,
+and the explanations an ``explain --dictionary`` job stored under the dictionary's unit source.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from babellens.analyses.next_token_neurons import TokenScore
-from babellens.autointerp.units import dictionary_unit
+from babellens.autointerp.units import dictionary_source, feature_unit
 from babellens.errors import InvalidInputError, NotFoundError
 from babellens.store.dictionaries import DictionaryInfo, DictionaryStore, FeatureRow
 from babellens.store.explanations import ExplanationStore, StoredExplanation
@@ -21,7 +22,7 @@ from babellens.store.results import NeuronRecord, ResultStore
 from babellens.web.charts import histogram_chart
 from babellens.web.deps import DbDep, SettingsDep
 from babellens.web.pages import page
-from babellens.web.queries import decoder
+from babellens.web.queries import decoder, layer_explanations
 from babellens.web.schemas import Chart
 
 router = APIRouter()
@@ -36,6 +37,14 @@ class DictionariesPage(BaseModel):
     dictionaries: list[DictionaryInfo]
 
 
+class FeatureExplanation(BaseModel):
+    """A feature's best explanation in the table: its text and detection beside chance."""
+
+    explanation: str
+    detection: float | None
+    detection_random: float | None = Field(description="Detection for a random explanation")
+
+
 class DictionaryPage(BaseModel):
     info: DictionaryInfo
     member: int
@@ -46,6 +55,10 @@ class DictionaryPage(BaseModel):
     descending: bool
     offset: int
     limit: int
+    explanations: dict[int, FeatureExplanation] = Field(
+        default_factory=dict,
+        description="The listed features' best explanations, by feature index (explained ones)",
+    )
 
 
 class FeaturePage(BaseModel):
@@ -99,6 +112,7 @@ def dictionary(
         features, total = store.feature_rows(
             scan_job, member, sort=sort, descending=descending, offset=offset, limit=limit
         )
+    explained = layer_explanations(db, info.model, member, dictionary_source(dict_id))
     return DictionaryPage(
         info=info,
         member=member,
@@ -109,6 +123,7 @@ def dictionary(
         descending=descending,
         offset=offset,
         limit=limit,
+        explanations={f.index: explained[f.index] for f in features if f.index in explained},
     )
 
 
@@ -150,6 +165,6 @@ def feature(db: DbDep, dict_id: DictId, index: FeatureIndex, member: Member = 0)
         next=index + 1 if index + 1 < info.width else None,
         charts=[] if record is None else [histogram_chart(record.histogram, "feature")],
         explanations=ExplanationStore(db).for_unit(
-            info.model, dictionary_unit(dict_id, member, index)
+            info.model, feature_unit(dict_id, member, index)
         ),
     )
