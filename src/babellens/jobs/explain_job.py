@@ -22,6 +22,8 @@ from babellens.autointerp.summary import summarize
 from babellens.autointerp.units import NEURON_SOURCE, UnitRef, parse_unit
 from babellens.errors import InvalidInputError
 from babellens.jobs.context import JobContext
+from babellens.jobs.ray_explain import ray_explain_units
+from babellens.jobs.ray_fanout import local_control
 from babellens.jobs.registry import JobParams, job_kind
 
 __all__ = [
@@ -142,7 +144,15 @@ def run_explain(ctx: JobContext) -> dict[str, Any]:
         batch_units=params.batch_units,
         seed=params.seed,
     )
-    results = explain_units(lm, windows, units, explainer, judge, config, control=ctx)
+    if ctx.ray is not None:  # explainer and judge are built again inside every actor
+        params_dump = params.model_dump(mode="json")
+        results = ray_explain_units(
+            ctx.job.model, windows, units, params_dump, config, ctx.ray, control=ctx
+        )
+    else:
+        results = explain_units(
+            lm, windows, units, explainer, judge, config, control=local_control(ctx)
+        )
     ExplanationStore(ctx.db).save(ctx.job.id, ctx.job.model, results)
     return {
         "units": len(units),
@@ -152,4 +162,5 @@ def run_explain(ctx: JobContext) -> dict[str, Any]:
         "judge": judge.name,
         "estimated_calls": cost.calls,
         "scores": [s.model_dump() for s in summarize(results)],
+        "executor": "ray" if ctx.ray is not None else "local",
     }
