@@ -10,15 +10,16 @@ import pytest
 import torch
 from sqlalchemy import select
 
+from babellens.analyses.neuron_scan.scan import ScanConfig
 from babellens.control import LocalControl, StopRequested
-from babellens.graphs.attribution import GraphConfig
-from babellens.graphs.compare import CompareReport, compare_graphs
-from babellens.graphs.report import GraphReport
-from babellens.graphs.transcoders import load_transcoders, save_transcoder_dir
+from babellens.data.corpus import load_corpus
+from babellens.data.windows import make_windows
+from babellens.graphs.compare import CompareReport
+from babellens.graphs.transcoders import save_transcoder_dir
 from babellens.jobs import run_job
 from babellens.jobs.ray_fanout import FANOUT_STATE, FanOutPool, RayOptions, local_control
-from babellens.jobs.ray_graphs import _GraphTask
-from babellens.models.loading import load
+from babellens.jobs.ray_scan import _NeuronScanTask, merge_states, plan_shards
+from babellens.models.loading import load, load_tokenizer
 from babellens.store import JobStore, open_database
 from babellens.store.dictionaries import DictionaryStore
 from babellens.store.explanations import ExplanationRow
@@ -31,6 +32,7 @@ from .test_scan_jobs import _results
 
 ray = pytest.importorskip("ray")
 OPTIONS = RayOptions(address="local", workers=2, threads_per_worker=1, shards_per_worker=2)
+ONE_ACTOR = RayOptions(address="local", workers=1)  # the resume test: one actor per pool
 PARALLEL = {"en": "Paris is the capital of", "de": "Paris ist die Hauptstadt von"}
 CONTROL = ["My favourite colour is", "Water boils at"]
 
@@ -90,7 +92,7 @@ def test_the_ray_feature_scan_stores_what_the_local_feature_scan_stores(
         "k": 3,
         "window_len": 16,
         "tokens_per_batch": 64,
-        "max_tokens": 3000,
+        "max_tokens": 1500,
     }
     local, sharded = _local_then_ray(db, "dict_scan", model_folder, params)
     stored = _results(db, sharded.id)
@@ -100,65 +102,48 @@ def test_the_ray_feature_scan_stores_what_the_local_feature_scan_stores(
     assert any(row[2] > 0 for row in stats)  # features fired: the top-k lists are not empty
 
 
-def test_the_ray_graph_comparison_equals_the_local_one(
-    cluster, model_folder, transcoder_folder, tmp_path, one_thread
-):
-    db = open_database(f"sqlite:///{tmp_path / 'graphs.db'}")
-    params = {
-        "transcoders": transcoder_folder,
-        "prompts": PARALLEL,
-        "control_prompts": CONTROL,
-        "batch_size": 8,
-    }
-    local, sharded = _local_then_ray(db, "graph_compare", model_folder, params)
-    ours = ReportStore(db).get(sharded.id, CompareReport)
-    direct = compare_graphs(
-        load(model_folder),
-        load_transcoders(transcoder_folder),
-        PARALLEL,
-        CONTROL,
-        GraphConfig(batch_size=8),
-    )
-    assert ours.model_dump() == ReportStore(db).get(local.id, CompareReport).model_dump()
-    assert ours.model_dump() == direct.model_dump()
-    assert ours.replacement_scores["en"] > 0 and len(ours.layers) == 3  # the tiny llama
-
-
 def test_a_cancelled_fan_out_resumes_without_recomputing_its_finished_items(
-    cluster, model_folder, transcoder_folder
+    cluster, model_folder, corpus_file
 ):
-    prompts = [*PARALLEL.values(), CONTROL[0]]
-    task = _GraphTask(dict(load_transcoders(transcoder_folder)), {"batch_size": 8})
+    config = ScanConfig(corpus=corpus_file, window_len=16, k=3, tokens_per_batch=64)
+    windows = make_windows(
+        load_corpus(corpus_file, split="train"),
+        load_tokenizer(model_folder),
+        window_len=16,
+        max_tokens=2000,
+    )
+    shards = plan_shards(windows, 64, 3)
+    task = _NeuronScanTask(config.model_copy(update={"dtype": "float32"}).model_dump())
     finished: list[int] = []
     control = LocalControl(
         on_progress=lambda done, _t, _u, _m: finished.append(done),
         stop=lambda: bool(finished),
     )
     with (
-        FanOutPool(model_folder, task, OPTIONS, dtype="float32", control=control) as pool,
+        FanOutPool(model_folder, task, ONE_ACTOR, dtype="float32", control=control) as pool,
         pytest.raises(StopRequested),
     ):
-        pool.map(prompts, phase="graphs", unit="prompts")
+        pool.map(shards, phase="shards")
     saved = control.load_state()
-    assert saved is not None and saved.meta[FANOUT_STATE] == {"graphs": 3}
+    assert saved is not None and saved.meta[FANOUT_STATE] == {"shards": 3}
     done_before = sorted(saved.tensors)
     assert 1 <= len(done_before) < 3 and saved.done == len(done_before)
-    marker = b"kept from the checkpoint"  # not a graph: only a resume that skips it returns it
-    control.save_state(
-        {**saved.tensors, done_before[0]: torch.tensor(list(marker), dtype=torch.uint8)},
-        saved.meta,
-        saved.done,
-    )
+    marker = b"kept from the checkpoint"  # not a shard state: only a resume that skips it has it
+    tensors = {**saved.tensors, done_before[0]: torch.tensor(list(marker), dtype=torch.uint8)}
+    control.save_state(tensors, saved.meta, saved.done)
     control.stop, finished[:] = None, []
     assert local_control(control).load_state() is None  # the local path never reads it
-    with FanOutPool(model_folder, task, OPTIONS, dtype="float32", control=control) as pool:
-        results = pool.map(prompts, phase="graphs", unit="prompts")
+    with FanOutPool(model_folder, task, ONE_ACTOR, dtype="float32", control=control) as pool:
+        results = pool.map(shards, phase="shards")
     kept = int(done_before[0].split("/")[1])
     assert results[kept] == marker
     assert finished[0] == len(done_before) and finished[-1] == 3
-    for i, prompt in enumerate(prompts):  # the others were computed, by the actors, afresh
+    widths = dict.fromkeys(range(3), load(model_folder).adapter.d_mlp)
+    for i, shard in enumerate(shards):  # the others computed afresh: the shard's own windows
         if i != kept:
-            assert GraphReport.model_validate_json(results[i]).metadata.prompt == prompt
+            merged = merge_states([results[i]], widths, 3, 16)
+            top = merged[0].top_windows[merged[0].top_windows >= 0]
+            assert {int(w) for w in top} <= {w.index for w in shard}
 
 
 def _explanations(db, job_id):
@@ -201,16 +186,24 @@ def test_ray_explain_and_score_stores_what_the_local_run_stores(
     assert sharded.summary["scores"] == local.summary["scores"]
 
 
-def test_graph_compare_on_ray_from_the_cli_prints_the_local_report(
+def test_graph_compare_on_ray_stores_and_prints_the_local_report(
     cluster, model_folder, transcoder_folder, tmp_path, capsys, one_thread
 ):
+    """The local command builds the graphs in process; ``--executor ray`` runs a
+    ``graph_compare`` job whose graphs come from the actors: the same report, to the last bit."""
     prompts = tmp_path / "prompts.json"
     prompts.write_text(json.dumps({"parallel": PARALLEL, "control": CONTROL}), encoding="utf-8")
+    db_url = f"sqlite:///{tmp_path / 'cli.db'}"
     args = ["graph", "compare", model_folder, "--transcoders", transcoder_folder]
-    args += ["--prompts", str(prompts), "--batch-size", "8", "--json"]
-    args += ["--db", f"sqlite:///{tmp_path / 'cli.db'}"]
+    args += ["--prompts", str(prompts), "--batch-size", "8", "--json", "--db", db_url]
     code, here, err = run_cli(args, capsys)
     assert code == 0, err
     code, there, err = run_cli([*args, "--executor", "ray", "--workers", "2"], capsys)
     assert code == 0, err
     assert json.loads(there) == json.loads(here)
+    db = open_database(db_url)
+    (job,) = JobStore(db).list()
+    assert job.kind == "graph_compare" and job.summary["executor"] == "ray"
+    stored = ReportStore(db).get(job.id, CompareReport)
+    assert stored.model_dump(mode="json") == json.loads(here)
+    assert stored.replacement_scores["en"] > 0 and len(stored.layers) == 3  # the tiny llama
