@@ -25,6 +25,7 @@ from babellens.jobs import lookups_job as _lookups_job  # noqa: F401 - registers
 from babellens.jobs import safety_job as _safety_job  # noqa: F401 - registers its kind
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
+from babellens.jobs.ray_fanout import local_control
 from babellens.jobs.ray_scan import ray_scan
 from babellens.jobs.registry import JobParams, job_kind
 from babellens.jobs.scan_results import save_scan
@@ -82,7 +83,7 @@ def _scan_here(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanned:
         corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
     )
     scan = NeuronScan(lm, windows, config)
-    scan.run(ctx)  # resumes from the job's checkpoint; a cancel saves the state and raises
+    scan.run(local_control(ctx))  # resumes from the job's checkpoint; a cancel saves and raises
     return _Scanned(list(windows), scan.accumulators, _summary(lm))
 
 
