@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
@@ -168,7 +168,7 @@ def _scan(
             k=params.k,
             window_len=params.window_len,
             tokens_per_batch=params.tokens_per_batch,
-            options=ctx.ray,
+            options=replace(ctx.ray, checkpoint_every_s=params.checkpoint_every_s),
             control=ctx,
         )
     return scan_features(

@@ -7,7 +7,7 @@ in ``jobs/`` because they read and write the store: the analyses below them neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -88,7 +88,7 @@ def _scan_here(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanned:
 
 
 def _scan_on_ray(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanned:
-    """Sharded over Ray actors; a shard is the unit of retry, so there is no checkpoint."""
+    """Sharded over Ray actors; finished shards are checkpointed as often as a local scan saves."""
     assert ctx.ray is not None
     windows = make_windows(
         corpus,
@@ -96,7 +96,8 @@ def _scan_on_ray(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanne
         window_len=config.window_len,
         max_tokens=config.max_tokens,
     )
-    sharded = ray_scan(ctx.job.model, windows, config, ctx.ray, control=ctx)
+    options = replace(ctx.ray, checkpoint_every_s=config.checkpoint_every_s)
+    sharded = ray_scan(ctx.job.model, windows, config, options, control=ctx)
     extra = {"shards": sharded.shards, "retries": sharded.retries}
     return _Scanned(list(windows), sharded.accumulators, sharded.model_summary, extra)
 

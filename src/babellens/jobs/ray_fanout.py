@@ -53,7 +53,7 @@ class RayOptions:
     gpus_per_worker: float = 0.0
     shards_per_worker: int = 2
     max_retries: int = 3
-    checkpoint_every_s: float = 10.0  # finished items saved into the job's checkpoint this often
+    checkpoint_every_s: float = 60.0  # finished items saved into the job's checkpoint this often
 
 
 class ActorTask(Protocol):
