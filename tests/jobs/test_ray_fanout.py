@@ -16,7 +16,7 @@ from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.graphs.compare import CompareReport
 from babellens.graphs.transcoders import save_transcoder_dir
-from babellens.jobs import run_job
+from babellens.jobs import JobContext, run_job
 from babellens.jobs.ray_fanout import FANOUT_STATE, FanOutPool, RayOptions, local_control
 from babellens.jobs.ray_scan import _NeuronScanTask, merge_states, plan_shards
 from babellens.models.loading import load, load_tokenizer
@@ -64,7 +64,9 @@ def transcoder_folder(model_folder, tmp_path):
     return str(save_transcoder_dir(fake_transcoders(load(model_folder), width=16), tmp_path / "tc"))
 
 
-def _local_then_ray(db, kind, model, params):
+def _local_then_ray(db, kind, model, params, ray_stops=None):
+    """A local job (one thread, as the workers), then the same job on Ray; with ``ray_stops``
+    (a JobContext.should_stop) the Ray job is cancelled there first, then resumed on Ray."""
     jobs = JobStore(db)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -72,14 +74,25 @@ def _local_then_ray(db, kind, model, params):
         local = run_job(db, jobs.create(kind, model, params).id)
     finally:
         torch.set_num_threads(threads)
-    sharded = run_job(db, jobs.create(kind, model, params).id, ray=OPTIONS)
+    job = jobs.create(kind, model, params)
+    if ray_stops is not None:
+        real = JobContext.should_stop
+        JobContext.should_stop = ray_stops
+        try:
+            cancelled = run_job(db, job.id, ray=OPTIONS)
+        finally:
+            JobContext.should_stop = real
+        assert cancelled.status == "cancelled", cancelled.error
+        assert 0 < cancelled.checkpoint_done < cancelled.total
+        jobs.requeue(job.id)
+    sharded = run_job(db, job.id, ray=OPTIONS)
     assert local.status == "done", local.error
     assert sharded.status == "done", sharded.error
     assert local.summary["executor"] == "local" and sharded.summary["executor"] == "ray"
     return local, sharded
 
 
-def test_the_ray_feature_scan_stores_what_the_local_feature_scan_stores(
+def test_a_ray_feature_scan_cancelled_and_resumed_stores_what_the_local_scan_stores(
     cluster, model_folder, corpus_file, tmp_path
 ):
     db = open_database(f"sqlite:///{tmp_path / 'dict.db'}")
@@ -93,8 +106,15 @@ def test_the_ray_feature_scan_stores_what_the_local_feature_scan_stores(
         "window_len": 16,
         "tokens_per_batch": 64,
         "max_tokens": 1500,
+        "checkpoint_every_s": 0,
     }
-    local, sharded = _local_then_ray(db, "dict_scan", model_folder, params)
+
+    def stop_after_the_first_shard(ctx: JobContext) -> bool:
+        return ctx._start_done is not None  # progress came: one shard is in
+
+    local, sharded = _local_then_ray(
+        db, "dict_scan", model_folder, params, stop_after_the_first_shard
+    )
     stored = _results(db, sharded.id)
     assert stored == _results(db, local.id)
     stats, windows = stored
