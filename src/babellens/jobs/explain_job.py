@@ -14,17 +14,19 @@ from pydantic import Field
 
 from babellens.autointerp.budget import check_budget, estimate_cost
 from babellens.autointerp.explainers import Explainer, LLMExplainer, TokenStatsExplainer
-from babellens.autointerp.pipeline import ExplainConfig, explain_units
+from babellens.autointerp.pipeline import ExplainConfig, ExplainedUnit, explain_units
 from babellens.autointerp.provider import ChatProvider, get_provider
 from babellens.autointerp.sampling import SamplerConfig
 from babellens.autointerp.scoring import SCORERS, Judge, KeywordJudge, LLMJudge
 from babellens.autointerp.summary import summarize
 from babellens.autointerp.units import NEURON_SOURCE, UnitRef, parse_unit
+from babellens.data.windows import Window
 from babellens.errors import InvalidInputError
 from babellens.jobs.context import JobContext
 from babellens.jobs.ray_explain import ray_explain_units
 from babellens.jobs.ray_fanout import local_control
 from babellens.jobs.registry import JobParams, job_kind
+from babellens.models.language_model import LanguageModel
 
 __all__ = [
     "MODEL_FREE_EXPLAINER",
@@ -131,36 +133,49 @@ def run_explain(ctx: JobContext) -> dict[str, Any]:
     units = resolve_units(params, lm.adapter.n_layers, lm.adapter.d_mlp)
     cost = _estimate(params, len(units))
     check_budget(cost, params.max_calls, params.max_tokens)
-    explainer, judge = build_pair(params)
     windows = make_windows(
         load_corpus(params.corpus),
         lm.tokenizer,
         window_len=params.window_len,
         max_tokens=params.corpus_tokens,
     )
+    results, explainer, judge = _explain(ctx, params, lm, windows, units)
+    ExplanationStore(ctx.db).save(ctx.job.id, ctx.job.model, results)
+    return {
+        "units": len(units),
+        "explained": len(results),
+        "skipped": len(units) - len(results),
+        "explainer": explainer,
+        "judge": judge,
+        "estimated_calls": cost.calls,
+        "scores": [s.model_dump() for s in summarize(results)],
+        "executor": "ray" if ctx.ray is not None else "local",
+    }
+
+
+def _explain(
+    ctx: JobContext,
+    params: ExplainParams,
+    lm: LanguageModel,
+    windows: list[Window],
+    units: list[UnitRef],
+) -> tuple[list[ExplainedUnit], str, str]:
+    """The explained units, and the explainer's and judge's names. On Ray, explainer and judge
+    are built inside every actor only (a local provider's model is not loaded here too)."""
     config = ExplainConfig(
         sampler=params.sampler,
         scorers=params.scorers,
         batch_units=params.batch_units,
         seed=params.seed,
     )
-    if ctx.ray is not None:  # explainer and judge are built again inside every actor
-        params_dump = params.model_dump(mode="json")
-        results = ray_explain_units(
-            ctx.job.model, windows, units, params_dump, config, ctx.ray, control=ctx
-        )
-    else:
-        results = explain_units(
-            lm, windows, units, explainer, judge, config, control=local_control(ctx)
-        )
-    ExplanationStore(ctx.db).save(ctx.job.id, ctx.job.model, results)
-    return {
-        "units": len(units),
-        "explained": len(results),
-        "skipped": len(units) - len(results),
-        "explainer": explainer.name,
-        "judge": judge.name,
-        "estimated_calls": cost.calls,
-        "scores": [s.model_dump() for s in summarize(results)],
-        "executor": "ray" if ctx.ray is not None else "local",
-    }
+    if ctx.ray is not None:
+        dumped = params.model_dump(mode="json")
+        results = ray_explain_units(ctx.job.model, windows, units, dumped, config, ctx.ray, ctx)
+        if results:
+            return results, results[0].explainer, results[0].judge
+        return results, params.explainer, params.judge
+    explainer, judge = build_pair(params)
+    results = explain_units(
+        lm, windows, units, explainer, judge, config, control=local_control(ctx)
+    )
+    return results, explainer.name, judge.name

@@ -200,7 +200,8 @@ class FanOutPool:
             return self.ray.get(self.actors[0].summary.remote())
         except (RayActorError, WorkerCrashedError) as exc:
             raise BabelLensError(
-                f"the Ray workers could not load {self.model}: {str(exc).splitlines()[-1][:200]}"
+                f"the Ray workers could not start (loading {self.model}, then the job's task): "
+                f"{str(exc).splitlines()[-1][:200]}"
             ) from None
 
     def map(
