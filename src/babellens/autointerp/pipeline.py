@@ -26,7 +26,17 @@ from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.windows import Window
 from babellens.errors import InvalidInputError
 
-__all__ = ["ExplainConfig", "ExplainedUnit", "UnitScore", "explain_units", "random_partners"]
+__all__ = [
+    "ExplainConfig",
+    "ExplainedUnit",
+    "UnitScore",
+    "explain_units",
+    "explained_unit",
+    "random_partners",
+    "sample_examples",
+    "score_unit",
+    "unit_activations",
+]
 
 
 class ExplainConfig(BaseModel):
@@ -70,9 +80,13 @@ def random_partners(keys: Sequence[str], seed: int) -> dict[str, str]:
     return {order[i]: order[(i + 1) % len(order)] for i in range(len(order))}
 
 
-def _activations(
-    lm: LanguageModel, windows: Sequence[Window], units: Sequence[UnitRef], control: RunControl
+def unit_activations(
+    lm: LanguageModel,
+    windows: Sequence[Window],
+    units: Sequence[UnitRef],
+    control: RunControl | None = None,
 ) -> dict[int, LayerActivations]:
+    """The activations of the units' layers (public for callers that explain on Ray actors)."""
     sources = {u.source for u in units}
     if sources - {NEURON_SOURCE}:
         raise InvalidInputError(
@@ -81,13 +95,29 @@ def _activations(
             f"or use {NEURON_SOURCE!r} units"
         )
     layers = sorted({u.layer for u in units})
-    acts = collect_neuron_activations(lm, windows, layers, control=control)
+    acts = collect_neuron_activations(lm, windows, layers, control=control or LocalControl())
     for u in units:
         if u.index >= acts[u.layer].n_units:
             raise InvalidInputError(
                 f"unit {u} out of range: layer {u.layer} has {acts[u.layer].n_units} units"
             )
     return acts
+
+
+def sample_examples(
+    lm: LanguageModel,
+    acts: dict[int, LayerActivations],
+    units: Sequence[UnitRef],
+    sampler: SamplerConfig,
+) -> dict[str, UnitExamples]:
+    """Each unit's examples (units that fire too rarely left out), seeded per unit, so any
+    process sampling a unit from the same activations gets the same examples."""
+    decode = [lm.token_strings(ids) for ids in next(iter(acts.values())).token_ids]
+    return {
+        u.key: ex
+        for u in units
+        if (ex := sample_unit(acts[u.layer], u.index, decode, sampler)) is not None
+    }
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
@@ -113,14 +143,9 @@ def explain_units(
     unknown = sorted(set(config.scorers) - set(SCORERS))
     if unknown:
         raise InvalidInputError(f"unknown scorer(s) {unknown}: use {', '.join(SCORERS)}")
-    acts = activations if activations is not None else _activations(lm, windows, units, control)
-    decode = [lm.token_strings(ids) for ids in next(iter(acts.values())).token_ids]
+    acts = activations if activations is not None else unit_activations(lm, windows, units, control)
     by_key = {u.key: u for u in units}
-    examples = {
-        u.key: ex
-        for u in units
-        if (ex := sample_unit(acts[u.layer], u.index, decode, config.sampler)) is not None
-    }
+    examples = sample_examples(lm, acts, units, config.sampler)
     keys = [u.key for u in units if u.key in examples]
     state = control.load_state()
     meta = dict(state.meta) if state is not None else {}
@@ -143,14 +168,16 @@ def explain_units(
     for chunk in _chunks([k for k in keys if k not in scores], config.batch_units):
         for key in chunk:
             scores[key] = [
-                _score(scorer, key, partners.get(key), texts, examples[key], judge, config)
+                score_unit(scorer, key, partners.get(key), texts, examples[key], judge, config)
                 for scorer in config.scorers
             ]
         checkpoint(f"scored {len(scores)}/{len(keys)} units")
-    return [_result(by_key[k], texts[k], scores[k], examples[k], explainer, judge) for k in keys]
+    return [
+        explained_unit(by_key[k], texts[k], scores[k], examples[k], explainer, judge) for k in keys
+    ]
 
 
-def _score(
+def score_unit(
     scorer: str,
     key: str,
     partner: str | None,
@@ -159,6 +186,8 @@ def _score(
     judge: Judge,
     config: ExplainConfig,
 ) -> dict:
+    """One scorer's score of ``key``'s explanation and of its partner's (the random baseline);
+    the samples are seeded by the unit, so the score is the same in whichever process runs it."""
     samples = samples_for(scorer, unit, f"{config.seed}/{scorer}/{key}")
     own = score_samples(scorer, samples, judge.judge(texts[key], samples))
     other = None
@@ -171,7 +200,7 @@ def _score(
     }
 
 
-def _result(
+def explained_unit(
     unit: UnitRef,
     text: str,
     scores: list[dict],
@@ -179,6 +208,7 @@ def _result(
     explainer: Explainer,
     judge: Judge,
 ) -> ExplainedUnit:
+    """What is stored of an explained and scored unit."""
     from babellens.autointerp.units import parse_unit
 
     marked = Counter(e.tokens[p] for e in ex.train for p in e.marked)

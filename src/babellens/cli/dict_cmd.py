@@ -12,7 +12,15 @@ from rich.table import Table
 
 from babellens.cli.dict_options import kind_and_activation, parse_width
 from babellens.cli.loading import ModelArg
-from babellens.cli.options import DbOpt, JsonOpt, parse_layers
+from babellens.cli.options import (
+    DbOpt,
+    ExecutorOpt,
+    JsonOpt,
+    RayAddressOpt,
+    WorkersOpt,
+    parse_layers,
+    ray_options,
+)
 from babellens.cli.output import console, err_console, print_json
 from babellens.cli.progress import job_progress
 from babellens.dictionaries.config import DictTrainParams, resolve_hooks, resolve_width
@@ -247,12 +255,16 @@ def scan(
     k: Annotated[int, typer.Option("--k", help="Top examples per feature.")] = 20,
     tokens: Annotated[int | None, typer.Option(help="Stop after N tokens.")] = None,
     window: Annotated[int, typer.Option(help="Window length.")] = 128,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 2,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Scan the features like neurons: top-k contexts, histogram, density (a resumable job)."""
     from babellens.jobs.dictionary_jobs import DictScanParams
 
+    ray = ray_options(executor, ray_address, workers)
     database = open_database(db)
     info = DictionaryStore(database).get(dictionary)
     raw = {
@@ -266,7 +278,7 @@ def scan(
     params = validate_params(DictScanParams, raw, what="dict scan")
     job = JobStore(database).create("dict_scan", info.model, params.model_dump())
     with job_progress(f"scan dictionary {dictionary}", "tokens", enabled=not json) as bar:
-        finished = run_job(database, job.id, on_progress=bar)
+        finished = run_job(database, job.id, on_progress=bar, ray=ray)
     if finished.status != "done":
         first = (finished.error or finished.status).splitlines()[0]
         raise BabelLensError(f"job {job.id} {finished.status}: {first}")

@@ -13,7 +13,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from babellens.cli.loading import ModelArg
-from babellens.cli.options import DbOpt, JsonOpt
+from babellens.cli.options import (
+    DbOpt,
+    ExecutorOpt,
+    JsonOpt,
+    RayAddressOpt,
+    WorkersOpt,
+    ray_options,
+)
 from babellens.cli.output import console, err_console, print_json
 from babellens.errors import InvalidInputError
 
@@ -67,6 +74,9 @@ def explain(
         int | None, typer.Option(min=0, help="Refuse to start above N estimated tokens.")
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests in flight.")] = 4,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 2,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -75,6 +85,7 @@ def explain(
     from babellens.store import open_database
 
     database = open_database(db)
+    ray = ray_options(executor, ray_address, workers)
     params = _explain_params(
         layer,
         units,
@@ -98,6 +109,7 @@ def explain(
         params.model_dump(exclude_none=True),
         quiet=json,
         unit="units",
+        ray=ray,
     )
     if json:
         print_json(finished)

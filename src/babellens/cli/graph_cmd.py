@@ -12,7 +12,14 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from babellens.cli.loading import ModelArg, load_with_status
-from babellens.cli.options import DbOpt, JsonOpt
+from babellens.cli.options import (
+    DbOpt,
+    ExecutorOpt,
+    JsonOpt,
+    RayAddressOpt,
+    WorkersOpt,
+    ray_options,
+)
 from babellens.cli.output import console, err_console, print_json
 from babellens.cli.progress import job_progress
 from babellens.errors import InvalidInputError
@@ -155,24 +162,31 @@ def compare(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 32,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 2,
     json: JsonOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Per layer, the influence share of features common to all languages' graphs vs a control."""
     from babellens.graphs.compare import compare_graphs
 
+    ray = ray_options(executor, ray_address, workers)
     parallel, control = _read_prompts(prompts)
-    tcs = _transcoders(transcoders, db)
-    lm = load_with_status(model, quiet=json, dtype="float32")  # exact edges need float32
-    with job_progress("graphs", "prompts", enabled=not json) as bar:
-        report = compare_graphs(
-            lm,
-            tcs,
-            parallel,
-            control,
-            _config(batch_size=batch_size),
-            on_graph=lambda d, t: bar(d, t, 0.0),
-        )
+    if ray is not None:
+        report = _compare_on_ray(model, transcoders, parallel, control, batch_size, ray, db, json)
+    else:
+        tcs = _transcoders(transcoders, db)
+        lm = load_with_status(model, quiet=json, dtype="float32")  # exact edges need float32
+        with job_progress("graphs", "prompts", enabled=not json) as bar:
+            report = compare_graphs(
+                lm,
+                tcs,
+                parallel,
+                control,
+                _config(batch_size=batch_size),
+                on_graph=lambda d, t: bar(d, t, 0.0),
+            )
     if json:
         print_json(report)
         return
@@ -193,6 +207,35 @@ def compare(
             str(row.control_shared_features),
         )
     console.print(table)
+
+
+def _compare_on_ray(
+    model: str,
+    transcoders: str,
+    parallel: dict[str, str] | None,
+    control: list[str] | None,
+    batch_size: int,
+    ray: Any,
+    db_url: str | None,
+    quiet: bool,
+) -> Any:
+    """A ``graph_compare`` job whose graphs are built on Ray actors; its stored report."""
+    from babellens.cli.scan_cmd import run_foreground
+    from babellens.graphs.compare import CompareReport
+    from babellens.store import open_database
+    from babellens.store.reports import ReportStore
+
+    db = open_database(db_url)
+    params = {
+        "transcoders": transcoders,
+        "prompts": parallel,
+        "control_prompts": control,
+        "batch_size": batch_size,
+    }
+    finished = run_foreground(
+        db, "graph_compare", model, params, quiet=quiet, unit="prompts", ray=ray
+    )
+    return ReportStore(db).get(finished.id, CompareReport)
 
 
 def _read_prompts(path: Path | None) -> tuple[dict[str, str] | None, list[str] | None]:

@@ -82,7 +82,7 @@ def scan_features(
             capture=list(reduce),
             reduce=reduce,
         )
-        done = int(batch.indices[-1]) + 1
+        done += len(batch.indices)  # a position in ``windows`` (a Ray shard's indices are global)
         control.progress(tokens_before[done], tokens_before[-1], "tokens")
         if time.monotonic() - last_save >= checkpoint_every_s:
             _save(control, accs, done, tokens_before[done])

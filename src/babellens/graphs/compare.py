@@ -28,6 +28,8 @@ __all__ = [
     "CompareReport",
     "LayerOverlap",
     "compare_graphs",
+    "compare_prompts",
+    "compare_reports",
     "shared_influence",
 ]
 
@@ -95,6 +97,19 @@ def shared_influence(reports: list[GraphReport], n_layers: int) -> list[tuple[fl
     return result
 
 
+def compare_prompts(
+    prompts: dict[str, str] | None = None, control_prompts: list[str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The parallel and control prompts a comparison uses (the defaults where not given)."""
+    prompts = prompts or CAPITAL_OF_FRANCE
+    control_prompts = control_prompts or CONTROL_PROMPTS[: len(prompts)]
+    if len(prompts) < 2 or len(control_prompts) < 2:
+        raise InvalidInputError(
+            "compare needs at least two parallel prompts and two control prompts"
+        )
+    return dict(prompts), list(control_prompts)
+
+
 def compare_graphs(
     lm: LanguageModel,
     transcoders: TranscoderSet,
@@ -103,20 +118,25 @@ def compare_graphs(
     config: GraphConfig | None = None,
     on_graph: Callable[[int, int], None] | None = None,
 ) -> CompareReport:
-    prompts = prompts or CAPITAL_OF_FRANCE
-    control_prompts = control_prompts or CONTROL_PROMPTS[: len(prompts)]
-    if len(prompts) < 2 or len(control_prompts) < 2:
-        raise InvalidInputError(
-            "compare needs at least two parallel prompts and two control prompts"
-        )
+    prompts, control_prompts = compare_prompts(prompts, control_prompts)
     everything = [*prompts.values(), *control_prompts]
     reports = []
     for i, prompt in enumerate(everything):
         reports.append(build_graph(lm, transcoders, prompt, config).report)
         if on_graph is not None:
             on_graph(i + 1, len(everything))
+    return compare_reports(prompts, control_prompts, reports, lm.adapter.n_layers)
+
+
+def compare_reports(
+    prompts: dict[str, str],
+    control_prompts: list[str],
+    reports: list[GraphReport],
+    n_layers: int,
+) -> CompareReport:
+    """The overlay from the graphs of ``prompts`` then ``control_prompts``, wherever they were
+    built (here, or on Ray actors)."""
     n = len(prompts)
-    n_layers = lm.adapter.n_layers
     parallel = shared_influence(reports[:n], n_layers)
     control = shared_influence(reports[n:], n_layers)
     layers = [

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
 
+from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
 from babellens.control import Checkpoint
 from babellens.data.corpus import load_corpus
-from babellens.data.windows import make_windows
+from babellens.data.windows import Window, make_windows
 from babellens.dictionaries.config import DictTrainParams
 from babellens.dictionaries.features import MemberTokens, all_feature_tokens, check_model_width
+from babellens.dictionaries.model import SparseDictionary
 from babellens.dictionaries.pipeline import evaluate_on_corpus, metrics_summary, train
 from babellens.dictionaries.scan import scan_features
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
+from babellens.jobs.ray_fanout import local_control
+from babellens.jobs.ray_feature_scan import ray_feature_scan
 from babellens.jobs.registry import JobParams, job_kind
 from babellens.jobs.scan_results import save_scan
 from babellens.store.dictionaries import DictionaryStore
@@ -133,16 +137,7 @@ def run_dict_scan(ctx: JobContext) -> dict[str, Any]:
     windows = make_windows(
         corpus, lm.tokenizer, window_len=params.window_len, max_tokens=params.max_tokens
     )
-    accs = scan_features(
-        lm,
-        members,
-        windows,
-        k=params.k,
-        window_len=params.window_len,
-        tokens_per_batch=params.tokens_per_batch,
-        checkpoint_every_s=params.checkpoint_every_s,
-        control=ctx,
-    )
+    accs = _scan(ctx, params, members, windows)
     save_scan(ctx.db, ctx.job.id, dict(enumerate(accs)), windows, corpus)
     tokens = FeatureTokensReport(
         dictionary_id=info.id, members=[all_feature_tokens(lm, sd) for sd in members]
@@ -154,4 +149,35 @@ def run_dict_scan(ctx: JobContext) -> dict[str, Any]:
         "members": len(members),
         "tokens": sum(w.n_tokens for w in windows),
         "windows": len(windows),
+        "executor": "ray" if ctx.ray is not None else "local",
     }
+
+
+def _scan(
+    ctx: JobContext,
+    params: DictScanParams,
+    members: list[SparseDictionary],
+    windows: list[Window],
+) -> list[LayerAccumulator]:
+    """Here, resumable at batch boundaries; or sharded over Ray actors (resumable per shard)."""
+    if ctx.ray is not None:
+        return ray_feature_scan(
+            ctx.job.model,
+            members,
+            windows,
+            k=params.k,
+            window_len=params.window_len,
+            tokens_per_batch=params.tokens_per_batch,
+            options=replace(ctx.ray, checkpoint_every_s=params.checkpoint_every_s),
+            control=ctx,
+        )
+    return scan_features(
+        cached_model(ctx.job.model),
+        members,
+        windows,
+        k=params.k,
+        window_len=params.window_len,
+        tokens_per_batch=params.tokens_per_batch,
+        checkpoint_every_s=params.checkpoint_every_s,
+        control=local_control(ctx),
+    )

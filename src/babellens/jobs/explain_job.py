@@ -15,15 +15,19 @@ from pydantic import Field
 
 from babellens.autointerp.budget import check_budget, estimate_cost
 from babellens.autointerp.explainers import Explainer, LLMExplainer, TokenStatsExplainer
-from babellens.autointerp.pipeline import ExplainConfig, explain_units
+from babellens.autointerp.pipeline import ExplainConfig, ExplainedUnit, explain_units
 from babellens.autointerp.provider import ChatProvider, get_provider
 from babellens.autointerp.sampling import SamplerConfig
 from babellens.autointerp.scoring import SCORERS, Judge, KeywordJudge, LLMJudge
 from babellens.autointerp.summary import summarize
 from babellens.autointerp.units import NEURON_SOURCE, UnitRef, parse_unit
+from babellens.capture.language_model import LanguageModel
+from babellens.data.windows import Window
 from babellens.errors import InvalidInputError
 from babellens.jobs.context import JobContext
 from babellens.jobs.explain_features import FeatureMember, feature_member
+from babellens.jobs.ray_explain import ray_explain_units
+from babellens.jobs.ray_fanout import local_control
 from babellens.jobs.registry import JobParams, job_kind
 
 __all__ = [
@@ -152,31 +156,55 @@ def run_explain(ctx: JobContext) -> dict[str, Any]:
     units = resolve_units(params, lm.adapter.n_layers, lm.adapter.d_mlp, features)
     cost = _estimate(params, len(units))
     check_budget(cost, params.max_calls, params.max_tokens)
-    explainer, judge = build_pair(params)
     windows = make_windows(
         load_corpus(params.corpus),
         lm.tokenizer,
         window_len=params.window_len,
         max_tokens=params.corpus_tokens,
     )
-    config = ExplainConfig(
-        sampler=params.sampler,
-        scorers=params.scorers,
-        batch_units=params.batch_units,
-        seed=params.seed,
-    )
-    activations = features.activations(ctx.db, lm, windows, ctx) if features else None
-    results = explain_units(
-        lm, windows, units, explainer, judge, config, control=ctx, activations=activations
-    )
+    results, explainer, judge = _explain(ctx, params, lm, windows, units, features)
     ExplanationStore(ctx.db).save(ctx.job.id, ctx.job.model, results)
     return {
         "source": features.source if features else NEURON_SOURCE,
         "units": len(units),
         "explained": len(results),
         "skipped": len(units) - len(results),
-        "explainer": explainer.name,
-        "judge": judge.name,
+        "explainer": explainer,
+        "judge": judge,
         "estimated_calls": cost.calls,
         "scores": [s.model_dump() for s in summarize(results)],
+        "executor": "ray" if ctx.ray is not None else "local",
     }
+
+
+def _explain(
+    ctx: JobContext,
+    params: ExplainParams,
+    lm: LanguageModel,
+    windows: list[Window],
+    units: list[UnitRef],
+    features: FeatureMember | None,
+) -> tuple[list[ExplainedUnit], str, str]:
+    """The explained units, and the explainer's and judge's names. On Ray, explainer and judge
+    are built inside every actor only (a local provider's model is not loaded here too).
+    Dictionary features are explained locally: their activations come from the stored
+    dictionary, which the actors do not load."""
+    config = ExplainConfig(
+        sampler=params.sampler,
+        scorers=params.scorers,
+        batch_units=params.batch_units,
+        seed=params.seed,
+    )
+    if ctx.ray is not None and features is None:
+        dumped = params.model_dump(mode="json")
+        results = ray_explain_units(ctx.job.model, windows, units, dumped, config, ctx.ray, ctx)
+        if results:
+            return results, results[0].explainer, results[0].judge
+        return results, params.explainer, params.judge
+    explainer, judge = build_pair(params)
+    control = local_control(ctx)
+    activations = features.activations(ctx.db, lm, windows, control) if features else None
+    results = explain_units(
+        lm, windows, units, explainer, judge, config, control=control, activations=activations
+    )
+    return results, explainer.name, judge.name

@@ -10,15 +10,18 @@ from typing import Any
 
 from pydantic import Field
 
+from babellens.control import StopRequested
 from babellens.graphs.attribution import GraphConfig
 from babellens.graphs.build import build_graph
+from babellens.graphs.compare import CompareReport, compare_graphs
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
+from babellens.jobs.ray_graphs import ray_compare_graphs
 from babellens.jobs.registry import JobParams, job_kind
 from babellens.store.reports import ReportStore
 from babellens.store.transcoder_sets import load_transcoder_set
 
-__all__ = ["GraphJobParams", "run_graph_job"]
+__all__ = ["GraphCompareParams", "GraphJobParams", "run_graph_compare", "run_graph_job"]
 
 
 class GraphJobParams(GraphConfig, JobParams):
@@ -48,4 +51,63 @@ def run_graph_job(ctx: JobContext) -> dict[str, Any]:
         "links": len(built.report.links),
         "replacement_score": built.scores.replacement,
         "completeness_score": built.scores.completeness,
+    }
+
+
+class GraphCompareParams(GraphConfig, JobParams):
+    transcoders: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="the per-layer transcoder set: a stored set's id (7 or dict:7) or a folder",
+    )
+    prompts: dict[str, str] | None = Field(
+        None, max_length=64, description="language -> the same fact's prompt (default: Paris)"
+    )
+    control_prompts: list[str] | None = Field(
+        None, max_length=64, description="unrelated prompts (default: as many as the languages)"
+    )
+
+
+@job_kind("graph_compare", params=GraphCompareParams, web=False)
+def run_graph_compare(ctx: JobContext) -> dict[str, Any]:
+    """The cross-lingual overlay of parallel prompts' graphs; on Ray, one prompt per actor call."""
+    params: GraphCompareParams = ctx.params  # type: ignore[assignment]
+    transcoders = load_transcoder_set(ctx.db, params.transcoders)
+    config = GraphConfig(**params.model_dump(include=set(GraphConfig.model_fields)))
+    if ctx.ray is not None:
+        report = ray_compare_graphs(
+            ctx.job.model,
+            transcoders,
+            ctx.ray,
+            params.prompts,
+            params.control_prompts,
+            config,
+            control=ctx,
+        )
+    else:
+        report = compare_graphs(
+            cached_model(ctx.job.model, dtype="float32"),
+            transcoders,
+            params.prompts,
+            params.control_prompts,
+            config,
+            on_graph=lambda done, total: _graph_done(ctx, done, total),
+        )
+    ReportStore(ctx.db).save(ctx.job.id, report, model=ctx.job.model)
+    return _compare_summary(report, "ray" if ctx.ray is not None else "local")
+
+
+def _graph_done(ctx: JobContext, done: int, total: int) -> None:
+    ctx.progress(done, total, "prompts")
+    if ctx.should_stop():
+        raise StopRequested
+
+
+def _compare_summary(report: CompareReport, executor: str) -> dict[str, Any]:
+    return {
+        "languages": list(report.prompts),
+        "control_prompts": len(report.control_prompts),
+        "layers": len(report.layers),
+        "replacement_scores": report.replacement_scores,
+        "executor": executor,
     }

@@ -7,7 +7,7 @@ in ``jobs/`` because they read and write the store: the analyses below them neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -25,6 +25,7 @@ from babellens.jobs import lookups_job as _lookups_job  # noqa: F401 - registers
 from babellens.jobs import safety_job as _safety_job  # noqa: F401 - registers its kind
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
+from babellens.jobs.ray_fanout import local_control
 from babellens.jobs.ray_scan import ray_scan
 from babellens.jobs.registry import JobParams, job_kind
 from babellens.jobs.scan_results import save_scan
@@ -82,12 +83,12 @@ def _scan_here(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanned:
         corpus, lm.tokenizer, window_len=config.window_len, max_tokens=config.max_tokens
     )
     scan = NeuronScan(lm, windows, config)
-    scan.run(ctx)  # resumes from the job's checkpoint; a cancel saves the state and raises
+    scan.run(local_control(ctx))  # resumes from the job's checkpoint; a cancel saves and raises
     return _Scanned(list(windows), scan.accumulators, _summary(lm))
 
 
 def _scan_on_ray(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanned:
-    """Sharded over Ray actors; a shard is the unit of retry, so there is no checkpoint."""
+    """Sharded over Ray actors; finished shards are checkpointed as often as a local scan saves."""
     assert ctx.ray is not None
     windows = make_windows(
         corpus,
@@ -95,7 +96,8 @@ def _scan_on_ray(ctx: JobContext, config: ScanConfig, corpus: Corpus) -> _Scanne
         window_len=config.window_len,
         max_tokens=config.max_tokens,
     )
-    sharded = ray_scan(ctx.job.model, windows, config, ctx.ray, control=ctx)
+    options = replace(ctx.ray, checkpoint_every_s=config.checkpoint_every_s)
+    sharded = ray_scan(ctx.job.model, windows, config, options, control=ctx)
     extra = {"shards": sharded.shards, "retries": sharded.retries}
     return _Scanned(list(windows), sharded.accumulators, sharded.model_summary, extra)
 
