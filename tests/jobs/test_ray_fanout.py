@@ -11,6 +11,7 @@ import torch
 from sqlalchemy import select
 
 from babellens.analyses.neuron_scan.scan import ScanConfig
+from babellens.capture.language_model import load
 from babellens.control import LocalControl, StopRequested
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
@@ -19,7 +20,7 @@ from babellens.graphs.transcoders import save_transcoder_dir
 from babellens.jobs import JobContext, run_job
 from babellens.jobs.ray_fanout import FANOUT_STATE, FanOutPool, RayOptions, local_control
 from babellens.jobs.ray_scan import _NeuronScanTask, merge_states, plan_shards
-from babellens.models.loading import load, load_tokenizer
+from babellens.models.loading import load_tokenizer
 from babellens.store import JobStore, open_database
 from babellens.store.dictionaries import DictionaryStore
 from babellens.store.explanations import ExplanationRow
