@@ -57,8 +57,9 @@ def test_scan_killed_at_random_points_resumes_to_the_exact_result(
     rng = random.Random(1234)
     kills = 0
     for fraction in sorted(rng.uniform(0.1, 0.8) for _ in range(2)):
-        if kill_when(db, job_id, fraction, victim):
-            kills += 1
+        if not kill_when(db, job_id, fraction, victim):
+            break  # the run got past this point and finished first (a quiet machine): no kill
+        kills += 1
         assert JobStore(db).get(job_id).status == "running", "a killed job is left running"
         victim = cli_process("jobs", "resume", str(job_id), "--db", db_url)
     _out, err = victim.communicate(timeout=300)

@@ -151,7 +151,9 @@ class AgentTools:
             "density": None if r is None else round(r.density, 6),
             "top_examples": [] if r is None else [_example(e) for e in r.examples[:10]],
             "promoted": [t.token for t in page.promoted],
-            "explanations": page.explanations,
+            "explanations": [
+                e.model_dump(mode="json", exclude={"record"}) for e in page.explanations
+            ],
             "url": self._url(feature_path(dict_id, ref.layer, ref.index)),  # type: ignore[arg-type]
         }
 
