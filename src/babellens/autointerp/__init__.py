@@ -10,6 +10,17 @@ from babellens.autointerp.explainers import (
     TokenStatsExplainer,
     overrepresented,
 )
+from babellens.autointerp.head_explainers import (
+    HEAD_EXPLAINER_TOKENS,
+    HEAD_SCORER_KEYWORDS,
+    MODEL_FREE_HEAD_SPECS,
+    ContextTokensHeadExplainer,
+    HeadExplainer,
+    ProviderHeadExplainer,
+    context_terms,
+    head_label,
+    quoted_terms,
+)
 from babellens.autointerp.local_provider import LocalProvider
 from babellens.autointerp.openai_provider import OpenAIConfig, OpenAIProvider, parse_openai_target
 from babellens.autointerp.pipeline import (
@@ -51,16 +62,21 @@ from babellens.autointerp.unit_prompts import UNIT_PROMPT_VERSION
 from babellens.autointerp.units import NEURON_SOURCE, UnitRef, dictionary_unit, parse_unit
 
 __all__ = [
+    "HEAD_EXPLAINER_TOKENS",
+    "HEAD_SCORER_KEYWORDS",
+    "MODEL_FREE_HEAD_SPECS",
     "NEURON_SOURCE",
     "PROVIDERS",
     "SCORERS",
     "UNIT_PROMPT_VERSION",
     "CachedProvider",
     "ChatProvider",
+    "ContextTokensHeadExplainer",
     "Example",
     "ExplainConfig",
     "ExplainedUnit",
     "Explainer",
+    "HeadExplainer",
     "Judge",
     "KeywordJudge",
     "LLMExplainer",
@@ -72,6 +88,7 @@ __all__ = [
     "OpenAIProvider",
     "ProviderError",
     "ProviderFactory",
+    "ProviderHeadExplainer",
     "SamplerConfig",
     "Score",
     "ScoreSample",
@@ -83,17 +100,20 @@ __all__ = [
     "bootstrap_interval",
     "clean_explanation",
     "collect_neuron_activations",
+    "context_terms",
     "dictionary_unit",
     "explain_head",
     "explain_messages",
     "explain_units",
     "get_provider",
+    "head_label",
     "overrepresented",
     "parse_openai_target",
     "parse_unit",
     "parse_yes_no",
     "provider",
     "provider_names",
+    "quoted_terms",
     "random_partners",
     "request_key",
     "sample_unit",

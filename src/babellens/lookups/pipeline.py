@@ -23,7 +23,15 @@ from babellens.analyses.next_token_neurons import (
     NextTokenNeuron,
     next_token_neurons,
 )
-from babellens.autointerp import ChatProvider, Message, get_provider
+from babellens.autointerp import (
+    MODEL_FREE_HEAD_SPECS,
+    ChatProvider,
+    ContextTokensHeadExplainer,
+    HeadExplainer,
+    Message,
+    ProviderHeadExplainer,
+    get_provider,
+)
 from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
@@ -302,20 +310,38 @@ def build_report(
     )
 
 
+def _head_explainer(spec: str, cache: Path) -> HeadExplainer:
+    """The model-free floor for its two specs, else the named chat provider (built lazily)."""
+    if spec in MODEL_FREE_HEAD_SPECS:
+        return ContextTokensHeadExplainer(spec)
+    return ProviderHeadExplainer(_LazyProvider(spec, cache))
+
+
+def _as_head_explainer(given: ChatProvider | HeadExplainer) -> HeadExplainer:
+    """A caller's object as it comes, or a chat provider behind the paper's prompts."""
+    if isinstance(given, HeadExplainer):
+        return given
+    return ProviderHeadExplainer(given)
+
+
 def _providers(
-    config: LookupsConfig, explainer: ChatProvider | None, scorer: ChatProvider | None
-) -> tuple[ChatProvider, ChatProvider]:
-    """The given providers, else the config's, their answers cached on disk (one when the
-    scorer is the explainer)."""
+    config: LookupsConfig,
+    explainer: ChatProvider | HeadExplainer | None,
+    scorer: ChatProvider | HeadExplainer | None,
+) -> tuple[HeadExplainer, HeadExplainer]:
+    """The given explainer and scorer, else the config's, LLM answers cached on disk (one
+    provider when the scorer is the explainer)."""
     cache = explanation_cache_dir()
-    explainer = explainer or _LazyProvider(config.explainer, cache)
-    if scorer is None:
-        scorer = (
-            explainer
-            if config.scorer_spec == config.explainer
-            else _LazyProvider(config.scorer_spec, cache)
-        )
-    return explainer, scorer
+    explain = (
+        _as_head_explainer(explainer)
+        if explainer is not None
+        else _head_explainer(config.explainer, cache)
+    )
+    if scorer is not None:
+        return explain, _as_head_explainer(scorer)
+    if config.scorer_spec == config.explainer:
+        return explain, explain
+    return explain, _head_explainer(config.scorer_spec, cache)
 
 
 def _steps(control: RunControl) -> Progress:
@@ -339,8 +365,8 @@ def run_lookups(
     *,
     stored: StoredInputs | None = None,
     model: str | None = None,
-    explainer: ChatProvider | None = None,
-    scorer: ChatProvider | None = None,
+    explainer: ChatProvider | HeadExplainer | None = None,
+    scorer: ChatProvider | HeadExplainer | None = None,
     state: LookupsState | None = None,
     control: RunControl | None = None,
     job_id: int | None = None,
@@ -350,8 +376,9 @@ def run_lookups(
     checkpoint, or from ``state`` when one is given. ``stored`` lets it reuse earlier jobs'
     congruence and scans (``StoredLookupsInputs(db)`` from the store).
 
-    ``explainer``/``scorer`` default to the providers the config names, with their answers
-    cached under :func:`explanation_cache_dir`.
+    ``explainer``/``scorer`` (a chat provider, asked with the paper's prompts, or any
+    :class:`HeadExplainer`) default to what the config names: the model-free ``tokens`` /
+    ``keywords`` pair, or providers whose answers are cached under :func:`explanation_cache_dir`.
     """
     config = config or LookupsConfig()
     model = model or lm.name
