@@ -208,6 +208,7 @@ def print_report(r: LookupsReport) -> None:
     )
     for table in (_scores(r), _ablation(r), _fidelity(r), _pairs(r)):
         console.print(table)
+    console.print(_attribution_check(r))
     console.print(f"wall time {r.timings.get('total_s', 0):.0f} s")
 
 
@@ -270,6 +271,20 @@ def _fidelity(r: LookupsReport) -> Table:
             f"{_dist(a.relative_drop_active)} / {_dist(a.relative_drop_inactive)}",
         )
     return table
+
+
+def _attribution_check(r: LookupsReport) -> str:
+    """Whether each ablated head is the one the attribution marked active on its prompts."""
+    checked = [
+        h
+        for n in r.neurons
+        for h in n.heads
+        if h.attributed_fraction is not None and h.clean_probability is not None
+    ]
+    if not checked:
+        return "ablated head = attribution's pick: no head was ablated"
+    same = sum(abs(h.attributed_fraction - h.active_fraction) < 1e-9 for h in checked)  # type: ignore[operator]
+    return f"ablated head = attribution's pick: {same} of {len(checked)} (neuron, head) pairs"
 
 
 def _pairs(r: LookupsReport) -> Table:

@@ -1,4 +1,6 @@
-"""A context look-up report's charts: explanation scores per group, ablation drops by activity."""
+"""A context look-up report's charts: explanation scores per group, ablation drops by activity
+(absolute, and relative to P(token) before the ablation, which says whether a drop is small
+because the head does little or because the token was improbable to begin with)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ def _box(name: str, values: list[float], color: str) -> ChartSeries:
 def lookups_charts(report: LookupsReport) -> list[Chart]:
     scores: dict[str, list[float]] = {"next_token": [], "random": []}
     drops: dict[bool, list[float]] = {True: [], False: []}
+    relative: dict[bool, list[float]] = {True: [], False: []}
     for n in report.neurons:
         for h in n.heads:
             if h.score is not None:
@@ -22,6 +25,8 @@ def lookups_charts(report: LookupsReport) -> list[Chart]:
                 for e in h.examples:
                     if e.ablation_drop is not None:
                         drops[bool(e.active)].append(e.ablation_drop)
+                    if e.ablation_drop is not None and e.relative_drop is not None:
+                        relative[bool(e.active)].append(e.relative_drop)
     return [
         Chart(
             id="lookups-scores",
@@ -52,6 +57,22 @@ def lookups_charts(report: LookupsReport) -> list[Chart]:
             series=[
                 _box("head active", drops[True], ACCENT),
                 _box("head inactive", drops[False], BLUE),
+            ],
+        ),
+        Chart(
+            id="lookups-relative-drops",
+            kind="box",
+            title="Relative ablation drop per prompt (next-token neurons)",
+            summary=(
+                f"As a share of P(token) before the ablation, zeroing a head drops it "
+                f"{span(relative[True])} on {len(relative[True])} prompts where it is active and "
+                f"{span(relative[False])} on {len(relative[False])} where not."
+            ),
+            x_label="prompt",
+            y_label="drop / P(token) before",
+            series=[
+                _box("head active", relative[True], ACCENT),
+                _box("head inactive", relative[False], BLUE),
             ],
         ),
     ]
