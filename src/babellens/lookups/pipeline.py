@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,21 +22,14 @@ from babellens.analyses.next_token_neurons import (
     NextTokenNeuron,
     next_token_neurons,
 )
-from babellens.autointerp import (
-    MODEL_FREE_HEAD_SPECS,
-    ChatProvider,
-    ContextTokensHeadExplainer,
-    HeadExplainer,
-    Message,
-    ProviderHeadExplainer,
-    get_provider,
-)
+from babellens.autointerp import ChatProvider, HeadExplainer
 from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.corpus import Corpus, load_corpus
 from babellens.data.windows import batches, make_windows
 from babellens.lookups.config import SPLIT_RULE, LookupsConfig, default_layers
+from babellens.lookups.explainers import explanation_cache_dir, head_explainers
 from babellens.lookups.neuron import analyse_neuron
 from babellens.lookups.prompts_data import (
     MaxPrompt,
@@ -48,7 +40,6 @@ from babellens.lookups.prompts_data import (
 from babellens.lookups.report import LookupsReport, NeuronLookup, SplitInfo
 from babellens.lookups.selection import NeuronTarget, select_neurons
 from babellens.lookups.summary import ablation_summary, group_summary
-from babellens.paths import babellens_home
 
 __all__ = ["LookupsState", "build_report", "explanation_cache_dir", "prepare", "run_lookups"]
 
@@ -75,36 +66,6 @@ class LookupsState(BaseModel):
     @property
     def total_steps(self) -> int:
         return self.pass_steps + len(self.targets)
-
-
-def explanation_cache_dir() -> Path:
-    """Where explainer and scorer answers are cached, keyed by a hash of the request."""
-    return babellens_home() / "explanations"
-
-
-class _LazyProvider:
-    """Builds the provider on the first call: a run whose heads need no explanation (or a resumed
-    run whose remaining answers are all cached) never loads a local explainer model."""
-
-    def __init__(self, spec: str, cache_dir: Path | None) -> None:
-        self.name = spec  # the spec, not the built provider's name: the same before and after
-        self._spec, self._cache_dir = spec, cache_dir
-        self._inner: ChatProvider | None = None
-
-    def _get(self) -> ChatProvider:
-        if self._inner is None:
-            self._inner = get_provider(self._spec, cache_dir=self._cache_dir)
-        return self._inner
-
-    def complete(
-        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> str:
-        return self._get().complete(messages, max_tokens=max_tokens, temperature=temperature)
-
-    def complete_many(
-        self, batch: list[list[Message]], *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> list[str]:
-        return self._get().complete_many(batch, max_tokens=max_tokens, temperature=temperature)
 
 
 # ---- phase 1: neurons --------------------------------------------------------------------------
@@ -310,40 +271,6 @@ def build_report(
     )
 
 
-def _head_explainer(spec: str, cache: Path) -> HeadExplainer:
-    """The model-free floor for its two specs, else the named chat provider (built lazily)."""
-    if spec in MODEL_FREE_HEAD_SPECS:
-        return ContextTokensHeadExplainer(spec)
-    return ProviderHeadExplainer(_LazyProvider(spec, cache))
-
-
-def _as_head_explainer(given: ChatProvider | HeadExplainer) -> HeadExplainer:
-    """A caller's object as it comes, or a chat provider behind the paper's prompts."""
-    if isinstance(given, HeadExplainer):
-        return given
-    return ProviderHeadExplainer(given)
-
-
-def _providers(
-    config: LookupsConfig,
-    explainer: ChatProvider | HeadExplainer | None,
-    scorer: ChatProvider | HeadExplainer | None,
-) -> tuple[HeadExplainer, HeadExplainer]:
-    """The given explainer and scorer, else the config's, LLM answers cached on disk (one
-    provider when the scorer is the explainer)."""
-    cache = explanation_cache_dir()
-    explain = (
-        _as_head_explainer(explainer)
-        if explainer is not None
-        else _head_explainer(config.explainer, cache)
-    )
-    if scorer is not None:
-        return explain, _as_head_explainer(scorer)
-    if config.scorer_spec == config.explainer:
-        return explain, explain
-    return explain, _head_explainer(config.scorer_spec, cache)
-
-
 def _steps(control: RunControl) -> Progress:
     """Progress in steps that also polls the stop: a step is the unit a stop may end."""
 
@@ -389,7 +316,7 @@ def run_lookups(
     if state is None:
         state = prepare(lm, config, stored=stored, model=model, progress=_steps(control))
         _save(control, state)
-    explainer, scorer = _providers(config, explainer, scorer)
+    explainer, scorer = head_explainers(config, explainer, scorer)
     finished = {(n.group, n.layer, n.neuron) for n in state.done}
     for i, t in enumerate(state.targets):
         _steps(control)(state.pass_steps + i, state.total_steps)
