@@ -58,6 +58,8 @@ def test_lookups_runs_stores_lists_and_shows(model_folder, env, capsys):
     assert code == 0 and json.loads(out) == report
     code, out, _ = run_cli(["lookups", model_folder, "--report", str(job)], capsys)
     assert code == 0 and "explanation scores" in out and "paper: GPT-2 small" in out
+    pairs = sum(len(n["heads"]) for n in report["neurons"])
+    assert pairs and f"ablated head = attribution's pick: {pairs} of {pairs}" in out
     code, out, _ = run_cli(["lookups", model_folder, "--list", "--json"], capsys)
     assert code == 0 and [r["job_id"] for r in json.loads(out)] == [job]
     code, out, _ = run_cli(["lookups", model_folder, "--list"], capsys)
@@ -69,6 +71,8 @@ def test_lookups_runs_stores_lists_and_shows(model_folder, env, capsys):
     [
         (["--explainer", "gpt4"], "--explainer 'gpt4': use openai:BASE_URL:MODEL"),
         (["--scorer", "nope:x"], "--scorer 'nope:x'"),
+        (["--explainer", "keywords"], "or tokens (model-free, no LLM)"),
+        (["--scorer", "tokens"], "or keywords (model-free, no LLM)"),
         (["--rule", "top5"], "--rule must be mean+2std or top3"),
         (["--truncation", "fast"], "--truncation must be exact or binary"),
         (["--layers", "0"], "choose layers 1..2"),

@@ -7,8 +7,10 @@ import pytest
 from babellens.jobs import run_job
 from babellens.store import JobStore
 from babellens.store.lookups import LookupsStore
+from babellens.web.pages import templates
 from lookups_fakes import SCRIPTS, ScriptedProvider, tiny_config, write_corpus
 
+_number = templates.env.filters["num"]  # how the pages print a number
 XSS = "<script>alert('x')</script> active on <b>bold</b> text"
 
 
@@ -62,6 +64,38 @@ def test_head_page_shows_one_pair_escaped(client, report):
     html = client.get(path).text
     assert "<script>alert(" not in html and "&lt;script&gt;alert(" in html
     assert html.count("<tr>") >= len(h.examples)
+
+
+def test_report_and_head_pages_show_the_ablation_fidelity(client, report):
+    """P(token) before, the log-prob and relative drops, and the attribution check, beside the
+    absolute drop: on the page, in its chart, and per example on the head page."""
+    html = client.get(f"/lookups/{report.job_id}").text
+    ablated = [(n, h) for n in report.neurons for h in n.heads if h.attributed_fraction is not None]
+    assert ablated and all(h.attributed_fraction == h.active_fraction for _, h in ablated)
+    assert f"{len(ablated)} of {len(ablated)} (neuron, head) pairs" in html
+    a = report.ablation[0]
+    assert a.clean_probability is not None and a.relative_drop_active is not None
+    assert f"median {_number(a.clean_probability.median)}" in html
+    assert f"median {_number(a.relative_drop_active.median)}" in html
+    charts = {c["id"]: c for c in client.get(f"/lookups/{report.job_id}.json").json()["charts"]}
+    relative = [
+        e.relative_drop
+        for n, h in ablated
+        if n.group == "next_token"
+        for e in h.examples
+        if e.active and e.relative_drop is not None
+    ]
+    assert relative and charts["lookups-relative-drops"]["series"][0]["y"] == relative
+    n, h = ablated[0]
+    page = client.get(
+        f"/lookups/{report.job_id}/neurons/{n.layer}/{n.neuron}/heads/{h.layer}/{h.head}"
+    ).text
+    train = [e for e in h.examples if e.split == "train"]
+    assert train and all(
+        f"<td>{_number(e.logprob_drop)}</td><td>{_number(e.relative_drop)}</td>" in page
+        for e in train
+    )
+    assert "ablated head = attribution's pick</span><b>yes</b>" in page
 
 
 @pytest.mark.parametrize(

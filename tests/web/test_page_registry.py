@@ -18,7 +18,7 @@ CHART_PAGES = {
     "/models/{slug}/layers/{layer}/neurons/{neuron}": {"histogram"},
     "/dictionaries/{dict_id}/features/{index}": {"histogram"},
     "/steering/evaluations/{job_id}": {"dose-chart", "cost-chart", "sweep-chart", "effects-chart"},
-    "/lookups/{job_id}": {"lookups-scores", "lookups-drops"},
+    "/lookups/{job_id}": {"lookups-scores", "lookups-drops", "lookups-relative-drops"},
     "/crossling/{job_id}": {
         "transfer-chart",
         "rates-chart",

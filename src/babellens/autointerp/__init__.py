@@ -11,6 +11,17 @@ from babellens.autointerp.explainers import (
     overrepresented,
 )
 from babellens.autointerp.feature_activations import collect_feature_activations
+from babellens.autointerp.head_explainers import (
+    HEAD_EXPLAINER_TOKENS,
+    HEAD_SCORER_KEYWORDS,
+    MODEL_FREE_HEAD_SPECS,
+    ContextTokensHeadExplainer,
+    HeadExplainer,
+    ProviderHeadExplainer,
+    context_terms,
+    head_label,
+    quoted_terms,
+)
 from babellens.autointerp.local_provider import LocalProvider
 from babellens.autointerp.openai_provider import OpenAIConfig, OpenAIProvider, parse_openai_target
 from babellens.autointerp.pipeline import (
@@ -61,16 +72,21 @@ from babellens.autointerp.units import (
 
 __all__ = [
     "DICTIONARY_PREFIX",
+    "HEAD_EXPLAINER_TOKENS",
+    "HEAD_SCORER_KEYWORDS",
+    "MODEL_FREE_HEAD_SPECS",
     "NEURON_SOURCE",
     "PROVIDERS",
     "SCORERS",
     "UNIT_PROMPT_VERSION",
     "CachedProvider",
     "ChatProvider",
+    "ContextTokensHeadExplainer",
     "Example",
     "ExplainConfig",
     "ExplainedUnit",
     "Explainer",
+    "HeadExplainer",
     "Judge",
     "KeywordJudge",
     "LLMExplainer",
@@ -82,6 +98,7 @@ __all__ = [
     "OpenAIProvider",
     "ProviderError",
     "ProviderFactory",
+    "ProviderHeadExplainer",
     "SamplerConfig",
     "Score",
     "ScoreSample",
@@ -94,6 +111,7 @@ __all__ = [
     "clean_explanation",
     "collect_feature_activations",
     "collect_neuron_activations",
+    "context_terms",
     "dictionary_id_of",
     "dictionary_source",
     "explain_head",
@@ -101,12 +119,14 @@ __all__ = [
     "explain_units",
     "feature_unit",
     "get_provider",
+    "head_label",
     "overrepresented",
     "parse_openai_target",
     "parse_unit",
     "parse_yes_no",
     "provider",
     "provider_names",
+    "quoted_terms",
     "random_partners",
     "request_key",
     "sample_unit",

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
+from babellens.autointerp.head_explainers import HEAD_EXPLAINER_TOKENS, HEAD_SCORER_KEYWORDS
 from babellens.cli.loading import ModelArg
 from babellens.cli.options import DbOpt, JsonOpt, parse_layers
 from babellens.cli.output import console, print_json
@@ -24,22 +25,37 @@ from babellens.store.lookups import LookupsStore
 __all__ = ["lookups", "print_report"]
 
 
-def _check_provider(spec: str, option: str) -> None:
+def _check_provider(spec: str, option: str, model_free: str) -> None:
+    """A provider spec, or the option's model-free name (``tokens`` / ``keywords``)."""
     from babellens.autointerp import provider_names
 
+    if spec == model_free:
+        return
     name, sep, target = spec.partition(":")
     if not sep or not target or name not in provider_names():
         raise InvalidInputError(
-            f"{option} {spec!r}: use openai:BASE_URL:MODEL (any OpenAI-compatible server) or "
-            "local:ALIAS (an in-process chat model, e.g. local:qwen2.5-coder-0.5b)"
+            f"{option} {spec!r}: use openai:BASE_URL:MODEL (any OpenAI-compatible server), "
+            "local:ALIAS (an in-process chat model, e.g. local:qwen2.5-coder-0.5b) or "
+            f"{model_free} (model-free, no LLM)"
         )
 
 
 CorpusOpt = Annotated[
     str, typer.Option(help="Bundled corpus, .txt/.jsonl/.parquet, folder, hf:NAME.")
 ]
-ExplainerOpt = Annotated[str, typer.Option(help="openai:URL:MODEL or local:ALIAS.")]
-ScorerOpt = Annotated[str | None, typer.Option(help="Yes/No scorer (default: the explainer).")]
+ExplainerOpt = Annotated[
+    str,
+    typer.Option(
+        help="tokens (model-free: over-represented context words), openai:URL:MODEL or local:ALIAS."
+    ),
+]
+ScorerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Yes/No scorer: keywords (model-free: the snippet has a quoted word), or a provider "
+        "(default: the explainer's; keywords for tokens)."
+    ),
+]
 LayersOpt = Annotated[str | None, typer.Option(help="Layers, e.g. 26-29 (default: last quarter).")]
 NeuronsOpt = Annotated[int, typer.Option(min=0, max=1000, help="Next-token neurons per layer.")]
 WholeWordsOpt = Annotated[
@@ -165,9 +181,9 @@ def _check_choices(truncation: str, rule: str, explainer: str, scorer: str | Non
         raise InvalidInputError(f"--truncation must be exact or binary, got {truncation!r}")
     if rule not in ("mean+2std", "top3"):
         raise InvalidInputError(f"--rule must be mean+2std or top3, got {rule!r}")
-    _check_provider(explainer, "--explainer")
+    _check_provider(explainer, "--explainer", HEAD_EXPLAINER_TOKENS)
     if scorer is not None:
-        _check_provider(scorer, "--scorer")
+        _check_provider(scorer, "--scorer", HEAD_SCORER_KEYWORDS)
 
 
 def _config(**fields: object) -> LookupsConfig:
@@ -192,6 +208,7 @@ def print_report(r: LookupsReport) -> None:
     )
     for table in (_scores(r), _ablation(r), _fidelity(r), _pairs(r)):
         console.print(table)
+    console.print(_attribution_check(r))
     console.print(f"wall time {r.timings.get('total_s', 0):.0f} s")
 
 
@@ -254,6 +271,20 @@ def _fidelity(r: LookupsReport) -> Table:
             f"{_dist(a.relative_drop_active)} / {_dist(a.relative_drop_inactive)}",
         )
     return table
+
+
+def _attribution_check(r: LookupsReport) -> str:
+    """Whether each ablated head is the one the attribution marked active on its prompts."""
+    checked = [
+        h
+        for n in r.neurons
+        for h in n.heads
+        if h.attributed_fraction is not None and h.clean_probability is not None
+    ]
+    if not checked:
+        return "ablated head = attribution's pick: no head was ablated"
+    same = sum(abs(h.attributed_fraction - h.active_fraction) < 1e-9 for h in checked)  # type: ignore[operator]
+    return f"ablated head = attribution's pick: {same} of {len(checked)} (neuron, head) pairs"
 
 
 def _pairs(r: LookupsReport) -> Table:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from babellens.autointerp.head_explainers import HEAD_EXPLAINER_TOKENS, HEAD_SCORER_KEYWORDS
 from babellens.data.corpus import BUNDLED_CORPUS
 from babellens.errors import InvalidInputError
 
@@ -99,11 +100,25 @@ class LookupsConfig(BaseModel):
             raise ValueError("min_active must not exceed max_active")
         if self.layers is not None and any(layer < 0 for layer in self.layers):
             raise ValueError("layers must be non-negative")
+        if self.explainer == HEAD_SCORER_KEYWORDS:
+            raise ValueError(
+                f"'{HEAD_SCORER_KEYWORDS}' is the model-free scorer: the model-free explainer is "
+                f"'{HEAD_EXPLAINER_TOKENS}'"
+            )
+        if self.scorer == HEAD_EXPLAINER_TOKENS:
+            raise ValueError(
+                f"'{HEAD_EXPLAINER_TOKENS}' is the model-free explainer: the model-free scorer is "
+                f"'{HEAD_SCORER_KEYWORDS}'"
+            )
         return self
 
     @property
     def scorer_spec(self) -> str:
-        return self.scorer or self.explainer
+        """The scorer, by default the explainer's provider; the model-free explainer's scorer is
+        the model-free one (it cannot answer a chat prompt)."""
+        if self.scorer is not None:
+            return self.scorer
+        return HEAD_SCORER_KEYWORDS if self.explainer == HEAD_EXPLAINER_TOKENS else self.explainer
 
     @property
     def n_random(self) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from babellens.autointerp import ChatProvider, explain_head, score_examples
+from babellens.autointerp import HeadExplainer
 from babellens.capture.language_model import LanguageModel
 from babellens.data.batching import pad_batch, resolve_pad_id
 from babellens.lookups.ablation import head_ablation_drop, token_probabilities
@@ -140,8 +140,8 @@ def _explain_head(
     train: Sequence[Attributed],
     test: Sequence[Attributed],
     config: LookupsConfig,
-    explainer: ChatProvider,
-    scorer: ChatProvider,
+    explainer: HeadExplainer,
+    scorer: HeadExplainer,
     fraction: float,
     clean: torch.Tensor | None,
     clock: _Clock,
@@ -152,15 +152,13 @@ def _explain_head(
     active = [e.text + t.token for e in train_ex if e.active][:limit]
     inactive = [e.text + t.token for e in train_ex if not e.active][:limit]
     with clock("explain"):
-        explanation = explain_head(explainer, active, inactive, t.token)
+        explanation = explainer.explain(active, inactive, t.token)
     truth = [e.active for e in test_ex]
     score, unparsed = None, 0
     note = missing_class(truth)  # as in the paper, such pairs are skipped: no scorer calls
     if note is None:
         with clock("score"):
-            answers = score_examples(
-                scorer, explanation, [e.text + t.token for e in test_ex], t.token
-            )
+            answers = scorer.score(explanation, [e.text + t.token for e in test_ex], t.token)
         for e, answer in zip(test_ex, answers, strict=True):
             e.predicted = answer
         unparsed = sum(a is None for a in answers)
@@ -204,8 +202,8 @@ def analyse_neuron(
     train_prompts: Sequence[MaxPrompt],
     test_prompts: Sequence[MaxPrompt],
     config: LookupsConfig,
-    explainer: ChatProvider,
-    scorer: ChatProvider,
+    explainer: HeadExplainer,
+    scorer: HeadExplainer,
 ) -> NeuronLookup:
     """Everything the report holds about one neuron."""
     started = time.monotonic()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,13 +22,14 @@ from babellens.analyses.next_token_neurons import (
     NextTokenNeuron,
     next_token_neurons,
 )
-from babellens.autointerp import ChatProvider, Message, get_provider
+from babellens.autointerp import ChatProvider, HeadExplainer
 from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
 from babellens.data.corpus import Corpus, load_corpus
 from babellens.data.windows import batches, make_windows
 from babellens.lookups.config import SPLIT_RULE, LookupsConfig, default_layers
+from babellens.lookups.explainers import explanation_cache_dir, head_explainers
 from babellens.lookups.neuron import analyse_neuron
 from babellens.lookups.prompts_data import (
     MaxPrompt,
@@ -40,7 +40,6 @@ from babellens.lookups.prompts_data import (
 from babellens.lookups.report import LookupsReport, NeuronLookup, SplitInfo
 from babellens.lookups.selection import NeuronTarget, select_neurons
 from babellens.lookups.summary import ablation_summary, group_summary
-from babellens.paths import babellens_home
 
 __all__ = ["LookupsState", "build_report", "explanation_cache_dir", "prepare", "run_lookups"]
 
@@ -67,36 +66,6 @@ class LookupsState(BaseModel):
     @property
     def total_steps(self) -> int:
         return self.pass_steps + len(self.targets)
-
-
-def explanation_cache_dir() -> Path:
-    """Where explainer and scorer answers are cached, keyed by a hash of the request."""
-    return babellens_home() / "explanations"
-
-
-class _LazyProvider:
-    """Builds the provider on the first call: a run whose heads need no explanation (or a resumed
-    run whose remaining answers are all cached) never loads a local explainer model."""
-
-    def __init__(self, spec: str, cache_dir: Path | None) -> None:
-        self.name = spec  # the spec, not the built provider's name: the same before and after
-        self._spec, self._cache_dir = spec, cache_dir
-        self._inner: ChatProvider | None = None
-
-    def _get(self) -> ChatProvider:
-        if self._inner is None:
-            self._inner = get_provider(self._spec, cache_dir=self._cache_dir)
-        return self._inner
-
-    def complete(
-        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> str:
-        return self._get().complete(messages, max_tokens=max_tokens, temperature=temperature)
-
-    def complete_many(
-        self, batch: list[list[Message]], *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> list[str]:
-        return self._get().complete_many(batch, max_tokens=max_tokens, temperature=temperature)
 
 
 # ---- phase 1: neurons --------------------------------------------------------------------------
@@ -302,22 +271,6 @@ def build_report(
     )
 
 
-def _providers(
-    config: LookupsConfig, explainer: ChatProvider | None, scorer: ChatProvider | None
-) -> tuple[ChatProvider, ChatProvider]:
-    """The given providers, else the config's, their answers cached on disk (one when the
-    scorer is the explainer)."""
-    cache = explanation_cache_dir()
-    explainer = explainer or _LazyProvider(config.explainer, cache)
-    if scorer is None:
-        scorer = (
-            explainer
-            if config.scorer_spec == config.explainer
-            else _LazyProvider(config.scorer_spec, cache)
-        )
-    return explainer, scorer
-
-
 def _steps(control: RunControl) -> Progress:
     """Progress in steps that also polls the stop: a step is the unit a stop may end."""
 
@@ -339,8 +292,8 @@ def run_lookups(
     *,
     stored: StoredInputs | None = None,
     model: str | None = None,
-    explainer: ChatProvider | None = None,
-    scorer: ChatProvider | None = None,
+    explainer: ChatProvider | HeadExplainer | None = None,
+    scorer: ChatProvider | HeadExplainer | None = None,
     state: LookupsState | None = None,
     control: RunControl | None = None,
     job_id: int | None = None,
@@ -350,8 +303,9 @@ def run_lookups(
     checkpoint, or from ``state`` when one is given. ``stored`` lets it reuse earlier jobs'
     congruence and scans (``StoredLookupsInputs(db)`` from the store).
 
-    ``explainer``/``scorer`` default to the providers the config names, with their answers
-    cached under :func:`explanation_cache_dir`.
+    ``explainer``/``scorer`` (a chat provider, asked with the paper's prompts, or any
+    :class:`HeadExplainer`) default to what the config names: the model-free ``tokens`` /
+    ``keywords`` pair, or providers whose answers are cached under :func:`explanation_cache_dir`.
     """
     config = config or LookupsConfig()
     model = model or lm.name
@@ -362,7 +316,7 @@ def run_lookups(
     if state is None:
         state = prepare(lm, config, stored=stored, model=model, progress=_steps(control))
         _save(control, state)
-    explainer, scorer = _providers(config, explainer, scorer)
+    explainer, scorer = head_explainers(config, explainer, scorer)
     finished = {(n.group, n.layer, n.neuron) for n in state.done}
     for i, t in enumerate(state.targets):
         _steps(control)(state.pass_steps + i, state.total_steps)

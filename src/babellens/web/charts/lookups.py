@@ -1,4 +1,6 @@
-"""A context look-up report's charts: explanation scores per group, ablation drops by activity."""
+"""A context look-up report's charts: explanation scores per group, ablation drops by activity
+(absolute, and relative to P(token) before the ablation, which says whether a drop is small
+because the head does little or because the token was improbable to begin with)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,31 @@ def _box(name: str, values: list[float], color: str) -> ChartSeries:
     return ChartSeries(name=name, x=[float(i) for i in range(len(values))], y=values, color=color)
 
 
+def _drops_chart(
+    chart_id: str, title: str, drops: dict[bool, list[float]], lead: str, y_label: str
+) -> Chart:
+    """Per-prompt drops where the head is active versus not, one box each."""
+    return Chart(
+        id=chart_id,
+        kind="box",
+        title=title,
+        summary=(
+            f"{lead} {span(drops[True])} on {len(drops[True])} prompts where it is active and "
+            f"{span(drops[False])} on {len(drops[False])} where not."
+        ),
+        x_label="prompt",
+        y_label=y_label,
+        series=[
+            _box("head active", drops[True], ACCENT),
+            _box("head inactive", drops[False], BLUE),
+        ],
+    )
+
+
 def lookups_charts(report: LookupsReport) -> list[Chart]:
     scores: dict[str, list[float]] = {"next_token": [], "random": []}
     drops: dict[bool, list[float]] = {True: [], False: []}
+    relative: dict[bool, list[float]] = {True: [], False: []}
     for n in report.neurons:
         for h in n.heads:
             if h.score is not None:
@@ -22,6 +46,8 @@ def lookups_charts(report: LookupsReport) -> list[Chart]:
                 for e in h.examples:
                     if e.ablation_drop is not None:
                         drops[bool(e.active)].append(e.ablation_drop)
+                    if e.ablation_drop is not None and e.relative_drop is not None:
+                        relative[bool(e.active)].append(e.relative_drop)
     return [
         Chart(
             id="lookups-scores",
@@ -39,19 +65,18 @@ def lookups_charts(report: LookupsReport) -> list[Chart]:
                 _box("random neurons", scores["random"], GREY),
             ],
         ),
-        Chart(
-            id="lookups-drops",
-            kind="box",
-            title="Ablation drop per prompt (next-token neurons)",
-            summary=(
-                f"Zeroing a head drops P(token) {span(drops[True])} on {len(drops[True])} prompts "
-                f"where it is active and {span(drops[False])} on {len(drops[False])} where not."
-            ),
-            x_label="prompt",
-            y_label="drop in P(token)",
-            series=[
-                _box("head active", drops[True], ACCENT),
-                _box("head inactive", drops[False], BLUE),
-            ],
+        _drops_chart(
+            "lookups-drops",
+            "Ablation drop per prompt (next-token neurons)",
+            drops,
+            "Zeroing a head drops P(token)",
+            "drop in P(token)",
+        ),
+        _drops_chart(
+            "lookups-relative-drops",
+            "Relative ablation drop per prompt (next-token neurons)",
+            relative,
+            "As a share of P(token) before the ablation, zeroing a head drops it",
+            "drop / P(token) before",
         ),
     ]
