@@ -133,6 +133,22 @@ def _graph_result(db, job_id):
     return json.dumps(data)
 
 
+def _graph_compare_params(tmp, model, db) -> dict[str, Any]:
+    params = _graph_params(tmp, model, db)
+    del params["prompt"]
+    return {
+        **params,
+        "prompts": {"en": "Paris is the capital of", "de": "Paris ist die Hauptstadt von"},
+        "control_prompts": ["Water boils at", "My favourite colour is"],
+    }
+
+
+def _graph_compare_result(db, job_id):
+    from babellens.graphs.compare import CompareReport
+
+    return json.dumps(ReportStore(db).get(job_id, CompareReport).model_dump(mode="json"))
+
+
 def _dict_scan_params(tmp, model, db) -> dict[str, Any]:
     from babellens.jobs import run_job
 
@@ -191,6 +207,7 @@ KINDS = [
     Kind("dict_train", _dict_train_params, _dict_train_result),
     Kind("dict_scan", _dict_scan_params, _scan_result),
     Kind("graph", _graph_params, _graph_result),
+    Kind("graph_compare", _graph_compare_params, _graph_compare_result),
     Kind("explain", _explain_params, _explain_result),
 ]
 

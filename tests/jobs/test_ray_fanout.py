@@ -38,19 +38,6 @@ PARALLEL = {"en": "Paris is the capital of", "de": "Paris ist die Hauptstadt von
 CONTROL = ["My favourite colour is", "Water boils at"]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        _node_ip_address="127.0.0.1",  # the test cluster listens on loopback only
-    )
-    yield
-    ray.shutdown()
-
-
 @pytest.fixture
 def one_thread():
     """The workers' thread count here too: the same float reductions, so exact equality holds."""

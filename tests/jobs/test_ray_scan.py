@@ -25,19 +25,6 @@ CONFIG = {"window_len": 16, "k": 3, "tokens_per_batch": 64, "checkpoint_every_s"
 OPTIONS = RayOptions(address="local", workers=2, threads_per_worker=1, shards_per_worker=3)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        _node_ip_address="127.0.0.1",  # the test cluster listens on loopback only
-    )
-    yield
-    ray.shutdown()
-
-
 @pytest.fixture
 def scan_input(model_folder, corpus_file):
     config = ScanConfig(corpus=corpus_file, **CONFIG)

@@ -1,7 +1,9 @@
 """The ``graph`` job kind: one prompt's attribution graph, with progress, cancel and resume.
 
 The checkpoint is the adjacency rows done so far (the attribution's own RunControl state), so a
-resumed job recomputes only the remaining backward passes and ends with the same graph.
+resumed job recomputes only the remaining backward passes and ends with the same graph. The
+``graph_compare`` kind checkpoints the finished prompts' graphs (as JSON, which keeps every float),
+so a resumed comparison traces only the prompts left.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pydantic import Field
 from babellens.control import StopRequested
 from babellens.graphs.attribution import GraphConfig
 from babellens.graphs.build import build_graph
-from babellens.graphs.compare import CompareReport, compare_graphs
+from babellens.graphs.compare import CompareReport, compare_prompts, compare_reports
+from babellens.graphs.report import GraphReport
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.ray_graphs import ray_compare_graphs
@@ -85,22 +88,29 @@ def run_graph_compare(ctx: JobContext) -> dict[str, Any]:
             control=ctx,
         )
     else:
-        report = compare_graphs(
-            cached_model(ctx.job.model, dtype="float32"),
-            transcoders,
-            params.prompts,
-            params.control_prompts,
-            config,
-            on_graph=lambda done, total: _graph_done(ctx, done, total),
-        )
+        report = _compare_here(ctx, params, transcoders, config)
     ReportStore(ctx.db).save(ctx.job.id, report, model=ctx.job.model)
     return _compare_summary(report, "ray" if ctx.ray is not None else "local")
 
 
-def _graph_done(ctx: JobContext, done: int, total: int) -> None:
-    ctx.progress(done, total, "prompts")
-    if ctx.should_stop():
-        raise StopRequested
+def _compare_here(
+    ctx: JobContext, params: GraphCompareParams, transcoders: Any, config: GraphConfig
+) -> CompareReport:
+    """One prompt's graph after another, each saved as it finishes."""
+    prompts, control_prompts = compare_prompts(params.prompts, params.control_prompts)
+    everything = [*prompts.values(), *control_prompts]
+    saved = ctx.load_state()
+    done = saved.meta.get("graphs", []) if saved is not None else []
+    reports = [GraphReport.model_validate(r) for r in done]
+    lm = cached_model(ctx.job.model, dtype="float32")  # exact edges: float32
+    for i in range(len(reports), len(everything)):
+        if ctx.should_stop():
+            raise StopRequested
+        reports.append(build_graph(lm, transcoders, everything[i], config).report)
+        meta = {"graphs": [r.model_dump(mode="json") for r in reports]}
+        ctx.save_state({}, meta, i + 1)
+        ctx.progress(i + 1, len(everything), "prompts")
+    return compare_reports(prompts, control_prompts, reports, lm.adapter.n_layers)
 
 
 def _compare_summary(report: CompareReport, executor: str) -> dict[str, Any]:
