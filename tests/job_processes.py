@@ -142,3 +142,23 @@ def _main() -> None:
 
 if __name__ == "__main__":
     _main()
+
+
+def cancel_then_resume(db, job_id: int, monkeypatch, after: int):
+    """Run the job in this process until its ``after``-th stop check, check that it was
+    cancelled with a checkpoint, then requeue and run it again; the resumed job."""
+    from babellens.jobs import JobContext, run_job
+    from babellens.store import JobStore
+
+    real, calls = JobContext.should_stop, {"n": 0}
+
+    def stop_after(self) -> bool:
+        calls["n"] += 1
+        return calls["n"] >= after or real(self)
+
+    monkeypatch.setattr(JobContext, "should_stop", stop_after)
+    cancelled = run_job(db, job_id)
+    assert cancelled.status == "cancelled" and cancelled.checkpoint_done > 0
+    monkeypatch.setattr(JobContext, "should_stop", real)
+    JobStore(db).requeue(job_id)
+    return run_job(db, job_id)

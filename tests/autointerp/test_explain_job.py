@@ -11,10 +11,10 @@ from tests.cli_runner import run_cli
 from babellens.autointerp.budget import estimate_cost
 from babellens.autointerp.sampling import SamplerConfig
 from babellens.jobs import run_job
-from babellens.jobs.context import JobContext
 from babellens.jobs.explain_job import ExplainParams
 from babellens.store import JobStore, open_database
 from babellens.store.explanations import ExplanationStore
+from job_processes import cancel_then_resume
 
 SPEC = "openai:http://127.0.0.1:9/v1:x"
 SMALL = {
@@ -59,19 +59,7 @@ def test_explain_job_stores_scores_and_resumes_to_the_uninterrupted_result(
     assert len(expected) == s["explained"]
 
     job = store.create("explain", model_folder, params)
-    real = JobContext.should_stop
-    calls = {"n": 0}
-
-    def stop_after_two(self):
-        calls["n"] += 1
-        return calls["n"] >= 2
-
-    monkeypatch.setattr(JobContext, "should_stop", stop_after_two)
-    cancelled = run_job(db, job.id)
-    assert cancelled.status == "cancelled" and cancelled.checkpoint_done > 0
-    monkeypatch.setattr(JobContext, "should_stop", real)
-    store.requeue(job.id)
-    resumed = run_job(db, job.id)
+    resumed = cancel_then_resume(db, job.id, monkeypatch, after=2)
     assert resumed.status == "done", resumed.error
     assert [r[1:] for r in _explanations(db, job.id)] == [r[1:] for r in expected]
 

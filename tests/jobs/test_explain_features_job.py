@@ -22,6 +22,7 @@ from babellens.store import JobStore, open_database
 from babellens.store.dictionaries import DictionaryStore
 from babellens.store.explanations import ExplanationStore
 from dictionary_fakes import random_dictionary
+from job_processes import cancel_then_resume
 
 SAMPLER = {"n_train": 10, "n_test": 10, "n_non_activating": 10, "min_examples": 6, "ctx_len": 8}
 WIDTH = 12
@@ -169,7 +170,6 @@ def _stored_rows(db, job_id: int, source: str) -> list[tuple]:
 def test_a_cancelled_feature_job_resumes_to_the_uninterrupted_result(
     stored, model_folder, corpus_file, monkeypatch
 ) -> None:
-    from babellens.jobs.context import JobContext
 
     db, single, _, _ = stored
     jobs = JobStore(db)
@@ -178,17 +178,6 @@ def test_a_cancelled_feature_job_resumes_to_the_uninterrupted_result(
     assert whole.status == "done", whole.error
     expected = _stored_rows(db, whole.id, f"dict:{single}")
     job = jobs.create("explain", model_folder, params)
-    real, calls = JobContext.should_stop, {"n": 0}
-
-    def stop_after_two(self) -> bool:
-        calls["n"] += 1
-        return calls["n"] >= 2
-
-    monkeypatch.setattr(JobContext, "should_stop", stop_after_two)
-    cancelled = run_job(db, job.id)
-    assert cancelled.status == "cancelled" and cancelled.checkpoint_done > 0
-    monkeypatch.setattr(JobContext, "should_stop", real)
-    jobs.requeue(job.id)
-    resumed = run_job(db, job.id)
+    resumed = cancel_then_resume(db, job.id, monkeypatch, after=2)
     assert resumed.status == "done", resumed.error
     assert _stored_rows(db, job.id, f"dict:{single}") == expected and expected

@@ -4,11 +4,11 @@ an uninterrupted job (checkpoints through the job store)."""
 import torch
 
 from babellens.jobs import run_job
-from babellens.jobs.context import JobContext
 from babellens.jobs.registry import job_kind_spec
 from babellens.safety import SafetyParams, SafetyReport
 from babellens.store import JobStore, open_database
 from babellens.store.reports import ReportStore
+from job_processes import cancel_then_resume
 
 
 def test_job_cancel_then_resume_equals_uninterrupted(model_folder, tmp_path, monkeypatch):
@@ -31,19 +31,7 @@ def test_job_cancel_then_resume_equals_uninterrupted(model_folder, tmp_path, mon
     assert run_job(db, reference.id).status == "done"
 
     job = store.create("safety", model_folder, params)
-    calls = {"n": 0}
-    real = JobContext.should_stop
-
-    def stop_after_four(self):
-        calls["n"] += 1
-        return calls["n"] > 4 or real(self)
-
-    monkeypatch.setattr(JobContext, "should_stop", stop_after_four)
-    cancelled = run_job(db, job.id)
-    assert cancelled.status == "cancelled" and cancelled.checkpoint_done > 0
-    monkeypatch.setattr(JobContext, "should_stop", real)
-    store.requeue(job.id)
-    finished = run_job(db, job.id)
+    finished = cancel_then_resume(db, job.id, monkeypatch, after=5)
     assert finished.status == "done" and finished.summary["concept"] == "hallucination"
     reports = ReportStore(db)
     first = reports.get(reference.id, SafetyReport).model_dump(exclude={"seconds"})
