@@ -45,15 +45,22 @@ def setup_bf16(setup):
     return bf16, windows
 
 
-@pytest.mark.parametrize("mode", ["sparse", "dense"])
-def test_scan_equals_brute_force(setup, mode):
-    _check_equals_brute_force(*setup, mode)
+# sparse top-k updates with the compiled one-pass statistics (the CPU default) or with tensor
+# operations; dense updates (the GPU default) always use tensor operations
+BACKENDS = [("sparse", "kernel"), ("sparse", "torch"), ("dense", "torch")]
 
 
-@pytest.mark.parametrize("mode", ["sparse", "dense"])
-def test_bfloat16_scan_keeps_float32_statistics_of_the_bfloat16_activations(setup_bf16, mode):
+@pytest.mark.parametrize(("mode", "stats"), BACKENDS)
+def test_scan_equals_brute_force(setup, mode, stats):
+    _check_equals_brute_force(*setup, mode, stats)
+
+
+@pytest.mark.parametrize(("mode", "stats"), BACKENDS)
+def test_bfloat16_scan_keeps_float32_statistics_of_the_bfloat16_activations(
+    setup_bf16, mode, stats
+):
     lm, windows = setup_bf16
-    scan = _check_equals_brute_force(lm, windows, mode)
+    scan = _check_equals_brute_force(lm, windows, mode, stats)
     acc = scan.accumulators[0]
     assert acc.top_values.dtype == acc.act_max.dtype == torch.float32
     assert acc.act_sum.dtype == torch.float64 and acc.hist.dtype == torch.long
@@ -67,8 +74,9 @@ def test_bfloat16_scan_keeps_float32_statistics_of_the_bfloat16_activations(setu
     assert not torch.equal(tokens.sum(0).double(), acc.act_sum)
 
 
-def _check_equals_brute_force(lm, windows, mode) -> NeuronScan:
-    scan = NeuronScan(lm, windows, CONFIG, update_mode=mode)
+def _check_equals_brute_force(lm, windows, mode, stats) -> NeuronScan:
+    scan = NeuronScan(lm, windows, CONFIG, update_mode=mode, stats=stats)
+    assert all(acc.stats == stats for acc in scan.accumulators.values())
     assert scan.run()
     for layer in (0, 2):
         per_window = {w: a.float() for w, a in _brute_force(lm, windows, layer).items()}
@@ -205,7 +213,7 @@ def test_dense_updates_resume_and_merge_exactly_like_sparse_ones(setup):
     """The GPU strategy (candidates queued, merged every few batches) against the CPU one: equal
     states after every batch boundary a checkpoint can fall on, and after shard merges."""
     lm, windows = setup
-    sparse = NeuronScan(lm, windows, CONFIG, update_mode="sparse")
+    sparse = NeuronScan(lm, windows, CONFIG, update_mode="sparse", stats="torch")
     sparse.run()
     recorder = _EveryState()
     dense = NeuronScan(lm, windows, CONFIG, update_mode="dense")
@@ -253,3 +261,20 @@ def test_the_gpu_histogram_count_equals_bincount():
     expected = torch.bincount(indices, minlength=72 * 50)
     assert torch.equal(_scatter_count(indices, 72 * 50), expected)
     assert torch.equal(_bincount(indices, 72 * 50), expected)  # split over the CPU threads
+
+
+@pytest.mark.parametrize("fixture", ["setup", "setup_bf16"])
+def test_the_compiled_fold_gives_the_state_of_the_tensor_operations(fixture, request):
+    """Bit for bit, except the sum: the fold adds in float64, the tensor path in float32."""
+    lm, windows = request.getfixturevalue(fixture)
+    fused = NeuronScan(lm, windows, CONFIG, stats="kernel")
+    plain = NeuronScan(lm, windows, CONFIG, stats="torch")
+    fused.run()
+    plain.run()
+    for layer, acc in fused.accumulators.items():
+        reference = plain.accumulators[layer].state_dict()
+        for key, value in acc.state_dict().items():
+            if key == "act_sum":
+                torch.testing.assert_close(value, reference[key], rtol=1e-6, atol=1e-6)
+            else:
+                assert torch.equal(value, reference[key]), key

@@ -29,6 +29,12 @@ from typing import Literal
 
 import torch
 
+from babellens.analyses.neuron_scan.fused_stats import (
+    StatsBackend,
+    fold_batch_stats,
+    kernel_available,
+    kernel_dtypes,
+)
 from babellens.analyses.neuron_scan.histogram import N_BINS, POSITIVE_FROM, bin_keys, bin_table
 from babellens.analyses.topk import merge_top_k, top_k_order
 
@@ -108,10 +114,17 @@ class LayerAccumulator:
         workspace: Workspace | None = None,
         mode: UpdateMode | None = None,
         merge_every: int = 4,
+        stats: StatsBackend | None = None,
     ) -> None:
+        """``stats``: how the per-batch statistics are computed (default: the compiled one-pass
+        fold on a CPU with sparse updates where numba is installed, tensor ops elsewhere)."""
         self.d_mlp, self.k, self.window_len = d_mlp, k, window_len
         dev = torch.device(device)
         self.mode: UpdateMode = mode or ("dense" if dev.type == "cuda" else "sparse")
+        fused_ok = dev.type == "cpu" and self.mode == "sparse" and kernel_available()
+        if stats == "kernel" and not fused_ok:
+            raise ValueError("the compiled fold needs a CPU, sparse updates and numba")
+        self.stats: StatsBackend = stats or ("kernel" if fused_ok else "torch")
         self.merge_every = merge_every
         self._queue: list[tuple[torch.Tensor, ...]] = []
         self.top_values = torch.full((d_mlp, k), float("-inf"), device=dev)
@@ -143,6 +156,12 @@ class LayerAccumulator:
         if n_pad is None:
             n_pad = int((~real).sum())
         full = n_pad == 0
+        if self.stats == "kernel" and acts.dtype in kernel_dtypes():
+            batch_max = fold_batch_stats(acts, real, self.hist, self.act_sum)
+            self.n_tokens += real.numel() - n_pad
+            self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
+            self._update_sparse(acts, real, full, batch_max, window_ids)
+            return
         masked = acts if full else self._masked(acts, real)  # the model's dtype, -inf at padding
         batch_max = masked.amax(dim=1).float()  # [batch, d_mlp]; exact in any dtype
         self._update_stats(masked.view(-1, self.d_mlp), batch_max, n_pad)
@@ -160,25 +179,29 @@ class LayerAccumulator:
 
     def _update_sparse(
         self,
-        masked: torch.Tensor,
+        acts: torch.Tensor,
         real: torch.Tensor,
         full: bool,
         batch_max: torch.Tensor,
         window_ids: torch.Tensor,
     ) -> None:
+        """``acts`` may hold anything at padded positions (they are masked here)."""
         # Only neurons whose best new window beats their weakest kept example can change.
         changed = (batch_max.amax(dim=0) > self.top_values.amin(dim=1)).nonzero().flatten()
         if changed.numel() == 0:
             return
-        window_ids = window_ids.to(masked.device)
+        window_ids = window_ids.to(acts.device)
         values = batch_max[:, changed].T  # [changed, batch]
         windows = window_ids.expand(changed.numel(), -1)
         slot_rows, slots, cand_rows, cands = self._insertions(changed, values, windows)
         neurons = changed[cand_rows]
-        new_acts = masked[cands, :, neurons].float()  # [insertions, pos], padding at -inf
-        positions = new_acts.argmax(dim=1)
-        if not full:
-            new_acts = new_acts.masked_fill(~real[cands], 0.0)
+        new_acts = acts[cands, :, neurons].float()  # [insertions, pos]
+        if full:
+            positions = new_acts.argmax(dim=1)
+        else:
+            padding = ~real[cands]
+            positions = new_acts.masked_fill(padding, float("-inf")).argmax(dim=1)
+            new_acts = new_acts.masked_fill(padding, 0.0)
         self._write(
             changed[slot_rows],
             slots,

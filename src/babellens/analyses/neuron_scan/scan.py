@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, UpdateMode, Workspace
+from babellens.analyses.neuron_scan.fused_stats import StatsBackend
 from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
 from babellens.data.batching import resolve_pad_id
@@ -54,8 +55,11 @@ class NeuronScan:
         config: ScanConfig,
         *,
         update_mode: UpdateMode | None = None,
+        stats: StatsBackend | None = None,
     ) -> None:
-        """``update_mode``: sparse or dense top-k updates (default: dense on a GPU); same result."""
+        """``update_mode``: sparse or dense top-k updates (default: dense on a GPU); ``stats``: the
+        compiled one-pass fold or tensor ops for the statistics (default: the fold where it
+        runs). The same result either way."""
         adapter = lm.adapter
         self.layers = (
             sorted(set(config.layers))
@@ -72,7 +76,13 @@ class NeuronScan:
         workspace = Workspace()  # the layers run one after another: they share scratch tensors
         self.accumulators = {
             layer: LayerAccumulator(
-                adapter.d_mlp, config.k, config.window_len, lm.device, workspace, update_mode
+                adapter.d_mlp,
+                config.k,
+                config.window_len,
+                lm.device,
+                workspace,
+                update_mode,
+                stats=stats,
             )
             for layer in self.layers
         }
