@@ -156,10 +156,11 @@ def check_value_weights_single_token(lm, tol, layer=2):
     with torch.inference_mode():
         x = seen["x"][0, 0]
         values = _latent_values(a, layer, x) if spec.latent else _linear_values(a, layer, x)
-        share = out[points[1]][0, :, 0, 0] if sinks else torch.ones(a.n_heads)
+        ones = torch.ones(a.n_heads, dtype=values.dtype)
+        share = out[points[1]][0, :, 0, 0] if sinks else ones
         if spec.sinks_scale_output:
             share = _sink_scale(a, attn, layer, x)
-        gates = torch.ones(a.n_heads, 1)
+        gates = ones.unsqueeze(-1)
         if spec.gate is not None:
             logits = seen["gate"][0, 0].reshape(a.n_heads, -1)[:, -a.head_dim :]
             bias = getattr(attn, spec.gate.bias) if spec.gate.bias else torch.zeros(a.n_heads)
