@@ -16,6 +16,7 @@ from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
 from graphs.fake_transcoders import fake_transcoders
 from models.tiny_configs import build_tiny
+from parity_checks import check_value_weights_single_token
 
 
 def _lm(model_type: str) -> LanguageModel:
@@ -137,3 +138,20 @@ def test_minicpm3_declares_its_residual_scale_from_the_config():
     expected = cfg.scale_depth / math.sqrt(cfg.num_hidden_layers)
     assert lm.adapter.residual_scale(0) == pytest.approx(expected, rel=1e-12)
     assert expected != 1.0
+
+
+def test_mimo_reads_kv_heads_per_layer_and_scales_its_values():
+    """MiMo-V2-Flash: sliding-window layers have twice the KV heads, and values are scaled."""
+    lm = _lm("mimo_v2_flash")
+    a = lm.adapter
+    layers = lm.model.model.layers
+    v_dim = lm.model.config.v_head_dim
+    assert [a.kv_heads_at(i) for i in range(a.n_layers)] == [
+        layer.self_attn.v_proj.out_features // v_dim for layer in layers
+    ]
+    assert len({a.kv_heads_at(i) for i in range(a.n_layers)}) == 2
+    v_proj, scale = layers[1].self_attn.v_proj, layers[1].self_attn.v_scale
+    expected = (v_proj.weight.T * scale).reshape(-1, a.kv_heads_at(1), v_dim).permute(1, 0, 2)
+    assert scale != 1.0 and torch.equal(a.w_v(1), expected)
+    for layer in range(a.n_layers):  # a full-attention layer and a sliding one with sinks
+        check_value_weights_single_token(lm, 1e-5, layer=layer)
