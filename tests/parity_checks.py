@@ -99,35 +99,73 @@ def check_mlp_input_weights(lm, inputs, tol, layer=1):
         close(out[f"mlp_post.{layer}"], expected_post, tol)
 
 
-def check_value_weights_single_token(lm, tol, layer=2):
-    """With one token, z_h = p_h (x W_V^{kv(h)} + b_V), p_h its attention to itself.
+def _latent_values(a, layer, x):
+    """Multi-latent attention by hand: ``kv_up(kv_norm(kv_down(x)[:rank]))``, per head
+    ``[k_nope | v]``; the value is each head's last ``head_dim`` columns."""
+    latent = a.spec.latent
+    norm = a.module(latent.kv_norm, layer)
+    rank = norm.weight.shape[0]
+    normed = norm(a.module(latent.kv_down, layer)(x)[..., :rank])
+    if latent.scale:
+        normed = normed * getattr(a.module(a.spec.attn, layer), latent.scale)
+    kv = a.module(latent.kv_up, layer)(normed)
+    return kv.reshape(a.n_heads, -1)[:, -a.head_dim :]
 
-    p_h is 1 for a plain softmax and below 1 where attention sinks take a share of it.
-    """
-    a = lm.adapter
+
+def _linear_values(a, layer, x):
+    group = a.n_heads // a.kv_heads_at(layer)
+    b_v = a.b_qkv(layer)[2]
+    values = torch.einsum("d,kde->ke", x, a.w_v(layer)) + (b_v if b_v is not None else 0)
+    return values.repeat_interleave(group, dim=0)
+
+
+def _sink_scale(a, attn, layer, x):
+    """Granite SWA's sink share on one token at position 0 (rotary is the identity there):
+    ``sigmoid(q.k * scaling - sink)`` per head."""
+    b_q, b_k, _ = a.b_qkv(layer)
+    q = torch.einsum("d,hde->he", x, a.w_q(layer)) + (b_q if b_q is not None else 0)
+    k = torch.einsum("d,kde->ke", x, a.w_k(layer)) + (b_k if b_k is not None else 0)
+    k = k.repeat_interleave(a.n_heads // a.kv_heads_at(layer), dim=0)
+    return torch.sigmoid((q * k).sum(-1) * attn.scaling - attn.sinks)
+
+
+def check_value_weights_single_token(lm, tol, layer=2):
+    """With one token, z_h = s_h g_h v_h: v_h its value (x W_V^{kv(h)} + b_V, or the latent
+    path of multi-latent attention), g_h the output gate (1 without one), s_h the token's
+    share of its own attention: 1 for a plain softmax, below 1 where sinks take a share
+    (read from the pattern, or by hand where the sink scales the output outside it)."""
+    a, spec = lm.adapter, lm.adapter.spec
     seen = {}
-    attn = a.module(a.spec.attn, layer)
+    attn = a.module(spec.attn, layer)
 
     def grab(_m, args, kwargs):
         seen.update(x=(args[0] if args else kwargs["hidden_states"]).clone())
 
-    handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
-    sinks = hasattr(attn, "sinks")
+    handles = [attn.register_forward_pre_hook(grab, with_kwargs=True)]
+    if spec.gate is not None:
+        gate = a.module(spec.gate.proj, layer)
+        handles.append(gate.register_forward_hook(lambda _m, _a, o: seen.update(gate=o.clone())))
+    sinks = hasattr(attn, "sinks") and not spec.sinks_scale_output
     points = [f"attn_z.{layer}", *([f"attn_pattern.{layer}"] if sinks else [])]
     try:
         out = lm.run(torch.tensor([[5]]), capture=points)
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
     z = out[points[0]][0, 0]
-    self_weight = out[points[1]][0, :, 0, 0] if sinks else torch.ones(a.n_heads)
     with torch.inference_mode():
         x = seen["x"][0, 0]
-        group = a.n_heads // a.n_kv_heads
-        b_v = a.b_qkv(layer)[2]
-        for head in range(a.n_heads):
-            kv = head // group
-            value = x @ a.w_v(layer)[kv] + (b_v[kv] if b_v is not None else 0)
-            close(z[head], self_weight[head] * value, tol)
+        values = _latent_values(a, layer, x) if spec.latent else _linear_values(a, layer, x)
+        ones = torch.ones(a.n_heads, dtype=values.dtype)
+        share = out[points[1]][0, :, 0, 0] if sinks else ones
+        if spec.sinks_scale_output:
+            share = _sink_scale(a, attn, layer, x)
+        gates = ones.unsqueeze(-1)
+        if spec.gate is not None:
+            logits = seen["gate"][0, 0].reshape(a.n_heads, -1)[:, -a.head_dim :]
+            bias = getattr(attn, spec.gate.bias) if spec.gate.bias else torch.zeros(a.n_heads)
+            gates = torch.sigmoid(logits + bias.unsqueeze(-1))
+        close(z, share.unsqueeze(-1) * gates * values, tol)
 
 
 def check_unembedding(lm, inputs, tol):
@@ -210,6 +248,7 @@ def check_experts_sum_to_their_output(lm, inputs, tol):
     finally:
         for h in handles:
             h.remove()
+    scaled = a.spec.experts_router is not None  # Llama 4: the score scaled the input already
     with torch.inference_mode():
         for layer in a.moe_layers:
             weights, post = out[f"router_probs.{layer}"], out[f"expert_post.{layer}"]
@@ -219,6 +258,9 @@ def check_experts_sum_to_their_output(lm, inputs, tol):
             per_expert = torch.einsum(
                 "bpen,enm->bpem", post.nan_to_num(0.0), a.w_out_experts(layer)
             )
+            if scaled:  # each expert's block of rows, summed as the model sums them
+                seen[layer] = seen[layer].reshape(a.n_experts, -1, a.d_model).sum(dim=0)
+                weights = routed.to(per_expert.dtype)
             total = (per_expert * weights.unsqueeze(-1)).sum(dim=2)
             b_out = a.b_out_experts(layer)  # GPT-OSS: each routed expert adds its bias too
             if b_out is not None:
@@ -228,8 +270,9 @@ def check_experts_sum_to_their_output(lm, inputs, tol):
 
 def check_block_is_the_sum_of_its_writes(lm, inputs, tol):
     """Pre-norm blocks without post-attention/post-MLP norms: the residual stream leaving a block
-    is the one entering it plus attn_out plus mlp_out (so attn_out and mlp_out are all that
-    attention and the MLP write: no bias added outside them)."""
+    is the one entering it plus attn_out plus mlp_out, each times the block's declared residual
+    scale (so attn_out and mlp_out are all that attention and the MLP write: no bias added
+    outside them)."""
     a = lm.adapter
     if "attn_in" not in a.spec.norms or {"attn_out", "mlp_out"} & set(a.spec.norms):
         return
@@ -238,7 +281,8 @@ def check_block_is_the_sum_of_its_writes(lm, inputs, tol):
     mask = inputs["attention_mask"]
     for layer in range(a.n_layers):
         pre, attn, mlp, post = (out[f"{k}.{layer}"] for k in kinds)
-        close(_real(pre + attn + mlp, mask), _real(post, mask), tol)
+        scale = a.residual_scale(layer)
+        close(_real(pre + attn * scale + mlp * scale, mask), _real(post, mask), tol)
 
 
 ALL_BATCH_CHECKS = [

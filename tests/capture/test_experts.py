@@ -138,23 +138,41 @@ def test_other_expert_layouts_sum_to_the_experts_output(model_type):
     check_experts_sum_to_their_output(_lm(model_type), _inputs(), 1e-5)
 
 
-def test_experts_whose_router_scales_their_input_are_refused_in_one_line():
-    from babellens.errors import UnsupportedArchitectureError
-
-    with pytest.raises(UnsupportedArchitectureError, match="scales each token before") as err:
-        _lm("llama4_text")
-    assert "\n" not in str(err.value)
-
-
-def test_an_undeclared_expert_layout_is_refused_naming_its_class():
-    from babellens.errors import UnsupportedArchitectureError
-    from babellens.models.adapters import refusals
-
-    saved = refusals.FAMILY_REFUSALS.pop("llama4_text")
-    try:  # Llama 4's experts take no router input: the layout check names them
-        with pytest.raises(
-            UnsupportedArchitectureError, match="experts stored as Llama4TextExperts"
-        ):
-            _lm("llama4_text")
+def test_llama4_expert_neurons_are_computed_from_the_router_scaled_token_by_hand():
+    """Llama 4 scales each token by sigmoid(its top-k router logit) before the experts: an
+    expert neuron is act((s x) W_gate) * ((s x) W_in), s from the router's weights here."""
+    lm = _lm("llama4_text")
+    a = lm.adapter
+    layer = a.moe_layers[0]
+    feed_forward = lm.model.model.layers[layer].feed_forward
+    seen = {}
+    handle = feed_forward.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0].clone()))
+    try:
+        out = lm.run(_inputs(), capture=[f"router_probs.{layer}", f"expert_post.{layer}"])
     finally:
-        refusals.FAMILY_REFUSALS["llama4_text"] = saved
+        handle.remove()
+    x = seen["x"].flatten(0, 1)
+    logits = x @ feed_forward.router.weight.T
+    top = logits.topk(lm.model.config.num_experts_per_tok, dim=-1)
+    scores = torch.zeros_like(logits).scatter(1, top.indices, torch.sigmoid(top.values))
+    probs = out[f"router_probs.{layer}"].flatten(0, 1)
+    torch.testing.assert_close(probs, scores, atol=1e-6, rtol=1e-6)
+    post = out[f"expert_post.{layer}"].flatten(0, 1)
+    assert torch.equal(post.isnan().all(dim=-1), scores == 0)
+    act = feed_forward.experts.act_fn
+    for token, expert in (scores > 0).nonzero().tolist():
+        scaled = x[token] * scores[token, expert]
+        gate = scaled @ a.w_gate_experts(layer)[expert]
+        expected = act(gate) * (scaled @ a.w_in_experts(layer)[expert])
+        torch.testing.assert_close(post[token, expert], expected, atol=1e-5, rtol=1e-5)
+    check_experts_sum_to_their_output(lm, _inputs(), 1e-5)
+
+
+def test_an_undeclared_expert_layout_is_refused_naming_its_class(monkeypatch):
+    from babellens.errors import UnsupportedArchitectureError
+    from babellens.models.adapters import inference
+
+    monkeypatch.setattr(inference, "_SCALED_EXPERTS", set())
+    # Llama 4's experts take no router input: undeclared, the layout check names them
+    with pytest.raises(UnsupportedArchitectureError, match="experts stored as Llama4TextExperts"):
+        _lm("llama4_text")

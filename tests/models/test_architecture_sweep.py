@@ -78,14 +78,25 @@ def test_every_decoder_family_we_declare_or_name_in_the_issue_is_exact(outcomes)
         "aria_text",
         "minimax_m3_vl_text",
         "git",
+        "deepseek_v2",
+        "deepseek_v3",
+        "minicpm3",
+        "glm4_moe_lite",
+        "afmoe",
+        "beam",
+        "granite_swa",
+        "llama4_text",
+        "llama4",
+        "gpt_neox_japanese",
+        "mimo_v2_flash",
     ]
     assert {t: by_type[t] for t in must if by_type[t] != "exact"} == {}
 
 
-def test_at_least_half_of_the_buildable_decoders_are_exact(outcomes):
+def test_at_least_nine_in_ten_of_the_buildable_decoders_are_exact(outcomes):
     decoders = [o for o in outcomes if o.kind == "decoder" and o.status != "unbuildable"]
     exact = [o for o in decoders if o.status == "exact"]
-    assert len(exact) >= len(decoders) // 2
+    assert 10 * len(exact) >= 9 * len(decoders)
 
 
 def test_generated_docs_match_the_sweep(outcomes):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from babellens.models.adapters.expert_layout import ExpertsLayout, experts_layout
+from babellens.models.adapters.expert_layout import ExpertsLayout
 
-__all__ = ["MOE_KINDS", "expert_activations", "routing_weights"]
+__all__ = ["MOE_KINDS", "expert_activations", "routing_weights", "scaled_expert_activations"]
 
 MOE_KINDS = ("router_probs", "expert_post")
 
@@ -27,7 +27,7 @@ def routing_weights(index: torch.Tensor, weights: torch.Tensor, n_experts: int) 
 
 
 def expert_activations(
-    experts: torch.nn.Module, x: torch.Tensor, index: torch.Tensor
+    experts: torch.nn.Module, x: torch.Tensor, index: torch.Tensor, layout: ExpertsLayout
 ) -> torch.Tensor:
     """``[tokens, n_experts, d_expert]`` neuron activations, NaN where the token was not routed.
 
@@ -35,7 +35,6 @@ def expert_activations(
     :mod:`babellens.models.adapters.expert_layout`) and the activation is the module's own
     ``_apply_gate`` where it has one, so every layout computes what the model does.
     """
-    layout = experts_layout(experts)
     gate_up = experts.gate_up_proj  # [E, 2 * d_expert, d_model], or its transpose
     n_experts, d_expert = gate_up.shape[0], layout.down(experts).shape[1]
     out = torch.full(
@@ -46,6 +45,28 @@ def expert_activations(
             continue
         tokens = (index == expert).any(dim=-1).nonzero().squeeze(-1)
         out[tokens, expert] = _neurons(experts, layout, x[tokens], expert)
+    return out
+
+
+def scaled_expert_activations(
+    experts: torch.nn.Module, rows: torch.Tensor, scores: torch.Tensor, layout: ExpertsLayout
+) -> torch.Tensor:
+    """``[tokens, n_experts, d_expert]`` for experts fed pre-scaled rows (Llama 4).
+
+    ``rows`` is what the experts module receives, ``[n_experts * tokens, d_model]``: expert e's
+    block holds every token times its router score for e (0 where not routed). A neuron's
+    activation is computed from that scaled row, as the model does; NaN where not routed.
+    """
+    n_tokens, n_experts = scores.shape
+    blocks = rows.view(n_experts, n_tokens, rows.shape[-1])
+    d_expert = layout.down(experts).shape[1]
+    out = torch.full(
+        (n_tokens, n_experts, d_expert), float("nan"), dtype=rows.dtype, device=rows.device
+    )
+    for expert in range(n_experts):
+        tokens = (scores[:, expert] != 0).nonzero().squeeze(-1)
+        if tokens.numel():
+            out[tokens, expert] = _neurons(experts, layout, blocks[expert, tokens], expert)
     return out
 
 

@@ -70,7 +70,8 @@ HOOK_KINDS: dict[str, HookKind] = {
             "attn_z",
             "attn_o",
             "input",
-            "per-head attention output before the output projection [batch, pos, head, head_dim]",
+            "per-head attention output before the output projection (after an output gate "
+            "where the family has one) [batch, pos, head, head_dim]",
             head_axis=2,
             split_heads=True,
         ),
@@ -78,7 +79,8 @@ HOOK_KINDS: dict[str, HookKind] = {
             "attn_pattern",
             "attn",
             "output",
-            "attention probabilities [batch, head, query, key]; "
+            "attention probabilities [batch, head, query, key] as the model returns them "
+            "(without the sink's share where sinks scale the output: Granite SWA); "
             "runs that capture it use eager attention",
             output_index=1,
             pos_axis=2,

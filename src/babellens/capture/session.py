@@ -15,7 +15,12 @@ from typing import Any
 import torch
 from torch.utils.hooks import RemovableHandle
 
-from babellens.capture.experts import MOE_KINDS, expert_activations, routing_weights
+from babellens.capture.experts import (
+    MOE_KINDS,
+    expert_activations,
+    routing_weights,
+    scaled_expert_activations,
+)
 from babellens.capture.hook_points import HookPoint, parse_hook_point
 from babellens.capture.interventions import Intervention
 from babellens.capture.reductions import Reduction
@@ -111,31 +116,45 @@ class HookSession:
             self._handles.append(block.register_forward_pre_hook(record, with_kwargs=True))
 
     def _install_moe(self, point: HookPoint, edits: list[Intervention]) -> None:
-        """Capture-only points computed from what the experts module receives."""
+        """Capture-only points computed from what the experts module receives (and, for experts
+        fed pre-scaled rows, from the scores their router returned just before)."""
         if edits:
             raise InvalidInputError(f"{point} can be captured, not intervened on")
         adapter = self.adapter
-        experts = adapter.experts(point.layer)
+        experts, layout = adapter.experts(point.layer), adapter.experts_layout(point.layer)
         block = adapter.module(adapter.spec.mlp, point.layer)
         shape: list[torch.Size] = []
+        scores: list[torch.Tensor] = []
 
         def block_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
             x = args[0] if args else kwargs["hidden_states"]
             shape[:] = [x.shape[:-1]]
 
+        def router_hook(_m: torch.nn.Module, _args: tuple, output: Any) -> None:
+            scores[:] = [output[0] if isinstance(output, tuple) else output]
+
         def experts_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-            x, index, weights = (*args, *kwargs.values())[:3]
-            if point.kind == "router_probs":
-                value = routing_weights(index, weights, adapter.n_experts)
+            inputs = (*args, *kwargs.values())
+            if scores:  # Llama 4: inputs[0] is [n_experts * tokens, d] pre-scaled rows
+                value = scores[0]
+                if point.kind == "expert_post":
+                    value = scaled_expert_activations(experts, inputs[0], value, layout)
+            elif point.kind == "router_probs":
+                value = routing_weights(inputs[1], inputs[2], adapter.n_experts)
             else:
-                value = expert_activations(experts, x, index)
-            value = value.reshape(*shape[0], *value.shape[1:])
-            reduction = self.reduction_for(point)
-            kept = reduction(value, self.attention_mask) if reduction else value.detach().clone()
-            self.activations[point.name].append(kept.cpu() if self.detach_to_cpu else kept)
+                value = expert_activations(experts, inputs[0], inputs[1], layout)
+            self._keep(point, value.reshape(*shape[0], *value.shape[1:]))
 
         self._handles.append(block.register_forward_pre_hook(block_hook, with_kwargs=True))
+        if adapter.spec.experts_router:
+            router = adapter.module(adapter.spec.experts_router, point.layer)
+            self._handles.append(router.register_forward_hook(router_hook))
         self._handles.append(experts.register_forward_pre_hook(experts_hook, with_kwargs=True))
+
+    def _keep(self, point: HookPoint, value: torch.Tensor) -> None:
+        reduction = self.reduction_for(point)
+        kept = reduction(value, self.attention_mask) if reduction else value.detach().clone()
+        self.activations[point.name].append(kept.cpu() if self.detach_to_cpu else kept)
 
     def _install(self, point: HookPoint, edits: list[Intervention], capture: bool) -> None:
         if point.kind in MOE_KINDS:
@@ -163,9 +182,12 @@ class HookSession:
             self._handles.append(module.register_forward_pre_hook(pre_hook, with_kwargs=True))
         else:
             index = info.output_index
+            fold = point.kind == "attn_out" and self.adapter.spec.attn_returned_bias is not None
 
             def hook(_m: torch.nn.Module, _args: tuple, output: Any) -> Any:
                 is_tuple = isinstance(output, tuple | list)  # GPT-1's blocks return a list
+                if fold and output[2] is not None:  # the bias the block would add: into attn_out
+                    output = (output[0] + output[2], output[1], None)
                 value = output[index] if is_tuple else output
                 if value is None:
                     raise InvalidInputError(
@@ -173,7 +195,7 @@ class HookSession:
                     )
                 new = process(value)
                 if new is None:
-                    return None
+                    return output if fold else None
                 if not is_tuple:
                     return new
                 rebuilt = (*output[:index], new, *output[index + 1 :])

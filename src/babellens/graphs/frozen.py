@@ -78,6 +78,12 @@ class FrozenReplacement:
 
     def __init__(self, lm: LanguageModel, transcoders: TranscoderSet, input_ids: torch.Tensor):
         adapter = lm.adapter
+        problem = adapter.spec.values_problem
+        if problem is not None:  # freezing q/k then leaves heads linear in x W_V: not here
+            raise InvalidInputError(
+                f"attribution graphs are unavailable for {adapter.spec.name}: it has {problem}, "
+                "so frozen patterns do not make attention linear in per-head W_V"
+            )
         check_transcoders(transcoders, adapter.n_layers, adapter.d_model)
         ids = input_ids.reshape(-1)
         if ids.numel() == 0:

@@ -98,8 +98,8 @@ def split_edge_by_head(
     if post_mlp is not None and src.kind != "token":  # Gemma: the MLP output is normed first
         u = fr._norms[spec.path(post_mlp, src.layer)].linear(u)
     heads = torch.zeros(a.n_layers, a.n_heads, dtype=torch.float64)
-    group = a.n_heads // a.n_kv_heads
     for layer in range(src.layer + 1, a.n_layers):
+        group = a.n_heads // a.kv_heads_at(layer)
         grad = grads[layer]
         if grad is None:
             continue

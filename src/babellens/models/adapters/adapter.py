@@ -8,6 +8,7 @@ Every weight is returned in "math" orientation, ``x @ W``: ``W_in`` is ``[d_mode
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 
 import torch
@@ -117,8 +118,10 @@ class ModelAdapter:
         return self.module(self.spec.experts, layer)  # type: ignore[arg-type]
 
     def experts_layout(self, layer: int) -> ExpertsLayout:
-        """How layer ``layer``'s experts store their weights (transformers' declared layout)."""
-        return experts_layout(self.experts(layer))
+        """How layer ``layer``'s experts store their weights (transformers' declared layout, or
+        Llama 4's transposed one that its spec declares)."""
+        layout = experts_layout(self.experts(layer))
+        return replace(layout, transposed=True) if self.spec.experts_router else layout
 
     @cached_property
     def n_experts(self) -> int:
@@ -175,6 +178,8 @@ class ModelAdapter:
 
     @cached_property
     def n_kv_heads(self) -> int:
+        if self.spec.latent is not None:  # every query head reads its own key and value
+            return self.n_heads
         if getattr(self.config, "multi_query", False) is True:
             return 1
         return _config_int(self.config, _KV_ATTRS) or self.n_heads
@@ -256,12 +261,24 @@ class ModelAdapter:
         return weight.reshape(self.n_heads, self.head_dim, weight.shape[1])
 
     def b_o(self, layer: int) -> torch.Tensor | None:
-        return self._in_out(self.module(self.spec.attn_o, self.check_layer(layer)))[1]
+        """What attention adds after the heads: W_O's bias, plus the bias GPT-NeoX-Japanese's
+        attention returns for its block to add."""
+        bias = self._in_out(self.module(self.spec.attn_o, self.check_layer(layer)))[1]
+        name = self.spec.attn_returned_bias
+        extra = getattr(self.module(self.spec.attn, layer), name) if name else None
+        if extra is None:
+            return bias
+        return extra if bias is None else bias + extra
 
     def _qkv_parts(self, layer: int, bias: bool) -> list[torch.Tensor | None]:
         """(Q, K, V) weights as ``[d_model, heads * head_dim]`` (or their biases)."""
         self.check_layer(layer)
         spec = self.spec
+        if spec.latent is not None:
+            raise InvalidInputError(
+                f"W_Q, W_K and W_V are unavailable for {spec.name}: it uses {spec.values_problem}; "
+                "use attn_z, attn_pattern and W_O, which are exact"
+            )
         pick = 1 if bias else 0
         if spec.attn_qkv is None:
             return [
@@ -281,25 +298,50 @@ class ModelAdapter:
     def _qkv(self, layer: int) -> list[torch.Tensor]:
         return self._qkv_parts(layer, bias=False)  # type: ignore[return-value]
 
+    def kv_heads_at(self, layer: int) -> int:
+        """Key/value heads of layer ``layer``, read from its W_V's width (MiMo-V2-Flash's
+        sliding-window layers have twice as many as its full-attention layers)."""
+        return int(self._qkv(layer)[2].shape[-1] // self.head_dim)
+
+    def _head_widths(self, layer: int) -> tuple[int, int, int]:
+        """(heads of Q, K and V) at ``layer``; a query/key head may be wider than a value head."""
+        kv = self.kv_heads_at(layer)
+        return self.n_heads, kv, kv
+
     def b_qkv(self, layer: int) -> list[torch.Tensor | None]:
-        """(b_Q ``[n_heads, head_dim]``, b_K, b_V ``[n_kv_heads, head_dim]``), ``None`` if absent."""
+        """(b_Q ``[n_heads, qk_head_dim]``, b_K, b_V ``[n_kv_heads, head_dim]``), ``None`` if
+        absent."""
         parts = self._qkv_parts(layer, bias=True)
-        return [None if b is None else b.reshape(-1, self.head_dim) for b in parts]
+        if parts[2] is not None:
+            parts[2] = parts[2] * self.value_scale(layer)
+        heads = self._head_widths(layer)
+        return [None if b is None else b.reshape(h, -1) for b, h in zip(parts, heads, strict=True)]
 
     def w_q(self, layer: int) -> torch.Tensor:
-        """``[n_heads, d_model, head_dim]``."""
+        """``[n_heads, d_model, qk_head_dim]``."""
         return self._heads(self._qkv(layer)[0], self.n_heads)
 
     def w_k(self, layer: int) -> torch.Tensor:
-        """``[n_kv_heads, d_model, head_dim]`` (grouped KV: fewer than ``n_heads``)."""
-        return self._heads(self._qkv(layer)[1], self.n_kv_heads)
+        """``[n_kv_heads, d_model, qk_head_dim]`` (grouped KV: fewer than ``n_heads``)."""
+        return self._heads(self._qkv(layer)[1], self.kv_heads_at(layer))
 
     def w_v(self, layer: int) -> torch.Tensor:
-        """``[n_kv_heads, d_model, head_dim]``."""
-        return self._heads(self._qkv(layer)[2], self.n_kv_heads)
+        """``[n_kv_heads, d_model, head_dim]`` (times the family's value scale: then a copy)."""
+        return self._heads(self._qkv(layer)[2], self.kv_heads_at(layer)) * self.value_scale(layer)
+
+    def value_scale(self, layer: int) -> float:
+        """What the attention multiplies every value by (MiMo-V2-Flash's ``v_scale``); else 1."""
+        name = self.spec.value_scale
+        return float(getattr(self.module(self.spec.attn, layer), name)) if name else 1.0
+
+    def residual_scale(self, layer: int) -> float:
+        """What block ``layer`` multiplies attention's and the MLP's writes by before adding
+        them to the residual stream (Granite, MiniCPM3); 1 elsewhere."""
+        name = self.spec.residual_scale
+        return float(getattr(self.block(layer), name)) if name else 1.0
 
     def _heads(self, weight: torch.Tensor, heads: int) -> torch.Tensor:
-        return weight.reshape(weight.shape[0], heads, self.head_dim).permute(1, 0, 2)
+        return weight.reshape(weight.shape[0], heads, -1).permute(1, 0, 2)
 
     @property
     def w_u(self) -> torch.Tensor:

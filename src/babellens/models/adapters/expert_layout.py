@@ -59,9 +59,14 @@ def experts_layout(module: nn.Module) -> ExpertsLayout:
     )
 
 
-def experts_problem(module: nn.Module) -> str | None:
-    """Why ``module``'s experts cannot be read exactly (its storage or call), or ``None``."""
-    layout = experts_layout(module)
+def experts_problem(
+    module: nn.Module, layout: ExpertsLayout | None = None, *, routed: bool = True
+) -> str | None:
+    """Why ``module``'s experts cannot be read exactly (its storage or call), or ``None``.
+
+    ``layout`` overrides the module's own flags (a spec that declares them); ``routed=False``
+    for experts that receive pre-scaled rows instead of the router's top-k (Llama 4)."""
+    layout = layout or experts_layout(module)
     gate_up, down = getattr(module, "gate_up_proj", None), getattr(module, "down_proj", None)
     if not (isinstance(gate_up, torch.Tensor) and isinstance(down, torch.Tensor)):
         return "experts without a fused gate_up_proj and a down_proj tensor"
@@ -75,7 +80,7 @@ def experts_problem(module: nn.Module) -> str | None:
     )
     params = {name for name, _ in module.named_parameters()}
     allowed = _WEIGHTS | (_BIASES if layout.bias else set())
-    takes_routing = len(inspect.signature(module.forward).parameters) >= 3
+    takes_routing = len(inspect.signature(module.forward).parameters) >= (3 if routed else 1)
     activation = hasattr(module, "act_fn") or hasattr(module, "_apply_gate")
     if not (shapes_fit and params <= allowed and takes_routing and activation):
         return (

@@ -13,9 +13,16 @@ test, so an inferred spec there is a verified one; for other models the spec's n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
-from babellens.models.adapters.spec import ArchitectureSpec, QKVLayout
+from babellens.models.adapters.spec import (
+    ArchitectureSpec,
+    LatentAttention,
+    OutputGate,
+    QKVLayout,
+)
 
 __all__ = ["infer_spec"]
 
@@ -86,10 +93,26 @@ _NORMS_AFTER_ATTN = ("post_self_attn_layernorm", "post_attention_norm", "post_no
 _NORMS_AFTER_MLP = ("post_feedforward_layernorm", "post_mlp_layernorm", "post_norm2")
 _PER_HEAD_QKV = {"gpt_neox", "bloom", "persimmon", "fuyu", "gpt_neox_japanese"}
 """Fused q/k/v laid out per head (``[q|k|v]`` per head) rather than split in three blocks."""
-_FLAT_MLP = {"opt"}
+_FLAT_MLP = {"opt", "llama4_text", "llama4"}
 """MLPs that run on flattened ``[batch * pos, d]`` rows."""
 _RESIDUAL_INSIDE = {"bloom", "mpt"}
 """Attention and MLP modules that add the residual stream to their own output."""
+_LATENT = ("kv_a_proj_with_mqa", "kv_a_layernorm", "kv_b_proj")
+"""Multi-latent attention's value path (DeepSeek's names, kept by every MLA family here)."""
+_GATES = ("gate_proj", "g_proj", "q_gate_proj")
+"""Attention output gates (AFMoE, Beam; Dots3's per-head ``g_proj``; AXK2's fused query/gate).
+The sweep checks each head's output against ``sigmoid(gate) * value`` by hand, so a module of
+these names that were not an output gate would fail parity, never pass silently."""
+_SINKS_SCALE_OUTPUT = {"granite_swa", "granitemoe_swa"}
+"""Sinks applied as ``sigmoid(logsumexp - sink)`` on the output, outside the returned pattern."""
+_RETURNED_BIAS = {"gpt_neox_japanese": "dense_bias"}
+"""Attention that returns its output bias for the block to add (a parameter of the module)."""
+_SCALED_EXPERTS = {"llama4_text", "llama4"}
+_RESIDUAL_SCALES = ("residual_scale", "residual_multiplier")
+"""Block attributes that scale each write before the residual add (MiniCPM3, Granite)."""
+_SCALES = {"latent": "kv_lora_scale", "value": "v_scale"}
+"""Attention attributes that scale the normed latent (Dots3) or every value (MiMo-V2-Flash)."""
+"""Experts fed rows already scaled by the scores of their sibling ``router`` (Llama 4)."""
 
 
 _INFERRED_NOTE = "Inferred from module names (no spec declared for it)."
@@ -133,6 +156,27 @@ def _mlp_blocks(names: dict[str, nn.Module], blocks: str) -> tuple[str, str | No
     return dense or f"{blocks}.0", moe
 
 
+def _attention_extras(
+    names: dict[str, nn.Module], attn: str, model_type: str, t: Callable[[str], str | None]
+) -> dict[str, object]:
+    """Spec fields of attention variants found by name: latent values, an output gate, sinks
+    outside the pattern, a bias returned for the block to add."""
+    extras: dict[str, object] = {}
+    module = names[attn]
+    scales = {k: v if hasattr(module, v) else None for k, v in _SCALES.items()}
+    if all(f"{attn}.{part}" in names for part in _LATENT):
+        down, norm, up = (t(f"{attn}.{part}") for part in _LATENT)
+        extras["latent"] = LatentAttention(down, norm, up, scales["latent"])  # type: ignore[arg-type]
+    extras["value_scale"] = scales["value"]
+    gate = _first(names, attn, _GATES)
+    if gate is not None:
+        bias = "gate_bias" if isinstance(getattr(module, "gate_bias", None), nn.Parameter) else None
+        extras["gate"] = OutputGate(proj=t(gate), bias=bias)  # type: ignore[arg-type]
+    extras["sinks_scale_output"] = model_type in _SINKS_SCALE_OUTPUT
+    extras["attn_returned_bias"] = _RETURNED_BIAS.get(model_type)
+    return extras
+
+
 def _find_blocks(names: dict[str, nn.Module]) -> str | None:
     for path in _BLOCK_LISTS:
         blocks = names.get(path)
@@ -169,7 +213,8 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
     if experts and dense_block == moe_block:  # every layer routes: the dense roles are the experts'
         mlp_in = mlp_out = mlp_act = experts
     parts = (attn_o, mlp_in or gate_up, mlp_out, mlp_act, embed, final_norm, unembed)
-    if (qkv is None and fused_qkv is None) or any(p is None for p in parts):
+    latent = all(f"{attn}.{part}" in names for part in _LATENT)
+    if (qkv is None and fused_qkv is None and not latent) or any(p is None for p in parts):
         return None
 
     def t(path: str | None) -> str | None:
@@ -177,6 +222,11 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
             if path and prefix and path.startswith(prefix + "."):
                 return _template(path, prefix, blocks)
         return path
+
+    router = f"{_first(names, moe_block, _MLPS)}.router" if moe_block else None
+    scale = next(
+        (n for n in _RESIDUAL_SCALES if isinstance(getattr(names[block0], n, None), float)), None
+    )
 
     norms = {role: t(path) for role, path in _norm_roles(names, block0).items()}
     parallel = "mlp_in" not in norms
@@ -203,6 +253,9 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
         mlp_writes=t(mlp_out) if model_type in _RESIDUAL_INSIDE or not mlp else None,
         mlp_gate=None if mlp_in == experts else t(mlp_gate),
         experts=t(experts),
+        experts_router=t(router) if model_type in _SCALED_EXPERTS else None,
+        residual_scale=scale,
+        **_attention_extras(names, attn, model_type, t),  # type: ignore[arg-type]
         gate_up_fused=gate_up is not None and mlp_in is None,
         mlp_in=t(mlp_in or gate_up),  # type: ignore[arg-type]
         mlp_act=t(mlp_act),  # type: ignore[arg-type]

@@ -1,8 +1,7 @@
 """What BabelLens cannot analyse exactly yet, by name, so the refusal says what is missing.
 
 Two kinds: whole families whose blocks compute something no spec can describe (listed by
-``model_type``), and structures recognised in any model (experts, latent attention, recurrent
-mixers). Each message is one line and names the missing piece; the sweep test checks that every
+``model_type``), and structures recognised in any model (hyper-connections, recurrent mixers). Each message is one line and names the missing piece; the sweep test checks that every
 other architecture is exact.
 """
 
@@ -18,20 +17,13 @@ _HYBRID = "hybrid blocks mixing attention with linear-attention or state-space l
 FAMILY_REFUSALS: dict[str, str] = {
     "diffllama": "differential attention (two softmax maps per head, subtracted)",
     "bitnet": "sub-norms inside attention and the MLP, between the heads and W_O, the neurons and W_out",
-    "beam": "an output gate on attention between the value heads and W_O",
     "dory": "blocks that change the sequence length",
-    "granite_swa": "attention sinks whose share does not match the returned attention pattern",
-    "granitemoe_swa": "attention sinks whose share does not match the returned attention pattern",
-    "afmoe": "an output gate on attention between the value heads and W_O",
-    "laguna": "per-layer head counts that the config does not state",
-    "mimo_v2_flash": "value heads of another size than query/key heads",
+    "laguna": "query head counts that differ from layer to layer (num_attention_heads_per_layer)",
     "zaya": "compressed (CCA) attention projections instead of per-head q/k/v weights",
-    "gpt_neox_japanese": "an attention bias the last block adds outside attention (dense_bias is not in attn_out)",
     "cpmant": "learned prompt tokens the model prepends itself (its blocks see a longer sequence than the input)",
     "hrm_text": "two stacks of blocks run in loops (the same blocks several times per token)",
     "jetmoe": "attention heads routed as experts (mixture of attention) and experts outside an experts(x, top_k_index, top_k_weights) module",
     "modernbert-decoder": "a nonlinear prediction head (dense, activation, norm) between the final norm and W_U",
-    "llama4_text": "experts whose router weight scales each token before the expert, not the expert's output",
     "mamba": _RECURRENT,
     "mamba2": _RECURRENT,
     "falcon_mamba": _RECURRENT,
@@ -64,8 +56,8 @@ FAMILY_REFUSALS: dict[str, str] = {
 
 _STRUCTURES: tuple[tuple[tuple[str, ...], str], ...] = (
     (
-        ("q_a_proj", "kv_a_proj_with_mqa", "kv_b_proj"),
-        "multi-latent attention (values pass a norm on the low-rank latent: no linear per-head W_V)",
+        ("attn_hc", "ffn_hc"),
+        "hyper-connections (several residual streams, mixed before and after each block)",
     ),
     (("mixer", "linear_attn", "mamba", "ssm", "conv1d"), _HYBRID),
 )

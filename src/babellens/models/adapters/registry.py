@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from babellens.errors import UnsupportedArchitectureError
-from babellens.models.adapters.expert_layout import experts_problem
+from babellens.models.adapters.expert_layout import ExpertsLayout, experts_problem
 from babellens.models.adapters.families import FAMILIES
 from babellens.models.adapters.families_classic import CLASSIC_FAMILIES
 from babellens.models.adapters.inference import infer_spec
@@ -94,8 +94,10 @@ def _experts_problem(model: nn.Module, spec: ArchitectureSpec) -> str | None:
     """Why the experts modules cannot be read exactly, if they cannot (layout, signature)."""
     names = dict(model.named_modules())
     layers = range(len(names[spec.blocks]))  # type: ignore[arg-type]
+    scaled = spec.experts_router is not None
     for module in (names.get(spec.path(spec.experts, i)) for i in layers):  # type: ignore[arg-type]
-        problem = None if module is None else experts_problem(module)
+        layout = ExpertsLayout(transposed=True) if scaled else None
+        problem = None if module is None else experts_problem(module, layout, routed=not scaled)
         if problem:
             return problem
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["ArchitectureSpec", "QKVLayout"]
+__all__ = ["ArchitectureSpec", "LatentAttention", "OutputGate", "QKVLayout"]
 
 QKVLayout = Literal["split", "per_head"]
 """How a fused q/k/v projection lays out its outputs.
@@ -21,6 +21,36 @@ QKVLayout = Literal["split", "per_head"]
 A ``split`` projection may also be cut in ``qkv_groups`` model-parallel shards, each holding its
 share of the heads' q, k and v in ``qkv_order`` (CodeGen: 4 shards of ``[q | v | k]``).
 """
+
+
+@dataclass(frozen=True)
+class LatentAttention:
+    """Multi-latent attention (DeepSeek V2/V3, MiniCPM3, ...): keys and values are read from a
+    low-rank latent that passes a norm, so no head has a linear W_K or W_V (and, with a query
+    latent, no linear W_Q). Per-head outputs still exist: ``o_proj``'s input, one
+    ``v_head_dim`` slice per head. Templates of the three modules that make each head's value:
+    ``kv_up(kv_norm(kv_down(x)[..., :kv_lora_rank]))``, per head ``[k_nope | v]``."""
+
+    kv_down: str
+    kv_norm: str
+    kv_up: str
+    scale: str | None = None
+    """An attribute of the attention module that multiplies the normed latent (Dots3's
+    ``kv_lora_scale``)."""
+
+
+@dataclass(frozen=True)
+class OutputGate:
+    """A sigmoid gate on each head's output before W_O (AFMoE, Beam, Dots3, AXK2): ``attn_z``
+    is the gated output, exact and linear into W_O, but it is not ``pattern @ (x W_V)``.
+
+    ``proj``: the module whose output holds the gate logits; per head, the last ``head_dim``
+    columns of its share (one column: one gate per head, broadcast; AXK2's fused
+    ``[query | gate]`` keeps the gate last). ``bias``: a per-head bias parameter of the
+    attention module added to the logits (Beam's ``gate_bias``)."""
+
+    proj: str
+    bias: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +106,26 @@ class ArchitectureSpec:
     """The experts module of mixture-of-experts layers (``experts(x, top_k_index, top_k_weights)``
     with ``gate_up_proj [E, 2*d_expert, d_model]`` and ``down_proj [E, d_model, d_expert]``); a
     layer without it is dense."""
+    experts_router: str | None = None
+    """Llama 4: the router module whose first output, ``[tokens, n_experts]`` scores (0 where not
+    routed), scales each token *before* the experts; the experts module then receives
+    ``[n_experts * tokens, d_model]`` pre-scaled rows and no routing arguments, and its weights
+    are stored transposed (``[E, d_model, 2*d_expert]``)."""
+    latent: LatentAttention | None = None
+    gate: OutputGate | None = None
+    sinks_scale_output: bool = False
+    """Granite SWA: the attention sink's share is not in the returned pattern (its rows sum to
+    1); it scales each head's output by ``sigmoid(logsumexp(scores) - sink)`` instead."""
+    value_scale: str | None = None
+    """An attribute of the attention module that multiplies every value (MiMo-V2-Flash's
+    ``v_scale``); ``w_v`` and ``b_V`` include it."""
+    residual_scale: str | None = None
+    """An attribute of each block that multiplies attention's and the MLP's writes before the
+    residual add (Granite's ``residual_multiplier``, MiniCPM3's ``scale_depth / sqrt(L)``)."""
+    attn_returned_bias: str | None = None
+    """GPT-NeoX-Japanese: the attention module returns ``(out, pattern, bias)`` with this
+    parameter as the bias (None in most layers), and the block adds it after attention;
+    ``attn_out`` includes it."""
     norms: dict[str, str] = field(default_factory=dict)
     pos_embed: str | None = None
     conv1d: bool = False
@@ -83,6 +133,22 @@ class ArchitectureSpec:
     parallel_residual: bool = False
     """Attention and MLP both read the block input (GPT-NeoX with ``use_parallel_residual``)."""
     notes: str = ""
+
+    @property
+    def values_problem(self) -> str | None:
+        """Why a head's output is not ``pattern @ (x W_V)`` in this family, or ``None``: what an
+        analysis built on that identity (OV circuits, the frozen-attention replacement model,
+        splitting an edge by head) must refuse, naming it."""
+        if self.latent:
+            return (
+                "multi-latent attention (keys and values come from a normed low-rank latent: "
+                "no linear per-head W_Q, W_K or W_V)"
+            )
+        if self.gate:
+            return "an output gate on attention (sigmoid(x W_G) scales each head before W_O)"
+        if self.sinks_scale_output:
+            return "attention sinks that scale each head's output outside the returned pattern"
+        return None
 
     @property
     def attn_output_module(self) -> str:
