@@ -142,10 +142,10 @@ def _explain_params(
 
 def _check_dictionary(db: Database, model: str, params: BaseModel) -> None:
     """Refuse an unknown dictionary, another model's, or a missing member before any job exists."""
-    from babellens.jobs.explain_features import feature_member
+    from babellens.jobs.explain_features import feature_members
 
     raw = params.model_dump()
-    feature_member(db, model, raw["dictionary"], raw["member"], raw["units"])
+    feature_members(db, model, raw["dictionary"], raw["member"], raw["units"])
 
 
 def _print_scores(job_id: int, s: dict) -> None:
