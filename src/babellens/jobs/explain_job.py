@@ -146,7 +146,7 @@ def _estimate(params: ExplainParams, n_units: int):
     )
 
 
-@job_kind("explain", params=ExplainParams, web=False)  # providers may name any URL
+@job_kind("explain", params=ExplainParams)  # web: babellens.web.explain_limits
 def run_explain(ctx: JobContext) -> dict[str, Any]:
     """Explain and score units (Delphi-style sampling, detection and fuzzing, random baselines)."""
     from babellens.data.corpus import load_corpus
