@@ -50,10 +50,13 @@ class ExplainParams(JobParams):
         None, max_length=100_000, description="Or these units: LAYER/INDEX or SOURCE/LAYER/INDEX"
     )
     limit: int | None = Field(
-        None, ge=1, le=1_000_000, description="Only the first N units (of each set member)"
+        None, ge=1, le=1_000_000, description="Only the first N units (of each member of a set)"
     )
     dictionary: int | None = Field(
-        None, ge=1, le=2**31 - 1, description="Or every feature of this stored dictionary or set"
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="Or every feature of this stored dictionary or set (`babellens dict list`)",
     )
     member: str | None = Field(
         None,
@@ -62,10 +65,14 @@ class ExplainParams(JobParams):
         "without it, every member of the set",
     )
     explainer: str = Field(
-        MODEL_FREE_EXPLAINER, max_length=500, description="'tokens' or a provider spec"
+        MODEL_FREE_EXPLAINER,
+        max_length=500,
+        description="'tokens' (model-free) or a provider: local:ALIAS, openai:URL:MODEL",
     )
     judge: str = Field(
-        MODEL_FREE_JUDGE, max_length=500, description="'keywords' or a provider spec"
+        MODEL_FREE_JUDGE,
+        max_length=500,
+        description="'keywords' (model-free) or a provider spec, as for the explainer",
     )
     scorers: list[str] = Field(default_factory=lambda: list(SCORERS), min_length=1, max_length=2)
     corpus: str | None = Field(
@@ -78,7 +85,9 @@ class ExplainParams(JobParams):
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     batch_units: int = Field(16, ge=1, le=1024, description="Units per batch and checkpoint")
     max_calls: int | None = Field(None, ge=0, description="Refuse to start above this many calls")
-    max_tokens: int | None = Field(None, ge=0, description="Refuse to start above this many tokens")
+    max_tokens: int | None = Field(
+        None, ge=0, description="Refuse to start above this many estimated tokens"
+    )
     concurrency: int = Field(4, ge=1, le=256, description="Requests in flight (openai providers)")
     cache: bool = Field(True, description="Cache provider answers on disk")
     seed: int = 0
