@@ -123,6 +123,7 @@ def explain_members(
         explained = explain_units(
             lm, windows, plan.units, explainer, judge, config, sub, activations=activations
         )
+        del activations  # one member's activations in memory at a time
         store.save(job_id, model, explained, layer=position)
         results.extend(explained)
         finished.append(position)
