@@ -1,5 +1,6 @@
 """``babellens explain MODEL --dictionary ID [--member M] [--limit N]``: features explained and
-stored under the dictionary's source; a bad id, model or member exits 2 in one line, no job."""
+stored under the dictionary's source, one member or a whole set in one job; a bad id, model or
+member exits 2 in one line, no job."""
 
 from __future__ import annotations
 
@@ -55,13 +56,28 @@ def test_explain_a_set_member_stores_its_features(setup, model_folder, capsys, t
     assert {i: e.text for i, e in back.items()} == {i: e.text for i, e in rows.items()}
 
 
+def test_explain_a_whole_set_without_member(setup, model_folder, capsys) -> None:
+    db, url, pair, _, corpus = setup
+    args = ["explain", model_folder, "--dictionary", str(pair), "--limit", "5"]
+    options = ["--corpus", corpus, "--corpus-tokens", "4096", "--db", url, "--json"]
+    code, out, err = run_cli([*args, *options], capsys)
+    assert code == 0, err
+    job = json.loads(out)
+    assert job["summary"]["members"] == [0, 1] and job["summary"]["units"] == 2 * 5
+    store = ExplanationStore(db)
+    per_member = [store.for_layer(model_folder, m, source=f"dict:{pair}") for m in (0, 1)]
+    assert sum(len(rows) for rows in per_member) == job["summary"]["explained"] > 0
+    assert all(set(rows) <= set(range(5)) for rows in per_member)
+    assert all(r.job_id == job["id"] for rows in per_member for r in rows.values())
+
+
 @pytest.mark.parametrize(
     "extra,message",
     [
         (["--dictionary", "999"], "no dictionary 999"),
         (["--dictionary", "OTHER"], "was made for elsewhere"),
         (["--dictionary", "PAIR", "--member", "5"], "member 5 out of range"),
-        (["--dictionary", "PAIR"], "is a set of 2"),
+        (["--dictionary", "PAIR", "--member", "mlp_in.0"], "has no member 'mlp_in.0'"),
         (["--dictionary", "PAIR", "--member", "0", "--layer", "1"], "not both"),
     ],
 )

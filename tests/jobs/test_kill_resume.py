@@ -22,6 +22,11 @@ class Kind:
     name: str
     params: Callable[[Any, str, Any], dict[str, Any]]  # (tmp_path, model folder, db) -> params
     result: Callable[[Any, int], Any]  # (db, job id) -> what must be equal
+    label: str = ""  # the test id, where one kind is tested twice
+
+    @property
+    def id(self) -> str:
+        return self.label or self.name
 
 
 def _steering_params(_tmp, _model, _db) -> dict[str, Any]:
@@ -199,6 +204,31 @@ def _explain_result(db, job_id):
     )
 
 
+def _explain_set_params(tmp, model, db) -> dict[str, Any]:
+    from babellens.store.dictionaries import DictionaryStore
+    from dictionary_fakes import random_dictionary
+
+    members = [
+        random_dictionary(d_in=32, width=8, k=3, hook_in=f"resid_post.{i}", seed=2 + i)
+        for i in range(2)
+    ]
+    pair = DictionaryStore(db).save(members, model=model, source="trained")
+    params = _explain_params(tmp, model, db)
+    del params["layer"], params["limit"]
+    return {**params, "dictionary": pair.id}  # no member: the whole set, member by member
+
+
+def _explain_set_result(db, job_id):
+    from babellens.store.explanations import ExplanationStore
+
+    rows = [
+        [u.model_dump(mode="json") for u in ExplanationStore(db).of_job(job_id, member)]
+        for member in (0, 1)
+    ]
+    assert all(rows), "a member of the set has no explained feature: nothing to compare"
+    return rows
+
+
 KINDS = [
     Kind("steering_eval", _steering_params, _steering_result),
     Kind("lookups", _lookups_params, _lookups_result),
@@ -209,6 +239,7 @@ KINDS = [
     Kind("graph", _graph_params, _graph_result),
     Kind("graph_compare", _graph_compare_params, _graph_compare_result),
     Kind("explain", _explain_params, _explain_result),
+    Kind("explain", _explain_set_params, _explain_set_result, label="explain_set"),
 ]
 
 
@@ -223,7 +254,7 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 @pytest.mark.slow  # four CLI processes per kind: minutes on two cores
-@pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
+@pytest.mark.parametrize("kind", KINDS, ids=[k.id for k in KINDS])
 def test_a_job_killed_mid_run_resumes_to_the_uninterrupted_result(
     kind: Kind, model_folder, tmp_path
 ):

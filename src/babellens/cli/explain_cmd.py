@@ -22,7 +22,9 @@ from babellens.cli.options import (
     ray_options,
 )
 from babellens.cli.output import console, err_console, print_json
+from babellens.cli.params import help_of
 from babellens.errors import InvalidInputError
+from babellens.jobs.explain_job import ExplainParams
 
 if TYPE_CHECKING:
     from babellens.store.database import Database
@@ -36,44 +38,48 @@ ScorerOpt = Annotated[
 ]
 
 
+def _from_job(field: str) -> Any:
+    """An option documented by the explain job's parameter model, which also holds its default
+    and checks its limits (one place for the CLI, the web form and the API)."""
+    return typer.Option(help=help_of(ExplainParams, field) + ".")
+
+
+_DEFAULTS = ExplainParams()
+LayerOpt = Annotated[int | None, _from_job("layer")]
+UnitsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Or these units, comma-separated: 3/17,3/40 or neuron/3/17; with --dictionary, "
+        "feature indices: 5,17."
+    ),
+]
+DictionaryOpt = Annotated[int | None, _from_job("dictionary")]
+MemberOpt = Annotated[str | None, _from_job("member")]
+LimitOpt = Annotated[int | None, _from_job("limit")]
+ExplainerOpt = Annotated[str, _from_job("explainer")]
+JudgeOpt = Annotated[str, _from_job("judge")]
+CorpusOpt = Annotated[str | None, _from_job("corpus")]
+CorpusTokensOpt = Annotated[int, _from_job("corpus_tokens")]
+MaxCallsOpt = Annotated[int | None, _from_job("max_calls")]
+MaxTokensOpt = Annotated[int | None, _from_job("max_tokens")]
+ConcurrencyOpt = Annotated[int, _from_job("concurrency")]
+
+
 def explain(
     model: ModelArg,
-    layer: Annotated[int | None, typer.Option(help="Explain every neuron of this layer.")] = None,
-    units: Annotated[
-        str | None,
-        typer.Option(
-            help="Or these units, comma-separated: 3/17,3/40 or neuron/3/17; with --dictionary, "
-            "feature indices: 5,17."
-        ),
-    ] = None,
-    dictionary: Annotated[
-        int | None,
-        typer.Option(min=1, help="Or every feature of this stored dictionary (`dict list`)."),
-    ] = None,
-    member: Annotated[
-        str | None,
-        typer.Option(help="A set's member: its position (15) or its input hook (mlp_in.15)."),
-    ] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N units.")] = None,
-    explainer: Annotated[
-        str,
-        typer.Option(help="'tokens' (model-free) or a provider: local:ALIAS, openai:URL:MODEL."),
-    ] = "tokens",
-    judge: Annotated[
-        str, typer.Option(help="'keywords' (model-free) or a provider spec, as for --explainer.")
-    ] = "keywords",
+    layer: LayerOpt = None,
+    units: UnitsOpt = None,
+    dictionary: DictionaryOpt = None,
+    member: MemberOpt = None,
+    limit: LimitOpt = None,
+    explainer: ExplainerOpt = _DEFAULTS.explainer,
+    judge: JudgeOpt = _DEFAULTS.judge,
     scorer: ScorerOpt = None,
-    corpus: Annotated[str | None, typer.Option(help="Corpus (default: the bundled one).")] = None,
-    corpus_tokens: Annotated[
-        int, typer.Option(min=256, help="Corpus tokens to sample from.")
-    ] = 32_768,
-    max_calls: Annotated[
-        int | None, typer.Option(min=0, help="Refuse to start above N calls.")
-    ] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option(min=0, help="Refuse to start above N estimated tokens.")
-    ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests in flight.")] = 4,
+    corpus: CorpusOpt = None,
+    corpus_tokens: CorpusTokensOpt = _DEFAULTS.corpus_tokens,
+    max_calls: MaxCallsOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    concurrency: ConcurrencyOpt = _DEFAULTS.concurrency,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
     workers: WorkersOpt = 2,
@@ -84,46 +90,25 @@ def explain(
     from babellens.cli.scan_cmd import run_foreground
     from babellens.store import open_database
 
+    # every option named like a job parameter is that parameter, checked by the job's model
+    given = {k: v for k, v in locals().items() if k in ExplainParams.model_fields}
+    params = _explain_params(scorer, **given)
     database = open_database(db)
-    ray = ray_options(executor, ray_address, workers)
-    params = _explain_params(
-        layer,
-        units,
-        scorer,
-        dictionary=dictionary,
-        member=member,
-        limit=limit,
-        explainer=explainer,
-        judge=judge,
-        corpus=corpus,
-        corpus_tokens=corpus_tokens,
-        max_calls=max_calls,
-        max_tokens=max_tokens,
-        concurrency=concurrency,
-    )
     _check_dictionary(database, model, params)
-    finished = run_foreground(
-        database,
-        "explain",
-        model,
-        params.model_dump(exclude_none=True),
-        quiet=json,
-        unit="units",
-        ray=ray,
-    )
+    ray = ray_options(executor, ray_address, workers)
+    dumped = params.model_dump(exclude_none=True)
+    finished = run_foreground(database, "explain", model, dumped, quiet=json, unit="units", ray=ray)
     if json:
         print_json(finished)
         return
     _print_scores(finished.id, finished.summary)
 
 
-def _explain_params(
-    layer: int | None, units: str | None, scorer: list[str] | None, **options: Any
-) -> BaseModel:
-    """The job's parameters: one layer or a list of units, and the scorers if named."""
-    from babellens.jobs.explain_job import ExplainParams
+def _explain_params(scorer: list[str] | None, **options: Any) -> BaseModel:
+    """The job's parameters: a layer, a dictionary or a list of units, and the scorers if named."""
     from babellens.jobs.registry import validate_params
 
+    layer, units = options.get("layer"), options.get("units")
     if layer is not None and options.get("dictionary") is not None:
         raise InvalidInputError(
             "give a layer (--layer L) or a dictionary (--dictionary ID), not both"
@@ -134,7 +119,7 @@ def _explain_params(
             "(--units 3/17,3/40)"
         )
     listed = [u.strip() for u in units.split(",") if u.strip()] if units else None
-    raw = {"layer": layer, "units": listed, **options}
+    raw = {**options, "units": listed}
     if scorer:
         raw["scorers"] = scorer
     return validate_params(ExplainParams, raw, what="explain job")
@@ -142,10 +127,10 @@ def _explain_params(
 
 def _check_dictionary(db: Database, model: str, params: BaseModel) -> None:
     """Refuse an unknown dictionary, another model's, or a missing member before any job exists."""
-    from babellens.jobs.explain_features import feature_member
+    from babellens.jobs.explain_features import feature_members
 
     raw = params.model_dump()
-    feature_member(db, model, raw["dictionary"], raw["member"], raw["units"])
+    feature_members(db, model, raw["dictionary"], raw["member"], raw["units"])
 
 
 def _print_scores(job_id: int, s: dict) -> None:

@@ -1,4 +1,4 @@
-"""Which dictionary member an ``explain`` job explains, its units, and their activations.
+"""Which dictionary members an ``explain`` job explains, their units, and their activations.
 
 Kept out of :mod:`babellens.jobs.explain_job` so that module only names the choice (neurons or
 features) and the pipeline stays one code path for both: a feature job differs from a neuron job
@@ -30,30 +30,27 @@ if TYPE_CHECKING:
     from babellens.control import RunControl
     from babellens.data.windows import Window
 
-__all__ = ["FeatureMember", "feature_member", "resolve_member"]
+__all__ = ["FeatureMember", "feature_members", "resolve_members"]
 
 
-def resolve_member(info: DictionaryInfo, member: str | None) -> int:
-    """A member's position: given as a position (``15``) or as its input hook (``mlp_in.15``)."""
+def resolve_members(info: DictionaryInfo, member: str | None) -> list[int]:
+    """The members' positions: every member when none is named (a set explained whole), else
+    the one named by its position (``15``) or its input hook (``mlp_in.15``)."""
     hooks = [hook_in for hook_in, _ in info.members]
     if member is None:
-        if len(hooks) > 1:
-            raise InvalidInputError(
-                f"dictionary {info.id} is a set of {len(hooks)}: pass --member "
-                f"0..{len(hooks) - 1} or a hook point such as {hooks[0]}"
-            )
-        return 0
+        return list(range(len(hooks)))
     text = member.strip()
     if text.isdigit():
         if int(text) >= len(hooks):
             raise InvalidInputError(
                 f"member {text} out of range: dictionary {info.id} has members 0..{len(hooks) - 1}"
+                " (omit --member to explain them all)"
             )
-        return int(text)
+        return [int(text)]
     if text not in hooks:
         names = ", ".join(hooks[:8]) + (" ..." if len(hooks) > 8 else "")
         raise InvalidInputError(f"dictionary {info.id} has no member {text!r} (it has {names})")
-    return hooks.index(text)
+    return [hooks.index(text)]
 
 
 @dataclass(frozen=True)
@@ -91,6 +88,10 @@ class FeatureMember:
     def width(self) -> int:
         return self.info.width
 
+    @property
+    def hook_in(self) -> str:
+        return self.info.members[self.member][0]
+
     def activations(
         self,
         db: Database,
@@ -101,8 +102,7 @@ class FeatureMember:
         """The member's feature activations, keyed as ``explain_units`` looks them up."""
         from babellens.autointerp.feature_activations import collect_feature_activations
 
-        hook_in = self.info.members[self.member][0]
-        (sd,) = DictionaryStore(db).load(self.info.id, hook_in)
+        (sd,) = DictionaryStore(db).load(self.info.id, self.hook_in)
         acts = collect_feature_activations(
             lm, sd, windows, source=self.source, member=self.member, control=control
         )
@@ -124,26 +124,29 @@ def _listed_dictionary(listed: Sequence[str] | None) -> tuple[int, str] | None:
     return dict_id, str(member)
 
 
-def feature_member(
+def feature_members(
     db: Database,
     model: str,
     dictionary: int | None,
     member: str | None,
     units: Sequence[str] | None = None,
-) -> FeatureMember | None:
-    """The member a job's parameters name (``--dictionary``, or ``dict:`` units), checked
-    against the store and the job's model; None for a neuron job."""
+) -> list[FeatureMember] | None:
+    """The members a job's parameters name (``--dictionary`` with or without ``--member``, or
+    ``dict:`` units), checked against the store and the job's model; None for a neuron job.
+    Without a member, a set's every member, in order; listed ``dict:`` units pick theirs."""
+    named = _listed_dictionary(units)
     if dictionary is None:
-        named = _listed_dictionary(units)
         if named is None:
             if member is not None:
                 raise InvalidInputError("--member needs --dictionary ID")
             return None
         dictionary, member = named
+    elif member is None and named is not None and named[0] == dictionary:
+        member = named[1]
     info = DictionaryStore(db).get(dictionary)
     if info.model != model:
         raise InvalidInputError(
             f"dictionary {info.id} was made for {info.model}, not {model}: "
             f"`babellens dict list --model {model}` shows this model's"
         )
-    return FeatureMember(info, resolve_member(info, member))
+    return [FeatureMember(info, m) for m in resolve_members(info, member)]

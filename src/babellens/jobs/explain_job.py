@@ -1,5 +1,5 @@
 """The ``explain`` job kind: explain and score all neurons of a layer, all features of a stored
-dictionary (or one member of a set), or a list of units.
+dictionary (every member of a set, member by member, or one member), or a list of units.
 
 Explainer and judge are named by one string each: ``tokens`` / ``keywords`` (model-free) or a
 provider spec (``local:qwen2.5-coder-0.5b``, ``openai:http://127.0.0.1:8765/v1:MODEL``), whose
@@ -25,7 +25,8 @@ from babellens.capture.language_model import LanguageModel
 from babellens.data.windows import Window
 from babellens.errors import InvalidInputError
 from babellens.jobs.context import JobContext
-from babellens.jobs.explain_features import FeatureMember, feature_member
+from babellens.jobs.explain_features import FeatureMember, feature_members
+from babellens.jobs.explain_members import MemberPlan, explain_members
 from babellens.jobs.ray_explain import ray_explain_units
 from babellens.jobs.ray_fanout import local_control
 from babellens.jobs.registry import JobParams, job_kind
@@ -48,20 +49,30 @@ class ExplainParams(JobParams):
     units: list[str] | None = Field(
         None, max_length=100_000, description="Or these units: LAYER/INDEX or SOURCE/LAYER/INDEX"
     )
-    limit: int | None = Field(None, ge=1, le=1_000_000, description="Only the first N units")
+    limit: int | None = Field(
+        None, ge=1, le=1_000_000, description="Only the first N units (of each member of a set)"
+    )
     dictionary: int | None = Field(
-        None, ge=1, le=2**31 - 1, description="Or every feature of this stored dictionary or set"
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="Or every feature of this stored dictionary or set (`babellens dict list`)",
     )
     member: str | None = Field(
         None,
         max_length=64,
-        description="A set's member: its position (0, 1, ...) or its input hook (mlp_in.15)",
+        description="A set's member: its position (0, 1, ...) or its input hook (mlp_in.15); "
+        "without it, every member of the set",
     )
     explainer: str = Field(
-        MODEL_FREE_EXPLAINER, max_length=500, description="'tokens' or a provider spec"
+        MODEL_FREE_EXPLAINER,
+        max_length=500,
+        description="'tokens' (model-free) or a provider: local:ALIAS, openai:URL:MODEL",
     )
     judge: str = Field(
-        MODEL_FREE_JUDGE, max_length=500, description="'keywords' or a provider spec"
+        MODEL_FREE_JUDGE,
+        max_length=500,
+        description="'keywords' (model-free) or a provider spec, as for the explainer",
     )
     scorers: list[str] = Field(default_factory=lambda: list(SCORERS), min_length=1, max_length=2)
     corpus: str | None = Field(
@@ -74,7 +85,9 @@ class ExplainParams(JobParams):
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     batch_units: int = Field(16, ge=1, le=1024, description="Units per batch and checkpoint")
     max_calls: int | None = Field(None, ge=0, description="Refuse to start above this many calls")
-    max_tokens: int | None = Field(None, ge=0, description="Refuse to start above this many tokens")
+    max_tokens: int | None = Field(
+        None, ge=0, description="Refuse to start above this many estimated tokens"
+    )
     concurrency: int = Field(4, ge=1, le=256, description="Requests in flight (openai providers)")
     cache: bool = Field(True, description="Cache provider answers on disk")
     seed: int = 0
@@ -142,18 +155,19 @@ def _estimate(params: ExplainParams, n_units: int):
     )
 
 
-@job_kind("explain", params=ExplainParams, web=False)  # providers may name any URL
+@job_kind("explain", params=ExplainParams)  # web: babellens.web.explain_limits
 def run_explain(ctx: JobContext) -> dict[str, Any]:
     """Explain and score units (Delphi-style sampling, detection and fuzzing, random baselines)."""
     from babellens.data.corpus import load_corpus
     from babellens.data.windows import make_windows
     from babellens.jobs.model_cache import cached_model
-    from babellens.store.explanations import ExplanationStore
 
     params: ExplainParams = ctx.params  # type: ignore[assignment]
-    features = feature_member(ctx.db, ctx.job.model, params.dictionary, params.member, params.units)
+    members = feature_members(ctx.db, ctx.job.model, params.dictionary, params.member, params.units)
     lm = cached_model(ctx.job.model)
-    units = resolve_units(params, lm.adapter.n_layers, lm.adapter.d_mlp, features)
+    n_layers, d_mlp = lm.adapter.n_layers, lm.adapter.d_mlp
+    plans = [MemberPlan(m, resolve_units(params, n_layers, d_mlp, m)) for m in members or []]
+    units = [u for p in plans for u in p.units] if plans else resolve_units(params, n_layers, d_mlp)
     cost = _estimate(params, len(units))
     check_budget(cost, params.max_calls, params.max_tokens)
     windows = make_windows(
@@ -162,10 +176,12 @@ def run_explain(ctx: JobContext) -> dict[str, Any]:
         window_len=params.window_len,
         max_tokens=params.corpus_tokens,
     )
-    results, explainer, judge = _explain(ctx, params, lm, windows, units, features)
-    ExplanationStore(ctx.db).save(ctx.job.id, ctx.job.model, results)
-    return {
-        "source": features.source if features else NEURON_SOURCE,
+    if plans:
+        results, explainer, judge = _explain_features(ctx, params, lm, windows, plans)
+    else:
+        results, explainer, judge = _explain_neurons(ctx, params, lm, windows, units)
+    summary = {
+        "source": plans[0].member.source if plans else NEURON_SOURCE,
         "units": len(units),
         "explained": len(results),
         "skipped": len(units) - len(results),
@@ -173,38 +189,70 @@ def run_explain(ctx: JobContext) -> dict[str, Any]:
         "judge": judge,
         "estimated_calls": cost.calls,
         "scores": [s.model_dump() for s in summarize(results)],
-        "executor": "ray" if ctx.ray is not None else "local",
+        "executor": "ray" if ctx.ray is not None and not plans else "local",
     }
+    return summary | ({"members": [p.member.member for p in plans]} if plans else {})
 
 
-def _explain(
-    ctx: JobContext,
-    params: ExplainParams,
-    lm: LanguageModel,
-    windows: list[Window],
-    units: list[UnitRef],
-    features: FeatureMember | None,
-) -> tuple[list[ExplainedUnit], str, str]:
-    """The explained units, and the explainer's and judge's names. On Ray, explainer and judge
-    are built inside every actor only (a local provider's model is not loaded here too).
-    Dictionary features are explained locally: their activations come from the stored
-    dictionary, which the actors do not load."""
-    config = ExplainConfig(
+def _config(params: ExplainParams) -> ExplainConfig:
+    return ExplainConfig(
         sampler=params.sampler,
         scorers=params.scorers,
         batch_units=params.batch_units,
         seed=params.seed,
     )
-    if ctx.ray is not None and features is None:
+
+
+def _explain_neurons(
+    ctx: JobContext,
+    params: ExplainParams,
+    lm: LanguageModel,
+    windows: list[Window],
+    units: list[UnitRef],
+) -> tuple[list[ExplainedUnit], str, str]:
+    """The explained (and stored) units, and the explainer's and judge's names. On Ray,
+    explainer and judge are built inside every actor only (a local provider's model is not
+    loaded here too)."""
+    from babellens.store.explanations import ExplanationStore
+
+    config = _config(params)
+    if ctx.ray is not None:
         dumped = params.model_dump(mode="json")
         results = ray_explain_units(ctx.job.model, windows, units, dumped, config, ctx.ray, ctx)
-        if results:
-            return results, results[0].explainer, results[0].judge
-        return results, params.explainer, params.judge
+        names = (
+            (results[0].explainer, results[0].judge)
+            if results
+            else (params.explainer, params.judge)
+        )
+    else:
+        explainer, judge = build_pair(params)
+        results = explain_units(lm, windows, units, explainer, judge, config, local_control(ctx))
+        names = (explainer.name, judge.name)
+    ExplanationStore(ctx.db).save(ctx.job.id, ctx.job.model, results)
+    return results, *names
+
+
+def _explain_features(
+    ctx: JobContext,
+    params: ExplainParams,
+    lm: LanguageModel,
+    windows: list[Window],
+    plans: list[MemberPlan],
+) -> tuple[list[ExplainedUnit], str, str]:
+    """Dictionary features, member by member, stored as each member finishes. Explained
+    locally, also on Ray: their activations come from the stored dictionary, which the actors
+    do not load."""
     explainer, judge = build_pair(params)
-    control = local_control(ctx)
-    activations = features.activations(ctx.db, lm, windows, control) if features else None
-    results = explain_units(
-        lm, windows, units, explainer, judge, config, control=control, activations=activations
+    results = explain_members(
+        ctx.db,
+        ctx.job.id,
+        ctx.job.model,
+        lm,
+        windows,
+        plans,
+        explainer,
+        judge,
+        _config(params),
+        local_control(ctx),
     )
     return results, explainer.name, judge.name

@@ -128,8 +128,11 @@ class ExplanationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def save(self, job_id: int, model: str, units: Sequence[ExplainedUnit]) -> int:
-        """Replace this job's explanations by ``units``; returns how many were written."""
+    def save(
+        self, job_id: int, model: str, units: Sequence[ExplainedUnit], *, layer: int | None = None
+    ) -> int:
+        """Replace this job's explanations (only those of ``layer``, when given: a job over a
+        dictionary set saves each member as it finishes) by ``units``; how many were written."""
         rows = [
             ExplanationRow(
                 job_id=job_id,
@@ -147,10 +150,24 @@ class ExplanationStore:
             )
             for u in units
         ]
+        replaced = delete(ExplanationRow).where(ExplanationRow.job_id == job_id)
+        if layer is not None:
+            replaced = replaced.where(ExplanationRow.layer == layer)
         with self.db.session() as s:
-            s.execute(delete(ExplanationRow).where(ExplanationRow.job_id == job_id))
+            s.execute(replaced)
             s.add_all(rows)
         return len(rows)
+
+    def of_job(self, job_id: int, layer: int) -> list[ExplainedUnit]:
+        """What a job stored of ``layer`` (a set's member), in the order it was saved: a resumed
+        job summarises the members an earlier process finished from these."""
+        query = (
+            select(ExplanationRow.record)
+            .where(ExplanationRow.job_id == job_id, ExplanationRow.layer == layer)
+            .order_by(ExplanationRow.id)
+        )
+        with self.db.session() as s:
+            return [ExplainedUnit.model_validate(r) for r in s.scalars(query)]
 
     def for_unit(self, model: str, unit: UnitRef) -> list[StoredExplanation]:
         """The newest explanation of ``unit`` by each explainer, best detection first."""

@@ -16,6 +16,7 @@ from babellens.jobs.registry import job_kind_spec, job_kinds
 from babellens.models.bundled import BUNDLED_MODELS
 from babellens.store import Database, Job, JobStore
 from babellens.web.deps import DbDep, JobId, RunnerDep, SettingsDep, require_token
+from babellens.web.explain_limits import check_explain_job
 from babellens.web.pages import page
 from babellens.web.queries import NotFoundError
 from babellens.web.schemas import JobKindInfo, JobKindList, JobList, JobRequest
@@ -164,6 +165,8 @@ def start_job(db: DbDep, runner: RunnerDep, settings: SettingsDep, body: JobRequ
     """Queue an analysis and start it in the background; follow it at /jobs/{id}."""
     check_model(body.model, settings)
     params = job_params(body, settings)
+    if body.kind == "explain":
+        check_explain_job(db, body.model, params, settings)
     job = JobStore(db).create(body.kind, body.model, params)
     runner.submit(job.id)
     return job
