@@ -31,15 +31,12 @@ RESULTS = ROOT / "results"
 def _harvest(
     lm, hook: str, split: str, tokens: int, window_len: int
 ) -> tuple[torch.Tensor, float, list]:
-    from babellens.dictionaries import ActivationSource
+    from babellens.dictionaries import harvest_rows
     from babellens.dictionaries.pipeline import split_windows
 
     windows = split_windows(lm, "babel-mini", split, window_len, tokens)
-    source = ActivationSource(
-        lm, windows, [hook], seed=0, chunk_tokens=10**9, tokens_per_batch=2048
-    )
     start = time.perf_counter()
-    rows = source._forward(windows)[hook]
+    rows = harvest_rows(lm, windows, [hook], 2048)[hook]
     return rows, rows.shape[0] / (time.perf_counter() - start), windows
 
 
