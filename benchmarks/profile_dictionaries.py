@@ -19,7 +19,13 @@ import time
 from pathlib import Path
 
 import torch
-from run_dictionaries import RESULTS, _harvest, _train_ours, _train_sparsify
+from run_dictionaries import (
+    RESULTS,
+    _harvest,
+    _interleaved_summary,
+    _train_ours,
+    _train_sparsify,
+)
 
 
 def _rows(args) -> torch.Tensor:
@@ -44,71 +50,6 @@ def _profile(name: str, train) -> str:
     return f"== {name}\n{table}"
 
 
-def _interleaved_steps(rows: torch.Tensor, args) -> dict[str, list[float]]:
-    """Seconds of every optimiser step of each trainer, the two alternating step by step.
-
-    Both see the same batches in the same order; alternating single steps puts any change of the
-    machine's load on both sides, which whole-run rounds on a shared CPU cannot.
-    """
-    from sparsify import SparseCoder, SparseCoderConfig
-    from transformers import get_linear_schedule_with_warmup
-
-    from babellens.dictionaries import DictTrainParams, TensorSource
-    from babellens.dictionaries.training import _Trainer
-
-    hook = args.hook
-    params = DictTrainParams(
-        hook=hook,
-        width=args.width,
-        k=args.k,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        chunk_tokens=8192,
-        lr=args.lr,
-        warmup_steps=args.warmup,
-        seed=args.seed,
-        dead_after_tokens=args.dead_after,
-    )
-    source = TensorSource({hook: rows}, seed=args.seed, chunk_tokens=8192)
-    torch.manual_seed(args.seed)
-    ours = _Trainer(source, [(hook, hook)], "sae", args.width, params)
-    torch.manual_seed(args.seed)
-    sae = SparseCoder(rows.shape[1], SparseCoderConfig(num_latents=args.width, k=args.k))
-    optimizer = torch.optim.Adam(sae.parameters(), lr=args.lr)
-    schedule = get_linear_schedule_with_warmup(optimizer, args.warmup, ours.total_steps)
-    since_fired = torch.zeros(args.width, dtype=torch.long)
-
-    def theirs_step(x: torch.Tensor) -> None:
-        out = sae(x, dead_mask=since_fired >= args.dead_after)
-        (out.fvu + out.auxk_loss / 32).backward()
-        sae.remove_gradient_parallel_to_decoder_directions()
-        optimizer.step()
-        optimizer.zero_grad()
-        schedule.step()
-        sae.set_decoder_norm_to_unit_norm()
-        since_fired.add_(x.shape[0])
-        since_fired[out.latent_indices.flatten().unique()] = 0
-
-    seconds: dict[str, list[float]] = {"babellens": [], "sparsify": []}
-    first = True
-    for epoch in range(args.epochs):
-        for chunk in source.chunks(epoch):
-            if first:
-                ours.initialise(chunk)
-                first = False
-            x_all = chunk.rows[hook]
-            for begin in range(0, chunk.n_rows, args.batch_size):
-                x = x_all[begin : begin + args.batch_size]
-                for name, step in (
-                    ("babellens", lambda x=x: ours.train_step({hook: x})),
-                    ("sparsify", lambda x=x: theirs_step(x)),
-                ):
-                    start = time.perf_counter()
-                    step()
-                    seconds[name].append(time.perf_counter() - start)
-    return seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")
@@ -129,22 +70,28 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = _rows(args)
-    for _ in range(args.interleave):
-        steps = _interleaved_steps(rows, args)
-        ours, theirs = sum(steps["babellens"]), sum(steps["sparsify"])
-        per_step = [t / o for o, t in zip(steps["babellens"], steps["sparsify"], strict=True)]
-        print(
-            json.dumps(
-                {
-                    "steps": len(per_step),
-                    "babellens_s": ours,
-                    "sparsify_s": theirs,
-                    "throughput_ratio_total": theirs / ours,
-                    "throughput_ratio_median_step": statistics.median(per_step),
-                }
-            ),
-            flush=True,
-        )
+    result: dict = {
+        "rows": int(rows.shape[0]),
+        "epochs": args.epochs,
+        "width": args.width,
+        "k": args.k,
+        "batch_size": args.batch_size,
+        "dead_after": args.dead_after,
+        "threads": torch.get_num_threads(),
+        "interleaved": [_interleaved_summary(rows, args) for _ in range(args.interleave)],
+    }
+    if args.rounds:
+        result["rounds"] = _rounds(rows, args)
+    print(json.dumps(result, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "dictionaries-profile.json").write_text(json.dumps(result, indent=2))
+    if args.profile:
+        print(_profile("babellens", lambda: _train_ours(rows, args.hook, args)))
+        print(_profile("sparsify", lambda: _train_sparsify(rows, args)))
+
+
+def _rounds(rows: torch.Tensor, args) -> dict[str, object]:
+    """Whole trainings, alternating: wall and process CPU seconds of each, per round."""
     ours_s, theirs_s, ours_cpu, theirs_cpu = [], [], [], []
     for _ in range(args.rounds):
         for train, wall, cpu in (
@@ -156,13 +103,7 @@ def main() -> None:
             wall.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
     ratios = [t / o for o, t in zip(ours_s, theirs_s, strict=True)]
-    result = {
-        "rows": int(rows.shape[0]),
-        "epochs": args.epochs,
-        "width": args.width,
-        "k": args.k,
-        "batch_size": args.batch_size,
-        "threads": torch.get_num_threads(),
+    return {
         "babellens_s": ours_s,
         "sparsify_s": theirs_s,
         "babellens_cpu_s": ours_cpu,
@@ -174,12 +115,6 @@ def main() -> None:
             t / o for o, t in zip(ours_cpu, theirs_cpu, strict=True)
         ),
     }
-    print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dictionaries-profile.json").write_text(json.dumps(result, indent=2))
-    if args.profile:
-        print(_profile("babellens", lambda: _train_ours(rows, args.hook, args)))
-        print(_profile("sparsify", lambda: _train_sparsify(rows, args)))
 
 
 if __name__ == "__main__":
