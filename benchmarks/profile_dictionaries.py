@@ -67,7 +67,10 @@ def main() -> None:
     parser.add_argument("--rows-file", default=None)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--interleave", type=int, default=0, help="step-alternated runs")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     rows = _rows(args)
     result: dict = {
@@ -84,7 +87,10 @@ def main() -> None:
         result["rounds"] = _rounds(rows, args)
     print(json.dumps(result, indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dictionaries-profile.json").write_text(json.dumps(result, indent=2))
+    (
+        RESULTS
+        / f"dictionaries-profile-dead-after-{args.dead_after}-threads-{torch.get_num_threads()}.json"
+    ).write_text(json.dumps(result, indent=2))
     if args.profile:
         print(_profile("babellens", lambda: _train_ours(rows, args.hook, args)))
         print(_profile("sparsify", lambda: _train_sparsify(rows, args)))
