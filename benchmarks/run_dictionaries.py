@@ -2,15 +2,18 @@
 
     .venv/bin/python benchmarks/run_dictionaries.py [--model smollm2-135m] [--hook resid_post.15]
         [--tokens 30000] [--width 2304] [--k 32] [--epochs 2] [--batch-size 256] [--seed 0]
-        [--repeat 2]
+        [--repeat 2] [--interleave 3]
 
 Activations are harvested once from the model (train split for training, test split held out)
 and both trainers see exactly the same rows in the same seeded order, with the same width, k,
 batch size, token budget, Adam learning rate, warm-up and aux-k settings. sparsify's side is its
 own ``SparseCoder`` (forward, FVU and aux-k loss, gradient projection, decoder renormalisation)
 driven the way its ``Trainer.fit`` drives it. Reported: held-out FVU at equal L0 (ratio ours /
-sparsify), dead fractions, training rows/s of each (ratio), the bare forward pass to the hook's
-layer as the cost reference, and CE loss recovered on held-out text for both dictionaries.
+sparsify), dead fractions, training rows/s of each, the bare forward pass to the hook's layer as
+the cost reference, and CE loss recovered on held-out text for both dictionaries. The throughput
+ratio is the median of ``--interleave`` runs in which the two trainers alternate single steps on
+the same batches, so a shared machine's changing load falls on both alike (best-of-``--repeat``
+whole runs, which it does not, are kept beside it as ``throughput_ratio_best_of_runs``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -31,15 +35,12 @@ RESULTS = ROOT / "results"
 def _harvest(
     lm, hook: str, split: str, tokens: int, window_len: int
 ) -> tuple[torch.Tensor, float, list]:
-    from babellens.dictionaries import ActivationSource
+    from babellens.dictionaries import harvest_rows
     from babellens.dictionaries.pipeline import split_windows
 
     windows = split_windows(lm, "babel-mini", split, window_len, tokens)
-    source = ActivationSource(
-        lm, windows, [hook], seed=0, chunk_tokens=10**9, tokens_per_batch=2048
-    )
     start = time.perf_counter()
-    rows = source._forward(windows)[hook]
+    rows = harvest_rows(lm, windows, [hook], 2048)[hook]
     return rows, rows.shape[0] / (time.perf_counter() - start), windows
 
 
@@ -98,6 +99,86 @@ def _train_sparsify(rows: torch.Tensor, args) -> tuple[object, float]:
     return sae, rows.shape[0] * args.epochs / seconds
 
 
+def _interleaved_steps(rows: torch.Tensor, args) -> dict[str, list[float]]:
+    """Seconds of every optimiser step of each trainer, the two alternating step by step.
+
+    Both see the same batches in the same order; alternating single steps puts any change of the
+    machine's load on both sides, which whole-run rounds on a shared CPU cannot.
+    """
+    from sparsify import SparseCoder, SparseCoderConfig
+    from transformers import get_linear_schedule_with_warmup
+
+    from babellens.dictionaries import DictTrainParams, TensorSource
+    from babellens.dictionaries.training import _Trainer
+
+    hook = args.hook
+    params = DictTrainParams(
+        hook=hook,
+        width=args.width,
+        k=args.k,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        chunk_tokens=8192,
+        lr=args.lr,
+        warmup_steps=args.warmup,
+        seed=args.seed,
+        dead_after_tokens=args.dead_after,
+    )
+    source = TensorSource({hook: rows}, seed=args.seed, chunk_tokens=8192)
+    torch.manual_seed(args.seed)
+    ours = _Trainer(source, [(hook, hook)], "sae", args.width, params)
+    torch.manual_seed(args.seed)
+    sae = SparseCoder(rows.shape[1], SparseCoderConfig(num_latents=args.width, k=args.k))
+    optimizer = torch.optim.Adam(sae.parameters(), lr=args.lr)
+    schedule = get_linear_schedule_with_warmup(optimizer, args.warmup, ours.total_steps)
+    since_fired = torch.zeros(args.width, dtype=torch.long)
+
+    def theirs_step(x: torch.Tensor) -> None:
+        out = sae(x, dead_mask=since_fired >= args.dead_after)
+        (out.fvu + out.auxk_loss / 32).backward()
+        sae.remove_gradient_parallel_to_decoder_directions()
+        optimizer.step()
+        optimizer.zero_grad()
+        schedule.step()
+        sae.set_decoder_norm_to_unit_norm()
+        since_fired.add_(x.shape[0])
+        since_fired[out.latent_indices.flatten().unique()] = 0
+
+    seconds: dict[str, list[float]] = {"babellens": [], "sparsify": []}
+    first = True
+    for epoch in range(args.epochs):
+        for chunk in source.chunks(epoch):
+            if first:
+                ours.initialise(chunk)
+                first = False
+            x_all = chunk.rows[hook]
+            for begin in range(0, chunk.n_rows, args.batch_size):
+                x = x_all[begin : begin + args.batch_size]
+                for name, step in (
+                    ("babellens", lambda x=x: ours.train_step({hook: x})),
+                    ("sparsify", lambda x=x: theirs_step(x)),
+                ):
+                    start = time.perf_counter()
+                    step()
+                    seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def _interleaved_summary(rows: torch.Tensor, args) -> dict[str, float]:
+    steps = _interleaved_steps(rows, args)
+    ours, theirs = sum(steps["babellens"]), sum(steps["sparsify"])
+    per_step = [t / o for o, t in zip(steps["babellens"], steps["sparsify"], strict=True)]
+    summary = {
+        "steps": len(per_step),
+        "babellens_s": ours,
+        "sparsify_s": theirs,
+        "throughput_ratio_total": theirs / ours,
+        "throughput_ratio_median_step": statistics.median(per_step),
+    }
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
 def _held_out(sd, x: torch.Tensor) -> dict[str, float]:
     with torch.no_grad():
         f = sd.encode(x)
@@ -126,6 +207,9 @@ def main() -> None:
     parser.add_argument("--dead-after", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=2, help="alternating runs of each trainer")
+    parser.add_argument(
+        "--interleave", type=int, default=3, help="step-alternated runs (the throughput ratio)"
+    )
     args = parser.parse_args()
 
     import babellens
@@ -174,7 +258,13 @@ def main() -> None:
             "kl": ev.kl_spliced,
         }
     result["fvu_ratio_ours_over_sparsify"] = result["babellens"]["fvu"] / result["sparsify"]["fvu"]
-    result["throughput_ratio_ours_over_sparsify"] = ours_rate / theirs_rate
+    result["throughput_ratio_best_of_runs"] = ours_rate / theirs_rate
+    interleaved = [_interleaved_summary(train_rows, args) for _ in range(args.interleave)]
+    result["interleaved"] = interleaved
+    if interleaved:
+        result["throughput_ratio_ours_over_sparsify"] = statistics.median(
+            i["throughput_ratio_total"] for i in interleaved
+        )
     result["training_vs_forward_ratio"] = ours_rate / forward_rate
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"dictionaries-{args.model}-{args.hook}.json"

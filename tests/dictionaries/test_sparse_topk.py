@@ -1,13 +1,18 @@
 import pytest
 import torch
 
+import babellens.dictionaries.sparse_topk as sparse_topk_module
 from babellens.dictionaries.losses import aux_k_loss
 from babellens.dictionaries.sparse_topk import sparse_topk
 from dictionary_fakes import random_dictionary
 
 
+@pytest.mark.parametrize("decode_dense_from", [0, 10**6])  # embedding_bag always, matmul always
 @pytest.mark.parametrize("skip", [False, True])
-def test_sparse_topk_loss_and_gradients_equal_the_dense_computation(skip):
+def test_sparse_topk_loss_and_gradients_equal_the_dense_computation(
+    skip, decode_dense_from, monkeypatch
+):
+    monkeypatch.setattr(sparse_topk_module, "_DENSE_DECODE_FROM", decode_dense_from)
     kind = "transcoder" if skip else "sae"
     x = torch.randn(11, 6, generator=torch.Generator().manual_seed(7))
     y = torch.randn(11, 6, generator=torch.Generator().manual_seed(8))

@@ -35,7 +35,7 @@ __all__ = ["app"]
 app = typer.Typer(help="Sparse dictionaries: SAEs and transcoders.", no_args_is_help=True)
 
 
-def _run_training(db, model: str, params: DictTrainParams, quiet: bool):
+def _run_training(db, model: str, params: DictTrainParams, quiet: bool, ray: Any = None):
     from babellens.jobs.dictionary_jobs import LIVE_METRICS
 
     job = JobStore(db).create("dict_train", model, params.model_dump(mode="json"))
@@ -55,7 +55,7 @@ def _run_training(db, model: str, params: DictTrainParams, quiet: bool):
         def update(done: int, total: int, _rate: float) -> None:
             bar.update(task, completed=done, total=total, metrics=LIVE_METRICS.get(job.id, ""))
 
-        finished = run_job(db, job.id, on_progress=update)
+        finished = run_job(db, job.id, on_progress=update, ray=ray)
     if finished.status != "done":
         first = (finished.error or finished.status).splitlines()[0]
         raise BabelLensError(f"job {job.id} {finished.status}: {first}")
@@ -88,10 +88,18 @@ def train(
     device: Annotated[str, typer.Option(help="Where the dictionary trains.")] = "cpu",
     eval_tokens: Annotated[int, typer.Option(help="Held-out tokens evaluated after.")] = 4096,
     name: Annotated[str | None, typer.Option(help="A label.")] = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 2,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Train an SAE or transcoder (a resumable job); prints the new dictionary's id."""
+    """Train an SAE or transcoder (a resumable job); prints the new dictionary's id.
+
+    With ``--executor ray`` the model's forward passes (the harvest) run on Ray workers and the
+    dictionary trains here, on the same rows in the same order as a local run.
+    """
+    ray = ray_options(executor, ray_address, workers)
     params = _train_params(
         kind,
         activation,
@@ -114,7 +122,7 @@ def train(
     lm = cached_model(model)
     resolve_hooks(params, lm.adapter.n_layers)  # one-line errors before the job starts
     resolve_width(params, lm.adapter.d_model)
-    finished = _run_training(open_database(db), model, params, quiet=json)
+    finished = _run_training(open_database(db), model, params, quiet=json, ray=ray)
     s = finished.summary
     if json:
         print_json({"id": s["dictionary_id"], "job_id": finished.id, **s})

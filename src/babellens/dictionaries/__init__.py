@@ -4,7 +4,13 @@ A dictionary's features are units like MLP neurons: they have activations per to
 and an output direction (a row of ``W_dec``), so scans, pages and steering treat them alike.
 """
 
-from babellens.dictionaries.activations import ActivationSource, TensorSource
+from babellens.dictionaries.activations import (
+    ActivationSource,
+    Harvester,
+    LocalHarvester,
+    TensorSource,
+    harvest_rows,
+)
 from babellens.dictionaries.config import DictTrainParams, resolve_hooks, resolve_width
 from babellens.dictionaries.model import (
     ACTIVATIONS,
@@ -21,10 +27,13 @@ __all__ = [
     "ActivationSource",
     "DictTrainParams",
     "DictionaryKind",
+    "Harvester",
+    "LocalHarvester",
     "SparseDictionary",
     "TensorSource",
     "TrainedDictionaries",
     "batch_topk",
+    "harvest_rows",
     "resolve_hooks",
     "resolve_width",
     "train_dictionaries",

@@ -7,6 +7,11 @@ the batches an uninterrupted one saw. The model pass captures only the needed ho
 stops after the last layer they need. With a disk cache, the first epoch writes each window's
 rows into one memory-mapped file per hook point and later epochs read them back instead of
 running the model again.
+
+Where the rows come from is a :class:`Harvester`: here, the model in this process; on Ray
+(:mod:`babellens.jobs.ray_harvest`), worker actors that each run whole chunks through
+:func:`harvest_rows`, the same batches with the same padding, and hand them back in chunk order.
+The trainer sees the same rows in the same order either way.
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ from babellens.capture.language_model import LanguageModel
 from babellens.data.batching import resolve_pad_id
 from babellens.data.windows import Window, batches
 
-__all__ = ["ActivationChunk", "ActivationSource", "RowSource", "TensorSource", "kept_positions"]
+__all__ = [
+    "ActivationChunk",
+    "ActivationSource",
+    "Harvester",
+    "LocalHarvester",
+    "RowSource",
+    "TensorSource",
+    "harvest_rows",
+    "kept_positions",
+]
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,52 @@ def kept_positions(window: Window) -> int:
     return window.n_tokens - (1 if window.has_bos else 0)
 
 
+def harvest_rows(
+    lm: LanguageModel, windows: Sequence[Window], hooks: Sequence[str], tokens_per_batch: int
+) -> dict[str, torch.Tensor]:
+    """Rows of every window in the given order (BOS dropped), per hook point, float32 on the CPU.
+
+    The batches (and so the padding and the float reductions) depend only on ``windows`` and
+    ``tokens_per_batch``, so a Ray worker that is sent the same windows computes the same bits.
+    """
+    pad_id = resolve_pad_id(lm.tokenizer)
+    parts: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
+    by_index = {w.index: w for w in windows}
+    for batch in batches(windows, tokens_per_batch=tokens_per_batch, pad_id=pad_id):
+        out = lm.run(
+            {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
+            capture=list(hooks),
+        )
+        for row, window_index in enumerate(batch.indices.tolist()):
+            window = by_index[window_index]
+            first = 1 if window.has_bos else 0
+            for hook in hooks:
+                acts = out[hook][row, first : window.n_tokens]
+                parts[hook].append(acts.detach().to("cpu", torch.float32))
+    return {h: torch.cat(p) for h, p in parts.items()}
+
+
+class Harvester(Protocol):
+    """Runs chunks of windows through the model: each chunk's rows per hook point, in order."""
+
+    def harvest(
+        self, chunks: Sequence[Sequence[Window]], hooks: Sequence[str], tokens_per_batch: int
+    ) -> Iterator[dict[str, torch.Tensor]]: ...
+
+
+@dataclass(frozen=True)
+class LocalHarvester:
+    """The model in this process, one chunk at a time (nothing computed ahead)."""
+
+    lm: LanguageModel
+
+    def harvest(
+        self, chunks: Sequence[Sequence[Window]], hooks: Sequence[str], tokens_per_batch: int
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        for chunk_windows in chunks:
+            yield harvest_rows(self.lm, chunk_windows, hooks, tokens_per_batch)
+
+
 class ActivationSource:
     """Chunks of activations at ``hooks`` for ``epochs`` passes over ``windows``."""
 
@@ -107,15 +167,17 @@ class ActivationSource:
         chunk_tokens: int,
         tokens_per_batch: int,
         cache_dir: Path | None = None,
+        harvester: Harvester | None = None,
     ) -> None:
         self.lm, self.windows, self.hooks = lm, list(windows), sorted(set(hooks))
         self.seed, self.chunk_tokens, self.tokens_per_batch = seed, chunk_tokens, tokens_per_batch
         self.tokens_per_epoch = sum(kept_positions(w) for w in self.windows)
         self.cache = _DiskCache(cache_dir, self) if cache_dir is not None else None
+        self.harvester = harvester if harvester is not None else LocalHarvester(lm)
 
     def dims(self) -> dict[str, int]:
         """Each hook point's width, from one short forward pass."""
-        sample = self._forward(self.windows[:1])
+        sample = next(iter(self._harvest([self.windows[:1]])))
         return {hook: rows.shape[1] for hook, rows in sample.items()}
 
     def chunk_plan(self, epoch: int) -> list[list[Window]]:
@@ -137,35 +199,26 @@ class ActivationSource:
         return [sum(kept_positions(w) for w in chunk) for chunk in self.chunk_plan(epoch)]
 
     def chunks(self, epoch: int, start: int = 0) -> Iterator[ActivationChunk]:
-        """The shuffled chunks of ``epoch`` from chunk ``start`` on."""
-        for index, chunk_windows in enumerate(self.chunk_plan(epoch)):
-            if index < start:
-                continue
-            if self.cache is not None and self.cache.has(chunk_windows):
+        """The shuffled chunks of ``epoch`` from chunk ``start`` on.
+
+        The chunks not in the disk cache go to the harvester together, so one that computes
+        ahead (on Ray) works on the next chunks while the trainer consumes this one.
+        """
+        plan = self.chunk_plan(epoch)[start:]
+        cached = [self.cache is not None and self.cache.has(c) for c in plan]
+        fresh = self._harvest([c for c, hit in zip(plan, cached, strict=True) if not hit])
+        for index, (chunk_windows, hit) in enumerate(zip(plan, cached, strict=True), start):
+            if hit:
+                assert self.cache is not None
                 rows = self.cache.read(chunk_windows)
             else:
-                rows = self._forward(chunk_windows)
+                rows = next(fresh)
                 if self.cache is not None:
                     self.cache.write(chunk_windows, rows)
             yield _shuffled(rows, self.seed, epoch, index)
 
-    def _forward(self, chunk_windows: Sequence[Window]) -> dict[str, torch.Tensor]:
-        """Rows of every window in the given order (BOS dropped), per hook point."""
-        pad_id = resolve_pad_id(self.lm.tokenizer)
-        parts: dict[str, list[torch.Tensor]] = {h: [] for h in self.hooks}
-        by_index = {w.index: w for w in chunk_windows}
-        for batch in batches(chunk_windows, tokens_per_batch=self.tokens_per_batch, pad_id=pad_id):
-            out = self.lm.run(
-                {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
-                capture=self.hooks,
-            )
-            for row, window_index in enumerate(batch.indices.tolist()):
-                window = by_index[window_index]
-                first = 1 if window.has_bos else 0
-                for hook in self.hooks:
-                    acts = out[hook][row, first : window.n_tokens]
-                    parts[hook].append(acts.detach().to("cpu", torch.float32))
-        return {h: torch.cat(p) for h, p in parts.items()}
+    def _harvest(self, chunks: Sequence[Sequence[Window]]) -> Iterator[dict[str, torch.Tensor]]:
+        return iter(self.harvester.harvest(chunks, self.hooks, self.tokens_per_batch))
 
 
 class _DiskCache:

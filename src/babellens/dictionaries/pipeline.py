@@ -9,7 +9,7 @@ from babellens.capture.language_model import LanguageModel
 from babellens.control import RunControl
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import Window, make_windows
-from babellens.dictionaries.activations import ActivationSource
+from babellens.dictionaries.activations import ActivationSource, Harvester
 from babellens.dictionaries.config import DictTrainParams, resolve_hooks, resolve_width
 from babellens.dictionaries.evaluate import MemberEval, evaluate_dictionaries
 from babellens.dictionaries.model import SparseDictionary
@@ -32,9 +32,16 @@ def split_windows(
 
 
 def train(
-    lm: LanguageModel, params: DictTrainParams, control: RunControl | None = None
+    lm: LanguageModel,
+    params: DictTrainParams,
+    control: RunControl | None = None,
+    harvester: Harvester | None = None,
 ) -> TrainedDictionaries:
-    """Train the dictionaries ``params`` describe on the corpus's train split."""
+    """Train the dictionaries ``params`` describe on the corpus's train split.
+
+    ``harvester``: where the model runs over the chunks (default: ``lm`` here; the Ray executor
+    passes its workers). The rows, and so the weights, are the same either way.
+    """
     hooks = resolve_hooks(params, lm.adapter.n_layers)
     width = resolve_width(params, lm.adapter.d_model)
     windows = split_windows(lm, params.corpus, "train", params.window_len, params.tokens)
@@ -46,6 +53,7 @@ def train(
         chunk_tokens=params.chunk_tokens,
         tokens_per_batch=params.tokens_per_batch,
         cache_dir=babellens_home() / "activations" if params.cache else None,
+        harvester=harvester,
     )
     kind = "sae" if params.kind == "sae" else "transcoder"
     return train_dictionaries(source, hooks, kind, width, params, control)

@@ -9,6 +9,7 @@ import torch
 from pydantic import Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
+from babellens.capture.language_model import LanguageModel
 from babellens.control import Checkpoint
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import Window, make_windows
@@ -17,12 +18,15 @@ from babellens.dictionaries.features import MemberTokens, all_feature_tokens, ch
 from babellens.dictionaries.model import SparseDictionary
 from babellens.dictionaries.pipeline import evaluate_on_corpus, metrics_summary, train
 from babellens.dictionaries.scan import scan_features
+from babellens.dictionaries.training import TrainedDictionaries
 from babellens.jobs.context import JobContext
 from babellens.jobs.model_cache import cached_model
 from babellens.jobs.ray_fanout import local_control
 from babellens.jobs.ray_feature_scan import ray_feature_scan
+from babellens.jobs.ray_harvest import RayHarvester
 from babellens.jobs.registry import JobParams, job_kind
 from babellens.jobs.scan_results import save_scan
+from babellens.models.precision import dtype_name
 from babellens.store.dictionaries import DictionaryStore
 from babellens.store.reports import Report, ReportStore
 
@@ -65,7 +69,7 @@ def run_dict_train(ctx: JobContext) -> dict[str, Any]:
     """Train a sparse dictionary (or a per-layer set) and store it with its held-out metrics."""
     params: DictTrainParams = ctx.params  # type: ignore[assignment]
     lm = cached_model(ctx.job.model)
-    trained = train(lm, params, control=_WithLiveMetrics(ctx))
+    trained = _train(ctx, lm, params)
     metrics: dict[str, Any] = {"train": trained.metrics, "steps": trained.steps}
     if params.eval_tokens:
         evals = evaluate_on_corpus(
@@ -99,7 +103,18 @@ def run_dict_train(ctx: JobContext) -> dict[str, Any]:
         "l0": evaluated.get("l0"),
         "ce_recovered_vs_zero": evaluated.get("ce_recovered_vs_zero"),
         "last_training_metrics": LIVE_METRICS.pop(ctx.job.id, ""),
+        "executor": "ray" if ctx.ray is not None else "local",
     }
+
+
+def _train(ctx: JobContext, lm: LanguageModel, params: DictTrainParams) -> TrainedDictionaries:
+    """Here, or with the harvest on Ray actors (the trainer stays here); the same checkpoint."""
+    control = _WithLiveMetrics(ctx)
+    if ctx.ray is None:
+        return train(lm, params, control=control)
+    device = "cuda" if ctx.ray.gpus_per_worker > 0 else "cpu"
+    with RayHarvester(ctx.job.model, ctx.ray, dtype=dtype_name(lm.dtype), device=device) as ray:
+        return train(lm, params, control=control, harvester=ray)
 
 
 class FeatureTokensReport(Report):

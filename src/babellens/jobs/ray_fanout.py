@@ -3,16 +3,18 @@ job that runs on Ray (neuron and feature scans, graph comparisons, explain-and-s
 
 A job names a :class:`ActorTask` (what an actor builds from its loaded model, then applies to
 items) and hands :meth:`FanOutPool.map` its items; results (bytes, so any result has one exact
-encoding) come back in input order. As items finish, progress goes to the job's run control and
-the finished results into its checkpoint, so a resumed job recomputes only the rest; a cancel
-saves them, kills the actors and raises :class:`~babellens.control.StopRequested`. An item whose
-actor dies is handed to a replacement actor (at most ``max_retries`` times).
+encoding) come back in input order, all at once (:meth:`FanOutPool.map`) or streamed as they
+arrive (:meth:`FanOutPool.stream`, which the training harvest reads). As ``map``'s items finish,
+progress goes to the job's run control and the finished results into its checkpoint, so a
+resumed job recomputes only the rest; a cancel saves them, kills the actors and raises
+:class:`~babellens.control.StopRequested`. An item whose actor dies is handed to a replacement
+actor (at most ``max_retries`` times).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -249,27 +251,69 @@ class FanOutPool:
                         self._save(done)
         return [self._saved[name] for name in names]
 
+    def stream(self, items: Sequence[Any], *, ahead: int | None = None) -> Iterator[bytes]:
+        """Each item's result in input order, yielded as soon as it and those before it are in.
+
+        At most ``ahead`` items (default: two per actor) are sent or held beyond the last one
+        yielded, so a consumer slower than the actors bounds the driver's memory. Nothing goes
+        into the checkpoint: the consumer (the trainer) checkpoints where it is in the items.
+        """
+        if not self.actors:
+            self.start()
+        ahead = max(1, ahead or 2 * len(self.actors))
+        idle, running = list(self.actors), {}  # running: object ref -> (item, actor)
+        finished: dict[int, bytes] = {}
+        requeued: list[int] = []
+        sent = given = 0
+        while given < len(items):
+            while idle and (requeued or (sent < len(items) and sent - given < ahead)):
+                if requeued:
+                    index = requeued.pop(0)
+                else:
+                    index, sent = sent, sent + 1
+                actor = idle.pop()
+                running[actor.run.remote(items[index])] = (index, actor)
+            if given in finished:
+                yield finished.pop(given)
+                given += 1
+                continue
+            ready, _ = self.ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                index, actor = running.pop(ref)
+                data, free = self._outcome(ref, f"stream/{index}", actor)
+                idle.append(free)
+                if data is None:
+                    requeued.append(index)
+                else:
+                    finished[index] = data
+
     def _collect(
         self, ref: Any, name: str, actor: Any, queue: list[int], idle: list[Any], index: int
     ) -> bool:
         """Keep a finished item's result (True), or requeue it on a fresh actor (False)."""
+        data, free = self._outcome(ref, name, actor)
+        idle.append(free)
+        if data is None:
+            queue.insert(0, index)
+            return False
+        self._saved[name] = data
+        return True
+
+    def _outcome(self, ref: Any, name: str, actor: Any) -> tuple[bytes | None, Any]:
+        """An item's result and its actor, now idle; or None and a fresh actor if it died."""
         from ray.exceptions import RayActorError, WorkerCrashedError
 
         try:
-            self._saved[name] = self.ray.get(ref)
+            return self.ray.get(ref), actor
         except (RayActorError, WorkerCrashedError) as exc:
             self.retries[name] = self.retries.get(name, 0) + 1
             if self.retries[name] > self.options.max_retries:
                 raise BabelLensError(
                     f"{name} failed {self.retries[name]} times: {str(exc).splitlines()[0]}"
                 ) from None
-            queue.insert(0, index)
             replacement = self._spawn()
             self.actors[self.actors.index(actor)] = replacement
-            idle.append(replacement)
-            return False
-        idle.append(actor)
-        return True
+            return None, replacement
 
     def _save(self, done: int) -> None:
         tensors = {name: _to_tensor(data) for name, data in self._saved.items()}
