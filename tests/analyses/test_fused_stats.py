@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from babellens.analyses.neuron_scan.fused_stats import fold_batch_stats, kernel_available
+from babellens.analyses.neuron_scan.fused_stats import (
+    fold_batch_stats,
+    insert_top_k,
+    kernel_available,
+)
 from babellens.analyses.neuron_scan.histogram import N_BINS, bin_index
 
 pytestmark = pytest.mark.skipif(not kernel_available(), reason="numba is not installed")
@@ -52,3 +56,35 @@ def test_the_fold_reads_bfloat16_without_rounding():
     act_sum = torch.zeros(1, dtype=torch.float64)
     batch_max = fold_batch_stats(x, torch.ones(1, 2, dtype=torch.bool), hist, act_sum)
     assert batch_max.item() == 3.0 and act_sum.item() == 1.0 + 2**-7 + 3.0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_top_k_insertion_keeps_what_the_shared_order_keeps(threads, monkeypatch):
+    """Ties on value keep the earlier window, empty slots fill first, unordered slots."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    from babellens.analyses.topk import merge_top_k
+
+    gen = torch.Generator().manual_seed(1)
+    k, neurons = 4, 130
+    kept_values = torch.randint(0, 5, (neurons, k), generator=gen).float()
+    kept_windows = torch.randperm(neurons * k, generator=gen).view(neurons, k) % 37
+    kept_values[:3, 2:] = float("-inf")  # three neurons with two empty slots
+    kept_windows[:3, 2:] = -1
+    batch_max = torch.randint(0, 5, (6, neurons), generator=gen).float()  # many ties
+    window_ids = torch.arange(40, 46)
+    expected = merge_top_k(
+        k,
+        torch.cat([kept_values, batch_max.T], dim=1),
+        torch.cat([kept_windows, window_ids.expand(neurons, -1)], dim=1),
+    )
+    values, windows = kept_values.clone(), kept_windows.clone()
+    rows, slots, batch_rows = insert_top_k(batch_max, window_ids, values, windows)
+    for neuron in range(neurons):
+        got = sorted(zip(values[neuron].tolist(), windows[neuron].tolist(), strict=True))
+        want = sorted(zip(*(t[neuron].tolist() for t in expected), strict=True))
+        assert got == want, neuron
+    assert torch.equal(windows[rows, slots], window_ids[batch_rows])
+    untouched = torch.ones_like(values, dtype=torch.bool)
+    untouched[rows, slots] = False
+    assert torch.equal(windows[untouched], kept_windows[untouched])
+    assert 0 < rows.numel() < neurons * k

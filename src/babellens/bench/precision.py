@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 from pydantic import BaseModel
 
+from babellens.analyses.neuron_scan.fused_stats import kernel_available
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig, next_token_neurons
 from babellens.bench.scan import repeated_windows
@@ -94,7 +95,11 @@ def _methods(lm: LanguageModel, scan: NeuronScan) -> dict[str, Callable[[WindowB
         enc = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         return lm.run(enc, capture=points, reduce=max_over_positions)
 
-    return {"forward_no_unembed": forward, "capture_mlp_post_max": capture, "scan": scan.step}
+    methods = {"forward_no_unembed": forward, "capture_mlp_post_max": capture, "scan": scan.step}
+    if kernel_available() and lm.device.type == "cpu":  # the in-run baseline of the compiled pass
+        tensor_ops = NeuronScan(lm, scan.windows, scan.config, stats="torch")
+        methods["scan_tensor_ops"] = tensor_ops.step
+    return methods
 
 
 def throughput(
@@ -196,6 +201,11 @@ def bench_precision(
         f"{b}.capture_mlp_post_max / {b}.forward_no_unembed": rates[f"{b}.capture_mlp_post_max"]
         / rates[f"{b}.forward_no_unembed"],
     }
+    for name in (a, b):
+        if f"{name}.scan_tensor_ops" in rates:
+            ratios[f"{name}.scan_tensor_ops / {name}.forward_no_unembed"] = (
+                rates[f"{name}.scan_tensor_ops"] / rates[f"{name}.forward_no_unembed"]
+            )
     n = fp32.adapter.n_layers
     last_quarter = list(range(n - max(1, n // 4), n))
     return PrecisionBenchmark(

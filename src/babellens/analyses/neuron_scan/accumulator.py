@@ -31,7 +31,7 @@ import torch
 
 from babellens.analyses.neuron_scan.fused_stats import (
     StatsBackend,
-    fold_batch_stats,
+    fold_and_insert,
     kernel_available,
     kernel_dtypes,
 )
@@ -104,6 +104,9 @@ _STATE_KEYS = (
 )
 
 
+_COMPILED_STATE = ("hist", "act_sum", "top_values", "top_windows", "top_positions")
+
+
 class LayerAccumulator:
     def __init__(
         self,
@@ -157,10 +160,7 @@ class LayerAccumulator:
             n_pad = int((~real).sum())
         full = n_pad == 0
         if self.stats == "kernel" and acts.dtype in kernel_dtypes():
-            batch_max = fold_batch_stats(acts, real, self.hist, self.act_sum)
-            self.n_tokens += real.numel() - n_pad
-            self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
-            self._update_sparse(acts, real, full, batch_max, window_ids)
+            self._update_compiled(acts, real, window_ids, n_pad)
             return
         masked = acts if full else self._masked(acts, real)  # the model's dtype, -inf at padding
         batch_max = masked.amax(dim=1).float()  # [batch, d_mlp]; exact in any dtype
@@ -170,6 +170,17 @@ class LayerAccumulator:
             self._queue_batch(masked, real, full, batch_max, window_ids)
         else:
             self._update_sparse(masked, real, full, batch_max, window_ids)
+
+    def _update_compiled(
+        self, acts: torch.Tensor, real: torch.Tensor, window_ids: torch.Tensor, n_pad: int
+    ) -> None:
+        """The whole update in one compiled pass (see :mod:`fused_stats`)."""
+        state = {key: getattr(self, key) for key in _COMPILED_STATE}
+        staging = self._workspace.get("staging", self.top_acts, torch.float32)
+        batch_max, rows, slots = fold_and_insert(acts, real, window_ids, state, staging)
+        self.top_acts[rows, slots] = staging[rows, slots].half()
+        self.n_tokens += real.numel() - n_pad
+        self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
 
     def _float(self, acts: torch.Tensor) -> torch.Tensor:
         """float32 activations (a reused buffer when converting, so no fresh allocation)."""
@@ -194,22 +205,33 @@ class LayerAccumulator:
         values = batch_max[:, changed].T  # [changed, batch]
         windows = window_ids.expand(changed.numel(), -1)
         slot_rows, slots, cand_rows, cands = self._insertions(changed, values, windows)
-        neurons = changed[cand_rows]
-        new_acts = acts[cands, :, neurons].float()  # [insertions, pos]
+        rows = changed[slot_rows]  # paired with changed[cand_rows]: the same neurons
+        self.top_values[rows, slots] = values[cand_rows, cands]
+        self.top_windows[rows, slots] = windows[cand_rows, cands]
+        # [insertions, pos]: the windows that now fill (neuron, slot) pairs rows, slots
+        new_acts = acts.permute(0, 2, 1)[cands, rows].float()
         if full:
             positions = new_acts.argmax(dim=1)
         else:
             padding = ~real[cands]
             positions = new_acts.masked_fill(padding, float("-inf")).argmax(dim=1)
             new_acts = new_acts.masked_fill(padding, 0.0)
-        self._write(
-            changed[slot_rows],
-            slots,
-            values[cand_rows, cands],
-            windows[cand_rows, cands],
-            positions,
-            new_acts,
+        self._write_examples(rows, slots, new_acts, positions)
+
+    def _write_examples(
+        self,
+        rows: torch.Tensor,
+        slots: torch.Tensor,
+        new_acts: torch.Tensor,
+        positions: torch.Tensor,
+    ) -> None:
+        """A new window's argmax position and activations (padding 0) into (neuron, slot) pairs."""
+        self.top_positions[rows, slots] = positions
+        padded = torch.zeros(
+            (new_acts.shape[0], self.window_len), dtype=torch.float16, device=new_acts.device
         )
+        padded[:, : new_acts.shape[1]] = new_acts[:, : self.window_len]
+        self.top_acts[rows, slots] = padded
 
     def _queue_batch(
         self,
@@ -275,14 +297,11 @@ class LayerAccumulator:
         positions: torch.Tensor,
         acts: torch.Tensor,
     ) -> None:
+        """Whole examples (from another accumulator's kept ones) into (neuron, slot) pairs."""
         self.top_values[rows, slots] = values
         self.top_windows[rows, slots] = windows
         self.top_positions[rows, slots] = positions
-        padded = torch.zeros(
-            (acts.shape[0], self.window_len), dtype=torch.float16, device=acts.device
-        )
-        padded[:, : acts.shape[1]] = acts[:, : self.window_len]
-        self.top_acts[rows, slots] = padded
+        self.top_acts[rows, slots] = acts
 
     def _masked(self, acts: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """``acts`` with padded positions at -inf, written into a reused buffer."""

@@ -1,24 +1,26 @@
-"""One pass over a batch's activations for the scan's per-neuron statistics, on a CPU.
+"""One pass over a batch's activations for everything the scan keeps per neuron, on a CPU.
 
-The scan needs, per layer and batch: each window's maximum per neuron, the histogram counts,
-and the sum over real positions. Written as separate tensor operations, that is eight passes
-over ``[tokens, d_mlp]`` (a maximum, the bin keys, a table look-up, an offset, a scatter, a
-float32 copy, a weighted sum): with a bfloat16 forward pass taking about 20 ms per layer and
-batch, those passes cost more than the layer itself. This module does all of it in one pass,
-compiled by numba, each thread owning a contiguous range of neurons (so no two threads touch the
-same histogram row, and the result does not depend on the number of threads). The bin of a
+Per layer and batch the scan needs each window's maximum per neuron, the histogram counts, the
+sum over real positions, and, for the windows that enter a neuron's top k, their activations and
+argmax position. As tensor operations that is about ten passes over ``[tokens, d_mlp]`` plus a
+sort and a scattered gather; with a bfloat16 forward pass taking about 20 ms per layer and batch
+on these CPUs, those passes cost more than the layer itself. Here it is one pass, compiled by
+numba: each thread owns a contiguous range of neurons (so no two threads touch the same row,
+and the result does not depend on the number of threads), and works through it in blocks of 64
+neurons whose activations stay in cache from the statistics to the top-k copy. The bin of a
 value comes from its float32 bit pattern exactly as in :mod:`histogram`; a bfloat16 value is the
 top half of its float32 pattern, so it is read as 16-bit integers and shifted, never copied.
 
 numba is an ordinary dependency; where it cannot be imported (a platform without its wheels),
-:func:`kernel_available` says so and the accumulator uses its tensor operations, which give the
-same counts and maxima (the tests compare the two).
+:func:`kernel_available` says so and the accumulator uses tensor operations, which keep the same
+state (the tests compare the two, and both with a brute-force scan).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
@@ -26,12 +28,19 @@ import torch
 
 from babellens.analyses.neuron_scan.histogram import bin_table
 
-__all__ = ["StatsBackend", "fold_batch_stats", "kernel_available", "kernel_dtypes"]
+__all__ = [
+    "StatsBackend",
+    "fold_and_insert",
+    "fold_batch_stats",
+    "insert_top_k",
+    "kernel_available",
+    "kernel_dtypes",
+]
 
 StatsBackend = Literal["kernel", "torch"]
-"""``kernel``: the one-pass compiled fold (CPU, bfloat16 or float32); ``torch``: tensor ops."""
+"""``kernel``: the one-pass compiled update (CPU, bfloat16 or float32); ``torch``: tensor ops."""
 
-_BLOCK = 64  # neurons per inner loop: 64 histogram rows (37 KB) stay in the L1/L2 cache
+_BLOCK = 64  # neurons per block: their histogram counts (18 KB) and activations stay in cache
 _POOL: ThreadPoolExecutor | None = None
 _SHIFT = {torch.bfloat16: (torch.int16, np.uint16, 16), torch.float32: (torch.int32, np.uint32, 0)}
 
@@ -40,46 +49,138 @@ def kernel_dtypes() -> tuple[torch.dtype, ...]:
     return tuple(_SHIFT)
 
 
-@cache
-def _kernel() -> Any:
-    """The compiled fold, or None without numba (compiled once, then read from numba's cache)."""
-    try:
-        from numba import njit
-    except ImportError:
-        return None
+def _compile() -> SimpleNamespace:  # pragma: no cover (compiled code; tested through its callers)
+    from numba import njit
 
     @njit(nogil=True, cache=True)
-    def fold(bits, lshift, real, table, n0, n1, batch_max, hist, total):  # pragma: no cover
+    def fold(bits, lshift, real, table, lo, width, batch_max, hist, total):
+        """Statistics of neurons lo..lo+width (one block)."""
         n_batch, n_pos = real.shape
+        n_bins = hist.shape[1]
         word = np.empty(_BLOCK, np.uint32)
         value = word.view(np.float32)
-        for lo in range(n0, n1, _BLOCK):
-            width = min(_BLOCK, n1 - lo)
-            acc = np.zeros(_BLOCK, np.float64)
-            for b in range(n_batch):
-                best = np.full(_BLOCK, -np.inf, np.float32)
-                for p in range(n_pos):
-                    if not real[b, p]:
-                        continue
-                    for j in range(width):
-                        w = np.uint32(bits[b, p, lo + j]) << lshift
-                        word[j] = w
-                        hist[lo + j, table[w >> np.uint32(22)]] += 1
-                    for j in range(width):
-                        v = value[j]
-                        acc[j] += v
-                        if v > best[j]:
-                            best[j] = v
+        counts = np.zeros((n_bins, _BLOCK), np.int32)  # bin-major: neighbours share a line
+        acc = np.zeros(_BLOCK, np.float64)
+        for b in range(n_batch):
+            best = np.full(_BLOCK, -np.inf, np.float32)
+            for p in range(n_pos):
+                if not real[b, p]:
+                    continue
                 for j in range(width):
-                    batch_max[b, lo + j] = best[j]
+                    w = np.uint32(bits[b, p, lo + j]) << lshift
+                    word[j] = w
+                    counts[table[w >> np.uint32(22)], j] += 1
+                for j in range(width):
+                    v = value[j]
+                    acc[j] += v
+                    if v > best[j]:
+                        best[j] = v
             for j in range(width):
-                total[lo + j] += acc[j]
+                batch_max[b, lo + j] = best[j]
+        for j in range(width):
+            total[lo + j] += acc[j]
+            for k in range(n_bins):
+                hist[lo + j, k] += counts[k, j]
 
-    return fold
+    @njit(nogil=True, cache=True)
+    def weakest(values, windows, n):
+        """The slot that ranks last: lowest value, then the latest window (empty slots first)."""
+        slot = 0
+        for s in range(1, values.shape[1]):
+            if values[n, s] < values[n, slot] or (
+                values[n, s] == values[n, slot] and windows[n, s] > windows[n, slot]
+            ):
+                slot = s
+        return slot
+
+    @njit(nogil=True, cache=True)
+    def insert(batch_max, window_ids, lo, hi, top_values, top_windows, occupant):
+        """The batch's windows into the kept top k of neurons lo..hi; ``occupant[n, slot]``
+        becomes the batch row of a slot that now holds one of them."""
+        for n in range(lo, hi):
+            slot = weakest(top_values, top_windows, n)
+            for b in range(batch_max.shape[0]):
+                # the batch's windows come after every kept one, so a tie ranks below: strictly >
+                if batch_max[b, n] > top_values[n, slot]:
+                    top_values[n, slot] = batch_max[b, n]
+                    top_windows[n, slot] = window_ids[b]
+                    occupant[n, slot] = b
+                    slot = weakest(top_values, top_windows, n)
+
+    @njit(nogil=True, cache=True)
+    def copy_examples(bits, lshift, real, lo, hi, occupant, top_positions, staging):
+        """Activations (float32, padding 0) and first argmax of every newly kept window."""
+        n_pos = real.shape[1]
+        word = np.empty(1, np.uint32)
+        value = word.view(np.float32)
+        for n in range(lo, hi):
+            for slot in range(occupant.shape[1]):
+                b = occupant[n, slot]
+                if b < 0:
+                    continue
+                best, where = -np.inf, -1
+                staging[n, slot, :] = 0.0
+                for p in range(n_pos):
+                    if real[b, p]:
+                        word[0] = np.uint32(bits[b, p, n]) << lshift
+                        staging[n, slot, p] = value[0]
+                        if value[0] > best or where < 0:
+                            best, where = value[0], p
+                top_positions[n, slot] = where
+
+    @njit(nogil=True, cache=True)
+    def fold_range(bits, lshift, real, table, n0, n1, batch_max, hist, total):
+        for lo in range(n0, n1, _BLOCK):
+            fold(bits, lshift, real, table, lo, min(_BLOCK, n1 - lo), batch_max, hist, total)
+
+    @njit(nogil=True, cache=True)
+    def update_range(
+        bits,
+        lshift,
+        real,
+        table,
+        window_ids,
+        n0,
+        n1,
+        batch_max,
+        hist,
+        total,
+        top_values,
+        top_windows,
+        top_positions,
+        staging,
+        occupant,
+    ):
+        for lo in range(n0, n1, _BLOCK):
+            hi = min(n1, lo + _BLOCK)
+            fold(bits, lshift, real, table, lo, hi - lo, batch_max, hist, total)
+            insert(batch_max, window_ids, lo, hi, top_values, top_windows, occupant)
+            copy_examples(bits, lshift, real, lo, hi, occupant, top_positions, staging)
+
+    return SimpleNamespace(
+        fold_range=fold_range, insert=insert, copy_examples=copy_examples, update_range=update_range
+    )
+
+
+@cache
+def _kernels() -> SimpleNamespace | None:
+    """The compiled kernels (compiled once, then read from numba's cache), or None without numba."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None
+    return _compile()
 
 
 def kernel_available() -> bool:
-    return _kernel() is not None
+    return _kernels() is not None
+
+
+def _require() -> SimpleNamespace:
+    kernels = _kernels()
+    if kernels is None:
+        raise RuntimeError("the compiled scan update needs numba: pip install numba")
+    return kernels
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -89,9 +190,26 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _split_over_threads(kernel: Any, d_mlp: int, *inputs: Any, outputs: tuple) -> None:
+    """``kernel(*inputs, n0, n1, *outputs)`` over contiguous neuron ranges, one per thread."""
+    parts = max(1, min(torch.get_num_threads(), 8, -(-d_mlp // _BLOCK)))
+    step = -(-d_mlp // (parts * _BLOCK)) * _BLOCK
+    ranges = [(lo, min(d_mlp, lo + step)) for lo in range(0, d_mlp, step)]
+    futures = [_pool().submit(kernel, *inputs, lo, hi, *outputs) for lo, hi in ranges[1:]]
+    kernel(*inputs, *ranges[0], *outputs)
+    for future in futures:
+        future.result()
+
+
 @cache
 def _table() -> np.ndarray:
     return bin_table().numpy().astype(np.int32)
+
+
+def _bits(acts: torch.Tensor, real: torch.Tensor) -> tuple[np.ndarray, int, np.ndarray]:
+    int_dtype, np_dtype, lshift = _SHIFT[acts.dtype]
+    bits = acts.contiguous().view(int_dtype).numpy().view(np_dtype)
+    return bits, lshift, real.to("cpu", torch.bool).contiguous().numpy()
 
 
 def fold_batch_stats(
@@ -103,23 +221,67 @@ def fold_batch_stats(
 
     ``real`` [batch, pos] marks the positions that are not padding; padding is skipped.
     """
-    fold = _kernel()
-    if fold is None:
-        raise RuntimeError("the compiled scan fold needs numba: pip install numba")
-    int_dtype, np_dtype, lshift = _SHIFT[acts.dtype]
-    bits = acts.contiguous().view(int_dtype).numpy().view(np_dtype)
-    mask = real.to("cpu", torch.bool).contiguous().numpy()
+    kernels = _require()
+    bits, lshift, mask = _bits(acts, real)
     batch_max = torch.empty(acts.shape[0], acts.shape[2], dtype=torch.float32)
     outputs = (batch_max.numpy(), hist.numpy(), act_sum.numpy())
-    d_mlp = acts.shape[2]
-    parts = max(1, min(torch.get_num_threads(), 8, -(-d_mlp // _BLOCK)))
-    step = -(-d_mlp // (parts * _BLOCK)) * _BLOCK
-    ranges = [(lo, min(d_mlp, lo + step)) for lo in range(0, d_mlp, step)]
-    futures = [
-        _pool().submit(fold, bits, lshift, mask, _table(), lo, hi, *outputs)
-        for lo, hi in ranges[1:]
-    ]
-    fold(bits, lshift, mask, _table(), *ranges[0], *outputs)
-    for future in futures:
-        future.result()
+    _split_over_threads(
+        kernels.fold_range, acts.shape[2], bits, lshift, mask, _table(), outputs=outputs
+    )
     return batch_max
+
+
+def insert_top_k(
+    batch_max: torch.Tensor,
+    window_ids: torch.Tensor,
+    top_values: torch.Tensor,
+    top_windows: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Insert a batch's windows into every neuron's kept top-k, in place (CPU tensors).
+
+    ``batch_max`` [batch, d_mlp] of windows ``window_ids`` [batch] (ascending, after every kept
+    window); ``top_values``/``top_windows`` [d_mlp, k], unordered slots. The kept set ends as
+    the best k of kept and new by value descending, then window ascending (what
+    :func:`~babellens.analyses.topk.top_k_order` ranks). Returns the (neuron, slot, batch row)
+    of every slot that now holds a window of this batch.
+    """
+    kernels = _require()
+    occupant = torch.full(top_values.shape, -1, dtype=torch.int32)
+    inputs = (batch_max.contiguous().numpy(), window_ids.to("cpu", torch.int64).numpy())
+    outputs = (top_values.numpy(), top_windows.numpy(), occupant.numpy())
+    _split_over_threads(kernels.insert, top_values.shape[0], *inputs, outputs=outputs)
+    rows, slots = (occupant >= 0).nonzero(as_tuple=True)
+    return rows, slots, occupant[rows, slots].long()
+
+
+def fold_and_insert(
+    acts: torch.Tensor,
+    real: torch.Tensor,
+    window_ids: torch.Tensor,
+    state: dict[str, torch.Tensor],
+    staging: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`fold_batch_stats` and :func:`insert_top_k` in one pass, block by block, plus the
+    newly kept windows' argmax positions (into ``state["top_positions"]``) and activations.
+
+    ``state``: the accumulator's ``hist``, ``act_sum``, ``top_values``, ``top_windows`` and
+    ``top_positions``, updated in place. ``staging`` [d_mlp, k, window_len] float32 scratch
+    receives each newly kept window's activations (padding 0). Returns the batch maxima and the
+    (neuron, slot) pairs that changed, whose ``staging`` rows the caller stores.
+    """
+    kernels = _require()
+    bits, lshift, mask = _bits(acts, real)
+    batch_max = torch.empty(acts.shape[0], acts.shape[2], dtype=torch.float32)
+    occupant = torch.full(state["top_values"].shape, -1, dtype=torch.int32)
+    keys = ("hist", "act_sum", "top_values", "top_windows", "top_positions")
+    outputs = (
+        batch_max.numpy(),
+        *(state[key].numpy() for key in keys),
+        staging.numpy(),
+        occupant.numpy(),
+    )
+    ids = window_ids.to("cpu", torch.int64).numpy()
+    inputs = (bits, lshift, mask, _table(), ids)
+    _split_over_threads(kernels.update_range, acts.shape[2], *inputs, outputs=outputs)
+    rows, slots = (occupant >= 0).nonzero(as_tuple=True)
+    return batch_max, rows, slots
