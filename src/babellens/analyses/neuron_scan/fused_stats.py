@@ -78,7 +78,9 @@ def _compile() -> SimpleNamespace:  # pragma: no cover (compiled code; tested th
             for j in range(width):
                 batch_max[b, lo + j] = best[j]
         for j in range(width):
-            total[lo + j] += acc[j]
+            # rounded to float32, the per-batch sums add up exactly in float64 in any order,
+            # so shards of a scan merge into exactly the one-pass sum
+            total[lo + j] += np.float32(acc[j])
             for k in range(n_bins):
                 hist[lo + j, k] += counts[k, j]
 
@@ -216,8 +218,9 @@ def fold_batch_stats(
     acts: torch.Tensor, real: torch.Tensor, hist: torch.Tensor, act_sum: torch.Tensor
 ) -> torch.Tensor:
     """Fold ``acts`` [batch, pos, d_mlp] (CPU, bfloat16 or float32) into ``hist`` [d_mlp, bins]
-    (int64, counts added in place) and ``act_sum`` [d_mlp] (float64, the batch's sum over real
-    positions added in place); returns each window's maximum per neuron, float32 [batch, d_mlp].
+    (int64, counts added in place) and ``act_sum`` [d_mlp] (float64; the batch's sum over real
+    positions, summed in float64 and rounded to float32, added in place); returns each window's
+    maximum per neuron, float32 [batch, d_mlp].
 
     ``real`` [batch, pos] marks the positions that are not padding; padding is skipped.
     """
