@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from babellens.capture.language_model import LanguageModel
 from babellens.crossling.similarity import control_signs
 from babellens.safety.data import ConceptData, Split
-from babellens.safety.prompts import ab_prompt, instruction_prompt
+from babellens.safety.prompts import ab_prompt, instruction_prompt, letter_texts
 from babellens.steering.build import read_activations
 from babellens.steering.contrast import ContrastSet
 
@@ -38,9 +38,14 @@ def contrast_set(
         negatives = [instruction_prompt(lm.tokenizer, i.harmless) for i in items]
     else:
         prompts = [ab_prompt(lm.tokenizer, i) for i in items]
-        positives = [p + i.matching_letter for p, i in zip(prompts, items, strict=True)]
-        negatives = [p + i.other_letter for p, i in zip(prompts, items, strict=True)]
+        positives = [p + _answer(p, i.matching_letter) for p, i in zip(prompts, items, strict=True)]
+        negatives = [p + _answer(p, i.other_letter) for p, i in zip(prompts, items, strict=True)]
     return ContrastSet(name=f"{data.name}-{data.lang}", positives=positives, negatives=negatives)
+
+
+def _answer(prompt: str, letter: str) -> str:
+    """The answer text of ``letter`` after ``prompt`` (``A`` after ``(``, else ``(A``)."""
+    return letter_texts(prompt)["AB".index(letter)]
 
 
 class LanguageDirections(BaseModel):
