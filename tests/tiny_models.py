@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import transformers as tf
 
@@ -62,16 +64,30 @@ def tiny_model(family: str, seed: int = 0) -> LanguageModel:
     return LanguageModel(tiny_hf_model(family, seed), None, name=f"tiny-{family}", source="config")
 
 
-def byte_tokenizer() -> tf.PreTrainedTokenizerFast:
-    """A byte-level tokenizer (256 bytes + <pad> <bos> <eos>), built offline, no merges."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+def byte_tokenizer(merges: Sequence[tuple[str, str]] = ()) -> tf.PreTrainedTokenizerFast:
+    """A byte-level tokenizer (256 bytes + <pad> <bos> <eos>), built offline, no merges.
+
+    ``merges`` adds merged tokens after the bytes and splits words the way Qwen2's tokenizer does
+    (a punctuation mark joins the letters after it), so ``[("(", "A")]`` makes ``(A`` one token.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     vocab = {"<pad>": 0, "<bos>": 1, "<eos>": 2} | {
         ch: i + 3 for i, ch in enumerate(sorted(alphabet))
     }
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    vocab |= {a + b: len(vocab) + i for i, (a, b) in enumerate(merges)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=list(merges)))
+    if merges:
+        words = Regex(r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+")
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(words, behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.TemplateProcessing(
         single="<bos> $A", special_tokens=[("<bos>", 1)]
@@ -102,11 +118,13 @@ def tiny_inputs(
     return ids, mask
 
 
-def tiny_lm_with_tokenizer(family: str = "llama", seed: int = 0) -> LanguageModel:
-    """A tiny model with the byte tokenizer, loaded like a user's model (no files)."""
+def tiny_lm_with_tokenizer(
+    family: str = "llama", seed: int = 0, merges: Sequence[tuple[str, str]] = ()
+) -> LanguageModel:
+    """A tiny model with the byte tokenizer (and ``merges``), loaded like a user's model."""
     return LanguageModel(
-        tiny_hf_model(family, seed, vocab_size=259),
-        byte_tokenizer(),
+        tiny_hf_model(family, seed, vocab_size=259 + len(merges)),
+        byte_tokenizer(merges),
         name=f"tiny-{family}",
         source="config",
     )

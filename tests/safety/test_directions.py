@@ -42,6 +42,21 @@ def test_ab_control_is_balanced_within_each_answer_letter(lm):
 
     data = load_concept("sycophancy", "en")
     signs = _control_signs(data, 14, seed=0)
-    # pairs alternate the matching letter (A for even positions here, B for odd ones)
-    assert signs[0::2].sum() in (-1.0, 1.0) and signs[1::2].sum() in (-1.0, 1.0)
-    assert abs(float(signs.sum())) <= 2
+    # 7 pairs per letter: 3 flipped, 3 kept, the 7th left out (sign 0)
+    for group in (signs[0::2], signs[1::2]):
+        assert sorted(group.tolist()) == [-1.0] * 3 + [0.0] + [1.0] * 3
+        assert group[-1] == 0.0
+    # a concept shared by every pair plus the alternating letter direction cancels exactly
+    concept, letter = torch.tensor([3.0, 1.0, 0.0]), torch.tensor([0.0, 5.0, 2.0])
+    diffs = torch.stack([concept + (letter if i % 2 == 0 else -letter) for i in range(14)])
+    assert torch.equal((signs[:, None] * diffs).sum(0), torch.zeros(3))
+
+
+def test_refusal_control_keeps_the_cross_lingual_signs_and_balances_odd_counts(lm):
+    from babellens.crossling.similarity import control_signs
+    from babellens.safety.directions import _control_signs
+
+    data = load_concept("refusal", "en")
+    assert torch.equal(_control_signs(data, 24, seed=0), control_signs(24, 0, "en"))
+    odd = _control_signs(data, 5, seed=0)
+    assert odd[-1] == 0.0 and sorted(odd[:4].tolist()) == [-1.0, -1.0, 1.0, 1.0]

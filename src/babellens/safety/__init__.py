@@ -29,7 +29,13 @@ from babellens.safety.directions import (
 )
 from babellens.safety.experiment import run_safety, sweep_layers
 from babellens.safety.interventions import ablation_interventions, project_out, row_push
-from babellens.safety.prompts import ab_prompt, instruction_prompt, letter_token_ids
+from babellens.safety.prompts import (
+    ab_prompt,
+    answer_opening,
+    instruction_prompt,
+    letter_texts,
+    letter_token_ids,
+)
 from babellens.safety.report import SafetyBaseRate, SafetyRate, SafetyReport
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "SafetyReport",
     "ab_prompt",
     "ablation_interventions",
+    "answer_opening",
     "bundled_concepts",
     "concept_languages",
     "contrast_set",
@@ -54,6 +61,7 @@ __all__ = [
     "is_refusal",
     "language_directions",
     "letter_probabilities",
+    "letter_texts",
     "letter_token_ids",
     "load_concept",
     "matching_probabilities",

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from babellens.capture.language_model import LanguageModel
 from babellens.crossling.similarity import control_signs
 from babellens.safety.data import ConceptData, Split
-from babellens.safety.prompts import ab_prompt, instruction_prompt
+from babellens.safety.prompts import ab_prompt, instruction_prompt, letter_texts
 from babellens.steering.build import read_activations
 from babellens.steering.contrast import ContrastSet
 
@@ -38,9 +38,14 @@ def contrast_set(
         negatives = [instruction_prompt(lm.tokenizer, i.harmless) for i in items]
     else:
         prompts = [ab_prompt(lm.tokenizer, i) for i in items]
-        positives = [p + i.matching_letter for p, i in zip(prompts, items, strict=True)]
-        negatives = [p + i.other_letter for p, i in zip(prompts, items, strict=True)]
+        positives = [p + _answer(p, i.matching_letter) for p, i in zip(prompts, items, strict=True)]
+        negatives = [p + _answer(p, i.other_letter) for p, i in zip(prompts, items, strict=True)]
     return ContrastSet(name=f"{data.name}-{data.lang}", positives=positives, negatives=negatives)
+
+
+def _answer(prompt: str, letter: str) -> str:
+    """The answer text of ``letter`` after ``prompt`` (``A`` after ``(``, else ``(A``)."""
+    return letter_texts(prompt)["AB".index(letter)]
 
 
 class LanguageDirections(BaseModel):
@@ -71,16 +76,22 @@ def held_out_separation(pos: torch.Tensor, neg: torch.Tensor) -> float:
 
 
 def _control_signs(data: ConceptData, pairs: int, seed: int) -> torch.Tensor:
-    """Half the pairs flipped at random (the cross-lingual module's signs). For A/B items half
-    of *each letter's* pairs: the matching letter alternates with the id, so each pair's
-    difference also carries "A minus B" or "B minus A"; flipping at random across letters would
-    leave that letter direction in the control, and every language's control would share it."""
-    if data.kind != "ab":
-        return control_signs(pairs, seed, data.lang)
-    signs = torch.ones(pairs)
-    for parity in (0, 1):
-        group = list(range(parity, pairs, 2))
-        signs[group] = control_signs(len(group), seed, f"{data.lang}:{parity}")
+    """+1/-1 per pair, half flipped at random (the cross-lingual module's signs), with the sum
+    exactly zero; 0 leaves a pair out of the control.
+
+    For A/B items half of *each letter's* pairs: the matching letter alternates with the id, so
+    each pair's difference also carries "A minus B" or "B minus A"; flipping at random across
+    letters would leave that letter direction in the control. A group of odd size leaves its last
+    pair out: with 7 pairs, 3 flipped and 4 kept would leave 1/7 of the concept direction itself
+    in every language's control (the same sign everywhere) and pull the control cosines up."""
+    groups = (
+        [list(range(pairs))] if data.kind != "ab" else [list(range(p, pairs, 2)) for p in (0, 1)]
+    )
+    signs = torch.zeros(pairs)
+    for parity, group in enumerate(groups):
+        even = group[: len(group) - len(group) % 2]
+        tag = data.lang if data.kind != "ab" else f"{data.lang}:{parity}"
+        signs[even] = control_signs(len(even), seed, tag)
     return signs
 
 
