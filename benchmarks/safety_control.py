@@ -43,7 +43,8 @@ def main() -> None:
         cosine[layer] = cosine_matrix([found[lang].directions[layer] for lang in langs])
         control[layer] = cosine_matrix([found[lang].shuffled[layer] for lang in langs])
         old = run["cosine"][str(layer)]
-        gap = max(gap, *(abs(a - b) for r, s in zip(cosine[layer], old) for a, b in zip(r, s)))
+        pairs = zip(cosine[layer], old, strict=True)
+        gap = max(gap, *(abs(a - b) for r, s in pairs for a, b in zip(r, s, strict=True)))
     out = args.run.with_name(args.run.stem + "-control.json")
     data = {
         "run": args.run.name,
