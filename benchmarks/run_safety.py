@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--concept", default="refusal")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--dtype", default="auto", help="auto (as the safety job), float32, ...")
     parser.add_argument("--params", default="{}", help="JSON overrides of SafetyParams")
     parser.add_argument(
         "--markdown", action="store_true", help="Print an existing --out as Markdown"
@@ -138,7 +139,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    lm = babellens.load(args.model)
+    lm = babellens.load(args.model, dtype=args.dtype)
     load_s = time.perf_counter() - started
 
     def show(done: int, total: int, unit: str, message: str) -> None:
