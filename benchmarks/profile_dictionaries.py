@@ -25,6 +25,7 @@ from run_dictionaries import (
     _interleaved_summary,
     _train_ours,
     _train_sparsify,
+    add_trainer_options,
 )
 
 
@@ -52,17 +53,7 @@ def _profile(name: str, train) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--hook", default="resid_post.15")
-    parser.add_argument("--tokens", type=int, default=8000)
-    parser.add_argument("--width", type=int, default=1152)
-    parser.add_argument("--k", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--dead-after", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=0)
+    add_trainer_options(parser, tokens=8000, width=1152)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rows-file", default=None)
     parser.add_argument("--profile", action="store_true")

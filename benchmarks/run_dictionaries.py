@@ -44,10 +44,11 @@ def _harvest(
     return rows, rows.shape[0] / (time.perf_counter() - start), windows
 
 
-def _train_ours(rows: torch.Tensor, hook: str, args) -> tuple[object, float]:
-    from babellens.dictionaries import DictTrainParams, TensorSource, train_dictionaries
+def _params(hook: str, args, **overrides):
+    """The trainer settings both benchmark paths give BabelLens, from the shared options."""
+    from babellens.dictionaries import DictTrainParams
 
-    params = DictTrainParams(
+    return DictTrainParams(
         hook=hook,
         width=args.width,
         k=args.k,
@@ -58,8 +59,29 @@ def _train_ours(rows: torch.Tensor, hook: str, args) -> tuple[object, float]:
         warmup_steps=args.warmup,
         seed=args.seed,
         dead_after_tokens=args.dead_after,
-        checkpoint_every_s=1e9,
+        **overrides,
     )
+
+
+def add_trainer_options(parser: argparse.ArgumentParser, tokens: int, width: int) -> None:
+    """The options shared with profile_dictionaries.py: model, hook and training settings."""
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--hook", default="resid_post.15")
+    parser.add_argument("--tokens", type=int, default=tokens)
+    parser.add_argument("--width", type=int, default=width)
+    parser.add_argument("--k", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--dead-after", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _train_ours(rows: torch.Tensor, hook: str, args) -> tuple[object, float]:
+    from babellens.dictionaries import TensorSource, train_dictionaries
+
+    params = _params(hook, args, checkpoint_every_s=1e9)
     source = TensorSource({hook: rows}, seed=args.seed, chunk_tokens=8192)
     start = time.perf_counter()
     result = train_dictionaries(source, [(hook, hook)], "sae", args.width, params)
@@ -108,22 +130,11 @@ def _interleaved_steps(rows: torch.Tensor, args) -> dict[str, list[float]]:
     from sparsify import SparseCoder, SparseCoderConfig
     from transformers import get_linear_schedule_with_warmup
 
-    from babellens.dictionaries import DictTrainParams, TensorSource
+    from babellens.dictionaries import TensorSource
     from babellens.dictionaries.training import _Trainer
 
     hook = args.hook
-    params = DictTrainParams(
-        hook=hook,
-        width=args.width,
-        k=args.k,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        chunk_tokens=8192,
-        lr=args.lr,
-        warmup_steps=args.warmup,
-        seed=args.seed,
-        dead_after_tokens=args.dead_after,
-    )
+    params = _params(hook, args)
     source = TensorSource({hook: rows}, seed=args.seed, chunk_tokens=8192)
     torch.manual_seed(args.seed)
     ours = _Trainer(source, [(hook, hook)], "sae", args.width, params)
@@ -193,19 +204,9 @@ def _held_out(sd, x: torch.Tensor) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--hook", default="resid_post.15")
-    parser.add_argument("--tokens", type=int, default=30_000)
+    add_trainer_options(parser, tokens=30_000, width=2304)
     parser.add_argument("--test-tokens", type=int, default=4096)
     parser.add_argument("--ce-tokens", type=int, default=1024)
-    parser.add_argument("--width", type=int, default=2304)
-    parser.add_argument("--k", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--dead-after", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=2, help="alternating runs of each trainer")
     parser.add_argument(
         "--interleave", type=int, default=3, help="step-alternated runs (the throughput ratio)"

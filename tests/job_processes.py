@@ -144,11 +144,28 @@ if __name__ == "__main__":
     _main()
 
 
+def cancel_with(db, job_id: int, should_stop, **run_options):
+    """Run the job in this process with ``should_stop(ctx)`` as its stop check, check that it
+    was cancelled with a checkpoint, and requeue it; the cancelled job."""
+    from babellens.jobs import JobContext, run_job
+    from babellens.store import JobStore
+
+    real = JobContext.should_stop
+    JobContext.should_stop = should_stop
+    try:
+        cancelled = run_job(db, job_id, **run_options)
+    finally:
+        JobContext.should_stop = real
+    assert cancelled.status == "cancelled", cancelled.error
+    assert cancelled.checkpoint_done > 0
+    JobStore(db).requeue(job_id)
+    return cancelled
+
+
 def cancel_then_resume(db, job_id: int, monkeypatch, after: int):
     """Run the job in this process until its ``after``-th stop check, check that it was
     cancelled with a checkpoint, then requeue and run it again; the resumed job."""
     from babellens.jobs import JobContext, run_job
-    from babellens.store import JobStore
 
     real, calls = JobContext.should_stop, {"n": 0}
 
@@ -156,9 +173,5 @@ def cancel_then_resume(db, job_id: int, monkeypatch, after: int):
         calls["n"] += 1
         return calls["n"] >= after or real(self)
 
-    monkeypatch.setattr(JobContext, "should_stop", stop_after)
-    cancelled = run_job(db, job_id)
-    assert cancelled.status == "cancelled" and cancelled.checkpoint_done > 0
-    monkeypatch.setattr(JobContext, "should_stop", real)
-    JobStore(db).requeue(job_id)
+    cancel_with(db, job_id, stop_after)
     return run_job(db, job_id)

@@ -28,6 +28,7 @@ from babellens.store.reports import ReportStore
 from cli_runner import run_cli
 from dictionary_fakes import random_dictionary
 from graphs.fake_transcoders import fake_transcoders
+from job_processes import cancel_with
 
 from .test_scan_jobs import _results
 
@@ -64,15 +65,8 @@ def _local_then_ray(db, kind, model, params, ray_stops=None):
         torch.set_num_threads(threads)
     job = jobs.create(kind, model, params)
     if ray_stops is not None:
-        real = JobContext.should_stop
-        JobContext.should_stop = ray_stops
-        try:
-            cancelled = run_job(db, job.id, ray=OPTIONS)
-        finally:
-            JobContext.should_stop = real
-        assert cancelled.status == "cancelled", cancelled.error
+        cancelled = cancel_with(db, job.id, ray_stops, ray=OPTIONS)
         assert 0 < cancelled.checkpoint_done < cancelled.total
-        jobs.requeue(job.id)
     sharded = run_job(db, job.id, ray=OPTIONS)
     assert local.status == "done", local.error
     assert sharded.status == "done", sharded.error

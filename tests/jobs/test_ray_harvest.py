@@ -20,6 +20,7 @@ from babellens.jobs.ray_harvest import RayHarvester
 from babellens.store import JobStore, open_database
 from babellens.store.dictionaries import DictionaryStore
 from dictionary_fakes import write_corpus
+from job_processes import cancel_with
 
 ray = pytest.importorskip("ray")
 OPTIONS = RayOptions(address="local", workers=2, threads_per_worker=1)
@@ -63,20 +64,13 @@ def _cancelled_on_ray(db, model: str, params: dict):
     jobs = JobStore(db)
     job = jobs.create("dict_train", model, params)
     calls = {"n": 0}
-    real = JobContext.should_stop
 
     def stop_at_the_second_chunk(ctx: JobContext) -> bool:
         calls["n"] += 1
         return calls["n"] == 2
 
-    JobContext.should_stop = stop_at_the_second_chunk
-    try:
-        cancelled = run_job(db, job.id, ray=OPTIONS)
-    finally:
-        JobContext.should_stop = real
-    assert cancelled.status == "cancelled", cancelled.error
+    cancelled = cancel_with(db, job.id, stop_at_the_second_chunk, ray=OPTIONS)
     assert 0 < cancelled.checkpoint_done < cancelled.total
-    jobs.requeue(job.id)
     return job
 
 
