@@ -2,9 +2,10 @@
 # An OpenAI-compatible server for the `openai` provider's real-server tests: llama-cpp-python's
 # server on 127.0.0.1 serving the bundled Qwen2.5-Coder-0.5B GGUF. Creates .venv (make install),
 # pulls the model, builds llama-cpp-python from source the first time (about 5-10 minutes on
-# 2 cores), starts the server in the background and waits until it answers.
+# 2 cores), starts the server in the background (through .ci/llama_server_launch.py, which turns
+# off the AMX weight buffers that segfault on these CPUs) and waits until it answers.
 # Prints the base URL (http://127.0.0.1:PORT/v1) on stdout; progress goes to stderr.
-# `bash .ci/llama_server.sh stop` stops the server this script started.
+# `bash .ci/llama_server.sh stop` stops the server this script started; `... log` shows its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LLAMA_CPP_PYTHON="llama-cpp-python[server]==0.3.36"
@@ -20,6 +21,10 @@ if [[ "${1:-}" == "stop" ]]; then
     kill "$(cat "$RUN_DIR/pid")" 2>/dev/null || true
     rm -f "$RUN_DIR/pid"
   fi
+  exit 0
+fi
+if [[ "${1:-}" == "log" ]]; then
+  tail -n 40 "$RUN_DIR/server.log" 2>/dev/null || true
   exit 0
 fi
 
@@ -45,7 +50,7 @@ if answers; then
 else
   start=$(date +%s)
   # own log file, not our stdout: the caller captures stdout and would wait for the server to exit
-  nohup "$PY" -m llama_cpp.server --model "$GGUF" --model_alias "$MODEL" --host 127.0.0.1 \
+  nohup "$PY" .ci/llama_server_launch.py --model "$GGUF" --model_alias "$MODEL" --host 127.0.0.1 \
     --port "$PORT" --n_ctx 2048 --n_threads "$(nproc)" >"$RUN_DIR/server.log" 2>&1 &
   echo $! >"$RUN_DIR/pid"
   for _ in $(seq 1 240); do
