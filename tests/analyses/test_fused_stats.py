@@ -89,3 +89,63 @@ def test_top_k_insertion_keeps_what_the_shared_order_keeps(threads, monkeypatch)
     untouched[rows, slots] = False
     assert torch.equal(windows[untouched], kept_windows[untouched])
     assert 0 < rows.numel() < neurons * k
+
+
+def _halfway_values() -> torch.Tensor:
+    """float32 values where float16 rounding is delicate: ties to even on both sides, the
+    subnormal range and its ties, the edge of overflow, signed zeros and infinities."""
+    ulp = 2.0**-10
+    values = [
+        1.0 + ulp / 2,  # tie, rounds down to even
+        1.0 + 3 * ulp / 2,  # tie, rounds up to even
+        1.0 + ulp / 2 + 2**-20,  # just past the tie
+        2.0**-14,  # smallest normal half
+        2.0**-15 + 2.0**-25,  # subnormal, a tie
+        3 * 2.0**-25,  # subnormal tie, rounds up to even
+        2.0**-25,  # tie with zero, rounds to zero
+        2.0**-25 * 1.0001,  # just past it: the smallest subnormal
+        2.0**-30,  # far below: zero
+        65504.0,  # largest half
+        65519.0,  # rounds down to it
+        65520.0,  # the tie to 2^16: infinity
+        1e30,
+        float("inf"),
+        -0.0,
+        0.0,
+    ]
+    values += [-v for v in values[:13]]
+    return torch.tensor(values, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_kept_examples_are_what_half_and_argmax_give(dtype):
+    """The first batch fills every slot: each kept window's row equals ``.half()`` of its
+    activations (padding 0) and its position the first argmax, as torch computes them."""
+    from babellens.analyses.neuron_scan.fused_stats import fold_and_insert
+
+    values = _halfway_values()
+    gen = torch.Generator().manual_seed(3)
+    neurons, length, batch = 70, values.numel(), 2
+    x = values[torch.stack([torch.randperm(length, generator=gen) for _ in range(batch * neurons)])]
+    x = x.view(batch, neurons, length).transpose(1, 2).contiguous().to(dtype)
+    x[1, 3:6] = x[1, 2]  # ties on the maximum: the first position counts
+    real = torch.ones(batch, length, dtype=torch.bool)
+    real[1, -4:] = False
+    state = {
+        "hist": torch.zeros((neurons, N_BINS), dtype=torch.long),
+        "act_sum": torch.zeros(neurons, dtype=torch.float64),
+        "top_values": torch.full((neurons, 2), float("-inf")),
+        "top_windows": torch.full((neurons, 2), -1, dtype=torch.long),
+        "top_positions": torch.zeros((neurons, 2), dtype=torch.long),
+        "top_acts": torch.full((neurons, 2, length), 7.0, dtype=torch.float16),
+    }
+    _, taken = fold_and_insert(x, real, torch.arange(batch), state)
+    assert taken == neurons * batch
+    masked = x.float().masked_fill(~real.unsqueeze(-1), float("-inf"))
+    for neuron in range(neurons):
+        for slot in range(2):
+            window = int(state["top_windows"][neuron, slot])
+            want = x[window, :, neuron].float().masked_fill(~real[window], 0).half()
+            got = state["top_acts"][neuron, slot]
+            assert torch.equal(got.view(torch.int16), want.view(torch.int16)), (neuron, slot)
+            assert state["top_positions"][neuron, slot] == masked[window, :, neuron].argmax()

@@ -104,7 +104,7 @@ _STATE_KEYS = (
 )
 
 
-_COMPILED_STATE = ("hist", "act_sum", "top_values", "top_windows", "top_positions")
+_COMPILED_STATE = ("hist", "act_sum", "top_values", "top_windows", "top_positions", "top_acts")
 
 
 class LayerAccumulator:
@@ -176,9 +176,7 @@ class LayerAccumulator:
     ) -> None:
         """The whole update in one compiled pass (see :mod:`fused_stats`)."""
         state = {key: getattr(self, key) for key in _COMPILED_STATE}
-        staging = self._workspace.get("staging", self.top_acts, torch.float32)
-        batch_max, rows, slots = fold_and_insert(acts, real, window_ids, state, staging)
-        self.top_acts[rows, slots] = staging[rows, slots].half()
+        batch_max, _ = fold_and_insert(acts, real, window_ids, state)
         self.n_tokens += real.numel() - n_pad
         self.act_max = torch.maximum(self.act_max, batch_max.amax(dim=0))
 

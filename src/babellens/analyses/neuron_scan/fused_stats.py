@@ -8,8 +8,10 @@ on these CPUs, those passes cost more than the layer itself. Here it is one pass
 numba: each thread owns a contiguous range of neurons (so no two threads touch the same row,
 and the result does not depend on the number of threads), and works through it in blocks of 64
 neurons whose activations stay in cache from the statistics to the top-k copy. The bin of a
-value comes from its float32 bit pattern exactly as in :mod:`histogram`; a bfloat16 value is the
-top half of its float32 pattern, so it is read as 16-bit integers and shifted, never copied.
+value comes from its bit pattern exactly as in :mod:`histogram`; a bfloat16 value is the top half
+of its float32 pattern, so it is read as 16-bit integers (its key a shift away), never copied.
+A newly kept window's activations go straight into the float16 store, rounded in integer
+arithmetic as ``.half()`` rounds them, so no float32 staging copy or scattered gather is made.
 
 numba is an ordinary dependency; where it cannot be imported (a platform without its wheels),
 :func:`kernel_available` says so and the accumulator uses tensor operations, which keep the same
@@ -42,7 +44,12 @@ StatsBackend = Literal["kernel", "torch"]
 
 _BLOCK = 64  # neurons per block: their histogram counts (18 KB) and activations stay in cache
 _POOL: ThreadPoolExecutor | None = None
-_SHIFT = {torch.bfloat16: (torch.int16, np.uint16, 16), torch.float32: (torch.int32, np.uint32, 0)}
+# per dtype: its bits as unsigned integers, the shift that makes them a float32 pattern, and the
+# shift that leaves the 10-bit histogram key (sign, exponent, top mantissa bit)
+_SHIFT = {
+    torch.bfloat16: (torch.int16, np.uint16, 16, 6),
+    torch.float32: (torch.int32, np.uint32, 0, 22),
+}
 
 
 def kernel_dtypes() -> tuple[torch.dtype, ...]:
@@ -53,7 +60,7 @@ def _compile() -> SimpleNamespace:  # pragma: no cover (compiled code; tested th
     from numba import njit
 
     @njit(nogil=True, cache=True)
-    def fold(bits, lshift, real, table, lo, width, batch_max, hist, total):
+    def fold(bits, lshift, kshift, real, table, lo, width, batch_max, hist, total):
         """Statistics of neurons lo..lo+width (one block)."""
         n_batch, n_pos = real.shape
         n_bins = hist.shape[1]
@@ -66,10 +73,11 @@ def _compile() -> SimpleNamespace:  # pragma: no cover (compiled code; tested th
             for p in range(n_pos):
                 if not real[b, p]:
                     continue
+                row = bits[b, p, lo : lo + width]
                 for j in range(width):
-                    w = np.uint32(bits[b, p, lo + j]) << lshift
-                    word[j] = w
-                    counts[table[w >> np.uint32(22)], j] += 1
+                    counts[table[row[j] >> kshift], j] += 1  # the key in the value's own width
+                for j in range(width):
+                    word[j] = np.uint32(row[j]) << lshift
                 for j in range(width):
                     v = value[j]
                     acc[j] += v
@@ -110,35 +118,66 @@ def _compile() -> SimpleNamespace:  # pragma: no cover (compiled code; tested th
                     slot = weakest(top_values, top_windows, n)
 
     @njit(nogil=True, cache=True)
-    def copy_examples(bits, lshift, real, lo, hi, occupant, top_positions, staging):
-        """Activations (float32, padding 0) and first argmax of every newly kept window."""
+    def half_bits(word):
+        """IEEE float16 pattern of the float32 pattern ``word`` (an int64 holding 32 bits),
+        rounded to nearest even like ``.half()``; integer operations only."""
+        sign = (word >> 16) & 0x8000
+        mag = word & 0x7FFFFFFF
+        if mag > 0x7F800000:  # NaN: quiet, top of the payload kept
+            return sign | 0x7E00 | ((mag >> 13) & 0x3FF)
+        if mag >= 0x477FF000:  # at or past the halfway point to 2^16: infinity
+            return sign | 0x7C00
+        if mag >= 0x38800000:  # a normal half: rebias the exponent, round off 13 bits
+            half, rest, tie = (mag - 0x38000000) >> 13, mag & 0x1FFF, 0x1000
+        else:  # below 2^-14: a subnormal half, in units of 2^-24
+            exponent = mag >> 23
+            shift = 126 - exponent  # 14 or more
+            if exponent == 0 or shift > 25:  # under 2^-26: rounds to zero
+                return sign
+            significand = (mag & 0x7FFFFF) | 0x800000
+            half, rest = significand >> shift, significand & ((1 << shift) - 1)
+            tie = 1 << (shift - 1)
+        if rest > tie or (rest == tie and half & 1):
+            half += 1
+        return sign | half
+
+    @njit(nogil=True, cache=True)
+    def copy_examples(bits, lshift, real, lo, hi, occupant, batch_max, top_positions, top_acts):
+        """Activations (float16 patterns, padding 0) and first argmax of every newly kept window.
+
+        The block's rows (16 KB a window for 64 neurons in bfloat16) stay in cache from the
+        fold to here; the argmax is the first real position equal to the window's maximum from
+        the fold, so no float is compared."""
         n_pos = real.shape[1]
-        word = np.empty(1, np.uint32)
-        value = word.view(np.float32)
+        length = top_acts.shape[2]
         for n in range(lo, hi):
             for slot in range(occupant.shape[1]):
                 b = occupant[n, slot]
                 if b < 0:
                     continue
-                best, where = -np.inf, -1
-                staging[n, slot, :] = 0.0
-                for p in range(n_pos):
-                    if real[b, p]:
-                        word[0] = np.uint32(bits[b, p, n]) << lshift
-                        staging[n, slot, p] = value[0]
-                        if value[0] > best or where < 0:
-                            best, where = value[0], p
+                peak = np.int64(batch_max[b, n : n + 1].view(np.uint32)[0])
+                where = -1
+                for p in range(length):
+                    if p >= n_pos or not real[b, p]:
+                        top_acts[n, slot, p] = 0
+                        continue
+                    word = np.int64(bits[b, p, n]) << lshift
+                    top_acts[n, slot, p] = half_bits(word)
+                    if where < 0 and (word == peak or ((word | peak) & 0x7FFFFFFF) == 0):
+                        where = p
                 top_positions[n, slot] = where
 
     @njit(nogil=True, cache=True)
-    def fold_range(bits, lshift, real, table, n0, n1, batch_max, hist, total):
+    def fold_range(bits, lshift, kshift, real, table, n0, n1, batch_max, hist, total):
         for lo in range(n0, n1, _BLOCK):
-            fold(bits, lshift, real, table, lo, min(_BLOCK, n1 - lo), batch_max, hist, total)
+            width = min(_BLOCK, n1 - lo)
+            fold(bits, lshift, kshift, real, table, lo, width, batch_max, hist, total)
 
     @njit(nogil=True, cache=True)
     def update_range(
         bits,
         lshift,
+        kshift,
         real,
         table,
         window_ids,
@@ -150,14 +189,14 @@ def _compile() -> SimpleNamespace:  # pragma: no cover (compiled code; tested th
         top_values,
         top_windows,
         top_positions,
-        staging,
+        top_acts,
         occupant,
     ):
         for lo in range(n0, n1, _BLOCK):
             hi = min(n1, lo + _BLOCK)
-            fold(bits, lshift, real, table, lo, hi - lo, batch_max, hist, total)
+            fold(bits, lshift, kshift, real, table, lo, hi - lo, batch_max, hist, total)
             insert(batch_max, window_ids, lo, hi, top_values, top_windows, occupant)
-            copy_examples(bits, lshift, real, lo, hi, occupant, top_positions, staging)
+            copy_examples(bits, lshift, real, lo, hi, occupant, batch_max, top_positions, top_acts)
 
     return SimpleNamespace(
         fold_range=fold_range, insert=insert, copy_examples=copy_examples, update_range=update_range
@@ -208,10 +247,10 @@ def _table() -> np.ndarray:
     return bin_table().numpy().astype(np.int32)
 
 
-def _bits(acts: torch.Tensor, real: torch.Tensor) -> tuple[np.ndarray, int, np.ndarray]:
-    int_dtype, np_dtype, lshift = _SHIFT[acts.dtype]
+def _bits(acts: torch.Tensor, real: torch.Tensor) -> tuple[np.ndarray, int, int, np.ndarray]:
+    int_dtype, np_dtype, lshift, kshift = _SHIFT[acts.dtype]
     bits = acts.contiguous().view(int_dtype).numpy().view(np_dtype)
-    return bits, lshift, real.to("cpu", torch.bool).contiguous().numpy()
+    return bits, lshift, kshift, real.to("cpu", torch.bool).contiguous().numpy()
 
 
 def fold_batch_stats(
@@ -225,12 +264,11 @@ def fold_batch_stats(
     ``real`` [batch, pos] marks the positions that are not padding; padding is skipped.
     """
     kernels = _require()
-    bits, lshift, mask = _bits(acts, real)
     batch_max = torch.empty(acts.shape[0], acts.shape[2], dtype=torch.float32)
     outputs = (batch_max.numpy(), hist.numpy(), act_sum.numpy())
-    _split_over_threads(
-        kernels.fold_range, acts.shape[2], bits, lshift, mask, _table(), outputs=outputs
-    )
+    bits, lshift, kshift, mask = _bits(acts, real)
+    inputs = (bits, lshift, kshift, mask, _table())
+    _split_over_threads(kernels.fold_range, acts.shape[2], *inputs, outputs=outputs)
     return batch_max
 
 
@@ -258,33 +296,28 @@ def insert_top_k(
 
 
 def fold_and_insert(
-    acts: torch.Tensor,
-    real: torch.Tensor,
-    window_ids: torch.Tensor,
-    state: dict[str, torch.Tensor],
-    staging: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    acts: torch.Tensor, real: torch.Tensor, window_ids: torch.Tensor, state: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, int]:
     """:func:`fold_batch_stats` and :func:`insert_top_k` in one pass, block by block, plus the
-    newly kept windows' argmax positions (into ``state["top_positions"]``) and activations.
+    newly kept windows' activations and first argmax positions.
 
-    ``state``: the accumulator's ``hist``, ``act_sum``, ``top_values``, ``top_windows`` and
-    ``top_positions``, updated in place. ``staging`` [d_mlp, k, window_len] float32 scratch
-    receives each newly kept window's activations (padding 0). Returns the batch maxima and the
-    (neuron, slot) pairs that changed, whose ``staging`` rows the caller stores.
+    ``state``: the accumulator's ``hist``, ``act_sum``, ``top_values``, ``top_windows``,
+    ``top_positions`` and ``top_acts`` (float16 [d_mlp, k, window_len]: a newly kept window's
+    activations rounded to float16, padding 0), updated in place. Returns the batch maxima and
+    how many (neuron, slot) pairs took a window of this batch.
     """
     kernels = _require()
-    bits, lshift, mask = _bits(acts, real)
     batch_max = torch.empty(acts.shape[0], acts.shape[2], dtype=torch.float32)
     occupant = torch.full(state["top_values"].shape, -1, dtype=torch.int32)
     keys = ("hist", "act_sum", "top_values", "top_windows", "top_positions")
     outputs = (
         batch_max.numpy(),
         *(state[key].numpy() for key in keys),
-        staging.numpy(),
+        state["top_acts"].view(torch.int16).numpy().view(np.uint16),
         occupant.numpy(),
     )
+    bits, lshift, kshift, mask = _bits(acts, real)
     ids = window_ids.to("cpu", torch.int64).numpy()
-    inputs = (bits, lshift, mask, _table(), ids)
+    inputs = (bits, lshift, kshift, mask, _table(), ids)
     _split_over_threads(kernels.update_range, acts.shape[2], *inputs, outputs=outputs)
-    rows, slots = (occupant >= 0).nonzero(as_tuple=True)
-    return batch_max, rows, slots
+    return batch_max, int((occupant >= 0).sum())
