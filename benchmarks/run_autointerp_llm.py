@@ -58,12 +58,16 @@ def llm_provider(
     return get_provider(spec, cache_dir=cache, **options)
 
 
-def explainer_configs(train_examples: int) -> tuple[ExplainConfig, ExplainConfig]:
-    """The keyword-judged rows' config (default sampler but ``train_examples`` shown) and the LLM
-    judge's: the same, with 10 + 10 held-out examples per scorer instead of 50 + 50."""
+def explainer_configs(
+    train_examples: int, judge_scorers: list[str]
+) -> tuple[ExplainConfig, ExplainConfig]:
+    """The keyword-judged rows' config (the default sampler, ``train_examples`` shown) and the
+    LLM judge's: the same with 10 + 10 held-out examples per scorer instead of 50 + 50 (each is
+    one request, twice: with the unit's explanation and with the random one)."""
     keyword = ExplainConfig(sampler=SamplerConfig(n_train=train_examples))
     judged = ExplainConfig(
-        sampler=SamplerConfig(n_train=train_examples, n_test=10, n_non_activating=10)
+        sampler=SamplerConfig(n_train=train_examples, n_test=10, n_non_activating=10),
+        scorers=judge_scorers,
     )
     return keyword, judged
 
@@ -78,10 +82,12 @@ def _printing_control(name: str) -> LocalControl:
 
 
 def keyword_rows(
-    kind: str, lm, windows, units, acts, llm: ChatProvider, config: ExplainConfig
+    kind: str, lm, windows, units, acts, llm: ChatProvider, config: ExplainConfig, n_llm: int
 ) -> Iterator[dict]:
-    """The model-free and the LLM explainer with the keyword judge, on the same units."""
-    yield _row(
+    """The model-free explainer on ``units``, then the LLM explainer on the first ``n_llm`` units
+    it scored (beside the model-free explainer on exactly those, when that is fewer), all with the
+    keyword judge."""
+    floor = _row(
         f"{kind}: model-free",
         lm,
         windows,
@@ -92,16 +98,30 @@ def keyword_rows(
         acts,
         keep=len(units),
     )
+    yield floor
+    few = scored_units(floor, units, n_llm)
+    if len(few) < floor["units_scored"]:
+        yield _row(
+            f"{kind}: model-free, LLM's units",
+            lm,
+            windows,
+            few,
+            TokenStatsExplainer(),
+            KeywordJudge(),
+            config,
+            acts,
+            keep=len(few),
+        )
     yield _row(
         f"{kind}: LLM",
         lm,
         windows,
-        units,
+        few,
         LLMExplainer(llm),
         KeywordJudge(),
         config.model_copy(update={"batch_units": 4}),
         acts,
-        keep=len(units),
+        keep=len(few),
         control=_printing_control(f"{kind}: LLM"),
     )
 
@@ -145,8 +165,10 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=15)
     parser.add_argument("--neurons", type=int, default=100, help="Neurons LAYER/0..N-1")
     parser.add_argument("--features", type=int, default=300, help="Features 0..N-1 asked")
+    parser.add_argument("--llm-units", type=int, default=100, help="Per kind: the first N scored")
     parser.add_argument("--judge-units", type=int, default=10, help="Per kind, for the LLM judge")
-    parser.add_argument("--train-examples", type=int, default=20)
+    parser.add_argument("--judge-scorers", default="detection,fuzzing")
+    parser.add_argument("--train-examples", type=int, default=40)
     parser.add_argument("--llm", default="openai:http://127.0.0.1:8765/v1:qwen2.5-coder-0.5b")
     parser.add_argument("--cache", default=str(Path("/tmp/babellens-autointerp-llm-cache")))
     parser.add_argument("--concurrency", type=int, default=1)
@@ -161,7 +183,7 @@ def main() -> None:
     lm = load(args.model)
     windows = make_windows(load_corpus(), lm.tokenizer, window_len=64, max_tokens=args.tokens)
     llm = llm_provider(args.llm, args.cache, concurrency=args.concurrency, timeout_s=args.timeout)
-    configs = explainer_configs(args.train_examples)
+    configs = explainer_configs(args.train_examples, args.judge_scorers.split(","))
     header = {
         "model": args.model,
         "layer": args.layer,
@@ -202,7 +224,7 @@ def main() -> None:
     keyword, judged = configs
     few: dict[str, list[UnitRef]] = {}
     for kind, (units, acts) in kinds.items():
-        for row in keyword_rows(kind, lm, windows, units, acts, llm, keyword):
+        for row in keyword_rows(kind, lm, windows, units, acts, llm, keyword, args.llm_units):
             few.setdefault(kind, scored_units(row, units, args.judge_units))
             add(row)
     for explainer in (LLMExplainer(llm), TokenStatsExplainer()):

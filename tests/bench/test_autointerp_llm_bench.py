@@ -70,7 +70,7 @@ def test_an_llm_that_repeats_the_model_free_labels_scores_exactly_as_the_model_f
     with fake_openai([Reply(body=answer(text)) for text in labels]) as server:
         spec = f"openai:{server.base_url}:fake"
         llm = bench.llm_provider(spec, None, concurrency=1, timeout_s=30)
-        first, second = bench.keyword_rows("neurons", lm, windows, units, acts, llm, CONFIG)
+        first, second = bench.keyword_rows("neurons", lm, windows, units, acts, llm, CONFIG, 100)
     assert len(server.requests) == len(labels) and server.max_in_flight == 1
     assert first["explainer"] == "tokens" and second["explainer"] == f"llm:{spec}"
     assert [e["explanation"] for e in second["examples"]] == labels
@@ -78,15 +78,23 @@ def test_an_llm_that_repeats_the_model_free_labels_scores_exactly_as_the_model_f
     assert [e["scores"] for e in second["examples"]] == [e["scores"] for e in floor["examples"]]
 
 
-def test_a_second_run_is_answered_from_the_cache_alone(setup, tmp_path):
+def test_a_second_run_is_answered_from_the_cache_alone_on_the_first_scored_units(setup, tmp_path):
     lm, windows, units, acts = setup
     with fake_openai() as server:  # echoes the prompt back: a deterministic "explanation"
         spec = f"openai:{server.base_url}:fake"
         llm = bench.llm_provider(spec, str(tmp_path), concurrency=1, timeout_s=30)
-        once = list(bench.keyword_rows("neurons", lm, windows, units, acts, llm, CONFIG))[1]
+        floor, same, once = bench.keyword_rows("neurons", lm, windows, units, acts, llm, CONFIG, 2)
         asked = len(server.requests)
-        again = list(bench.keyword_rows("neurons", lm, windows, units, acts, llm, CONFIG))[1]
-    assert asked == once["units_scored"] >= 3 and len(server.requests) == asked
+        again = list(bench.keyword_rows("neurons", lm, windows, units, acts, llm, CONFIG, 2))[2]
+    assert asked == 2 and len(server.requests) == asked
+    first_two = [e["unit"] for e in floor["examples"]][:2]
+    assert floor["units_scored"] > 2 and same["explainer"] == "tokens"
+    assert (
+        [e["unit"] for e in same["examples"]] == [e["unit"] for e in once["examples"]] == first_two
+    )
+    assert [e["explanation"] for e in same["examples"]] == [
+        e["explanation"] for e in floor["examples"][:2]
+    ]
     assert again["examples"] == once["examples"] and _scores(again) == _scores(once)
 
 
