@@ -29,9 +29,26 @@ from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 
 
-def _row(name, lm, windows, units, explainer, judge, config, acts) -> dict:
+def _example(result) -> dict:
+    """A unit's explanation and, per scorer, its score beside its random explanation's."""
+    return {
+        "unit": result.unit.key,
+        "explanation": result.explanation,
+        "scores": {
+            s.score.scorer: [s.score.value, s.random.value if s.random else None]
+            for s in result.scores
+        },
+    }
+
+
+def _row(
+    name, lm, windows, units, explainer, judge, config, acts, *, keep: int = 8, control=None
+) -> dict:
+    """One table row; ``keep``: how many units' explanations the JSON quotes."""
     start = time.perf_counter()
-    results = explain_units(lm, windows, units, explainer, judge, config, activations=acts)
+    results = explain_units(
+        lm, windows, units, explainer, judge, config, control=control, activations=acts
+    )
     seconds = time.perf_counter() - start
     return {
         "row": name,
@@ -41,8 +58,9 @@ def _row(name, lm, windows, units, explainer, judge, config, acts) -> dict:
         "units_scored": len(results),
         "seconds": round(seconds, 1),
         "seconds_per_100_units": round(100 * seconds / max(1, len(units)), 1),
+        "seconds_per_100_scored": round(100 * seconds / max(1, len(results)), 1),
         "scores": [s.model_dump() for s in summarize(results)],
-        "examples": [{"unit": r.unit.key, "explanation": r.explanation} for r in results[:8]],
+        "examples": [_example(r) for r in results[:keep]],
     }
 
 
