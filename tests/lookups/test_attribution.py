@@ -284,3 +284,45 @@ def test_active_heads_top_k():
     with pytest.raises(InvalidInputError, match="unknown active-head rule"):
         active_heads(values, "top5")  # type: ignore[arg-type]
     assert active_heads(torch.zeros(0, 4)) == []
+
+
+def test_direct_method_carries_the_residual_scale_of_granite():
+    """Granite adds ``residual_multiplier × attn_out`` to the residual: each head's contribution,
+    and so its score, carries the multiplier (here 0.37, so a missing factor cannot pass)."""
+    from transformers import AutoModelForCausalLM
+
+    from babellens.capture.language_model import LanguageModel
+    from models.tiny_configs import shrunken_config
+
+    torch.manual_seed(0)
+    config = shrunken_config("granite")
+    config.residual_multiplier = 0.37
+    hf = AutoModelForCausalLM.from_config(config, dtype=torch.float64).eval()
+    lm = LanguageModel(hf, None, name="granite", source="config")
+    assert lm.adapter.residual_scale(0) == pytest.approx(0.37)
+    layer, neuron = 1, 5
+    ids, mask = tiny_inputs(2, 9)
+    got = head_attributions(lm, ids, mask, layer, neuron, method="direct")
+    block, last = hf.model.layers[layer], mask.sum(1) - 1
+    seen = {}
+
+    def grab(_m, args) -> None:
+        seen["x"] = args[0][torch.arange(2), last].clone()
+
+    handle = block.post_attention_layernorm.register_forward_pre_hook(grab)
+    try:
+        acts = _last(lm, ids, mask, [f"attn_z.{i}" for i in range(layer)] + [f"mlp_pre.{layer}"])
+    finally:
+        handle.remove()
+    norm, x = block.post_attention_layernorm, seen["x"]
+    inv_rms = torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
+    contributions = 0.37 * torch.stack(
+        [_head_outputs(lm, acts[f"attn_z.{i}"], i) for i in range(layer)], 1
+    )
+    with torch.no_grad():
+        direction = norm.weight * block.mlp.gate_proj.weight[neuron]
+        expected = torch.einsum("blhd,d->blh", contributions * inv_rms[:, None, None], direction)
+        rest = ((x - contributions.sum(dim=(1, 2))) * inv_rms) @ direction
+    torch.testing.assert_close(got.values.double(), expected, atol=1e-7, rtol=1e-6)
+    gate = acts[f"mlp_pre.{layer}"][:, neuron]
+    torch.testing.assert_close(got.values.double().sum(dim=(1, 2)) + rest, gate, atol=1e-6, rtol=0)

@@ -21,7 +21,9 @@ replaced by the direction ``d`` through which the residual stream really drives 
 
 Gemma's post-attention norm sits between the heads and the residual: its scale from the same
 forward pass is frozen too, so ``c_h = z_h W_O^h / rms(attn_out) ⊙ γ_post`` and the heads' ``c_h``
-sum exactly to what the attention block added to the residual. GPT-NeoX with a parallel residual
+sum exactly to what the attention block added to the residual. Where the block scales
+attention's write before adding it (Granite's ``residual_multiplier``, MiniCPM3's depth scale),
+``c_h`` carries that scale too. GPT-NeoX with a parallel residual
 feeds the MLP from the block input, so the neuron's own layer's heads never reach it; for the
 other families, ``include_own_layer=True`` adds the own layer's heads (which do reach it).
 Only the direct path is scored: a head's effect through later attention layers is not.
@@ -279,7 +281,9 @@ def _project(
         )
     w_o = torch.stack([a.w_o(r).detach().to(dtype) for r in range(rows)])  # [rows, H, hd, d]
     per_head = torch.einsum("lhkd,bld->blhk", w_o.to(e.device), e)
-    return (rec.z.to(dtype) * per_head).sum(-1)
+    # Granite, MiniCPM3: the block scales attention's write before adding it to the residual
+    scale = torch.tensor([a.residual_scale(r) for r in range(rows)], dtype=dtype)
+    return (rec.z.to(dtype) * per_head).sum(-1) * scale.to(e.device)[:, None]
 
 
 def _through_post_norm(
