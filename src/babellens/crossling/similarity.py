@@ -68,11 +68,15 @@ def control_signs(n: int, seed: int, lang: str) -> torch.Tensor:
 
     Balanced, so a concept shared by every pair cancels exactly instead of leaking in with a
     random weight; independent per language, so the parallel data (pair i has the same content
-    in every language) do not give two languages the same control vector.
+    in every language) do not give two languages the same control vector. An odd count leaves
+    its last pair out (sign 0): with 7 pairs, 3 flipped and 4 kept would leave 1/7 of the
+    concept itself in every language's control, with the same sign everywhere.
     """
+    even = n - n % 2
     rng = random.Random(f"{seed}:{lang}")
-    flipped = set(rng.sample(range(n), n // 2))
-    return torch.tensor([-1.0 if i in flipped else 1.0 for i in range(n)])
+    flipped = set(rng.sample(range(even), even // 2))
+    signs = [-1.0 if i in flipped else 1.0 for i in range(even)]
+    return torch.tensor(signs + [0.0] * (n - even))
 
 
 def language_vectors(

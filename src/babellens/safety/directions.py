@@ -89,9 +89,8 @@ def _control_signs(data: ConceptData, pairs: int, seed: int) -> torch.Tensor:
     )
     signs = torch.zeros(pairs)
     for parity, group in enumerate(groups):
-        even = group[: len(group) - len(group) % 2]
         tag = data.lang if data.kind != "ab" else f"{data.lang}:{parity}"
-        signs[even] = control_signs(len(even), seed, tag)
+        signs[group] = control_signs(len(group), seed, tag)
     return signs
 
 
