@@ -104,3 +104,20 @@ def test_llm_answers_with_a_preamble_and_a_list_keep_the_list() -> None:
     assert unit_explanation(answer) == 'digits in prices; "€" signs'
     assert unit_explanation('Explanation: "dog" and "cat"') == '"dog" and "cat"'
     assert unit_explanation("x" * 500) == "x" * 300
+
+
+def test_copied_activation_marks_and_bold_leave_the_explanation_and_its_keywords() -> None:
+    """Small explainers quote fragments with the examples' << >> marks still in them and bold
+    words inside the sentence; neither belongs in the stored text or in the judge's terms."""
+    from babellens.autointerp.explainers import unit_explanation
+    from babellens.autointerp.scoring import KeywordJudge, ScoreSample
+
+    assert unit_explanation('Fires on "<<cat>>" and "<<dog>>"') == 'Fires on "cat" and "dog"'
+    assert unit_explanation('The token **"cat"** in names') == 'The token "cat" in names'
+    samples = [
+        ScoreSample(text="the cat sat", marked=False, label=True),
+        ScoreSample(text="a dog ran", marked=False, label=False),
+        ScoreSample(text="the <<cat>> sat", marked=True, label=True),
+    ]
+    # a raw answer that kept the marks still names the word "cat"
+    assert KeywordJudge().judge('the word "<<cat>>"', samples) == [True, False, True]

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from babellens.autointerp.prompts import _LABEL, clean_explanation
+from babellens.autointerp.prompts import _LABEL, clean_explanation, strip_markup
 from babellens.autointerp.provider import ChatProvider, ProviderError
 from babellens.autointerp.sampling import Example, UnitExamples
 from babellens.autointerp.unit_prompts import unit_explain_messages
@@ -69,7 +69,7 @@ def unit_explanation(answer: str) -> str:
     """The explainer's answer as one line: small models often open with a preamble ending in ':'
     and put the substance in a list below it; keeping only the first line (as for head
     explanations) would keep only the preamble."""
-    lines = [_BULLET.sub("", line).strip() for line in (answer or "").splitlines()]
+    lines = [_BULLET.sub("", line).strip() for line in strip_markup(answer or "").splitlines()]
     lines = [line for line in lines if line]
     if len(lines) > 1 and lines[0].endswith(":"):
         lines = lines[1:]

@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from babellens.autointerp.provider import Message
 from babellens.errors import InvalidInputError
 
-__all__ = ["clean_explanation", "explain_messages", "parse_yes_no", "score_messages"]
+__all__ = [
+    "clean_explanation",
+    "explain_messages",
+    "parse_yes_no",
+    "score_messages",
+    "strip_markup",
+]
 
 _EXPLAIN_SYSTEM = (
     "You are an interpretability researcher. You study one attention head of a language model "
@@ -29,6 +35,13 @@ _SCORE_SYSTEM = (
 # a standalone word: no letter or digit on either side ("_" counts as markdown, not as a letter)
 _YES_NO = re.compile(r"(?<![^\W_])(yes|no)(?![^\W_])", re.IGNORECASE)
 _LABEL = re.compile(r"^\W*(explanation|description|answer)\W*:\s*", re.IGNORECASE)
+_MARKUP = re.compile(r"\*\*|<<|>>")
+"""Bold markers and the activation marks of the examples, which small explainers copy into
+their answer: kept, they end up in the stored explanation and in the quoted keywords."""
+
+
+def strip_markup(text: str) -> str:
+    return _MARKUP.sub("", text)
 
 
 def _quoted(text: str) -> str:
@@ -75,7 +88,7 @@ def parse_yes_no(text: str) -> bool | None:
 
 def clean_explanation(text: str) -> str:
     """The explainer's sentence without a leading label, markdown emphasis or wrapping quotes."""
-    for line in (text or "").splitlines():
+    for line in strip_markup(text or "").splitlines():
         line = _LABEL.sub("", line.strip()).strip().strip("*_").strip()
         if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'`":
             line = line[1:-1].strip()

@@ -25,7 +25,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, Field
 
-from babellens.autointerp.prompts import parse_yes_no
+from babellens.autointerp.prompts import parse_yes_no, strip_markup
 from babellens.autointerp.provider import ChatProvider
 from babellens.autointerp.sampling import Example, UnitExamples
 from babellens.autointerp.unit_prompts import detection_messages, fuzz_messages
@@ -99,7 +99,8 @@ class KeywordJudge:
     name = "keywords"
 
     def judge(self, explanation: str, samples: Sequence[ScoreSample]) -> list[bool | None]:
-        terms = [t.strip().lower() for t in _QUOTED.findall(explanation) if t.strip()]
+        quoted = _QUOTED.findall(strip_markup(explanation))
+        terms = [t.strip().lower() for t in quoted if t.strip()]
         out: list[bool | None] = []
         for s in samples:
             if s.marked:
