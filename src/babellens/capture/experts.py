@@ -35,7 +35,7 @@ def expert_activations(
     :mod:`babellens.models.adapters.expert_layout`) and the activation is the module's own
     ``_apply_gate`` where it has one, so every layout computes what the model does.
     """
-    gate_up = experts.gate_up_proj  # [E, 2 * d_expert, d_model], or its transpose
+    gate_up = layout.stored_gate_up(experts)  # [E, 2 * d_expert, d_model], or its transpose
     n_experts, d_expert = gate_up.shape[0], layout.down(experts).shape[1]
     out = torch.full(
         (x.shape[0], n_experts, d_expert), float("nan"), dtype=x.dtype, device=x.device
@@ -73,11 +73,11 @@ def scaled_expert_activations(
 def _neurons(
     experts: torch.nn.Module, layout: ExpertsLayout, x: torch.Tensor, expert: int
 ) -> torch.Tensor:
-    weight = experts.gate_up_proj[expert]
+    weight = layout.stored_gate_up(experts)[expert]
     projected = x @ weight if layout.transposed else torch.nn.functional.linear(x, weight)
     if layout.bias:
         projected = projected + experts.gate_up_proj_bias[expert]
     if hasattr(experts, "_apply_gate"):  # transformers' gate: its default is act_fn(gate) * up
         return experts._apply_gate(projected)
     gate, up = projected.chunk(2, dim=-1)
-    return experts.act_fn(gate) * up
+    return getattr(experts, layout.activation)(gate) * up
