@@ -170,11 +170,11 @@ def _attention_hooks(
         edited = view
         for edit in edits:
             edited = edit.apply(edited, point.kind)
-        if keep is not None:
-            keep(point, edited)
-        if edited is view:
-            return None
-        return (_heads_to_rows(edited, choices[0], n_kv), *args[1:])
+        rows = _heads_to_rows(edited, choices[0], n_kv) if edits else args[0]
+        if keep is not None:  # what flows on: an edit where a head does not exist is dropped
+            kept = _rows_to_heads(rows, choices[0], n_kv) if edits else view
+            keep(point, kept.view(view.shape))
+        return (rows, *args[1:]) if edits else None
 
     attn = adapter.module(adapter.spec.attn, layer)
     router = adapter.module(adapter.spec.attn_router, layer)  # type: ignore[arg-type]
