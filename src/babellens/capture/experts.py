@@ -5,7 +5,9 @@ top_k_weights [tokens, k])``. A pre-hook on that module sees exactly what the ro
 the expert neurons are computed from the module's own weights for the routed (token, expert)
 pairs only: ``act(x W_gate_e) * (x W_up_e)``. A token the router did not send to an expert has
 no activation there, which is not zero: those entries are NaN. The parity test checks that
-``sum_e weight_e * (post_e @ W_out_e)`` equals the experts module's output.
+``sum_e weight_e * (post_e @ W_out_e)`` equals the experts module's output. Experts that their
+own module runs on rows sorted by expert (JetMoE) have no such call: their routing is read from
+the router's output instead (:mod:`babellens.capture.routed`), and the neurons are computed here.
 """
 
 from __future__ import annotations

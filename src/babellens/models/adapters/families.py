@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from babellens.models.adapters.spec import ArchitectureSpec, RoutedAttention, SortedExperts
+from babellens.models.adapters.spec import ArchitectureSpec
 
 __all__ = ["FAMILIES", "llama_like"]
 
@@ -90,32 +90,6 @@ _GPT_NEOX = ArchitectureSpec(
     notes="Pythia and GPT-NeoX; parallel residual when config.use_parallel_residual.",
 )
 
-_JETMOE = ArchitectureSpec(
-    name="jetmoe",
-    model_types=("jetmoe",),
-    decoder="model",
-    embed="model.embed_tokens",
-    blocks="model.layers",
-    attn=f"{_L}.self_attention",
-    attn_o=f"{_L}.self_attention.experts.output_linear",
-    routed_attention=RoutedAttention(
-        experts=f"{_L}.self_attention.experts", kv=f"{_L}.self_attention.kv_proj"
-    ),
-    mlp=f"{_L}.mlp",
-    mlp_in=f"{_L}.mlp.input_linear",
-    mlp_act=f"{_L}.mlp.activation",
-    mlp_out=f"{_L}.mlp.output_linear",
-    experts=f"{_L}.mlp",
-    sorted_experts=SortedExperts(),
-    norms={"attn_in": f"{_L}.input_layernorm", "mlp_in": f"{_L}.post_attention_layernorm"},
-    final_norm="model.norm",
-    unembed="lm_head",
-    notes=(
-        "JetMoE: MLP experts and attention experts (mixture of attention) that their modules run "
-        "themselves; heads are (kv head, expert) pairs, NaN where a token was not routed."
-    ),
-)
-
 FAMILIES: tuple[ArchitectureSpec, ...] = (
     llama_like("llama", ("llama",), notes="Llama 2/3, SmolLM, TinyLlama."),
     llama_like("mistral", ("mistral",)),
@@ -149,5 +123,4 @@ FAMILIES: tuple[ArchitectureSpec, ...] = (
     ),
     _GPT2,
     _GPT_NEOX,
-    _JETMOE,
 )

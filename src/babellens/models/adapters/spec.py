@@ -180,9 +180,10 @@ class ArchitectureSpec:
 
     @property
     def values_problem(self) -> str | None:
-        """Why a head's output is not ``pattern @ (x W_V)`` in this family, or ``None``: what an
-        analysis built on that identity (OV circuits, the frozen-attention replacement model,
-        splitting an edge by head) must refuse, naming it."""
+        """Why a head's output is not ``pattern @ (x W_V)`` in this family, or not at every token
+        (routed heads exist only where their expert was chosen, under an input-dependent gate),
+        or ``None``: what an analysis built on that identity (OV circuits, the frozen-attention
+        replacement model, splitting an edge by head, head attribution) must refuse, naming it."""
         if self.latent:
             return (
                 "multi-latent attention (keys and values come from a normed low-rank latent: "
