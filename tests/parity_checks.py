@@ -38,15 +38,36 @@ def check_residual_stream(lm, inputs, tol):
         close(_real(final, mask), _real(hidden[n], mask), tol)
 
 
+def _gate_points(lm, layers) -> list[str]:
+    """Routed attention (JetMoE): the router's gates, needed to sum the heads."""
+    routed = lm.adapter.spec.routed_attention is not None
+    return [f"attn_router_probs.{layer}" for layer in layers] if routed else []
+
+
+def _head_gates(lm, out, layer, z: torch.Tensor) -> torch.Tensor:
+    """``[batch, pos, n_heads]``: what each head's output is multiplied by before the sum: 1,
+    or for routed heads the gate of the head's expert (head h * n_experts + e: expert e's)."""
+    if lm.adapter.spec.routed_attention is None:
+        return torch.ones(z.shape[:-1], dtype=z.dtype)
+    probs = out[f"attn_router_probs.{layer}"]
+    return probs.repeat(1, 1, lm.adapter.n_heads // probs.shape[-1])
+
+
 def check_heads_sum_to_attn_out(lm, inputs, tol):
+    """sum_h gate_h * z_h @ W_O^h + b_O is attn_out (gate 1 unless heads are routed); a routed
+    head's output is NaN exactly where its gate is 0 (the token was not routed to it)."""
     a = lm.adapter
-    out = lm.run(inputs, capture=_points(lm, ["attn_z", "attn_out"]))
+    layers = range(a.n_layers)
+    out = lm.run(inputs, capture=_points(lm, ["attn_z", "attn_out"]) + _gate_points(lm, layers))
     with torch.inference_mode():
-        for layer in range(a.n_layers):
+        for layer in layers:
             z = out[f"attn_z.{layer}"]
             assert z.shape == (*inputs["input_ids"].shape, a.n_heads, a.head_dim)
-            per_head = torch.einsum("bphd,hdm->bphm", z, a.w_o(layer))
-            total = per_head.sum(dim=2) + (a.b_o(layer) if a.b_o(layer) is not None else 0)
+            gates = _head_gates(lm, out, layer, z)
+            assert torch.equal(z.isnan().all(dim=-1), gates == 0)
+            per_head = torch.einsum("bphd,hdm->bphm", z.nan_to_num(0.0), a.w_o(layer))
+            total = (per_head * gates.unsqueeze(-1)).sum(dim=2)
+            total = total + (a.b_o(layer) if a.b_o(layer) is not None else 0)
             close(total, out[f"attn_out.{layer}"], tol)
 
 
@@ -133,7 +154,8 @@ def check_value_weights_single_token(lm, tol, layer=2):
     """With one token, z_h = s_h g_h v_h: v_h its value (x W_V^{kv(h)} + b_V, or the latent
     path of multi-latent attention), g_h the output gate (1 without one), s_h the token's
     share of its own attention: 1 for a plain softmax, below 1 where sinks take a share
-    (read from the pattern, or by hand where the sink scales the output outside it)."""
+    (read from the pattern, or by hand where the sink scales the output outside it). Routed
+    heads exist only for the experts the token was routed to (NaN for the others)."""
     a, spec = lm.adapter, lm.adapter.spec
     seen = {}
     attn = a.module(spec.attn, layer)
@@ -147,6 +169,7 @@ def check_value_weights_single_token(lm, tol, layer=2):
         handles.append(gate.register_forward_hook(lambda _m, _a, o: seen.update(gate=o.clone())))
     sinks = hasattr(attn, "sinks") and not spec.sinks_scale_output
     points = [f"attn_z.{layer}", *([f"attn_pattern.{layer}"] if sinks else [])]
+    points += _gate_points(lm, [layer])
     try:
         out = lm.run(torch.tensor([[5]]), capture=points)
     finally:
@@ -165,7 +188,9 @@ def check_value_weights_single_token(lm, tol, layer=2):
             logits = seen["gate"][0, 0].reshape(a.n_heads, -1)[:, -a.head_dim :]
             bias = getattr(attn, spec.gate.bias) if spec.gate.bias else torch.zeros(a.n_heads)
             gates = torch.sigmoid(logits + bias.unsqueeze(-1))
-        close(z, share.unsqueeze(-1) * gates * values, tol)
+        routed = _head_gates(lm, out, layer, z[None, None])[0, 0] != 0  # routed heads: only
+        assert torch.equal(z.isnan().all(dim=-1), ~routed)  # those the token was routed to
+        close(z[routed], (share.unsqueeze(-1) * gates * values)[routed], tol)
 
 
 def check_unembedding(lm, inputs, tol):
@@ -188,8 +213,8 @@ def check_early_stop(lm, inputs):
     stopped = lm.run(inputs, capture=points)
     full = lm.run(inputs, capture=points, logits=True)
     assert stopped.logits is None and full.logits is not None
-    for p in points:
-        close(stopped[p], full[p], 0.0)
+    for p in points:  # routed heads are NaN where not routed, in both runs
+        torch.testing.assert_close(stopped[p], full[p], atol=0.0, rtol=0.0, equal_nan=True)
     calls = []
     a = lm.adapter
     handles = [
@@ -217,18 +242,34 @@ def check_head_ablation(lm, inputs, tol, layer=1, head=2):
     close(ablated[points[1]], clean[points[1]], 0.0)
     assert not torch.allclose(ablated.logits, clean.logits)
 
-    def by_hand(_m, args):
-        x = args[0].clone()
-        x[..., head * a.head_dim : (head + 1) * a.head_dim] = 0
-        return (x, *args[1:])
-
-    handle = a.module(a.spec.attn_o, layer).register_forward_pre_hook(by_hand)
+    handle = a.module(a.spec.attn_o, layer).register_forward_pre_hook(_zero_by_hand(a, head))
     try:
         with torch.inference_mode():
             manual = lm.model(**inputs).logits
     finally:
         handle.remove()
     close(ablated.logits, manual, tol)
+
+
+def _zero_by_hand(a, head):
+    """A pre-hook on W_O zeroing head ``head``'s slice of its input. Routed heads (JetMoE):
+    W_O runs per expert on rows sorted by expert, ``expert_size`` rows each, so head
+    h * n_experts + e is kv head h's columns of expert e's block of rows."""
+    hd = a.head_dim
+
+    def plain(_m, args):
+        x = args[0].clone()
+        x[..., head * hd : (head + 1) * hd] = 0
+        return (x, *args[1:])
+
+    def routed(_m, args):
+        x, sizes = args[0].clone(), args[1]
+        kv, expert = divmod(head, len(sizes))
+        start = sum(sizes[:expert])
+        x[start : start + sizes[expert], kv * hd : (kv + 1) * hd] = 0
+        return (x, *args[1:])
+
+    return routed if a.spec.routed_attention is not None else plain
 
 
 def check_experts_sum_to_their_output(lm, inputs, tol):
@@ -265,6 +306,9 @@ def check_experts_sum_to_their_output(lm, inputs, tol):
             b_out = a.b_out_experts(layer)  # GPT-OSS: each routed expert adds its bias too
             if b_out is not None:
                 total = total + weights @ b_out
+            b_once = a.b_experts(layer)  # JetMoE: one bias, added once whatever was routed
+            if b_once is not None:
+                total = total + b_once
             close(total.reshape(seen[layer].shape), seen[layer], tol)
 
 

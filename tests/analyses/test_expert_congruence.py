@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from babellens.analyses.expert_congruence import expert_congruence
@@ -9,8 +10,9 @@ from babellens.capture.language_model import LanguageModel
 from models.tiny_configs import build_tiny
 
 
-def test_expert_congruence_matches_the_full_product_with_the_final_norm_folded():
-    lm = LanguageModel(build_tiny("mixtral"), None, name="mixtral", source="config")
+@pytest.mark.parametrize("model_type", ["mixtral", "jetmoe"])
+def test_expert_congruence_matches_the_full_product_with_the_final_norm_folded(model_type):
+    lm = LanguageModel(build_tiny(model_type), None, name=model_type, source="config")
     a = lm.adapter
     result = expert_congruence(a, 1, top=3, chunk_size=50)  # chunks smaller than the vocabulary
     gamma = a.final_norm.weight.float()  # RMSNorm: the scale is its weight

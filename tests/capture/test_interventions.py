@@ -81,6 +81,7 @@ def test_parse_hook_point():
         "attn_z",
         "attn_out",
         "attn_pattern",
+        "attn_router_probs",
         "mlp_in",
         "mlp_pre",
         "mlp_post",

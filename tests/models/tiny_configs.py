@@ -87,6 +87,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "nemotron": {**_HEAD_DIM_UNSET, "num_key_value_heads": 2},
     "dots1": {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1},
     "deepseek_v2": {"num_experts_per_tok": 2},
+    "jetmoe": {"kv_channels": 16, "initializer_range": 0.2},  # head_dim: an alias; varied routing
 }
 """Per-family values where the generic shrink leaves a config inconsistent."""
 

@@ -5,7 +5,9 @@ top_k_weights [tokens, k])``. A pre-hook on that module sees exactly what the ro
 the expert neurons are computed from the module's own weights for the routed (token, expert)
 pairs only: ``act(x W_gate_e) * (x W_up_e)``. A token the router did not send to an expert has
 no activation there, which is not zero: those entries are NaN. The parity test checks that
-``sum_e weight_e * (post_e @ W_out_e)`` equals the experts module's output.
+``sum_e weight_e * (post_e @ W_out_e)`` equals the experts module's output. Experts that their
+own module runs on rows sorted by expert (JetMoE) have no such call: their routing is read from
+the router's output instead (:mod:`babellens.capture.routed`), and the neurons are computed here.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def expert_activations(
     :mod:`babellens.models.adapters.expert_layout`) and the activation is the module's own
     ``_apply_gate`` where it has one, so every layout computes what the model does.
     """
-    gate_up = experts.gate_up_proj  # [E, 2 * d_expert, d_model], or its transpose
+    gate_up = layout.stored_gate_up(experts)  # [E, 2 * d_expert, d_model], or its transpose
     n_experts, d_expert = gate_up.shape[0], layout.down(experts).shape[1]
     out = torch.full(
         (x.shape[0], n_experts, d_expert), float("nan"), dtype=x.dtype, device=x.device
@@ -73,11 +75,11 @@ def scaled_expert_activations(
 def _neurons(
     experts: torch.nn.Module, layout: ExpertsLayout, x: torch.Tensor, expert: int
 ) -> torch.Tensor:
-    weight = experts.gate_up_proj[expert]
+    weight = layout.stored_gate_up(experts)[expert]
     projected = x @ weight if layout.transposed else torch.nn.functional.linear(x, weight)
     if layout.bias:
         projected = projected + experts.gate_up_proj_bias[expert]
     if hasattr(experts, "_apply_gate"):  # transformers' gate: its default is act_fn(gate) * up
         return experts._apply_gate(projected)
     gate, up = projected.chunk(2, dim=-1)
-    return experts.act_fn(gate) * up
+    return getattr(experts, layout.activation)(gate) * up

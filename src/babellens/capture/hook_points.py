@@ -71,7 +71,8 @@ HOOK_KINDS: dict[str, HookKind] = {
             "attn_o",
             "input",
             "per-head attention output before the output projection (after an output gate "
-            "where the family has one) [batch, pos, head, head_dim]",
+            "where the family has one; routed heads: before the router's gate, NaN where the "
+            "token was not routed to the head's expert) [batch, pos, head, head_dim]",
             head_axis=2,
             split_heads=True,
         ),
@@ -80,11 +81,20 @@ HOOK_KINDS: dict[str, HookKind] = {
             "attn",
             "output",
             "attention probabilities [batch, head, query, key] as the model returns them "
-            "(without the sink's share where sinks scale the output: Granite SWA); "
-            "runs that capture it use eager attention",
+            "(without the sink's share where sinks scale the output: Granite SWA; routed "
+            "heads: NaN rows where the query was not routed); runs that capture it use eager "
+            "attention",
             output_index=1,
             pos_axis=2,
             head_axis=1,
+        ),
+        HookKind(
+            "attn_router_probs",
+            "attn_router",
+            "output",
+            "routed attention (JetMoE's mixture of attention): the gate each attention expert's "
+            "heads get, the softmax over the token's top-k router logits (0 where not routed); "
+            "head h * n_experts + e gets expert e's [batch, pos, n_attn_experts]",
         ),
         HookKind(
             "attn_out",
@@ -119,7 +129,8 @@ HOOK_KINDS: dict[str, HookKind] = {
             "experts",
             "input",
             "mixture-of-experts layers: the routing weight each expert's output gets "
-            "(0 where the router did not send the token) [batch, pos, n_experts]",
+            "(0 where the router did not send the token; JetMoE: the softmax over the "
+            "token's top-k logits) [batch, pos, n_experts]",
         ),
         HookKind(
             "expert_post",
@@ -181,9 +192,13 @@ def parse_hook_point(name: str | HookPoint, n_layers: int) -> HookPoint:
 
 _DENSE_ONLY = ("mlp_pre", "mlp_post")
 _MOE_ONLY = ("router_probs", "expert_post")
+_ROUTED_ATTENTION_ONLY = ("attn_router_probs",)
 
 
 def kinds_at_layer(adapter: ModelAdapter, layer: int) -> list[str]:
-    """The hook kinds a layer has: expert points on mixture-of-experts layers, neurons elsewhere."""
+    """The hook kinds a layer has: expert points on mixture-of-experts layers, neurons elsewhere;
+    attention routing only where heads are routed."""
     skip = _DENSE_ONLY if adapter.is_moe_layer(layer) else _MOE_ONLY
+    if adapter.spec.routed_attention is None:
+        skip = (*skip, *_ROUTED_ATTENTION_ONLY)
     return [kind for kind in HOOK_KINDS if kind not in skip]

@@ -24,6 +24,7 @@ from babellens.capture.experts import (
 from babellens.capture.hook_points import HookPoint, parse_hook_point
 from babellens.capture.interventions import Intervention
 from babellens.capture.reductions import Reduction
+from babellens.capture.routed import ROUTED_ATTENTION_KINDS, install_routed
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.adapter import ModelAdapter
 
@@ -143,7 +144,7 @@ class HookSession:
                 value = routing_weights(inputs[1], inputs[2], adapter.n_experts)
             else:
                 value = expert_activations(experts, inputs[0], inputs[1], layout)
-            self._keep(point, value.reshape(*shape[0], *value.shape[1:]))
+            self.keep(point, value.reshape(*shape[0], *value.shape[1:]))
 
         self._handles.append(block.register_forward_pre_hook(block_hook, with_kwargs=True))
         if adapter.spec.experts_router:
@@ -151,12 +152,24 @@ class HookSession:
             self._handles.append(router.register_forward_hook(router_hook))
         self._handles.append(experts.register_forward_pre_hook(experts_hook, with_kwargs=True))
 
-    def _keep(self, point: HookPoint, value: torch.Tensor) -> None:
+    def keep(self, point: HookPoint, value: torch.Tensor) -> None:
+        """Store one captured value of ``point`` (reduced, if a reduction is set for it)."""
         reduction = self.reduction_for(point)
         kept = reduction(value, self.attention_mask) if reduction else value.detach().clone()
         self.activations[point.name].append(kept.cpu() if self.detach_to_cpu else kept)
 
+    def _routed(self, point: HookPoint) -> bool:
+        """A point of experts their module runs itself, or of routed attention heads (JetMoE)."""
+        spec = self.adapter.spec
+        if point.kind in MOE_KINDS:
+            return spec.sorted_experts is not None
+        return spec.routed_attention is not None and point.kind in ROUTED_ATTENTION_KINDS
+
     def _install(self, point: HookPoint, edits: list[Intervention], capture: bool) -> None:
+        if self._routed(point):
+            keep = self.keep if capture else None
+            self._handles.extend(install_routed(self.adapter, point, edits, keep))
+            return
         if point.kind in MOE_KINDS:
             self._install_moe(point, edits)
             return

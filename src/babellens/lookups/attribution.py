@@ -88,6 +88,11 @@ def head_attributions(
     ``auto`` picks ``gradient`` for gated MLPs and ``direct`` otherwise (see the module docstring).
     """
     a = lm.adapter
+    if a.spec.routed_attention is not None:  # A_h needs the same heads at every prompt's token
+        raise InvalidInputError(
+            f"head attribution is unavailable for {a.spec.name}: it has {a.spec.values_problem}; "
+            "use attn_z, attn_router_probs and W_O, which are exact"
+        )
     a.check_layer(layer)
     a.check_neuron(neuron)
     if method not in ("auto", "direct", "gradient"):

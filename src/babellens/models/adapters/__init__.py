@@ -3,6 +3,7 @@
 from babellens.models.adapters.adapter import ModelAdapter
 from babellens.models.adapters.families import FAMILIES, llama_like
 from babellens.models.adapters.families_classic import CLASSIC_FAMILIES
+from babellens.models.adapters.families_routed import ROUTED_FAMILIES
 from babellens.models.adapters.registry import (
     ARCHITECTURES,
     architecture,
@@ -16,6 +17,7 @@ __all__ = [
     "ARCHITECTURES",
     "CLASSIC_FAMILIES",
     "FAMILIES",
+    "ROUTED_FAMILIES",
     "ArchitectureSpec",
     "ModelAdapter",
     "architecture",

@@ -8,15 +8,21 @@ Every weight is returned in "math" orientation, ``x @ W``: ``W_in`` is ``[d_mode
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import cached_property
 
 import torch
 from torch import nn
 
 from babellens.errors import InvalidInputError
-from babellens.models.adapters.expert_layout import ExpertsLayout, experts_layout
+from babellens.models.adapters.adapter_experts import ExpertsAdapter
 from babellens.models.adapters.registry import spec_for
+from babellens.models.adapters.routed_attention import (
+    routed_b_o,
+    routed_head_dim,
+    routed_n_heads,
+    routed_qkv,
+    routed_w_o,
+)
 from babellens.models.adapters.spec import ArchitectureSpec
 
 __all__ = ["ModelAdapter"]
@@ -51,8 +57,9 @@ def _split_fused_qkv(
     return [parts[c].reshape(*lead, width[c]) for c in "qkv"]
 
 
-class ModelAdapter:
-    """Resolves an :class:`ArchitectureSpec` against one model instance."""
+class ModelAdapter(ExpertsAdapter):
+    """Resolves an :class:`ArchitectureSpec` against one model instance (its mixture-of-experts
+    weights: :class:`ExpertsAdapter`)."""
 
     def __init__(self, model: nn.Module, spec: ArchitectureSpec | None = None) -> None:
         self.model = model
@@ -100,63 +107,6 @@ class ModelAdapter:
         dense = [layer for layer in range(self.n_layers) if not self.is_moe_layer(layer)]
         return int(self.w_out(dense[0]).shape[0]) if dense else self.d_expert
 
-    # ---- mixture of experts ----------------------------------------------------------------
-    def is_moe_layer(self, layer: int) -> bool:
-        template = self.spec.experts
-        return template is not None and self.spec.path(template, layer) in self._modules
-
-    @cached_property
-    def moe_layers(self) -> list[int]:
-        return [layer for layer in range(self.n_layers) if self.is_moe_layer(layer)]
-
-    def experts(self, layer: int) -> nn.Module:
-        if not self.is_moe_layer(self.check_layer(layer)):
-            raise InvalidInputError(
-                f"layer {layer} has a dense MLP, not experts: mixture-of-experts layers are "
-                f"{self.moe_layers}"
-            )
-        return self.module(self.spec.experts, layer)  # type: ignore[arg-type]
-
-    def experts_layout(self, layer: int) -> ExpertsLayout:
-        """How layer ``layer``'s experts store their weights (transformers' declared layout, or
-        Llama 4's transposed one that its spec declares)."""
-        layout = experts_layout(self.experts(layer))
-        return replace(layout, transposed=True) if self.spec.experts_router else layout
-
-    @cached_property
-    def n_experts(self) -> int:
-        return int(self.experts(self.moe_layers[0]).gate_up_proj.shape[0])
-
-    @cached_property
-    def d_expert(self) -> int:
-        return int(self.w_out_experts(self.moe_layers[0]).shape[1])
-
-    def w_out_experts(self, layer: int) -> torch.Tensor:
-        """``[n_experts, d_expert, d_model]``: row ``(e, n)`` is what expert e's neuron n writes."""
-        return self.experts_layout(layer).down(self.experts(layer))
-
-    def b_out_experts(self, layer: int) -> torch.Tensor | None:
-        """``[n_experts, d_model]``: what each expert adds after its down projection (GPT-OSS)."""
-        experts = self.experts(layer)
-        return experts.down_proj_bias if self.experts_layout(layer).bias else None
-
-    def b_gate_up_experts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(gate bias, up bias), each ``[n_experts, d_expert]``, for experts with biases."""
-        layout = self.experts_layout(layer)
-        return layout.split(self.experts(layer).gate_up_proj_bias) if layout.bias else None
-
-    def _gate_up_experts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        layout = self.experts_layout(layer)
-        return layout.split(layout.gate_up(self.experts(layer)))
-
-    def w_gate_experts(self, layer: int) -> torch.Tensor:
-        """``[n_experts, d_model, d_expert]``."""
-        return self._gate_up_experts(layer)[0]
-
-    def w_in_experts(self, layer: int) -> torch.Tensor:
-        """``[n_experts, d_model, d_expert]``: the up projection of each expert."""
-        return self._gate_up_experts(layer)[1]
-
     def _dense(self, layer: int) -> int:
         if self.is_moe_layer(self.check_layer(layer)):
             raise InvalidInputError(
@@ -171,6 +121,8 @@ class ModelAdapter:
 
     @cached_property
     def n_heads(self) -> int:
+        if self.spec.routed_attention is not None:  # every (kv head, expert) pair
+            return routed_n_heads(self)
         heads = _config_int(self.config, _HEAD_ATTRS)
         if heads is None:
             raise InvalidInputError("the model config does not say how many attention heads it has")
@@ -186,6 +138,8 @@ class ModelAdapter:
 
     @cached_property
     def head_dim(self) -> int:
+        if self.spec.routed_attention is not None:
+            return routed_head_dim(self)
         o_in = self._in_out(self.module(self.spec.attn_o, 0))[0].shape[0]
         return int(o_in // self.n_heads)
 
@@ -257,12 +211,16 @@ class ModelAdapter:
 
     def w_o(self, layer: int) -> torch.Tensor:
         """``[n_heads, head_dim, d_model]``: per-head output projections ``W_O^h``."""
+        if self.spec.routed_attention is not None:
+            return routed_w_o(self, self.check_layer(layer))
         weight = self._in_out(self.module(self.spec.attn_o, self.check_layer(layer)))[0]
         return weight.reshape(self.n_heads, self.head_dim, weight.shape[1])
 
     def b_o(self, layer: int) -> torch.Tensor | None:
         """What attention adds after the heads: W_O's bias, plus the bias GPT-NeoX-Japanese's
-        attention returns for its block to add."""
+        attention returns for its block to add, or routed attention's bias (added once)."""
+        if self.spec.routed_attention is not None:
+            return routed_b_o(self, self.check_layer(layer))
         bias = self._in_out(self.module(self.spec.attn_o, self.check_layer(layer)))[1]
         name = self.spec.attn_returned_bias
         extra = getattr(self.module(self.spec.attn, layer), name) if name else None
@@ -279,6 +237,8 @@ class ModelAdapter:
                 f"W_Q, W_K and W_V are unavailable for {spec.name}: it uses {spec.values_problem}; "
                 "use attn_z, attn_pattern and W_O, which are exact"
             )
+        if spec.routed_attention is not None:
+            return routed_qkv(self, layer, bias)
         pick = 1 if bias else 0
         if spec.attn_qkv is None:
             return [

@@ -27,20 +27,30 @@ _BIASES = {"gate_up_proj_bias", "down_proj_bias"}
 
 @dataclass(frozen=True)
 class ExpertsLayout:
-    """The storage of one experts module (transformers' own flags, with their defaults)."""
+    """The storage of one experts module (transformers' own flags, with their defaults).
+
+    ``weights`` and ``activation`` name the module's attributes: transformers' experts modules
+    keep ``gate_up_proj``, ``down_proj`` and ``act_fn``; JetMoE's MoE module, whose spec says
+    so, keeps ``input_linear.weight``, ``output_linear.weight`` and ``activation``."""
 
     transposed: bool = False
     concatenated: bool = True
     bias: bool = False
+    weights: tuple[str, str] = ("gate_up_proj", "down_proj")
+    activation: str = "act_fn"
+
+    def stored_gate_up(self, module: nn.Module) -> torch.Tensor:
+        """The fused gate/up weight as stored (``[E, 2*d_expert, d_model]`` or transposed)."""
+        return _attribute(module, self.weights[0])
 
     def gate_up(self, module: nn.Module) -> torch.Tensor:
         """``[E, d_model, 2*d_expert]`` in math orientation, columns in storage order."""
-        weight = module.gate_up_proj
+        weight = self.stored_gate_up(module)
         return weight if self.transposed else weight.transpose(1, 2)
 
     def down(self, module: nn.Module) -> torch.Tensor:
         """``[E, d_expert, d_model]``: row ``(e, n)`` is what expert e's neuron n writes."""
-        weight = module.down_proj
+        weight = _attribute(module, self.weights[1])
         return weight if self.transposed else weight.transpose(1, 2)
 
     def split(self, gate_up: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,6 +59,12 @@ class ExpertsLayout:
             gate, up = gate_up.chunk(2, dim=-1)
             return gate, up
         return gate_up[..., ::2], gate_up[..., 1::2]
+
+
+def _attribute(module: nn.Module, path: str) -> torch.Tensor:
+    for name in path.split("."):
+        module = getattr(module, name)
+    return module  # type: ignore[return-value]
 
 
 def experts_layout(module: nn.Module) -> ExpertsLayout:

@@ -22,7 +22,6 @@ FAMILY_REFUSALS: dict[str, str] = {
     "zaya": "compressed (CCA) attention projections instead of per-head q/k/v weights",
     "cpmant": "learned prompt tokens the model prepends itself (its blocks see a longer sequence than the input)",
     "hrm_text": "two stacks of blocks run in loops (the same blocks several times per token)",
-    "jetmoe": "attention heads routed as experts (mixture of attention) and experts outside an experts(x, top_k_index, top_k_weights) module",
     "modernbert-decoder": "a nonlinear prediction head (dense, activation, norm) between the final norm and W_U",
     "mamba": _RECURRENT,
     "mamba2": _RECURRENT,

@@ -11,6 +11,7 @@ from babellens.errors import UnsupportedArchitectureError
 from babellens.models.adapters.expert_layout import ExpertsLayout, experts_problem
 from babellens.models.adapters.families import FAMILIES
 from babellens.models.adapters.families_classic import CLASSIC_FAMILIES
+from babellens.models.adapters.families_routed import ROUTED_FAMILIES
 from babellens.models.adapters.inference import infer_spec
 from babellens.models.adapters.refusals import FAMILY_REFUSALS, structural_refusal
 from babellens.models.adapters.spec import ArchitectureSpec
@@ -42,7 +43,7 @@ def architecture(factory: Callable[[], ArchitectureSpec]) -> Callable[[], Archit
     return factory
 
 
-for _spec in (*FAMILIES, *CLASSIC_FAMILIES):
+for _spec in (*FAMILIES, *CLASSIC_FAMILIES, *ROUTED_FAMILIES):
     register_spec(_spec)
 
 

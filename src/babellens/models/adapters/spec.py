@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["ArchitectureSpec", "LatentAttention", "OutputGate", "QKVLayout"]
+__all__ = [
+    "ArchitectureSpec",
+    "LatentAttention",
+    "OutputGate",
+    "QKVLayout",
+    "RoutedAttention",
+    "SortedExperts",
+]
 
 QKVLayout = Literal["split", "per_head"]
 """How a fused q/k/v projection lays out its outputs.
@@ -51,6 +58,40 @@ class OutputGate:
 
     proj: str
     bias: str | None = None
+
+
+@dataclass(frozen=True)
+class SortedExperts:
+    """Experts that their own module runs on token rows sorted by expert (JetMoE's MLP and
+    attention experts): no ``experts(x, top_k_index, top_k_weights)`` call exists to hook, so
+    the routing is read from the router's output ``(index_sorted_experts, batch_index,
+    batch_gates, expert_size, logits)``, the top-k choice grouped by expert. Each gate is the
+    softmax over the token's chosen top-k logits only; the full softmax over all experts is
+    never computed. Names are attributes of the module that owns the experts: ``w_in`` and
+    ``w_out`` each hold one ``[E, out, in]`` weight (``nn.Linear`` orientation per expert),
+    ``bias`` is added once to the gate-weighted sum, ``activation`` is the MLP experts'
+    ``act(first half) * second half``."""
+
+    router: str = "router"
+    w_in: str = "input_linear"
+    w_out: str = "output_linear"
+    bias: str = "bias"
+    activation: str = "activation"
+
+
+@dataclass(frozen=True)
+class RoutedAttention:
+    """Mixture of attention (JetMoE): keys and values come from one shared projection ``kv``
+    (``[K | V]``, ``n_kv`` heads); each token's router picks ``top_k`` attention experts, each
+    with its own W_Q (``w_in``) and W_O (``w_out``) for all ``n_kv`` heads, and sums their
+    outputs weighted by its gates, plus a bias. A head is the fixed pair (kv head h, expert e),
+    numbered ``h * n_experts + e`` so that head j reads kv head ``j // n_experts`` as
+    grouped-KV heads do; it exists only at the tokens routed to e (NaN elsewhere). ``experts``:
+    template of the module that owns the attention experts (laid out as ``layout`` says)."""
+
+    experts: str
+    kv: str
+    layout: SortedExperts = SortedExperts()
 
 
 @dataclass(frozen=True)
@@ -111,8 +152,11 @@ class ArchitectureSpec:
     routed), scales each token *before* the experts; the experts module then receives
     ``[n_experts * tokens, d_model]`` pre-scaled rows and no routing arguments, and its weights
     are stored transposed (``[E, d_model, 2*d_expert]``)."""
+    sorted_experts: SortedExperts | None = None
+    """JetMoE: the module at ``experts`` runs its experts itself (see :class:`SortedExperts`)."""
     latent: LatentAttention | None = None
     gate: OutputGate | None = None
+    routed_attention: RoutedAttention | None = None
     sinks_scale_output: bool = False
     """Granite SWA: the attention sink's share is not in the returned pattern (its rows sum to
     1); it scales each head's output by ``sigmoid(logsumexp(scores) - sink)`` instead."""
@@ -136,9 +180,10 @@ class ArchitectureSpec:
 
     @property
     def values_problem(self) -> str | None:
-        """Why a head's output is not ``pattern @ (x W_V)`` in this family, or ``None``: what an
-        analysis built on that identity (OV circuits, the frozen-attention replacement model,
-        splitting an edge by head) must refuse, naming it."""
+        """Why a head's output is not ``pattern @ (x W_V)`` in this family, or not at every token
+        (routed heads exist only where their expert was chosen, under an input-dependent gate),
+        or ``None``: what an analysis built on that identity (OV circuits, the frozen-attention
+        replacement model, splitting an edge by head, head attribution) must refuse, naming it."""
         if self.latent:
             return (
                 "multi-latent attention (keys and values come from a normed low-rank latent: "
@@ -148,7 +193,25 @@ class ArchitectureSpec:
             return "an output gate on attention (sigmoid(x W_G) scales each head before W_O)"
         if self.sinks_scale_output:
             return "attention sinks that scale each head's output outside the returned pattern"
+        if self.routed_attention:
+            return (
+                "attention heads routed as experts (mixture of attention: a router picks each "
+                "token's heads and weighs their outputs, so no head is linear in x W_V at every token)"
+            )
         return None
+
+    @property
+    def attn_router(self) -> str | None:
+        """The router of routed attention heads (a template), or ``None``."""
+        routed = self.routed_attention
+        return f"{routed.experts}.{routed.layout.router}" if routed else None
+
+    @property
+    def sorted_router(self) -> str | None:
+        """The router of experts that their module runs itself (a template), or ``None``."""
+        if self.sorted_experts is None or self.experts is None:
+            return None
+        return f"{self.experts}.{self.sorted_experts.router}"
 
     @property
     def attn_output_module(self) -> str:
