@@ -127,6 +127,7 @@ def test_transcoder_set_gets_one_id(model_folder, corpus, capsys):
         (["--hook", "resid_middle.1"], "unknown hook point"),
         (["--hook", "resid_post.1", "--width", "0"], "width"),
         (["--hook", "resid_post.1", "--width", "8", "--k", "8"], "smaller than the width"),
+        (["--hook", "resid_post.1", "--device", "banana"], "unknown device 'banana'"),
     ],
 )
 def test_bad_training_input_is_one_line_and_exit_2(model_folder, args, message, capsys):
@@ -149,3 +150,13 @@ def test_importing_a_non_dictionary_or_another_models_width_exits_2(model_folder
     )
     code, _, err = _run(["dict", "import", str(tmp_path / "w"), "--model", model_folder], capsys)
     assert code == 2 and "another model" in err
+
+
+def test_a_device_this_machine_lacks_is_one_line_and_exit_2(model_folder, capsys, monkeypatch):
+    """Checked before the job is created, whatever GPUs the machine running the tests has."""
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    code, _, err = _run(
+        ["dict", "train", model_folder, "--hook", "resid_post.1", "--device", "cuda"], capsys
+    )
+    assert code == 2 and "no CUDA device on this machine" in err
+    assert len(err.strip().splitlines()) == 1

@@ -172,6 +172,7 @@ def test_a_non_ascii_token_is_a_401_not_a_crash(scanned):
         ({"kind": "steering_eval", "model": "smollm2-135m", "params": {"prompts": 0}}, "prompts"),
         ({"kind": "scan", "model": "smollm2-135m", "params": {}, "speed": "max"}, "speed"),
         ({"kind": "no_such_kind", "model": "smollm2-135m"}, "no_such_kind"),
+        ({"kind": "dict_train", "model": "smollm2-135m", "params": {"device": "gpu"}}, "device"),
     ],
 )
 def test_job_parameters_are_validated_by_the_kinds_model(client, body, words):

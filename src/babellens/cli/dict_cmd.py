@@ -27,6 +27,7 @@ from babellens.dictionaries.config import DictTrainParams, resolve_hooks, resolv
 from babellens.errors import BabelLensError, InvalidInputError
 from babellens.jobs import cached_model, run_job
 from babellens.jobs.registry import validate_params
+from babellens.models.devices import available_device
 from babellens.store import JobStore, open_database
 from babellens.store.dictionaries import DictionaryInfo, DictionaryStore
 
@@ -119,6 +120,7 @@ def train(
         eval_tokens=eval_tokens,
         name=name,
     )
+    available_device(params.device)  # it trains here, on Ray too (only the harvest fans out)
     lm = cached_model(model)
     resolve_hooks(params, lm.adapter.n_layers)  # one-line errors before the job starts
     resolve_width(params, lm.adapter.d_model)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from babellens.capture.hook_points import parse_hook_point
 from babellens.dictionaries.model import Activation, DictionaryKind, check_shape
 from babellens.errors import InvalidInputError
+from babellens.models.devices import parse_device
 from babellens.params import JobParams
 
 __all__ = ["SAE_HOOK_KINDS", "DictTrainParams", "resolve_hooks", "resolve_width"]
@@ -63,6 +64,16 @@ class DictTrainParams(JobParams):
     eval_tokens: int = Field(
         4096, ge=0, le=10**8, description="Held-out tokens evaluated after training (0: none)"
     )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        """Its form only: whether the machine has it is checked where the job runs."""
+        try:
+            parse_device(value)
+        except InvalidInputError as err:
+            raise ValueError(str(err)) from None
+        return value
 
 
 def resolve_hooks(params: DictTrainParams, n_layers: int) -> list[tuple[str, str]]:

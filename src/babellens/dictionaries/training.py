@@ -23,6 +23,7 @@ from babellens.dictionaries.config import DictTrainParams
 from babellens.dictionaries.losses import aux_k_loss, encode_for_training
 from babellens.dictionaries.model import SparseDictionary
 from babellens.dictionaries.sparse_topk import sparse_topk
+from babellens.models.devices import available_device
 
 __all__ = ["TrainedDictionaries", "train_dictionaries"]
 
@@ -55,7 +56,8 @@ class _Trainer:
         width: int,
         params: DictTrainParams,
     ) -> None:
-        self.source, self.params, self.device = source, params, torch.device(params.device)
+        self.source, self.params = source, params
+        self.device = available_device(params.device)
         dims = source.dims()
         self.members = [
             _Member(
