@@ -47,3 +47,22 @@ def test_a_neuron_without_its_expert_exits_2(folder, capsys):
         ["trace", folder, "--text", "x", "--layer", "0", "--neuron", "3"], capsys
     )
     assert code == 2 and "--expert" in err
+
+
+def test_scan_and_neuron_of_an_expert_unit(folder, tmp_path, capsys):
+    """``scan`` folds (expert, neuron) units; ``neuron`` says which expert, over how many routed
+    tokens, and shows no activation (None) at the tokens routed elsewhere."""
+    db = f"sqlite:///{tmp_path / 'moe.db'}"
+    code, _, err = run_cli(["scan", folder, "--db", db, "--tokens", "1500"], capsys)
+    assert code == 0, err
+    d_expert = load(folder).adapter.d_expert
+    unit = 2 * d_expert + 7
+    code, out, _ = run_cli(["neuron", folder, "1", str(unit), "--db", db, "--json"], capsys)
+    assert code == 0
+    record = json.loads(out)
+    assert (record["expert"], record["expert_neuron"]) == (2, 7)
+    assert record["routed_tokens"] == sum(record["histogram"]["counts"]) > 0
+    acts = [a for ex in record["examples"] for a in ex["activations"]]
+    assert None in acts and any(a is not None for a in acts)
+    code, out, _ = run_cli(["neuron", folder, "1", str(unit), "--db", db], capsys)
+    assert code == 0 and "expert 2, neuron 7" in out and "of routed tokens" in out

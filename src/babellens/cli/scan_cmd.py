@@ -159,7 +159,14 @@ def neuron(
 
 def print_neuron(r: NeuronRecord) -> None:
     console.print(f"[bold]{r.model}[/] layer {r.layer} neuron {r.neuron}  (scan job {r.job_id})")
-    console.print(f"max {r.max:.3f}   mean {r.mean:.4f}   density {r.density:.2%} of tokens > 0")
+    of = "tokens"
+    if r.expert is not None:
+        console.print(
+            f"expert {r.expert}, neuron {r.expert_neuron}: {r.routed_tokens:,} scanned tokens "
+            "routed to this expert (grey: routed elsewhere, no activation)"
+        )
+        of = "routed tokens"
+    console.print(f"max {r.max:.3f}   mean {r.mean:.4f}   density {r.density:.2%} of {of} > 0")
     blocks = " ▁▂▃▄▅▆▇█"
     peak = max(r.histogram.counts) or 1
     spark = "".join(blocks[min(8, round(8 * c / peak))] if c else " " for c in r.histogram.counts)
@@ -173,8 +180,12 @@ def print_neuron(r: NeuronRecord) -> None:
         line = Text()
         lo, hi = max(0, ex.position - 12), min(len(ex.tokens), ex.position + 4)
         for i in range(lo, hi):
-            shade = int(255 * (1 - min(max(ex.activations[i], 0.0) / (r.max or 1.0), 1.0)))
             tok = ex.tokens[i].replace("\n", "⏎")
+            a = ex.activations[i]
+            if a is None:  # routed to another expert: no activation here
+                line.append(tok, style="grey50 on grey93")
+                continue
+            shade = int(255 * (1 - min(max(a, 0.0) / (r.max or 1.0), 1.0)))
             line.append(
                 ("▶" if i == ex.position else "") + tok, style=f"black on rgb(255,{shade},{shade})"
             )

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
+from babellens.analyses.neuron_scan.experts import ExpertLayerAccumulator
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.analyses.next_token_neurons import NextTokenConfig, next_token_neurons
 from babellens.data.corpus import Corpus, load_corpus
@@ -63,6 +64,11 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
         "languages": corpus.languages,
         "model_summary": scanned.model_summary,
         "executor": "ray" if ctx.ray is not None else "local",
+        "expert_layers": {  # unit u of such a layer is (u // d_expert, u % d_expert)
+            str(layer): acc.d_expert
+            for layer, acc in scanned.accumulators.items()
+            if isinstance(acc, ExpertLayerAccumulator)
+        },
         **scanned.extra,
     }
 
@@ -70,7 +76,7 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
 @dataclass
 class _Scanned:
     windows: list[Window]
-    accumulators: dict[int, LayerAccumulator]
+    accumulators: dict[int, LayerAccumulator | ExpertLayerAccumulator]
     model_summary: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -18,10 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
+from babellens.analyses.neuron_scan.experts import ExpertLayerAccumulator
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.capture.language_model import LanguageModel
 from babellens.control import RunControl
@@ -44,7 +46,7 @@ __all__ = [
 
 @dataclass
 class RayScanResult:
-    accumulators: dict[int, LayerAccumulator]
+    accumulators: dict[int, LayerAccumulator | ExpertLayerAccumulator]
     model_summary: dict[str, Any]
     shards: int
     retries: int
@@ -144,19 +146,32 @@ def ray_scan(
     return RayScanResult(merged, summary, shards=len(shards), retries=sum(pool.retries.values()))
 
 
+def _accumulator_for(
+    state: Mapping[str, torch.Tensor], width: int, k: int, window_len: int
+) -> LayerAccumulator | ExpertLayerAccumulator:
+    """An empty accumulator of the kind that saved ``state``: one token count per expert marks a
+    mixture-of-experts layer (its units are the experts' neurons, one expert after another)."""
+    tokens = state["n_tokens"]
+    if tokens.ndim == 0:
+        return LayerAccumulator(width, k, window_len, "cpu")
+    units = int(state["act_max"].shape[0])
+    return ExpertLayerAccumulator(tokens.numel(), units // tokens.numel(), k, window_len, "cpu")
+
+
 def merge_states(
     results: Sequence[bytes], widths: Mapping[int, int], k: int, window_len: int
-) -> dict[int, LayerAccumulator]:
+) -> dict[int, LayerAccumulator | ExpertLayerAccumulator]:
     """Shard states (in window order) folded together; ``widths``: units per layer or member."""
-    merged: dict[int, LayerAccumulator] = {}
+    merged: dict[int, LayerAccumulator | ExpertLayerAccumulator] = {}
     for result in results:
         state = load_tensors(result)
         for layer, width in widths.items():
-            part = LayerAccumulator(width, k, window_len, "cpu")
             prefix = f"{layer}."
-            part.load_state_dict(
-                {key.removeprefix(prefix): v for key, v in state.items() if key.startswith(prefix)}
-            )
+            own = {
+                key.removeprefix(prefix): v for key, v in state.items() if key.startswith(prefix)
+            }
+            part = _accumulator_for(own, width, k, window_len)
+            part.load_state_dict(own)
             if layer in merged:
                 merged[layer].merge(part)
             else:

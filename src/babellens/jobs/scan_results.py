@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
+from babellens.analyses.neuron_scan.experts import ExpertLayerAccumulator
 from babellens.data.corpus import Corpus
 from babellens.data.windows import Window
 from babellens.store.database import Database
@@ -17,7 +18,7 @@ from babellens.store.results import LayerScan, ResultStore
 __all__ = ["layer_scan", "save_scan"]
 
 
-def layer_scan(acc: LayerAccumulator) -> LayerScan:
+def layer_scan(acc: LayerAccumulator | ExpertLayerAccumulator) -> LayerScan:
     """The accumulator's state in canonical top-k order (its ``state_dict`` flushes first, so the
     mean and density are read after every queued candidate is in)."""
     state = acc.state_dict()
@@ -36,7 +37,7 @@ def layer_scan(acc: LayerAccumulator) -> LayerScan:
 def save_scan(
     db: Database,
     job_id: int,
-    accumulators: Mapping[int, LayerAccumulator],
+    accumulators: Mapping[int, LayerAccumulator | ExpertLayerAccumulator],
     windows: Sequence[Window],
     corpus: Corpus,
 ) -> None:

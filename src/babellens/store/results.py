@@ -40,8 +40,9 @@ class NeuronExample(BaseModel):
     value: float
     token_ids: list[int]
     tokens: list[str]
-    activations: list[float] = Field(
-        description="This neuron at every token of the window (float16 precision)"
+    activations: list[float | None] = Field(
+        description="This unit at every token of the window (float16 precision); None where the "
+        "router did not send the token to the unit's expert"
     )
 
 
@@ -56,6 +57,15 @@ class NeuronRecord(BaseModel):
     histogram: Histogram
     examples: list[NeuronExample]
     congruence: NextTokenNeuron | None = None
+    expert: int | None = Field(
+        None,
+        description="Mixture-of-experts layer: the unit's expert (its max, mean, density and "
+        "histogram are of the tokens routed to that expert)",
+    )
+    expert_neuron: int | None = Field(None, description="The unit's neuron within its expert")
+    routed_tokens: int | None = Field(
+        None, description="Mixture-of-experts layer: the scanned tokens routed to the expert"
+    )
 
 
 @dataclass(frozen=True)
@@ -177,9 +187,10 @@ class ResultStore:
                         value=ex["value"],
                         token_ids=ids,
                         tokens=decode(ids),
-                        activations=[float(a) for a in acts[rank][: len(ids)]],
+                        activations=[None if a != a else float(a) for a in acts[rank][: len(ids)]],
                     )
                 )
+            d_expert = (job.summary or {}).get("expert_layers", {}).get(str(layer))
             return NeuronRecord(
                 job_id=job_id,
                 model=job.model,
@@ -190,6 +201,9 @@ class ResultStore:
                 density=row.density,
                 histogram=Histogram(edges=bin_edges().tolist(), counts=row.hist),
                 examples=examples,
+                expert=None if d_expert is None else neuron // d_expert,
+                expert_neuron=None if d_expert is None else neuron % d_expert,
+                routed_tokens=None if d_expert is None else sum(row.hist),
             )
 
     def latest_job(self, model: str, kind: str, status: str = "done") -> int | None:

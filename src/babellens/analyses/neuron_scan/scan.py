@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from babellens.analyses.neuron_scan.accumulator import LayerAccumulator, UpdateMode, Workspace
+from babellens.analyses.neuron_scan.experts import ExpertLayerAccumulator
 from babellens.analyses.neuron_scan.fused_stats import StatsBackend
 from babellens.capture.language_model import LanguageModel
 from babellens.control import LocalControl, RunControl, StopRequested
@@ -74,18 +75,27 @@ class NeuronScan:
             raise InvalidInputError("the corpus produced no tokens to scan")
         self.lm, self.windows, self.config = lm, windows, config
         workspace = Workspace()  # the layers run one after another: they share scratch tensors
-        self.accumulators = {
-            layer: LayerAccumulator(
-                adapter.d_mlp,
-                config.k,
-                config.window_len,
-                lm.device,
-                workspace,
-                update_mode,
-                stats=stats,
-            )
-            for layer in self.layers
-        }
+        self.accumulators: dict[int, LayerAccumulator | ExpertLayerAccumulator] = {}
+        for layer in self.layers:
+            if adapter.is_moe_layer(layer):  # (expert, neuron) units, each where routed
+                self.accumulators[layer] = ExpertLayerAccumulator(
+                    adapter.n_experts,
+                    adapter.d_expert,
+                    config.k,
+                    config.window_len,
+                    lm.device,
+                    stats=stats,
+                )
+            else:
+                self.accumulators[layer] = LayerAccumulator(
+                    adapter.d_mlp,
+                    config.k,
+                    config.window_len,
+                    lm.device,
+                    workspace,
+                    update_mode,
+                    stats=stats,
+                )
         self.windows_done = 0
         self._current_ids = torch.empty(0, dtype=torch.long)
         self._current_pad = 0
@@ -132,7 +142,14 @@ class NeuronScan:
 
             return fold
 
-        return {f"mlp_post.{layer}": reducer(layer) for layer in self.layers}
+        return {f"{self._point_kind(layer)}.{layer}": reducer(layer) for layer in self.layers}
+
+    def _point_kind(self, layer: int) -> str:
+        return (
+            "expert_post"
+            if isinstance(self.accumulators[layer], ExpertLayerAccumulator)
+            else "mlp_post"
+        )
 
     def step(self, batch: WindowBatch) -> None:
         """Fold one batch (the next windows in order) into the accumulators."""

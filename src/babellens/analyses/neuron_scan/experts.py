@@ -1,0 +1,133 @@
+"""The scan of a mixture-of-experts layer: every (expert, neuron) is a unit, seen where routed.
+
+A token the router did not send to expert ``e`` has no activation in ``e`` (``expert_post``
+holds NaN there), which is not an activation of zero. So each expert's neurons are folded with
+their own mask, the real positions the router sent to that expert: the histogram, density, mean
+and maximum of a unit are "of the tokens routed to its expert", and its top windows rank by the
+maximum over those tokens. A kept window's activations are NaN at the tokens that went elsewhere,
+so a page can say "not routed" instead of showing 0.
+
+Unit ``u`` of the layer is ``(u // d_expert, u % d_expert)``; the layer's state is the experts'
+states concatenated in that order (``n_tokens`` per unit), so the store and a resume read it like
+any layer's.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from babellens.analyses.neuron_scan.accumulator import LayerAccumulator
+from babellens.analyses.neuron_scan.fused_stats import StatsBackend
+
+__all__ = ["ExpertLayerAccumulator", "expert_unit"]
+
+
+def expert_unit(unit: int, d_expert: int) -> tuple[int, int]:
+    """``(expert, neuron)`` of a unit index of a mixture-of-experts layer."""
+    return unit // d_expert, unit % d_expert
+
+
+class ExpertLayerAccumulator:
+    def __init__(
+        self,
+        n_experts: int,
+        d_expert: int,
+        k: int,
+        window_len: int,
+        device: torch.device | str = "cpu",
+        stats: StatsBackend | None = None,
+    ) -> None:
+        # sparse updates: a kept window is written when it enters, so its unrouted tokens can
+        # be marked right after (the dense mode's queue would merge them later)
+        self.experts = [
+            LayerAccumulator(d_expert, k, window_len, device, mode="sparse", stats=stats)
+            for _ in range(n_experts)
+        ]
+        self.n_experts, self.d_expert, self.k, self.window_len = n_experts, d_expert, k, window_len
+        self.d_mlp = n_experts * d_expert
+
+    def update(
+        self,
+        acts: torch.Tensor,
+        mask: torch.Tensor,
+        window_ids: torch.Tensor,
+        n_pad: int | None = None,
+    ) -> None:
+        """``acts`` [batch, pos, n_experts, d_expert] (NaN where not routed), ``mask`` [batch, pos]."""
+        real = mask.bool()
+        routed = ~torch.isnan(acts[..., 0]) & real.unsqueeze(-1)  # [batch, pos, n_experts]
+        for e, acc in enumerate(self.experts):
+            before = acc.top_windows.clone()
+            chosen = routed[:, :, e]
+            values = acts[:, :, e].nan_to_num(0.0)  # masked out below; NaN would poison sums
+            acc.update(values, chosen, window_ids, int((~chosen).sum()))
+            self._mark_unrouted(acc, before, window_ids, real & ~chosen)
+
+    def _mark_unrouted(
+        self,
+        acc: LayerAccumulator,
+        before: torch.Tensor,
+        window_ids: torch.Tensor,
+        elsewhere: torch.Tensor,
+    ) -> None:
+        """NaN at the real tokens of newly kept windows that the router sent elsewhere."""
+        rows, slots = (acc.top_windows != before).nonzero(as_tuple=True)
+        if rows.numel() == 0:
+            return
+        ids = window_ids.to(acc.top_windows.device)
+        batch_rows = torch.searchsorted(ids, acc.top_windows[rows, slots])
+        width = min(elsewhere.shape[1], self.window_len)
+        where = elsewhere[batch_rows, :width]  # [new examples, pos]
+        kept = acc.top_acts[rows, slots, :width]
+        acc.top_acts[rows, slots, :width] = kept.masked_fill(where, float("nan"))
+
+    def flush(self) -> None:
+        for acc in self.experts:
+            acc.flush()
+
+    def merge(self, other: ExpertLayerAccumulator) -> None:
+        for mine, theirs in zip(self.experts, other.experts, strict=True):
+            mine.merge(theirs)
+
+    # ---- the layer's view: experts' units one after another ----------------------------------
+    def _cat(self, name: str) -> torch.Tensor:
+        return torch.cat([getattr(acc, name) for acc in self.experts])
+
+    @property
+    def top_windows(self) -> torch.Tensor:
+        return self._cat("top_windows")
+
+    @property
+    def act_max(self) -> torch.Tensor:
+        return self._cat("act_max")
+
+    @property
+    def hist(self) -> torch.Tensor:
+        return self._cat("hist")
+
+    @property
+    def n_tokens(self) -> torch.Tensor:
+        """``[units]``: the real tokens routed to each unit's expert."""
+        return torch.cat([acc.n_tokens.expand(self.d_expert) for acc in self.experts])
+
+    @property
+    def density(self) -> torch.Tensor:
+        return self._cat("density")
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self._cat("mean")
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        states = [acc.state_dict() for acc in self.experts]
+        merged = {
+            key: torch.cat([s[key] for s in states]) for key in states[0] if key != "n_tokens"
+        }
+        merged["n_tokens"] = torch.stack([s["n_tokens"] for s in states])
+        return merged
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for e, acc in enumerate(self.experts):
+            rows = slice(e * self.d_expert, (e + 1) * self.d_expert)
+            part = {key: value[rows] for key, value in state.items() if key != "n_tokens"}
+            acc.load_state_dict({**part, "n_tokens": state["n_tokens"][e]})
