@@ -76,8 +76,13 @@ def final_norm_scale(adapter: ModelAdapter) -> tuple[torch.Tensor, bool]:
 def effective_output_weights(
     adapter: ModelAdapter, layer: int, fold_final_norm: bool = True
 ) -> torch.Tensor:
-    """``[d_mlp, d_model]``: W_out with the final norm's scale (and centring) folded in."""
-    w = adapter.w_out(layer).float()
+    """``[units, d_model]``: W_out with the final norm's scale (and centring) folded in. The units
+    of a mixture-of-experts layer are its (expert, neuron) pairs, unit ``e * d_expert + n``, as
+    the scan numbers them."""
+    if adapter.is_moe_layer(layer):
+        w = adapter.w_out_experts(layer).float().reshape(-1, adapter.d_model)
+    else:
+        w = adapter.w_out(layer).float()
     if not fold_final_norm:
         return w
     gamma, centres = final_norm_scale(adapter)
