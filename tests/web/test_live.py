@@ -67,7 +67,7 @@ def test_neuron_trace_matches_a_plain_forward_pass(client, scanned, plain_mlp_po
         ("top-neurons", {"text": "x" * 4001, "layer": 0}, 400, "4000"),
         ("top-neurons", {"text": "ab " * 300, "layer": 0}, 400, "512"),
         ("top-neurons", {"layer": 0}, 422, "text"),
-        ("layers/0/neurons/999/trace", {"text": TEXT}, 404, "neurons 0.."),
+        ("layers/0/neurons/999/trace", {"text": TEXT}, 404, "units 0.."),
         ("layers/9/neurons/0/trace", {"text": TEXT}, 404, "layers 0.."),
     ],
 )

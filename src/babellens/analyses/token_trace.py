@@ -1,4 +1,9 @@
-"""Per-token neuron activations for one prompt: the live query behind ``babellens trace``."""
+"""Per-token neuron activations for one prompt: the live query behind ``babellens trace``.
+
+On a mixture-of-experts layer the units are its (expert, neuron) pairs numbered as the scan
+numbers them (``e * d_expert + n``); a unit has no activation (None) at a token the router sent
+elsewhere, and the top units of a token are among the experts it was routed to.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ __all__ = [
     "NeuronActivation",
     "NeuronTrace",
     "TopNeuronsTrace",
+    "layer_units",
     "trace_neuron",
     "trace_top_neurons",
 ]
@@ -24,7 +30,8 @@ class NeuronTrace(BaseModel):
     layer: int
     neuron: int
     tokens: list[str]
-    activations: list[float]
+    activations: list[float | None]
+    """``None`` where the router did not send the token to the unit's expert (MoE layers)."""
 
 
 class NeuronActivation(BaseModel):
@@ -40,38 +47,57 @@ class TopNeuronsTrace(BaseModel):
     activations: list[list[NeuronActivation]]
 
 
-def _mlp_post(lm: LanguageModel, text: str, layer: int) -> tuple[list[str], torch.Tensor]:
-    lm.adapter.check_layer(layer)
+def layer_units(lm: LanguageModel, layer: int) -> int:
+    """How many units ``layer`` has: its MLP neurons, or an MoE layer's experts × neurons."""
+    a = lm.adapter
+    a.check_layer(layer)
+    return a.n_experts * a.d_expert if a.is_moe_layer(layer) else a.d_mlp
+
+
+def _unit_acts(lm: LanguageModel, text: str, layer: int) -> tuple[list[str], torch.Tensor]:
+    """Tokens and ``[pos, units]`` float32 activations (NaN: not routed to the unit's expert)."""
     enc = lm.tokenize(text)
     if enc["input_ids"].shape[1] > MAX_PROMPT_TOKENS:
         raise InvalidInputError(f"the prompt is longer than {MAX_PROMPT_TOKENS} tokens: shorten it")
-    point = f"mlp_post.{layer}"
+    kind = "expert_post" if lm.adapter.is_moe_layer(layer) else "mlp_post"
+    point = f"{kind}.{layer}"
     acts = lm.run(enc, capture=[point])[point][0].float().cpu()
-    return lm.token_strings(enc["input_ids"][0].tolist()), acts
+    return lm.token_strings(enc["input_ids"][0].tolist()), acts.reshape(acts.shape[0], -1)
 
 
 def trace_neuron(lm: LanguageModel, text: str, layer: int, neuron: int) -> NeuronTrace:
-    """The activation of ``mlp_post.layer[neuron]`` at every token of ``text``."""
-    lm.adapter.check_layer(layer)
-    lm.adapter.check_neuron(neuron)
-    tokens, acts = _mlp_post(lm, text, layer)
+    """The activation of unit ``neuron`` of ``layer`` (``mlp_post``, or an expert unit of a
+    mixture-of-experts layer) at every token of ``text``."""
+    units = layer_units(lm, layer)
+    if not 0 <= neuron < units:
+        raise InvalidInputError(
+            f"neuron {neuron} is out of range: layer {layer} has units 0..{units - 1}"
+        )
+    tokens, acts = _unit_acts(lm, text, layer)
+    column = acts[:, neuron].tolist()
     return NeuronTrace(
         model=lm.name,
         layer=layer,
         neuron=neuron,
         tokens=tokens,
-        activations=acts[:, neuron].tolist(),
+        activations=[None if v != v else v for v in column],
     )
 
 
 def trace_top_neurons(lm: LanguageModel, text: str, layer: int, k: int = 5) -> TopNeuronsTrace:
-    """At every token, the ``k`` neurons of ``layer`` with the highest activation."""
-    if not 1 <= k <= lm.adapter.d_mlp:
-        raise InvalidInputError(f"k must be between 1 and {lm.adapter.d_mlp}, got {k}")
-    tokens, acts = _mlp_post(lm, text, layer)
-    values, indices = acts.topk(k, dim=-1)
+    """At every token, the ``k`` units of ``layer`` with the highest activation (on an MoE
+    layer, among the experts the token was routed to; fewer where those have fewer units)."""
+    units = layer_units(lm, layer)
+    if not 1 <= k <= units:
+        raise InvalidInputError(f"k must be between 1 and {units}, got {k}")
+    tokens, acts = _unit_acts(lm, text, layer)
+    values, indices = acts.nan_to_num(float("-inf")).topk(k, dim=-1)
     rows = [
-        [NeuronActivation(neuron=int(i), activation=float(v)) for v, i in zip(vs, ix, strict=True)]
+        [
+            NeuronActivation(neuron=int(i), activation=float(v))
+            for v, i in zip(vs, ix, strict=True)
+            if v != float("-inf")
+        ]
         for vs, ix in zip(values.tolist(), indices.tolist(), strict=True)
     ]
     return TopNeuronsTrace(model=lm.name, layer=layer, k=k, tokens=tokens, activations=rows)

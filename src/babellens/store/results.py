@@ -190,7 +190,8 @@ class ResultStore:
                         activations=[None if a != a else float(a) for a in acts[rank][: len(ids)]],
                     )
                 )
-            d_expert = (job.summary or {}).get("expert_layers", {}).get(str(layer))
+            experts = (job.summary or {}).get("expert_layers", {}).get(str(layer))
+            d_expert = None if experts is None else experts[1]
             return NeuronRecord(
                 job_id=job_id,
                 model=job.model,

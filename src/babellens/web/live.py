@@ -18,6 +18,7 @@ from collections import defaultdict
 from babellens.analyses.token_trace import (
     NeuronTrace,
     TopNeuronsTrace,
+    layer_units,
     trace_neuron,
     trace_top_neurons,
 )
@@ -70,7 +71,7 @@ class LiveQueries:
         with self._lock(model):
             lm = self._model(model)
             self._check_text(lm, text)
-            return trace_top_neurons(lm, text, layer, k=min(k, lm.adapter.d_mlp))
+            return trace_top_neurons(lm, text, layer, k=min(k, layer_units(lm, layer)))
 
     def neuron(self, model: str, text: str, layer: int, neuron: int) -> NeuronTrace:
         with self._lock(model):

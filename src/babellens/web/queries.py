@@ -75,6 +75,10 @@ def _card(row: Job, token_job: int | None) -> ModelCard:
         languages=list(row.summary.get("languages", [])),
         n_layers=int(summary.get("n_layers", 0)),
         d_mlp=int(summary.get("d_mlp", 0)),
+        expert_units={
+            int(layer): n_experts * d_expert
+            for layer, (n_experts, d_expert) in row.summary.get("expert_layers", {}).items()
+        },
         architecture=str(summary.get("architecture", "?")),
         dtype=str(summary.get("dtype", "float32")),
         finished_at=row.finished_at,
@@ -105,8 +109,9 @@ def check_layer(card: ModelCard, layer: int) -> None:
 
 def check_neuron(card: ModelCard, layer: int, neuron: int) -> None:
     check_layer(card, layer)
-    if not 0 <= neuron < card.d_mlp:
-        raise NotFoundError(f"{card.model} has neurons 0..{card.d_mlp - 1} per layer, not {neuron}")
+    units = card.expert_units.get(layer, card.d_mlp)
+    if not 0 <= neuron < units:
+        raise NotFoundError(f"{card.model} layer {layer} has units 0..{units - 1}, not {neuron}")
 
 
 def layer_stats(db: Database, card: ModelCard) -> list[LayerStats]:

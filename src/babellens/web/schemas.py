@@ -102,6 +102,10 @@ class ModelCard(BaseModel):
     languages: list[str]
     n_layers: int
     d_mlp: int
+    expert_units: dict[int, int] = Field(
+        default_factory=dict,
+        description="Mixture-of-experts layers: their units (experts × neurons per expert)",
+    )
     architecture: str
     dtype: str = Field(
         "float32", description="The dtype the scan ran the model in (float32, bfloat16, ...)"

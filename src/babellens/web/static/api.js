@@ -34,9 +34,16 @@ export function formatNumber(x) {
 // Highlighted tokens, the same markup the server renders for top examples.
 export function tokenSpans(tokens, activations, scale) {
   const box = el("span", { class: "tokens" });
-  const peak = scale > 0 ? scale : Math.max(...activations, 0);
+  const peak = scale > 0 ? scale : Math.max(...activations.filter((a) => a !== null), 0);
   tokens.forEach((token, i) => {
     const a = activations[i];
+    if (a === null) {  // a mixture-of-experts unit: the token went to another expert
+      const span = el("span", { class: "tok tok-unrouted", tabindex: "0", title: "not routed to this expert" });
+      span.dataset.act = "not routed";
+      span.textContent = visible(token);
+      box.append(span);
+      return;
+    }
     const level = peak > 0 && a > 0 ? Math.min(a / peak, 1) : 0;
     // focusable, so the activation (shown on hover and focus from data-act) is keyboard-reachable
     const span = el("span", { class: "tok", tabindex: "0", style: `--a:${level.toFixed(3)}` });

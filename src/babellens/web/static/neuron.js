@@ -14,7 +14,7 @@ if (panel) {
     try {
       const text = form.elements.text.value;
       const trace = await postJSON(`/api/models/${model}/layers/${layer}/neurons/${neuron}/trace`, { text });
-      const peak = Math.max(Number(scale), ...trace.activations);
+      const peak = Math.max(Number(scale), ...trace.activations.filter((a) => a !== null));
       result.replaceChildren(tokenSpans(trace.tokens, trace.activations, peak));
     } catch (err) {
       showError(error, err.message);
