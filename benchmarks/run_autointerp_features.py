@@ -3,7 +3,7 @@ smollm2-135m layer and on the features of a stored transcoder member reading tha
 input, over the same corpus windows with the same sampler. Writes results/autointerp_features.json.
 
     PYTHONPATH=src python benchmarks/run_autointerp_features.py --db sqlite:////tmp/featexplain.db \
-        [--dictionary 1] [--member 15] [--units 300] [--tokens 12288]
+        [--dictionary 1] [--layer 15] [--units 300] [--tokens 12288]
 
 The database is only read (the dictionary's row; its weights are files under BABELLENS_HOME).
 """
@@ -31,6 +31,7 @@ from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.store import open_database
 from babellens.store.dictionaries import DictionaryStore
+from babellens.store.transcoder_sets import member_of_layer
 
 
 def main() -> None:
@@ -38,15 +39,18 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--db", required=True, help="The database holding the dictionary")
     parser.add_argument("--dictionary", type=int, default=1)
-    parser.add_argument("--member", type=int, default=15, help="Member position (= its layer)")
+    parser.add_argument("--layer", type=int, default=15, help="The layer the member reads")
     parser.add_argument("--units", type=int, default=300)
     parser.add_argument("--tokens", type=int, default=12_288)
     args = parser.parse_args()
     store = DictionaryStore(open_database(args.db))
     info = store.get(args.dictionary)
-    hook_in = info.members[args.member][0]
+    member = member_of_layer(info).get(args.layer)
+    if member is None:
+        raise SystemExit(f"dictionary {info.id} has no member reading layer {args.layer}")
+    hook_in = info.members[member][0]
     (sd,) = store.load(args.dictionary, hook_in)
-    layer = int(hook_in.split(".")[1])
+    layer = args.layer
     lm = load(args.model)
     windows = make_windows(load_corpus(), lm.tokenizer, window_len=64, max_tokens=args.tokens)
     header = {
@@ -54,7 +58,7 @@ def main() -> None:
         "layer": layer,
         "dictionary": {
             "id": info.id,
-            "member": args.member,
+            "member": member,
             "hook_in": hook_in,
             "kind": info.kind,
             "width": info.width,
@@ -77,10 +81,10 @@ def main() -> None:
     add(_row("neurons", lm, windows, units, *tools, neurons))
     start = time.perf_counter()
     source = dictionary_source(info.id)
-    features = collect_feature_activations(lm, sd, windows, source=source, member=args.member)
+    features = collect_feature_activations(lm, sd, windows, source=source, member=member)
     header["feature_forward_seconds"] = round(time.perf_counter() - start, 1)
-    units = [feature_unit(info.id, args.member, i) for i in range(args.units)]
-    add(_row("transcoder features", lm, windows, units, *tools, {args.member: features}))
+    units = [feature_unit(info.id, member, i) for i in range(args.units)]
+    add(_row("transcoder features", lm, windows, units, *tools, {member: features}))
 
 
 if __name__ == "__main__":

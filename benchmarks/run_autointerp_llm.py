@@ -44,6 +44,7 @@ from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 from babellens.store import open_database
 from babellens.store.dictionaries import DictionaryStore
+from babellens.store.transcoder_sets import member_of_layer
 
 
 def llm_provider(
@@ -151,12 +152,6 @@ def scored_units(row: dict, units: list[UnitRef], n: int) -> list[UnitRef]:
     return [u for u in units if u.key in scored][:n]
 
 
-def _member_of(info, layer: int) -> int:
-    """The position of the set's member that reads ``mlp_in.LAYER``."""
-    hooks = [hook_in for hook_in, _ in info.members]
-    return hooks.index(f"mlp_in.{layer}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")
@@ -178,7 +173,9 @@ def main() -> None:
     args = parser.parse_args()
     store = DictionaryStore(open_database(args.db))
     info = store.get(args.dictionary)
-    member = _member_of(info, args.layer)
+    member = member_of_layer(info).get(args.layer)
+    if member is None:
+        raise SystemExit(f"dictionary {info.id} has no member reading layer {args.layer}")
     (sd,) = store.load(args.dictionary, info.members[member][0])
     lm = load(args.model)
     windows = make_windows(load_corpus(), lm.tokenizer, window_len=64, max_tokens=args.tokens)
