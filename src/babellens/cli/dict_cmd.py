@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from babellens.cli.dict_options import kind_and_activation, parse_width
+from babellens.cli.dict_options import train_params
 from babellens.cli.loading import ModelArg
 from babellens.cli.options import (
     DbOpt,
@@ -18,7 +18,6 @@ from babellens.cli.options import (
     JsonOpt,
     RayAddressOpt,
     WorkersOpt,
-    parse_layers,
     ray_options,
 )
 from babellens.cli.output import console, err_console, print_json
@@ -101,7 +100,7 @@ def train(
     dictionary trains here, on the same rows in the same order as a local run.
     """
     ray = ray_options(executor, ray_address, workers)
-    params = _train_params(
+    params = train_params(
         kind,
         activation,
         width,
@@ -130,21 +129,6 @@ def train(
         print_json({"id": s["dictionary_id"], "job_id": finished.id, **s})
         return
     _print_trained(s)
-
-
-def _train_params(
-    kind: str, activation: str | None, width: str | None, layers: str | None, **options: Any
-) -> DictTrainParams:
-    """The job's parameters from the options, kind and width read the CLI's way."""
-    kind, activation = kind_and_activation(kind, activation)
-    w, expansion = parse_width(width)
-    layer_list = "all" if layers == "all" else parse_layers(layers)
-    raw = {"kind": kind, "layers": layer_list, "activation": activation, "width": w, **options}
-    if expansion is not None:
-        raw["expansion"] = expansion
-    params = validate_params(DictTrainParams, raw, what="dict train")
-    assert isinstance(params, DictTrainParams)
-    return params
 
 
 def _print_trained(s: dict[str, Any]) -> None:
