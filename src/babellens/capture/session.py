@@ -25,6 +25,12 @@ from babellens.capture.hook_points import HookPoint, parse_hook_point
 from babellens.capture.interventions import Intervention
 from babellens.capture.reductions import Reduction
 from babellens.capture.routed import ROUTED_ATTENTION_KINDS, install_routed
+from babellens.capture.shared import (
+    SHARED_KINDS,
+    check_shared_point,
+    install_mlp_out_beside,
+    mlp_out_beside,
+)
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.adapter import ModelAdapter
 
@@ -83,8 +89,8 @@ class HookSession:
             edits[point].append(intervention)
         capture = set(self.capture_points)
         try:
-            if self.adapter.spec.flat_mlp:
-                self._record_block_shapes()
+            if self.adapter.spec.flat_mlp or any(p.kind in SHARED_KINDS for p in self.points):
+                self._record_block_shapes()  # shared experts often run on flattened rows
             for point in self.points:
                 self._install(point, edits.get(point, []), point in capture)
             if self.stop_after_layer is not None:
@@ -178,11 +184,16 @@ class HookSession:
                 f"{point} is unavailable: layer {point.layer} is a mixture-of-experts layer; "
                 f"capture expert_post.{point.layer} and router_probs.{point.layer}"
             )
+        if point.kind in SHARED_KINDS:
+            check_shared_point(self.adapter, point)
         info = point.info
         module = self.adapter.module(info.template(self.adapter.spec), point.layer)
         if point.kind == "mlp_pre":
             self._check_unshared(info.template(self.adapter.spec), module)
         process = self._processor(point, edits, capture)
+        if point.kind == "mlp_out" and mlp_out_beside(self.adapter, point.layer):
+            self._handles.extend(install_mlp_out_beside(self.adapter, point.layer, process))
+            return
         if info.side_for(self.adapter.spec) == "input":
 
             def pre_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
