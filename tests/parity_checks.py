@@ -2,7 +2,8 @@
 
 Each ``check_*`` compares a BabelLens capture with a plain transformers computation, or with a
 hand computation from the adapter's weights, on the given inputs (right-padded
-``input_ids``/``attention_mask``). ``tol`` is an absolute and relative tolerance.
+``input_ids``/``attention_mask``). ``tol`` is an absolute and relative tolerance. The
+mixture-of-experts checks live in ``parity_experts`` and are imported from here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,11 @@ from __future__ import annotations
 import torch
 
 from babellens.capture import zero_ablate
+from parity_experts import (
+    check_experts_sum_to_their_output,
+    check_mlp_out_is_routed_plus_shared,
+    check_shared_neuron_ablation,
+)
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, tol: float) -> None:
@@ -272,46 +278,6 @@ def _zero_by_hand(a, head):
     return routed if a.spec.routed_attention is not None else plain
 
 
-def check_experts_sum_to_their_output(lm, inputs, tol):
-    """Per MoE layer: sum_e weight_e * (expert_post_e @ W_out_e) is the experts module's output;
-    the activations are NaN exactly where the routing weight is 0 (not routed)."""
-    a = lm.adapter
-    seen = {}
-    handles = [
-        a.experts(layer).register_forward_hook(
-            lambda _m, _a, out, layer=layer: seen.update({layer: out.clone()})
-        )
-        for layer in a.moe_layers
-    ]
-    points = [f"{k}.{layer}" for layer in a.moe_layers for k in ("router_probs", "expert_post")]
-    try:
-        out = lm.run(inputs, capture=points)
-    finally:
-        for h in handles:
-            h.remove()
-    scaled = a.spec.experts_router is not None  # Llama 4: the score scaled the input already
-    with torch.inference_mode():
-        for layer in a.moe_layers:
-            weights, post = out[f"router_probs.{layer}"], out[f"expert_post.{layer}"]
-            assert post.shape == (*inputs["input_ids"].shape, a.n_experts, a.d_expert)
-            routed = weights != 0
-            assert torch.equal(post.isnan().all(dim=-1), ~routed)
-            per_expert = torch.einsum(
-                "bpen,enm->bpem", post.nan_to_num(0.0), a.w_out_experts(layer)
-            )
-            if scaled:  # each expert's block of rows, summed as the model sums them
-                seen[layer] = seen[layer].reshape(a.n_experts, -1, a.d_model).sum(dim=0)
-                weights = routed.to(per_expert.dtype)
-            total = (per_expert * weights.unsqueeze(-1)).sum(dim=2)
-            b_out = a.b_out_experts(layer)  # GPT-OSS: each routed expert adds its bias too
-            if b_out is not None:
-                total = total + weights @ b_out
-            b_once = a.b_experts(layer)  # JetMoE: one bias, added once whatever was routed
-            if b_once is not None:
-                total = total + b_once
-            close(total.reshape(seen[layer].shape), seen[layer], tol)
-
-
 def check_block_is_the_sum_of_its_writes(lm, inputs, tol):
     """Pre-norm blocks without post-attention/post-MLP norms: the residual stream leaving a block
     is the one entering it plus attn_out plus mlp_out, each times the block's declared residual
@@ -331,6 +297,8 @@ def check_block_is_the_sum_of_its_writes(lm, inputs, tol):
 
 ALL_BATCH_CHECKS = [
     check_experts_sum_to_their_output,
+    check_mlp_out_is_routed_plus_shared,
+    check_shared_neuron_ablation,
     check_residual_stream,
     check_heads_sum_to_attn_out,
     check_neurons_times_w_out,

@@ -85,6 +85,8 @@ def test_parse_hook_point():
         "mlp_in",
         "mlp_pre",
         "mlp_post",
+        "shared_pre",
+        "shared_post",
         "mlp_out",
     }
 

@@ -87,6 +87,9 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "nemotron": {**_HEAD_DIM_UNSET, "num_key_value_heads": 2},
     "dots1": {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1},
     "deepseek_v2": {"num_experts_per_tok": 2},
+    "deepseek_v3": {"first_k_dense_replace": 1},  # a dense layer 0, then experts (and shared)
+    "deepseek_v32": {"mlp_layer_types": ["dense", "sparse"]},
+    "granitemoeshared": {"shared_intermediate_size": 32},  # 0 would build no shared MLP
     "jetmoe": {"kv_channels": 16, "initializer_range": 0.2},  # head_dim: an alias; varied routing
 }
 """Per-family values where the generic shrink leaves a config inconsistent."""

@@ -140,10 +140,29 @@ HOOK_KINDS: dict[str, HookKind] = {
             "did not send the token [batch, pos, n_experts, d_expert]",
         ),
         HookKind(
+            "shared_pre",
+            "shared_act",
+            "input",
+            "mixture-of-experts layers with a shared expert (an MLP every token goes through "
+            "beside the routed experts): its pre-activation, the activation's input (the gate "
+            "for gated ones) [batch, pos, d_shared]",
+        ),
+        HookKind(
+            "shared_post",
+            "shared_down",
+            "input",
+            "mixture-of-experts layers with a shared expert: its neuron activations, the input "
+            "of its down projection; it writes gate x (post @ W_out_shared), gate = "
+            "sigmoid(mlp_in @ W_shared_gate) where the family gates it per token (Qwen2-MoE), "
+            "else 1 [batch, pos, d_shared]",
+        ),
+        HookKind(
             "mlp_out",
             "mlp_output_module",
             "output",
-            "MLP output before any post-MLP norm [batch, pos, d_model]",
+            "MLP output before any post-MLP norm of the block (routed and shared experts "
+            "together; AXK1's MoE layers: after the norm their MLP module applies) "
+            "[batch, pos, d_model]",
         ),
         HookKind(
             "resid_post",
@@ -197,8 +216,13 @@ _ROUTED_ATTENTION_ONLY = ("attn_router_probs",)
 
 def kinds_at_layer(adapter: ModelAdapter, layer: int) -> list[str]:
     """The hook kinds a layer has: expert points on mixture-of-experts layers, neurons elsewhere;
-    attention routing only where heads are routed."""
+    shared-expert points where the layer has one (``shared_pre`` where its activation is a
+    module); attention routing only where heads are routed."""
     skip = _DENSE_ONLY if adapter.is_moe_layer(layer) else _MOE_ONLY
     if adapter.spec.routed_attention is None:
         skip = (*skip, *_ROUTED_ATTENTION_ONLY)
+    if not adapter.has_shared_expert(layer):
+        skip = (*skip, "shared_pre", "shared_post")
+    elif adapter.spec.shared_act is None:
+        skip = (*skip, "shared_pre")
     return [kind for kind in HOOK_KINDS if kind not in skip]

@@ -9,7 +9,7 @@ point needs raises :class:`StopForward`, so the layers after it (and the unembed
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -25,6 +25,12 @@ from babellens.capture.hook_points import HookPoint, parse_hook_point
 from babellens.capture.interventions import Intervention
 from babellens.capture.reductions import Reduction
 from babellens.capture.routed import ROUTED_ATTENTION_KINDS, install_routed
+from babellens.capture.shared import (
+    SHARED_KINDS,
+    check_shared_point,
+    install_mlp_out_beside,
+    mlp_out_beside,
+)
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.adapter import ModelAdapter
 
@@ -83,8 +89,8 @@ class HookSession:
             edits[point].append(intervention)
         capture = set(self.capture_points)
         try:
-            if self.adapter.spec.flat_mlp:
-                self._record_block_shapes()
+            if self.adapter.spec.flat_mlp or any(p.kind in SHARED_KINDS for p in self.points):
+                self._record_block_shapes()  # shared experts often run on flattened rows
             for point in self.points:
                 self._install(point, edits.get(point, []), point in capture)
             if self.stop_after_layer is not None:
@@ -173,16 +179,15 @@ class HookSession:
         if point.kind in MOE_KINDS:
             self._install_moe(point, edits)
             return
-        if point.kind in ("mlp_pre", "mlp_post") and self.adapter.is_moe_layer(point.layer):
-            raise InvalidInputError(
-                f"{point} is unavailable: layer {point.layer} is a mixture-of-experts layer; "
-                f"capture expert_post.{point.layer} and router_probs.{point.layer}"
-            )
+        self._check_available(point)
         info = point.info
         module = self.adapter.module(info.template(self.adapter.spec), point.layer)
         if point.kind == "mlp_pre":
             self._check_unshared(info.template(self.adapter.spec), module)
         process = self._processor(point, edits, capture)
+        if point.kind == "mlp_out" and mlp_out_beside(self.adapter, point.layer):
+            self._handles.extend(install_mlp_out_beside(self.adapter, point.layer, process))
+            return
         if info.side_for(self.adapter.spec) == "input":
 
             def pre_hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
@@ -194,27 +199,45 @@ class HookSession:
 
             self._handles.append(module.register_forward_pre_hook(pre_hook, with_kwargs=True))
         else:
-            index = info.output_index
-            fold = point.kind == "attn_out" and self.adapter.spec.attn_returned_bias is not None
+            self._install_output(point, module, process)
 
-            def hook(_m: torch.nn.Module, _args: tuple, output: Any) -> Any:
-                is_tuple = isinstance(output, tuple | list)  # GPT-1's blocks return a list
-                if fold and output[2] is not None:  # the bias the block would add: into attn_out
-                    output = (output[0] + output[2], output[1], None)
-                value = output[index] if is_tuple else output
-                if value is None:
-                    raise InvalidInputError(
-                        f"{point} is unavailable: capture it with eager attention"
-                    )
-                new = process(value)
-                if new is None:
-                    return output if fold else None
-                if not is_tuple:
-                    return new
-                rebuilt = (*output[:index], new, *output[index + 1 :])
-                return list(rebuilt) if isinstance(output, list) else rebuilt
+    def _check_available(self, point: HookPoint) -> None:
+        """Refuse, in one line, neuron points a layer does not have: dense MLP neurons on a
+        mixture-of-experts layer, shared-expert neurons where it has no shared expert."""
+        if point.kind in ("mlp_pre", "mlp_post") and self.adapter.is_moe_layer(point.layer):
+            raise InvalidInputError(
+                f"{point} is unavailable: layer {point.layer} is a mixture-of-experts layer; "
+                f"capture expert_post.{point.layer} and router_probs.{point.layer}"
+                + (
+                    f" (its shared expert: shared_post.{point.layer})"
+                    if self.adapter.has_shared_expert(point.layer)
+                    else ""
+                )
+            )
+        if point.kind in SHARED_KINDS:
+            check_shared_point(self.adapter, point)
 
-            self._handles.append(module.register_forward_hook(hook))
+    def _install_output(self, point: HookPoint, module: torch.nn.Module, process: Callable) -> None:
+        """A forward hook that reads (and may replace) the tensor in the module's output."""
+        index = point.info.output_index
+        fold = point.kind == "attn_out" and self.adapter.spec.attn_returned_bias is not None
+
+        def hook(_m: torch.nn.Module, _args: tuple, output: Any) -> Any:
+            is_tuple = isinstance(output, tuple | list)  # GPT-1's blocks return a list
+            if fold and output[2] is not None:  # the bias the block would add: into attn_out
+                output = (output[0] + output[2], output[1], None)
+            value = output[index] if is_tuple else output
+            if value is None:
+                raise InvalidInputError(f"{point} is unavailable: capture it with eager attention")
+            new = process(value)
+            if new is None:
+                return output if fold else None
+            if not is_tuple:
+                return new
+            rebuilt = (*output[:index], new, *output[index + 1 :])
+            return list(rebuilt) if isinstance(output, list) else rebuilt
+
+        self._handles.append(module.register_forward_hook(hook))
 
     def _processor(self, point: HookPoint, edits: list[Intervention], capture: bool):
         split = point.info.split_heads

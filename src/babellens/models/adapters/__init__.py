@@ -11,7 +11,7 @@ from babellens.models.adapters.registry import (
     spec_for,
     supported_families,
 )
-from babellens.models.adapters.spec import ArchitectureSpec
+from babellens.models.adapters.spec import ArchitectureSpec, SharedExpert
 
 __all__ = [
     "ARCHITECTURES",
@@ -20,6 +20,7 @@ __all__ = [
     "ROUTED_FAMILIES",
     "ArchitectureSpec",
     "ModelAdapter",
+    "SharedExpert",
     "architecture",
     "llama_like",
     "register_spec",

@@ -15,6 +15,7 @@ from torch import nn
 
 from babellens.errors import InvalidInputError
 from babellens.models.adapters.adapter_experts import ExpertsAdapter
+from babellens.models.adapters.adapter_shared import SharedExpertAdapter
 from babellens.models.adapters.registry import spec_for
 from babellens.models.adapters.routed_attention import (
     routed_b_o,
@@ -57,9 +58,9 @@ def _split_fused_qkv(
     return [parts[c].reshape(*lead, width[c]) for c in "qkv"]
 
 
-class ModelAdapter(ExpertsAdapter):
+class ModelAdapter(ExpertsAdapter, SharedExpertAdapter):
     """Resolves an :class:`ArchitectureSpec` against one model instance (its mixture-of-experts
-    weights: :class:`ExpertsAdapter`)."""
+    weights: :class:`ExpertsAdapter`; its shared experts: :class:`SharedExpertAdapter`)."""
 
     def __init__(self, model: nn.Module, spec: ArchitectureSpec | None = None) -> None:
         self.model = model

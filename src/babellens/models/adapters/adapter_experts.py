@@ -88,6 +88,22 @@ class ExpertsAdapter:
         own = self.spec.sorted_experts
         return getattr(self.experts(layer), own.bias) if own is not None else None
 
+    def experts_scale(self, layer: int) -> float:
+        """What the MLP multiplies the experts module's output by before it adds anything else
+        (MiniMax-M3's, Beam's ``routed_scaling_factor``); 1 where the routing weights carry it."""
+        name = self.spec.experts_scale
+        if name is None or not self.is_moe_layer(self.check_layer(layer)):
+            return 1.0
+        return float(getattr(self.module(self.spec.mlp, layer), name))
+
+    def experts_post_norm(self, layer: int) -> nn.Module | None:
+        """The norm that MoE layer ``layer``'s MLP applies to routed plus shared output before
+        returning it (AXK1), or ``None``: what ``mlp_out`` is after there."""
+        template = self.spec.experts_post_norm
+        if template is None or not self.is_moe_layer(self.check_layer(layer)):
+            return None
+        return self.module(template, layer)
+
     def b_gate_up_experts(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(gate bias, up bias), each ``[n_experts, d_expert]``, for experts with biases."""
         layout = self.experts_layout(layer)

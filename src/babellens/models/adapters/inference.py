@@ -22,6 +22,7 @@ from babellens.models.adapters.spec import (
     LatentAttention,
     OutputGate,
     QKVLayout,
+    SharedExpert,
 )
 
 __all__ = ["infer_spec"]
@@ -108,11 +109,22 @@ _SINKS_SCALE_OUTPUT = {"granite_swa", "granitemoe_swa"}
 _RETURNED_BIAS = {"gpt_neox_japanese": "dense_bias"}
 """Attention that returns its output bias for the block to add (a parameter of the module)."""
 _SCALED_EXPERTS = {"llama4_text", "llama4"}
+"""Experts fed rows already scaled by the scores of their sibling ``router`` (Llama 4)."""
+_SHARED = ("shared_experts", "shared_expert", "shared_mlp")
+"""The MLP every token of an MoE layer runs beside its routed experts: inside the MLP module, or
+beside it in the block (Granite-MoE-Shared's ``shared_mlp``)."""
+_SHARED_FUSED = ("gate_up_proj", "input_linear")
+_SHARED_OUTS = (*_MLP_OUTS, "output_linear")
+_SHARED_GATES = ("shared_expert_gate",)
+"""A ``d_model -> 1`` projection whose sigmoid scales the shared output per token (Qwen2-MoE)."""
+_EXPERTS_POST_NORMS = ("post_mlp_layernorm",)
+"""A norm inside the MoE module, on routed plus shared output (AXK1)."""
+_EXPERTS_SCALED_AFTER = {"minimax_m3_vl_text", "minimax_m3_vl", "beam"}
+"""MLPs that multiply the experts module's output by their ``routed_scaling_factor``."""
 _RESIDUAL_SCALES = ("residual_scale", "residual_multiplier")
 """Block attributes that scale each write before the residual add (MiniCPM3, Granite)."""
 _SCALES = {"latent": "kv_lora_scale", "value": "v_scale"}
 """Attention attributes that scale the normed latent (Dots3) or every value (MiMo-V2-Flash)."""
-"""Experts fed rows already scaled by the scores of their sibling ``router`` (Llama 4)."""
 
 
 _INFERRED_NOTE = "Inferred from module names (no spec declared for it)."
@@ -177,6 +189,37 @@ def _attention_extras(
     return extras
 
 
+def _shared_expert(
+    names: dict[str, nn.Module], moe_block: str | None, t: Callable[[str], str | None]
+) -> SharedExpert | None:
+    """The shared expert of the first MoE block, found by name inside its MLP module or beside
+    it; ``None`` when there is none (or its parts have no known name: then ``mlp_out`` is not
+    the routed experts' output alone, and the sweep's parity check says so)."""
+    mlp = _first(names, moe_block, _MLPS) if moe_block else None
+    if mlp is None:
+        return None
+    module, beside = _first(names, mlp, _SHARED), False
+    if module is None:
+        module, beside = _first(names, moe_block, _SHARED), True  # type: ignore[arg-type]
+    if module is None:
+        return None
+    up = _first(names, module, _MLP_INS)
+    w_in = up or _first(names, module, _SHARED_FUSED)
+    w_out = _first(names, module, _SHARED_OUTS)
+    if w_in is None or w_out is None:
+        return None
+    return SharedExpert(
+        module=t(module),  # type: ignore[arg-type]
+        w_in=t(w_in),  # type: ignore[arg-type]
+        w_out=t(w_out),  # type: ignore[arg-type]
+        w_gate=t(_first(names, module, _MLP_GATES)) if up else None,
+        gate_up_fused=up is None,
+        act=t(_first(names, module, _MLP_ACTS)),
+        output_gate=t(_first(names, mlp, _SHARED_GATES)),
+        beside_mlp=beside,
+    )
+
+
 def _find_blocks(names: dict[str, nn.Module]) -> str | None:
     for path in _BLOCK_LISTS:
         blocks = names.get(path)
@@ -223,7 +266,8 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
                 return _template(path, prefix, blocks)
         return path
 
-    router = f"{_first(names, moe_block, _MLPS)}.router" if moe_block else None
+    moe_mlp = _first(names, moe_block, _MLPS) if moe_block else None
+    router = f"{moe_mlp}.router" if moe_mlp else None
     scale = next(
         (n for n in _RESIDUAL_SCALES if isinstance(getattr(names[block0], n, None), float)), None
     )
@@ -254,6 +298,9 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
         mlp_gate=None if mlp_in == experts else t(mlp_gate),
         experts=t(experts),
         experts_router=t(router) if model_type in _SCALED_EXPERTS else None,
+        experts_scale="routed_scaling_factor" if model_type in _EXPERTS_SCALED_AFTER else None,
+        shared_expert=_shared_expert(names, moe_block, t),
+        experts_post_norm=t(_first(names, moe_mlp, _EXPERTS_POST_NORMS)) if moe_mlp else None,
         residual_scale=scale,
         **_attention_extras(names, attn, model_type, t),  # type: ignore[arg-type]
         gate_up_fused=gate_up is not None and mlp_in is None,

@@ -16,6 +16,7 @@ __all__ = [
     "OutputGate",
     "QKVLayout",
     "RoutedAttention",
+    "SharedExpert",
     "SortedExperts",
 ]
 
@@ -77,6 +78,30 @@ class SortedExperts:
     w_out: str = "output_linear"
     bias: str = "bias"
     activation: str = "activation"
+
+
+@dataclass(frozen=True)
+class SharedExpert:
+    """An MLP that every token of a mixture-of-experts layer goes through beside the routed
+    experts (DeepSeek's ``shared_experts``, Qwen2-MoE's ``shared_expert``, Granite's
+    ``shared_mlp``): an ordinary MLP, so its neurons are units exactly like a dense layer's.
+
+    Templates of its modules: ``w_in`` is the up projection, or with ``gate_up_fused`` one
+    ``[gate | up]`` projection (Granite's ``input_linear``, MiniMax-M3's ``gate_up_proj``).
+    ``act``: the activation module, ``None`` where the MLP applies its activation inline
+    (MiniMax-M3's clamped SwiGLU), so that no ``shared_pre`` can be read. ``output_gate``: a
+    ``d_model -> 1`` projection of the MLP's input whose sigmoid scales the shared output per
+    token (Qwen2-MoE's ``shared_expert_gate``). ``beside_mlp``: the block, not the MLP module,
+    adds the shared output to the MLP module's (Granite-MoE-Shared); ``mlp_out`` is their sum."""
+
+    module: str
+    w_in: str
+    w_out: str
+    w_gate: str | None = None
+    gate_up_fused: bool = False
+    act: str | None = None
+    output_gate: str | None = None
+    beside_mlp: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,16 @@ class ArchitectureSpec:
     are stored transposed (``[E, d_model, 2*d_expert]``)."""
     sorted_experts: SortedExperts | None = None
     """JetMoE: the module at ``experts`` runs its experts itself (see :class:`SortedExperts`)."""
+    experts_scale: str | None = None
+    """An attribute of the MLP module that multiplies the experts module's output before the
+    MLP returns it (MiniMax-M3's and Beam's ``routed_scaling_factor``; DeepSeek's scales the
+    routing weights instead, so ``router_probs`` already holds it)."""
+    shared_expert: SharedExpert | None = None
+    """The MLP that mixture-of-experts layers run on every token beside the routed experts."""
+    experts_post_norm: str | None = None
+    """A norm the MLP module of mixture-of-experts layers applies to routed plus shared output
+    before returning it (AXK1's ``mlp.post_mlp_layernorm``): ``mlp_out`` there is after it, so
+    neither experts' writes add up to ``mlp_out`` linearly."""
     latent: LatentAttention | None = None
     gate: OutputGate | None = None
     routed_attention: RoutedAttention | None = None
@@ -212,6 +247,16 @@ class ArchitectureSpec:
         if self.sorted_experts is None or self.experts is None:
             return None
         return f"{self.experts}.{self.sorted_experts.router}"
+
+    @property
+    def shared_act(self) -> str | None:
+        """The shared expert's activation module (a template), or ``None``."""
+        return self.shared_expert.act if self.shared_expert else None
+
+    @property
+    def shared_down(self) -> str | None:
+        """The shared expert's down projection (a template), or ``None``."""
+        return self.shared_expert.w_out if self.shared_expert else None
 
     @property
     def attn_output_module(self) -> str:
