@@ -1,6 +1,7 @@
 """The scan of mixture-of-experts layers against a brute force from ``expert_post``: every
 (expert, neuron) unit's statistics are of the tokens routed to its expert, and its kept windows
-show NaN where the router sent a token elsewhere."""
+show NaN where the router sent a token elsewhere; a shared expert's neurons (Qwen2-MoE) follow
+the routed units as ordinary MLP neurons over every token."""
 
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ from tiny_models import TINY_TEXTS, byte_tokenizer
 CONFIG = ScanConfig(k=3, window_len=16, tokens_per_batch=40, checkpoint_every_s=0)
 
 
-@pytest.fixture(scope="module", params=["mixtral", "jetmoe"])
-def setup(request):
-    config = shrunken_config(request.param)
+def _tiny_moe(model_type: str):
+    config = shrunken_config(model_type)
     config.vocab_size = 259  # the byte tokenizer's
     torch.manual_seed(0)
     hf = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
@@ -32,14 +32,26 @@ def setup(request):
     return lm, make_windows(corpus, lm.tokenizer, window_len=CONFIG.window_len)
 
 
-def _brute_force(lm, windows, layer):
-    """Per window ``[n_tokens, n_experts, d_expert]`` from the same batches (NaN: not routed)."""
+@pytest.fixture(scope="module", params=["mixtral", "jetmoe", "qwen2_moe"])
+def setup(request):
+    return _tiny_moe(request.param)
+
+
+@pytest.fixture(scope="module")
+def with_shared():
+    """Qwen2-MoE: a shared expert, its output gated per token by a sigmoid, on every layer."""
+    return _tiny_moe("qwen2_moe")
+
+
+def _brute_force(lm, windows, layer, kind="expert_post"):
+    """Per window ``[n_tokens, n_experts, d_expert]`` from the same batches (NaN: not routed),
+    or ``[n_tokens, d_shared]`` of ``shared_post``."""
     rows = {}
     for batch in batches(windows, tokens_per_batch=CONFIG.tokens_per_batch):
         acts = lm.run(
             {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask},
-            capture=[f"expert_post.{layer}"],
-        )[f"expert_post.{layer}"]
+            capture=[f"{kind}.{layer}"],
+        )[f"{kind}.{layer}"]
         for row, w in enumerate(batch.indices.tolist()):
             rows[w] = acts[row, : windows[w].n_tokens].float()
     return rows
@@ -57,7 +69,7 @@ def test_expert_units_equal_a_brute_force_over_routed_tokens(setup, stats):
         per_window = _brute_force(lm, windows, layer)
         state = acc.state_dict()
         checked = 0
-        for unit in (0, d_expert + 3, acc.d_mlp - 1):
+        for unit in (0, d_expert + 3, lm.adapter.n_experts * d_expert - 1):
             e, n = expert_unit(unit, d_expert)
             column = {w: a[:, e, n] for w, a in per_window.items()}
             values = torch.cat([column[w] for w in sorted(column)])
@@ -87,6 +99,30 @@ def test_expert_units_equal_a_brute_force_over_routed_tokens(setup, stats):
                 )
                 checked += 1
         assert checked > 0
+
+
+def test_shared_expert_units_follow_the_routed_ones_over_every_token(with_shared):
+    lm, windows = with_shared
+    a = lm.adapter
+    assert a.shared_layers == [0, 1]
+    scan = NeuronScan(lm, windows, CONFIG)
+    scan.run()
+    acc = scan.accumulators[1]
+    routed_units = a.n_experts * a.d_expert
+    assert acc.d_mlp == routed_units + a.d_shared(1)
+    per_window = _brute_force(lm, windows, 1, "shared_post")
+    tokens = torch.cat([per_window[w] for w in sorted(per_window)])
+    units = slice(routed_units, acc.d_mlp)
+    assert torch.equal(acc.n_tokens[units], torch.full((a.d_shared(1),), tokens.shape[0]))
+    assert torch.equal(acc.act_max[units], tokens.amax(0))
+    torch.testing.assert_close(acc.mean[units], tokens.double().mean(0), atol=1e-6, rtol=1e-6)
+    state = acc.state_dict()
+    for n in (0, a.d_shared(1) - 1):
+        ranked = sorted(
+            ((float(t[:, n].max()), w) for w, t in per_window.items()), key=lambda x: (-x[0], x[1])
+        )
+        assert state["top_windows"][routed_units + n].tolist() == [w for _, w in ranked[: CONFIG.k]]
+        assert not state["top_acts"][routed_units + n].isnan().any()  # every token: no gaps
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> None:

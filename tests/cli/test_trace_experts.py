@@ -66,3 +66,23 @@ def test_scan_and_neuron_of_an_expert_unit(folder, tmp_path, capsys):
     assert None in acts and any(a is not None for a in acts)
     code, out, _ = run_cli(["neuron", folder, "1", str(unit), "--db", db], capsys)
     assert code == 0 and "expert 2, neuron 7" in out and "of routed tokens" in out
+
+
+def test_a_shared_expert_unit_is_named_as_such(tmp_path, capsys):
+    config = shrunken_config("qwen2_moe")
+    config.vocab_size = 259
+    torch.manual_seed(0)
+    path = tmp_path / "qwen2_moe"
+    tf.Qwen2MoeForCausalLM(config).save_pretrained(path)
+    byte_tokenizer().save_pretrained(path)
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    code, _, err = run_cli(["scan", str(path), "--db", db, "--tokens", "800"], capsys)
+    assert code == 0, err
+    a = load(str(path)).adapter
+    unit = a.n_experts * a.d_expert + 3
+    code, out, _ = run_cli(["neuron", str(path), "0", str(unit), "--db", db, "--json"], capsys)
+    record = json.loads(out)
+    assert (record["shared_neuron"], record["expert"], record["routed_tokens"]) == (3, None, None)
+    assert None not in [v for ex in record["examples"] for v in ex["activations"]]
+    code, out, _ = run_cli(["neuron", str(path), "0", str(unit), "--db", db], capsys)
+    assert code == 0 and "shared expert, neuron 3" in out

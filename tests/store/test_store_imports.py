@@ -12,6 +12,7 @@ FOUNDATIONS = ("errors", "paths", "hub", "registry", "control", "params", "repor
 
 PERSISTED = {
     "babellens.analyses.neuron_scan.histogram": {"bin_edges"},  # the fixed bins of stored counts
+    "babellens.analyses.neuron_scan.expert_units": {"unit_parts"},  # stored MoE unit numbering
     "babellens.analyses.next_token_neurons": {"NextTokenNeuron", "TokenScore"},
     "babellens.autointerp.pipeline": {"ExplainedUnit"},
     "babellens.autointerp.units": {"NEURON_SOURCE", "UnitRef"},

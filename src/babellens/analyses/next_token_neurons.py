@@ -77,10 +77,13 @@ def effective_output_weights(
     adapter: ModelAdapter, layer: int, fold_final_norm: bool = True
 ) -> torch.Tensor:
     """``[units, d_model]``: W_out with the final norm's scale (and centring) folded in. The units
-    of a mixture-of-experts layer are its (expert, neuron) pairs, unit ``e * d_expert + n``, as
-    the scan numbers them."""
+    of a mixture-of-experts layer are its (expert, neuron) pairs, then its shared expert's neurons,
+    as the scan numbers them (a per-token gate on the shared output, Qwen2-MoE's, scales a row's
+    write but not its direction, so it is left out)."""
     if adapter.is_moe_layer(layer):
         w = adapter.w_out_experts(layer).float().reshape(-1, adapter.d_model)
+        if adapter.has_shared_expert(layer):
+            w = torch.cat([w, adapter.w_out_shared(layer).float()])
     else:
         w = adapter.w_out(layer).float()
     if not fold_final_norm:

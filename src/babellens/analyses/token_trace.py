@@ -1,8 +1,9 @@
 """Per-token neuron activations for one prompt: the live query behind ``babellens trace``.
 
-On a mixture-of-experts layer the units are its (expert, neuron) pairs numbered as the scan
-numbers them (``e * d_expert + n``); a unit has no activation (None) at a token the router sent
-elsewhere, and the top units of a token are among the experts it was routed to.
+On a mixture-of-experts layer the units are its (expert, neuron) pairs, then its shared expert's
+neurons, numbered as the scan numbers them (:mod:`~babellens.analyses.neuron_scan.expert_units`);
+a routed unit has no activation (None) at a token the router sent elsewhere, and the top units of
+a token are among the experts it was routed to and the shared expert.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def layer_units(lm: LanguageModel, layer: int) -> int:
     """How many units ``layer`` has: its MLP neurons, or an MoE layer's experts × neurons."""
     a = lm.adapter
     a.check_layer(layer)
-    return a.n_experts * a.d_expert if a.is_moe_layer(layer) else a.d_mlp
+    if not a.is_moe_layer(layer):
+        return a.d_mlp
+    return a.n_experts * a.d_expert + (a.d_shared(layer) if a.has_shared_expert(layer) else 0)
 
 
 def _unit_acts(lm: LanguageModel, text: str, layer: int) -> tuple[list[str], torch.Tensor]:
@@ -59,10 +62,15 @@ def _unit_acts(lm: LanguageModel, text: str, layer: int) -> tuple[list[str], tor
     enc = lm.tokenize(text)
     if enc["input_ids"].shape[1] > MAX_PROMPT_TOKENS:
         raise InvalidInputError(f"the prompt is longer than {MAX_PROMPT_TOKENS} tokens: shorten it")
-    kind = "expert_post" if lm.adapter.is_moe_layer(layer) else "mlp_post"
-    point = f"{kind}.{layer}"
-    acts = lm.run(enc, capture=[point])[point][0].float().cpu()
-    return lm.token_strings(enc["input_ids"][0].tolist()), acts.reshape(acts.shape[0], -1)
+    a = lm.adapter
+    kinds = ["mlp_post"]
+    if a.is_moe_layer(layer):
+        kinds = ["expert_post", "shared_post"] if a.has_shared_expert(layer) else ["expert_post"]
+    points = [f"{kind}.{layer}" for kind in kinds]
+    out = lm.run(enc, capture=points)
+    parts = [out[p][0].float().cpu() for p in points]
+    acts = torch.cat([part.reshape(part.shape[0], -1) for part in parts], dim=1)
+    return lm.token_strings(enc["input_ids"][0].tolist()), acts
 
 
 def trace_neuron(lm: LanguageModel, text: str, layer: int, neuron: int) -> NeuronTrace:

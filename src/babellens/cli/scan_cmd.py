@@ -160,6 +160,8 @@ def neuron(
 def print_neuron(r: NeuronRecord) -> None:
     console.print(f"[bold]{r.model}[/] layer {r.layer} neuron {r.neuron}  (scan job {r.job_id})")
     of = "tokens"
+    if r.shared_neuron is not None:
+        console.print(f"shared expert, neuron {r.shared_neuron}: every token goes through it")
     if r.expert is not None:
         console.print(
             f"expert {r.expert}, neuron {r.expert_neuron}: {r.routed_tokens:,} scanned tokens "

@@ -64,8 +64,8 @@ def run_scan(ctx: JobContext) -> dict[str, Any]:
         "languages": corpus.languages,
         "model_summary": scanned.model_summary,
         "executor": "ray" if ctx.ray is not None else "local",
-        "expert_layers": {  # [n_experts, d_expert]: unit u is (u // d_expert, u % d_expert)
-            str(layer): [acc.n_experts, acc.d_expert]
+        "expert_layers": {  # [n_experts, d_expert, d_shared]: see analyses/neuron_scan/experts
+            str(layer): [acc.n_experts, acc.d_expert, acc.d_shared]
             for layer, acc in scanned.accumulators.items()
             if isinstance(acc, ExpertLayerAccumulator)
         },

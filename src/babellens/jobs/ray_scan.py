@@ -149,13 +149,11 @@ def ray_scan(
 def _accumulator_for(
     state: Mapping[str, torch.Tensor], width: int, k: int, window_len: int
 ) -> LayerAccumulator | ExpertLayerAccumulator:
-    """An empty accumulator of the kind that saved ``state``: one token count per expert marks a
-    mixture-of-experts layer (its units are the experts' neurons, one expert after another)."""
-    tokens = state["n_tokens"]
-    if tokens.ndim == 0:
+    """An empty accumulator of the kind that saved ``state`` (a mixture-of-experts layer's state
+    says its layout)."""
+    if "layout" not in state:
         return LayerAccumulator(width, k, window_len, "cpu")
-    units = int(state["act_max"].shape[0])
-    return ExpertLayerAccumulator(tokens.numel(), units // tokens.numel(), k, window_len, "cpu")
+    return ExpertLayerAccumulator.like(dict(state), k, window_len)
 
 
 def merge_states(

@@ -10,6 +10,7 @@ import torch
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, insert, select
 
+from babellens.analyses.neuron_scan.expert_units import unit_parts
 from babellens.analyses.neuron_scan.histogram import bin_edges
 from babellens.analyses.next_token_neurons import NextTokenNeuron, TokenScore
 from babellens.data.corpus import Corpus
@@ -63,6 +64,11 @@ class NeuronRecord(BaseModel):
         "histogram are of the tokens routed to that expert)",
     )
     expert_neuron: int | None = Field(None, description="The unit's neuron within its expert")
+    shared_neuron: int | None = Field(
+        None,
+        description="Mixture-of-experts layer: the unit is this neuron of the layer's shared "
+        "expert, which every token goes through",
+    )
     routed_tokens: int | None = Field(
         None, description="Mixture-of-experts layer: the scanned tokens routed to the expert"
     )
@@ -190,8 +196,8 @@ class ResultStore:
                         activations=[None if a != a else float(a) for a in acts[rank][: len(ids)]],
                     )
                 )
-            experts = (job.summary or {}).get("expert_layers", {}).get(str(layer))
-            d_expert = None if experts is None else experts[1]
+            layout = (job.summary or {}).get("expert_layers", {}).get(str(layer))
+            expert, part = (None, None) if layout is None else unit_parts(neuron, *layout[:2])
             return NeuronRecord(
                 job_id=job_id,
                 model=job.model,
@@ -202,9 +208,10 @@ class ResultStore:
                 density=row.density,
                 histogram=Histogram(edges=bin_edges().tolist(), counts=row.hist),
                 examples=examples,
-                expert=None if d_expert is None else neuron // d_expert,
-                expert_neuron=None if d_expert is None else neuron % d_expert,
-                routed_tokens=None if d_expert is None else sum(row.hist),
+                expert=expert,
+                expert_neuron=part if expert is not None else None,
+                shared_neuron=part if layout is not None and expert is None else None,
+                routed_tokens=sum(row.hist) if expert is not None else None,
             )
 
     def latest_job(self, model: str, kind: str, status: str = "done") -> int | None:

@@ -76,8 +76,10 @@ def _card(row: Job, token_job: int | None) -> ModelCard:
         n_layers=int(summary.get("n_layers", 0)),
         d_mlp=int(summary.get("d_mlp", 0)),
         expert_units={
-            int(layer): n_experts * d_expert
-            for layer, (n_experts, d_expert) in row.summary.get("expert_layers", {}).items()
+            int(layer): n_experts * d_expert + d_shared
+            for layer, (n_experts, d_expert, d_shared) in row.summary.get(
+                "expert_layers", {}
+            ).items()
         },
         architecture=str(summary.get("architecture", "?")),
         dtype=str(summary.get("dtype", "float32")),

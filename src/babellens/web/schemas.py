@@ -104,7 +104,8 @@ class ModelCard(BaseModel):
     d_mlp: int
     expert_units: dict[int, int] = Field(
         default_factory=dict,
-        description="Mixture-of-experts layers: their units (experts × neurons per expert)",
+        description="Mixture-of-experts layers: their units (experts × neurons per expert, then "
+        "the shared expert's neurons)",
     )
     architecture: str
     dtype: str = Field(

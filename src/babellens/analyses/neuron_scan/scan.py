@@ -85,6 +85,7 @@ class NeuronScan:
                     config.window_len,
                     lm.device,
                     stats=stats,
+                    d_shared=adapter.d_shared(layer) if adapter.has_shared_expert(layer) else 0,
                 )
             else:
                 self.accumulators[layer] = LayerAccumulator(
@@ -133,23 +134,24 @@ class NeuronScan:
 
     # ---- run --------------------------------------------------------------------------------
     def _hooks(self) -> dict[str, Callable[[torch.Tensor, torch.Tensor | None], None]]:
-        def reducer(layer: int) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
-            acc = self.accumulators[layer]
-
+        def reducer(
+            update: Callable[..., None],
+        ) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
             def fold(x: torch.Tensor, mask: torch.Tensor | None) -> None:
                 mask = mask if mask is not None else torch.ones(x.shape[:2], device=x.device)
-                acc.update(x, mask, self._current_ids, n_pad=self._current_pad)
+                update(x, mask, self._current_ids, n_pad=self._current_pad)
 
             return fold
 
-        return {f"{self._point_kind(layer)}.{layer}": reducer(layer) for layer in self.layers}
-
-    def _point_kind(self, layer: int) -> str:
-        return (
-            "expert_post"
-            if isinstance(self.accumulators[layer], ExpertLayerAccumulator)
-            else "mlp_post"
-        )
+        hooks = {}
+        for layer, acc in self.accumulators.items():
+            if not isinstance(acc, ExpertLayerAccumulator):
+                hooks[f"mlp_post.{layer}"] = reducer(acc.update)
+                continue
+            hooks[f"expert_post.{layer}"] = reducer(acc.update)
+            if acc.shared is not None:  # the shared expert's neurons: every token, as an MLP's
+                hooks[f"shared_post.{layer}"] = reducer(acc.update_shared)
+        return hooks
 
     def step(self, batch: WindowBatch) -> None:
         """Fold one batch (the next windows in order) into the accumulators."""
