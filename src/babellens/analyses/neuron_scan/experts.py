@@ -110,30 +110,16 @@ class ExpertLayerAccumulator:
     def _cat(self, name: str) -> torch.Tensor:
         return torch.cat([getattr(acc, name) for acc in self._parts])
 
-    @property
-    def top_windows(self) -> torch.Tensor:
-        return self._cat("top_windows")
-
-    @property
-    def act_max(self) -> torch.Tensor:
-        return self._cat("act_max")
-
-    @property
-    def hist(self) -> torch.Tensor:
-        return self._cat("hist")
+    top_windows = property(lambda self: self._cat("top_windows"))
+    act_max = property(lambda self: self._cat("act_max"))
+    hist = property(lambda self: self._cat("hist"))
+    density = property(lambda self: self._cat("density"))
+    mean = property(lambda self: self._cat("mean"))
 
     @property
     def n_tokens(self) -> torch.Tensor:
         """``[units]``: the real tokens routed to each unit's expert (all, for shared units)."""
         return torch.cat([acc.n_tokens.expand(acc.d_mlp) for acc in self._parts])
-
-    @property
-    def density(self) -> torch.Tensor:
-        return self._cat("density")
-
-    @property
-    def mean(self) -> torch.Tensor:
-        return self._cat("mean")
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         states = [acc.state_dict() for acc in self._parts]
