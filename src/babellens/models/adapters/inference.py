@@ -233,12 +233,14 @@ def _find_blocks(names: dict[str, nn.Module]) -> str | None:
     return None
 
 
-def _heads_per_layer(model: nn.Module) -> str | None:
-    """The config attribute listing each layer's query heads, if the config has one."""
+def _heads_per_layer(model: nn.Module, n_layers: int) -> str | None:
+    """The config attribute listing each layer's query heads, if the config has one that
+    lists every block."""
     config = getattr(model, "config", None)
     get_text = getattr(config, "get_text_config", None)
     config = get_text() if callable(get_text) else config
-    return next((n for n in _HEADS_PER_LAYER if isinstance(getattr(config, n, None), list)), None)
+    listed = (n for n in _HEADS_PER_LAYER if isinstance(getattr(config, n, None), list))
+    return next((n for n in listed if len(getattr(config, n)) == n_layers), None)
 
 
 def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
@@ -315,7 +317,7 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
         shared_expert=_shared_expert(names, moe_block, t),
         experts_post_norm=t(_first(names, moe_mlp, _EXPERTS_POST_NORMS)) if moe_mlp else None,
         residual_scale=scale,
-        heads_per_layer=_heads_per_layer(model),
+        heads_per_layer=_heads_per_layer(model, len(names[blocks])),  # type: ignore[arg-type]
         **_attention_extras(names, attn, model_type, t),  # type: ignore[arg-type]
         gate_up_fused=gate_up is not None and mlp_in is None,
         mlp_in=t(mlp_in or gate_up),  # type: ignore[arg-type]
