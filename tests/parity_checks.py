@@ -56,7 +56,7 @@ def _head_gates(lm, out, layer, z: torch.Tensor) -> torch.Tensor:
     if lm.adapter.spec.routed_attention is None:
         return torch.ones(z.shape[:-1], dtype=z.dtype)
     probs = out[f"attn_router_probs.{layer}"]
-    return probs.repeat(1, 1, lm.adapter.n_heads // probs.shape[-1])
+    return probs.repeat(1, 1, lm.adapter.heads_at(layer) // probs.shape[-1])
 
 
 def check_heads_sum_to_attn_out(lm, inputs, tol):
@@ -68,7 +68,7 @@ def check_heads_sum_to_attn_out(lm, inputs, tol):
     with torch.inference_mode():
         for layer in layers:
             z = out[f"attn_z.{layer}"]
-            assert z.shape == (*inputs["input_ids"].shape, a.n_heads, a.head_dim)
+            assert z.shape == (*inputs["input_ids"].shape, a.heads_at(layer), a.head_dim)
             gates = _head_gates(lm, out, layer, z)
             assert torch.equal(z.isnan().all(dim=-1), gates == 0)
             per_head = torch.einsum("bphd,hdm->bphm", z.nan_to_num(0.0), a.w_o(layer))
@@ -136,11 +136,11 @@ def _latent_values(a, layer, x):
     if latent.scale:
         normed = normed * getattr(a.module(a.spec.attn, layer), latent.scale)
     kv = a.module(latent.kv_up, layer)(normed)
-    return kv.reshape(a.n_heads, -1)[:, -a.head_dim :]
+    return kv.reshape(a.heads_at(layer), -1)[:, -a.head_dim :]
 
 
 def _linear_values(a, layer, x):
-    group = a.n_heads // a.kv_heads_at(layer)
+    group = a.heads_at(layer) // a.kv_heads_at(layer)
     b_v = a.b_qkv(layer)[2]
     values = torch.einsum("d,kde->ke", x, a.w_v(layer)) + (b_v if b_v is not None else 0)
     return values.repeat_interleave(group, dim=0)
@@ -152,8 +152,20 @@ def _sink_scale(a, attn, layer, x):
     b_q, b_k, _ = a.b_qkv(layer)
     q = torch.einsum("d,hde->he", x, a.w_q(layer)) + (b_q if b_q is not None else 0)
     k = torch.einsum("d,kde->ke", x, a.w_k(layer)) + (b_k if b_k is not None else 0)
-    k = k.repeat_interleave(a.n_heads // a.kv_heads_at(layer), dim=0)
+    k = k.repeat_interleave(a.heads_at(layer) // a.kv_heads_at(layer), dim=0)
     return torch.sigmoid((q * k).sum(-1) * attn.scaling - attn.sinks)
+
+
+def _output_gates(a, attn, logits: torch.Tensor, layer: int) -> torch.Tensor:
+    """``[heads, 1 or head_dim]``: the gate on each head's output, from the gate projection's
+    output (each head's last ``head_dim`` columns, or its one column) plus any per-head bias."""
+    heads, gate = a.heads_at(layer), a.spec.gate
+    logits = logits.reshape(heads, -1)[:, -a.head_dim :]
+    bias = getattr(attn, gate.bias) if gate.bias else torch.zeros(heads)
+    logits = logits + bias.unsqueeze(-1)
+    if gate.activation == "softplus":
+        return torch.nn.functional.softplus(logits.float()).to(logits.dtype)
+    return torch.sigmoid(logits)
 
 
 def check_value_weights_single_token(lm, tol, layer=2):
@@ -185,15 +197,13 @@ def check_value_weights_single_token(lm, tol, layer=2):
     with torch.inference_mode():
         x = seen["x"][0, 0]
         values = _latent_values(a, layer, x) if spec.latent else _linear_values(a, layer, x)
-        ones = torch.ones(a.n_heads, dtype=values.dtype)
+        ones = torch.ones(a.heads_at(layer), dtype=values.dtype)
         share = out[points[1]][0, :, 0, 0] if sinks else ones
         if spec.sinks_scale_output:
             share = _sink_scale(a, attn, layer, x)
         gates = ones.unsqueeze(-1)
         if spec.gate is not None:
-            logits = seen["gate"][0, 0].reshape(a.n_heads, -1)[:, -a.head_dim :]
-            bias = getattr(attn, spec.gate.bias) if spec.gate.bias else torch.zeros(a.n_heads)
-            gates = torch.sigmoid(logits + bias.unsqueeze(-1))
+            gates = _output_gates(a, attn, seen["gate"][0, 0], layer)
         routed = _head_gates(lm, out, layer, z[None, None])[0, 0] != 0  # routed heads: only
         assert torch.equal(z.isnan().all(dim=-1), ~routed)  # those the token was routed to
         close(z[routed], (share.unsqueeze(-1) * gates * values)[routed], tol)

@@ -91,6 +91,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "deepseek_v32": {"mlp_layer_types": ["dense", "sparse"]},
     "granitemoeshared": {"shared_intermediate_size": 32},  # 0 would build no shared MLP
     "jetmoe": {"kv_channels": 16, "initializer_range": 0.2},  # head_dim: an alias; varied routing
+    "laguna": {"num_attention_heads_per_layer": [4, 8], "moe_routed_scaling_factor": 2.5},
 }
 """Per-family values where the generic shrink leaves a config inconsistent."""
 

@@ -241,7 +241,8 @@ class HookSession:
 
     def _processor(self, point: HookPoint, edits: list[Intervention], capture: bool):
         split = point.info.split_heads
-        n_heads, head_dim = (self.adapter.n_heads, self.adapter.head_dim) if split else (0, 0)
+        a = self.adapter
+        n_heads, head_dim = (a.heads_at(point.layer), a.head_dim) if split else (0, 0)
         reduction = self.reduction_for(point) if capture else None
 
         def process(x: torch.Tensor) -> torch.Tensor | None:

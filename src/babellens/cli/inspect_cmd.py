@@ -55,6 +55,8 @@ def print_summary(s: ModelSummary) -> None:
         "device",
     ):
         table.add_row(key, str(getattr(s, key)))
+    if s.heads_per_layer:
+        table.add_row("heads per layer", ", ".join(map(str, s.heads_per_layer)))
     table.add_row("n_params", f"{s.n_params / 1e6:.1f} M")
     table.add_row("hook points", _hook_point_lines(s))
     console.print(table)

@@ -85,7 +85,7 @@ def head_ablation_drop(
     sequences, so the clean pass runs once.
     """
     lm.adapter.check_layer(layer)
-    lm.adapter.check_head(head)
+    lm.adapter.check_head(head, layer)
     if clean is None:
         clean = token_probabilities(lm, sequences, token_id, batch_size)
     elif clean.shape != (len(sequences),):

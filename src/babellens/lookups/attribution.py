@@ -93,6 +93,11 @@ def head_attributions(
             f"head attribution is unavailable for {a.spec.name}: it has {a.spec.values_problem}; "
             "use attn_z, attn_router_probs and W_O, which are exact"
         )
+    if a.uneven_heads is not None:  # values are one [layer, head] grid
+        raise InvalidInputError(
+            f"head attribution is unavailable for {a.spec.name}: it has {a.uneven_heads}; "
+            "use attn_z and W_O layer by layer, which are exact"
+        )
     a.check_layer(layer)
     a.check_neuron(neuron)
     if method not in ("auto", "direct", "gradient"):

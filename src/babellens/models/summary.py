@@ -16,7 +16,12 @@ class ModelSummary(BaseModel):
     n_layers: int
     d_model: int
     d_mlp: int
-    n_heads: int
+    n_heads: int = Field(
+        description="Query heads per layer (the most of any layer where they differ)"
+    )
+    heads_per_layer: list[int] | None = Field(
+        default=None, description="Each layer's query heads, where layers differ (Laguna)"
+    )
     n_kv_heads: int
     head_dim: int
     vocab_size: int

@@ -121,13 +121,44 @@ class ModelAdapter(ExpertsAdapter, SharedExpertAdapter):
         return int(self.w_u.shape[1])
 
     @cached_property
-    def n_heads(self) -> int:
+    def _config_heads(self) -> int:
         if self.spec.routed_attention is not None:  # every (kv head, expert) pair
             return routed_n_heads(self)
         heads = _config_int(self.config, _HEAD_ATTRS)
         if heads is None:
             raise InvalidInputError("the model config does not say how many attention heads it has")
         return heads
+
+    @cached_property
+    def heads_per_layer(self) -> tuple[int, ...]:
+        """Query heads of each layer: the config's per-layer list where the spec names one
+        (Laguna), else the one count of the config."""
+        name = self.spec.heads_per_layer
+        if name is None:
+            return (self._config_heads,) * self.n_layers
+        return tuple(int(h) for h in getattr(self.config, name))
+
+    def heads_at(self, layer: int) -> int:
+        return self.heads_per_layer[self.check_layer(layer)]
+
+    @property
+    def uneven_heads(self) -> str | None:
+        """Why no one head count fits every layer, or ``None``: what anything that stacks heads
+        across layers (head attribution, graphs' head tables) must refuse, naming it."""
+        heads = self.heads_per_layer
+        if len(set(heads)) == 1:
+            return None
+        return f"query head counts that differ from layer to layer ({list(heads)})"
+
+    @property
+    def n_heads(self) -> int:
+        """Query heads per layer; raises where layers differ (use :meth:`heads_at`)."""
+        if self.uneven_heads is not None:
+            raise InvalidInputError(
+                f"{self.spec.name} has {self.uneven_heads}: no one head count fits every layer; "
+                "use attn_z, attn_pattern and W_O layer by layer, which are exact"
+            )
+        return self.heads_per_layer[0]
 
     @cached_property
     def n_kv_heads(self) -> int:
@@ -142,7 +173,7 @@ class ModelAdapter(ExpertsAdapter, SharedExpertAdapter):
         if self.spec.routed_attention is not None:
             return routed_head_dim(self)
         o_in = self._in_out(self.module(self.spec.attn_o, 0))[0].shape[0]
-        return int(o_in // self.n_heads)
+        return int(o_in // self.heads_at(0))
 
     @property
     def parallel_residual(self) -> bool:
@@ -164,10 +195,13 @@ class ModelAdapter(ExpertsAdapter, SharedExpertAdapter):
             )
         return neuron
 
-    def check_head(self, head: int) -> int:
-        if not 0 <= head < self.n_heads:
+    def check_head(self, head: int, layer: int | None = None) -> int:
+        """``head`` if layer ``layer`` (any layer where all have as many heads) has it."""
+        heads = self.n_heads if layer is None else self.heads_at(layer)
+        if not 0 <= head < heads:
+            where = "attention" if layer is None else f"layer {layer}"
             raise InvalidInputError(
-                f"head {head} is out of range: attention has heads 0..{self.n_heads - 1}"
+                f"head {head} is out of range: {where} has heads 0..{heads - 1}"
             )
         return head
 
@@ -215,7 +249,7 @@ class ModelAdapter(ExpertsAdapter, SharedExpertAdapter):
         if self.spec.routed_attention is not None:
             return routed_w_o(self, self.check_layer(layer))
         weight = self._in_out(self.module(self.spec.attn_o, self.check_layer(layer)))[0]
-        return weight.reshape(self.n_heads, self.head_dim, weight.shape[1])
+        return weight.reshape(self.heads_at(layer), self.head_dim, weight.shape[1])
 
     def b_o(self, layer: int) -> torch.Tensor | None:
         """What attention adds after the heads: W_O's bias, plus the bias GPT-NeoX-Japanese's
@@ -249,7 +283,7 @@ class ModelAdapter(ExpertsAdapter, SharedExpertAdapter):
         fused = self._in_out(self.module(spec.attn_qkv, layer))[pick]
         if fused is None:
             return [None, None, None]
-        hd, nq, nkv = self.head_dim, self.n_heads, self.n_kv_heads
+        hd, nq, nkv = self.head_dim, self.heads_at(layer), self.n_kv_heads
         lead = fused.shape[:-1]
         if spec.qkv_layout == "per_head":
             per_head = fused.reshape(*lead, nq, 3, hd)
@@ -267,7 +301,7 @@ class ModelAdapter(ExpertsAdapter, SharedExpertAdapter):
     def _head_widths(self, layer: int) -> tuple[int, int, int]:
         """(heads of Q, K and V) at ``layer``; a query/key head may be wider than a value head."""
         kv = self.kv_heads_at(layer)
-        return self.n_heads, kv, kv
+        return self.heads_at(layer), kv, kv
 
     def b_qkv(self, layer: int) -> list[torch.Tensor | None]:
         """(b_Q ``[n_heads, qk_head_dim]``, b_K, b_V ``[n_kv_heads, head_dim]``), ``None`` if
@@ -279,8 +313,8 @@ class ModelAdapter(ExpertsAdapter, SharedExpertAdapter):
         return [None if b is None else b.reshape(h, -1) for b, h in zip(parts, heads, strict=True)]
 
     def w_q(self, layer: int) -> torch.Tensor:
-        """``[n_heads, d_model, qk_head_dim]``."""
-        return self._heads(self._qkv(layer)[0], self.n_heads)
+        """``[n_heads, d_model, qk_head_dim]`` (the layer's own head count)."""
+        return self._heads(self._qkv(layer)[0], self.heads_at(layer))
 
     def w_k(self, layer: int) -> torch.Tensor:
         """``[n_kv_heads, d_model, qk_head_dim]`` (grouped KV: fewer than ``n_heads``)."""

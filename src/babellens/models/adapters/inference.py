@@ -104,6 +104,10 @@ _GATES = ("gate_proj", "g_proj", "q_gate_proj")
 """Attention output gates (AFMoE, Beam; Dots3's per-head ``g_proj``; AXK2's fused query/gate).
 The sweep checks each head's output against ``sigmoid(gate) * value`` by hand, so a module of
 these names that were not an output gate would fail parity, never pass silently."""
+_SOFTPLUS_GATES = {"laguna"}
+"""Output gates that are ``softplus(x W_G)`` rather than a sigmoid."""
+_HEADS_PER_LAYER = ("num_attention_heads_per_layer",)
+"""Config attributes listing each layer's query head count (Laguna)."""
 _SINKS_SCALE_OUTPUT = {"granite_swa", "granitemoe_swa"}
 """Sinks applied as ``sigmoid(logsumexp - sink)`` on the output, outside the returned pattern."""
 _RETURNED_BIAS = {"gpt_neox_japanese": "dense_bias"}
@@ -119,7 +123,7 @@ _SHARED_GATES = ("shared_expert_gate",)
 """A ``d_model -> 1`` projection whose sigmoid scales the shared output per token (Qwen2-MoE)."""
 _EXPERTS_POST_NORMS = ("post_mlp_layernorm",)
 """A norm inside the MoE module, on routed plus shared output (AXK1)."""
-_EXPERTS_SCALED_AFTER = {"minimax_m3_vl_text", "minimax_m3_vl", "beam"}
+_EXPERTS_SCALED_AFTER = {"minimax_m3_vl_text", "minimax_m3_vl", "beam", "laguna"}
 """MLPs that multiply the experts module's output by their ``routed_scaling_factor``."""
 _RESIDUAL_SCALES = ("residual_scale", "residual_multiplier")
 """Block attributes that scale each write before the residual add (MiniCPM3, Granite)."""
@@ -183,7 +187,8 @@ def _attention_extras(
     gate = _first(names, attn, _GATES)
     if gate is not None:
         bias = "gate_bias" if isinstance(getattr(module, "gate_bias", None), nn.Parameter) else None
-        extras["gate"] = OutputGate(proj=t(gate), bias=bias)  # type: ignore[arg-type]
+        act = "softplus" if model_type in _SOFTPLUS_GATES else "sigmoid"
+        extras["gate"] = OutputGate(proj=t(gate), bias=bias, activation=act)  # type: ignore[arg-type]
     extras["sinks_scale_output"] = model_type in _SINKS_SCALE_OUTPUT
     extras["attn_returned_bias"] = _RETURNED_BIAS.get(model_type)
     return extras
@@ -226,6 +231,16 @@ def _find_blocks(names: dict[str, nn.Module]) -> str | None:
         if isinstance(blocks, nn.ModuleList) and len(blocks) and f"{path}.0" in names:
             return path
     return None
+
+
+def _heads_per_layer(model: nn.Module, n_layers: int) -> str | None:
+    """The config attribute listing each layer's query heads, if the config has one that
+    lists every block."""
+    config = getattr(model, "config", None)
+    get_text = getattr(config, "get_text_config", None)
+    config = get_text() if callable(get_text) else config
+    listed = (n for n in _HEADS_PER_LAYER if isinstance(getattr(config, n, None), list))
+    return next((n for n in listed if len(getattr(config, n)) == n_layers), None)
 
 
 def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
@@ -302,6 +317,7 @@ def infer_spec(model: nn.Module, model_type: str) -> ArchitectureSpec | None:
         shared_expert=_shared_expert(names, moe_block, t),
         experts_post_norm=t(_first(names, moe_mlp, _EXPERTS_POST_NORMS)) if moe_mlp else None,
         residual_scale=scale,
+        heads_per_layer=_heads_per_layer(model, len(names[blocks])),  # type: ignore[arg-type]
         **_attention_extras(names, attn, model_type, t),  # type: ignore[arg-type]
         gate_up_fused=gate_up is not None and mlp_in is None,
         mlp_in=t(mlp_in or gate_up),  # type: ignore[arg-type]

@@ -18,7 +18,6 @@ FAMILY_REFUSALS: dict[str, str] = {
     "diffllama": "differential attention (two softmax maps per head, subtracted)",
     "bitnet": "sub-norms inside attention and the MLP, between the heads and W_O, the neurons and W_out",
     "dory": "blocks that change the sequence length",
-    "laguna": "query head counts that differ from layer to layer (num_attention_heads_per_layer)",
     "zaya": "compressed (CCA) attention projections instead of per-head q/k/v weights",
     "cpmant": "learned prompt tokens the model prepends itself (its blocks see a longer sequence than the input)",
     "hrm_text": "two stacks of blocks run in loops (the same blocks several times per token)",

@@ -76,18 +76,32 @@ def _in_features(module: nn.Module) -> int:
     return int(weight.shape[0] if type(module).__name__ == "Conv1D" else weight.shape[1])
 
 
+def _declared_heads(model: nn.Module, spec: ArchitectureSpec, n_layers: int) -> list[int] | None:
+    """Each layer's query heads where the spec says the config lists them, else ``None``."""
+    if spec.heads_per_layer is None:
+        return None
+    config = model.config  # type: ignore[union-attr]
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = list(getattr(config, spec.heads_per_layer))
+    return heads if len(heads) == n_layers else None
+
+
 def _uneven_layers(model: nn.Module, spec: ArchitectureSpec) -> str | None:
-    """Layers whose attention or MLP widths differ (one head size and d_mlp per model here)."""
+    """Layers whose attention or MLP widths differ (one head size and d_mlp per model here;
+    attention widths may follow a declared per-layer head count, one head size throughout)."""
     names = dict(model.named_modules())
     n_layers = len(names[spec.blocks])  # type: ignore[arg-type]
     moe = {i for i in range(n_layers) if spec.experts and spec.path(spec.experts, i) in names}
+    heads = _declared_heads(model, spec, n_layers)
     for template, what in ((spec.attn_o, "attention widths"), (spec.mlp_out, "MLP widths")):
         dense = [i for i in range(n_layers) if template == spec.attn_o or i not in moe]
-        widths = {_in_features(names[spec.path(template, i)]) for i in dense}
+        widths = [_in_features(names[spec.path(template, i)]) for i in dense]
         if -1 in widths:
             return f"projections that are not plain linear layers ({template.format(layer=0)})"
-        if len(widths) > 1:
-            return f"{what} that differ from layer to layer ({sorted(widths)})"
+        if template == spec.attn_o and heads is not None:  # one head size: width / heads
+            widths = [w / h if h > 0 else -1 for w, h in zip(widths, heads, strict=True)]
+        if len(set(widths)) > 1:
+            return f"{what} that differ from layer to layer ({sorted(set(widths))})"
     return None
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 __all__ = [
     "ArchitectureSpec",
+    "GateActivation",
     "LatentAttention",
     "OutputGate",
     "QKVLayout",
@@ -47,18 +48,24 @@ class LatentAttention:
     ``kv_lora_scale``)."""
 
 
+GateActivation = Literal["sigmoid", "softplus"]
+
+
 @dataclass(frozen=True)
 class OutputGate:
-    """A sigmoid gate on each head's output before W_O (AFMoE, Beam, Dots3, AXK2): ``attn_z``
-    is the gated output, exact and linear into W_O, but it is not ``pattern @ (x W_V)``.
+    """A gate on each head's output before W_O (a sigmoid: AFMoE, Beam, Dots3, AXK2; a
+    softplus: Laguna): ``attn_z`` is the gated output, exact and linear into W_O, but it is not
+    ``pattern @ (x W_V)``.
 
     ``proj``: the module whose output holds the gate logits; per head, the last ``head_dim``
     columns of its share (one column: one gate per head, broadcast; AXK2's fused
     ``[query | gate]`` keeps the gate last). ``bias``: a per-head bias parameter of the
-    attention module added to the logits (Beam's ``gate_bias``)."""
+    attention module added to the logits (Beam's ``gate_bias``). ``activation``: what turns
+    the logits into the gate."""
 
     proj: str
     bias: str | None = None
+    activation: GateActivation = "sigmoid"
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,9 @@ class ArchitectureSpec:
     neither experts' writes add up to ``mlp_out`` linearly."""
     latent: LatentAttention | None = None
     gate: OutputGate | None = None
+    heads_per_layer: str | None = None
+    """A config attribute listing each layer's query head count where layers differ (Laguna's
+    ``num_attention_heads_per_layer``); key/value heads are read per layer from W_V."""
     routed_attention: RoutedAttention | None = None
     sinks_scale_output: bool = False
     """Granite SWA: the attention sink's share is not in the returned pattern (its rows sum to
@@ -225,7 +235,8 @@ class ArchitectureSpec:
                 "no linear per-head W_Q, W_K or W_V)"
             )
         if self.gate:
-            return "an output gate on attention (sigmoid(x W_G) scales each head before W_O)"
+            act = self.gate.activation
+            return f"an output gate on attention ({act}(x W_G) scales each head before W_O)"
         if self.sinks_scale_output:
             return "attention sinks that scale each head's output outside the returned pattern"
         if self.routed_attention:
