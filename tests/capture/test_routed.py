@@ -12,6 +12,7 @@ from babellens.capture import replace, scale, zero_ablate
 from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
 from models.tiny_configs import build_tiny
+from module_inputs import run_seeing_input, seeded_ids
 from parity_checks import check_head_ablation
 
 TOL = 1e-5
@@ -20,24 +21,6 @@ TOL = 1e-5
 @pytest.fixture(scope="module")
 def lm() -> LanguageModel:
     return LanguageModel(build_tiny("jetmoe"), None, name="jetmoe", source="config")
-
-
-def _ids(n: int = 7) -> torch.Tensor:
-    return torch.randint(3, 100, (1, n), generator=torch.Generator().manual_seed(3))
-
-
-def _run_seeing_input(lm: LanguageModel, module: torch.nn.Module, ids, points: list[str]):
-    seen = {}
-
-    def grab(_m, args, kwargs):
-        seen["x"] = (args[0] if args else kwargs["hidden_states"])[0].clone()
-
-    handle = module.register_forward_pre_hook(grab, with_kwargs=True)
-    try:
-        out = lm.run(ids, capture=points)
-    finally:
-        handle.remove()
-    return seen["x"], out
 
 
 def _top_k(router: torch.nn.Module, x: torch.Tensor, k: int):
@@ -53,7 +36,8 @@ def _dense(chosen: torch.Tensor, gates: torch.Tensor, n_experts: int) -> torch.T
 # ---- MLP experts ---------------------------------------------------------------------------
 def test_router_probs_are_the_softmax_over_the_routers_own_top_k_logits(lm):
     mlp, k = lm.model.model.layers[1].mlp, lm.model.config.num_experts_per_tok
-    x, out = _run_seeing_input(lm, mlp, _ids(), ["router_probs.1"])
+    x, out = run_seeing_input(lm, mlp, seeded_ids(), ["router_probs.1"])
+    x = x[0]
     chosen, gates = _top_k(mlp.router, x, k)
     probs = out["router_probs.1"][0]
     torch.testing.assert_close(probs, _dense(chosen, gates, lm.adapter.n_experts))
@@ -63,7 +47,8 @@ def test_router_probs_are_the_softmax_over_the_routers_own_top_k_logits(lm):
 
 def test_expert_neurons_match_silu_of_the_first_half_times_the_second_by_hand(lm):
     mlp, k = lm.model.model.layers[0].mlp, lm.model.config.num_experts_per_tok
-    x, out = _run_seeing_input(lm, mlp, _ids(), ["expert_post.0", "mlp_out.0"])
+    x, out = run_seeing_input(lm, mlp, seeded_ids(), ["expert_post.0", "mlp_out.0"])
+    x = x[0]
     chosen, gates = _top_k(mlp.router, x, k)
     post = out["expert_post.0"][0]
     expected = torch.full_like(post, float("nan"))
@@ -120,7 +105,8 @@ def _attention_by_hand(lm: LanguageModel, layer: int, x: torch.Tensor):
 def test_routed_heads_match_a_hand_computation_from_kv_proj_and_the_expert_w_q(lm, layer):
     attn = lm.adapter.module(lm.adapter.spec.attn, layer)
     kinds = ("attn_z", "attn_pattern", "attn_out", "attn_router_probs")
-    x, out = _run_seeing_input(lm, attn, _ids(), [f"{kind}.{layer}" for kind in kinds])
+    x, out = run_seeing_input(lm, attn, seeded_ids(), [f"{kind}.{layer}" for kind in kinds])
+    x = x[0]
     pattern, z, attn_out, gates = _attention_by_hand(lm, layer, x)
     same = {"atol": TOL, "rtol": TOL, "equal_nan": True}
     torch.testing.assert_close(out[f"attn_pattern.{layer}"][0], pattern, **same)
@@ -169,7 +155,7 @@ def _logits_by_hand(lm: LanguageModel, ids, handles) -> torch.Tensor:
 
 @pytest.mark.parametrize("head", [0, 5, 7])
 def test_zero_ablating_a_routed_head_is_zeroing_its_rows_by_hand(lm, head):
-    ids = _ids(9)
+    ids = seeded_ids(9)
     ablated = lm.run(ids, logits=True, interventions=[zero_ablate("attn_z.1", heads=[head])])
     clean = lm.run(ids, logits=True)
     by_hand = _logits_by_hand(
@@ -180,7 +166,7 @@ def test_zero_ablating_a_routed_head_is_zeroing_its_rows_by_hand(lm, head):
 
 
 def test_scaling_a_routed_head_at_one_position_is_scaling_that_row_by_hand(lm):
-    ids, head, position = _ids(9), 6, 4
+    ids, head, position = seeded_ids(9), 6, 4
     edit = scale("attn_z.0", 0.25, heads=[head], positions=[position])
     scaled = lm.run(ids, logits=True, interventions=[edit])
 
@@ -193,7 +179,7 @@ def test_scaling_a_routed_head_at_one_position_is_scaling_that_row_by_hand(lm):
 
 
 def test_an_edit_where_the_head_does_not_exist_is_dropped(lm):
-    ids = _ids(9)
+    ids = seeded_ids(9)
     probs = lm.run(ids, capture=["attn_router_probs.0"])["attn_router_probs.0"][0]
     n_exp = lm.adapter.n_experts
     position, expert = next((p, e) for p in range(9) for e in range(n_exp) if probs[p, e] == 0)
@@ -205,7 +191,7 @@ def test_an_edit_where_the_head_does_not_exist_is_dropped(lm):
 
 
 def test_the_shared_ablation_check_holds_for_every_kv_head_of_one_expert(lm):
-    inputs = {"input_ids": _ids(10), "attention_mask": torch.ones(1, 10, dtype=torch.long)}
+    inputs = {"input_ids": seeded_ids(10), "attention_mask": torch.ones(1, 10, dtype=torch.long)}
     for head in (1, 1 + lm.adapter.n_experts):
         check_head_ablation(lm, inputs, TOL, layer=1, head=head)
 
@@ -213,10 +199,10 @@ def test_the_shared_ablation_check_holds_for_every_kv_head_of_one_expert(lm):
 def test_routing_points_are_capture_only_and_absent_elsewhere(lm):
     for point in ("attn_pattern.0", "attn_router_probs.0", "router_probs.0", "expert_post.0"):
         with pytest.raises(InvalidInputError, match="can be captured, not intervened on") as err:
-            lm.run(_ids(), interventions=[zero_ablate(point)])
+            lm.run(seeded_ids(), interventions=[zero_ablate(point)])
         assert "\n" not in str(err.value)
     llama = LanguageModel(build_tiny("llama"), None, name="llama", source="config")
     with pytest.raises(InvalidInputError, match="attn_router_probs is unavailable"):
-        llama.run(_ids(), capture=["attn_router_probs.0"])
+        llama.run(seeded_ids(), capture=["attn_router_probs.0"])
     assert "attn_router_probs.0" not in llama.hook_point_names()
     assert "attn_router_probs.0" in lm.hook_point_names()

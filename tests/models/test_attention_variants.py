@@ -16,30 +16,12 @@ from babellens.capture.language_model import LanguageModel
 from babellens.errors import InvalidInputError
 from graphs.fake_transcoders import fake_transcoders
 from models.tiny_configs import build_tiny
+from module_inputs import run_seeing_input, seeded_ids
 from parity_checks import check_value_weights_single_token
 
 
 def _lm(model_type: str) -> LanguageModel:
     return LanguageModel(build_tiny(model_type), None, name=model_type, source="config")
-
-
-def _ids(n: int = 7) -> torch.Tensor:
-    return torch.randint(3, 100, (1, n), generator=torch.Generator().manual_seed(3))
-
-
-def _attention_input(lm: LanguageModel, layer: int, ids: torch.Tensor, points: list[str]):
-    seen = {}
-    attn = lm.adapter.module(lm.adapter.spec.attn, layer)
-
-    def grab(_m, args, kwargs):
-        seen["x"] = (args[0] if args else kwargs["hidden_states"]).clone()
-
-    handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
-    try:
-        out = lm.run(ids, capture=points)
-    finally:
-        handle.remove()
-    return seen["x"], out
 
 
 def _causal_softmax(scores: torch.Tensor) -> torch.Tensor:
@@ -76,7 +58,12 @@ def test_mla_per_head_outputs_and_pattern_match_a_hand_computation_from_q_and_kv
     a, layer = lm.adapter, 1
     assert a.spec.latent is not None and a.n_kv_heads == a.n_heads
     assert a.head_dim == lm.model.config.v_head_dim  # per-head outputs: v_head_dim wide
-    x, out = _attention_input(lm, layer, _ids(), [f"attn_z.{layer}", f"attn_pattern.{layer}"])
+    x, out = run_seeing_input(
+        lm,
+        lm.adapter.module(lm.adapter.spec.attn, layer),
+        seeded_ids(),
+        [f"attn_z.{layer}", f"attn_pattern.{layer}"],
+    )
     with torch.inference_mode():
         pattern, z = _deepseek_by_hand(lm, layer, x)
     torch.testing.assert_close(out[f"attn_pattern.{layer}"][0], pattern, atol=1e-5, rtol=1e-5)
@@ -92,7 +79,7 @@ def test_analyses_needing_w_v_refuse_mla_in_one_line_naming_what_is_missing():
             weights(0)
         assert "\n" not in str(err.value)
     with pytest.raises(InvalidInputError, match="attribution graphs are unavailable") as err:
-        FrozenReplacement(lm, fake_transcoders(lm), _ids(5)[0])
+        FrozenReplacement(lm, fake_transcoders(lm), seeded_ids(5)[0])
     assert "multi-latent attention" in str(err.value) and "\n" not in str(err.value)
 
 
@@ -100,7 +87,12 @@ def test_gated_heads_are_the_sigmoid_gate_times_the_pattern_weighted_values():
     """Beam: z_h = sigmoid(x W_G^h + b_G^h) * sum_k p_hk (x_k W_V^h + b_V^h), on 7 tokens."""
     lm = _lm("beam")
     a, layer = lm.adapter, 1
-    x, out = _attention_input(lm, layer, _ids(), [f"attn_z.{layer}", f"attn_pattern.{layer}"])
+    x, out = run_seeing_input(
+        lm,
+        lm.adapter.module(lm.adapter.spec.attn, layer),
+        seeded_ids(),
+        [f"attn_z.{layer}", f"attn_pattern.{layer}"],
+    )
     attn = lm.model.model.layers[layer].self_attn
     with torch.inference_mode():
         x = x[0]
@@ -120,7 +112,7 @@ def test_the_bias_gpt_neox_japanese_returns_is_part_of_attn_out_and_of_its_ablat
     last = a.n_layers - 1
     bias = lm.model.gpt_neox_japanese.layers[last].attention.dense_bias
     assert bias is not None and torch.equal(a.b_o(last), bias)
-    ids = _ids()
+    ids = seeded_ids()
     points = [f"resid_pre.{last}", f"mlp_in.{last}", f"attn_out.{last}", f"attn_z.{last}"]
     out = lm.run(ids, capture=points)
     heads = torch.einsum("bphd,hdm->bpm", out[f"attn_z.{last}"], a.w_o(last))

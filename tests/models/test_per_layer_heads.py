@@ -15,6 +15,7 @@ from babellens.errors import InvalidInputError
 from babellens.lookups.attribution import head_attributions
 from graphs.fake_transcoders import fake_transcoders
 from models.tiny_configs import build_tiny, shrunken_config
+from module_inputs import run_seeing_input, seeded_ids
 from parity_checks import check_head_ablation, check_value_weights_single_token
 
 TOL = 1e-5
@@ -23,25 +24,6 @@ TOL = 1e-5
 @pytest.fixture(scope="module")
 def lm() -> LanguageModel:
     return LanguageModel(build_tiny("laguna"), None, name="laguna", source="config")
-
-
-def _ids(n: int = 7) -> torch.Tensor:
-    return torch.randint(3, 100, (1, n), generator=torch.Generator().manual_seed(3))
-
-
-def _attention_input(lm: LanguageModel, layer: int, ids: torch.Tensor, points: list[str]):
-    seen = {}
-    attn = lm.model.model.layers[layer].self_attn
-
-    def grab(_m, args, kwargs):
-        seen["x"] = (args[0] if args else kwargs["hidden_states"]).clone()
-
-    handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
-    try:
-        out = lm.run(ids, capture=points)
-    finally:
-        handle.remove()
-    return seen["x"], out
 
 
 def _laguna_by_hand(lm: LanguageModel, layer: int, x: torch.Tensor):
@@ -81,7 +63,7 @@ def test_the_adapter_reads_each_layers_head_count_from_the_config(lm):
 @pytest.mark.parametrize("layer", [0, 1])
 def test_per_head_outputs_and_pattern_match_a_hand_computation_from_q_k_v_g(lm, layer):
     points = [f"attn_z.{layer}", f"attn_pattern.{layer}"]
-    x, out = _attention_input(lm, layer, _ids(), points)
+    x, out = run_seeing_input(lm, lm.model.model.layers[layer].self_attn, seeded_ids(), points)
     with torch.inference_mode():
         pattern, z = _laguna_by_hand(lm, layer, x)
     assert out[points[0]].shape == (1, 7, lm.adapter.heads_at(layer), 16)
@@ -124,10 +106,10 @@ def test_what_stacks_heads_across_layers_refuses_in_one_line(lm):
         lm.adapter.n_heads  # noqa: B018
     assert "\n" not in str(err.value)
     with pytest.raises(InvalidInputError, match="head attribution is unavailable") as err:
-        head_attributions(lm, _ids(), None, layer=1, neuron=0)
+        head_attributions(lm, seeded_ids(), None, layer=1, neuron=0)
     assert "query head counts that differ" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(InvalidInputError, match="attribution graphs are unavailable") as err:
-        FrozenReplacement(lm, fake_transcoders(lm), _ids(5)[0])
+        FrozenReplacement(lm, fake_transcoders(lm), seeded_ids(5)[0])
     assert "softplus(x W_G)" in str(err.value) and "\n" not in str(err.value)
 
 
