@@ -29,6 +29,22 @@ from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
 
 
+def stored_member(db_url: str, dictionary: int, layer: int):
+    """A stored transcoder set's info, the position of its member reading ``layer``, and that
+    member (exits with a message when no member reads it)."""
+    from babellens.store import open_database
+    from babellens.store.dictionaries import DictionaryStore
+    from babellens.store.transcoder_sets import member_of_layer
+
+    store = DictionaryStore(open_database(db_url))
+    info = store.get(dictionary)
+    member = member_of_layer(info).get(layer)
+    if member is None:
+        raise SystemExit(f"dictionary {info.id} has no member reading layer {layer}")
+    (sd,) = store.load(dictionary, info.members[member][0])
+    return info, member, sd
+
+
 def _example(result) -> dict:
     """A unit's explanation and, per scorer, its score beside its random explanation's."""
     return {

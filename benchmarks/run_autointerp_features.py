@@ -14,7 +14,7 @@ import argparse
 import time
 
 from doc_tables import save_result
-from run_autointerp import _row
+from run_autointerp import _row, stored_member
 
 from babellens.autointerp import (
     ExplainConfig,
@@ -29,9 +29,6 @@ from babellens.autointerp.units import dictionary_source
 from babellens.capture.language_model import load
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
-from babellens.store import open_database
-from babellens.store.dictionaries import DictionaryStore
-from babellens.store.transcoder_sets import member_of_layer
 
 
 def main() -> None:
@@ -43,13 +40,8 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=300)
     parser.add_argument("--tokens", type=int, default=12_288)
     args = parser.parse_args()
-    store = DictionaryStore(open_database(args.db))
-    info = store.get(args.dictionary)
-    member = member_of_layer(info).get(args.layer)
-    if member is None:
-        raise SystemExit(f"dictionary {info.id} has no member reading layer {args.layer}")
+    info, member, sd = stored_member(args.db, args.dictionary, args.layer)
     hook_in = info.members[member][0]
-    (sd,) = store.load(args.dictionary, hook_in)
     layer = args.layer
     lm = load(args.model)
     windows = make_windows(load_corpus(), lm.tokenizer, window_len=64, max_tokens=args.tokens)

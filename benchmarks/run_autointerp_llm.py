@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from doc_tables import save_result
-from run_autointerp import _row
+from run_autointerp import _row, stored_member
 
 from babellens.autointerp import (
     ChatProvider,
@@ -42,9 +42,6 @@ from babellens.capture.language_model import load
 from babellens.control import LocalControl
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import make_windows
-from babellens.store import open_database
-from babellens.store.dictionaries import DictionaryStore
-from babellens.store.transcoder_sets import member_of_layer
 
 
 def llm_provider(
@@ -171,12 +168,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=12_288)
     parser.add_argument("--out", default="autointerp_llm")
     args = parser.parse_args()
-    store = DictionaryStore(open_database(args.db))
-    info = store.get(args.dictionary)
-    member = member_of_layer(info).get(args.layer)
-    if member is None:
-        raise SystemExit(f"dictionary {info.id} has no member reading layer {args.layer}")
-    (sd,) = store.load(args.dictionary, info.members[member][0])
+    info, member, sd = stored_member(args.db, args.dictionary, args.layer)
     lm = load(args.model)
     windows = make_windows(load_corpus(), lm.tokenizer, window_len=64, max_tokens=args.tokens)
     llm = llm_provider(args.llm, args.cache, concurrency=args.concurrency, timeout_s=args.timeout)
