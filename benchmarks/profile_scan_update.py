@@ -50,10 +50,14 @@ def main() -> None:
     parser.add_argument("model", nargs="?", default="smollm2-135m")
     parser.add_argument("--tokens", type=int, default=10240)
     parser.add_argument("--one-thread", action="store_true")
+    parser.add_argument("--runner", choices=["team", "threads"], default="team")
+    parser.add_argument("--dtype", default="bfloat16")
     args = parser.parse_args()
     if args.one_thread:
+        args.runner = "threads"
         fused_stats._split_over_threads = _one_thread
-    lm = babellens.load(args.model, dtype="bfloat16")
+    fused_stats._RUNNER = args.runner
+    lm = babellens.load(args.model, dtype=args.dtype)
     config = ScanConfig()
     scan = NeuronScan(lm, repeated_windows(lm, args.tokens, config.window_len), config)
     spent = {"update": 0.0}
@@ -90,6 +94,8 @@ def main() -> None:
             {
                 "model": args.model,
                 "tokens": args.tokens,
+                "dtype": args.dtype,
+                "runner": fused_stats.update_runner(),
                 "update_threads": 1 if args.one_thread else min(torch.get_num_threads(), 8),
                 "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"),
                 "forward_over": {k: round(totals["forward"] / v, 3) for k, v in totals.items()},

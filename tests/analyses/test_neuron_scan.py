@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from babellens.analyses.neuron_scan import fused_stats
 from babellens.analyses.neuron_scan.histogram import N_BINS, reference_bin
 from babellens.analyses.neuron_scan.scan import NeuronScan, ScanConfig
 from babellens.control import LocalControl, StopRequested
@@ -53,6 +54,14 @@ BACKENDS = [("sparse", "kernel"), ("sparse", "torch"), ("dense", "torch")]
 @pytest.mark.parametrize(("mode", "stats"), BACKENDS)
 def test_scan_equals_brute_force(setup, mode, stats):
     _check_equals_brute_force(*setup, mode, stats)
+
+
+@pytest.mark.parametrize("fixture", ["setup", "setup_bf16"])
+def test_the_update_on_our_own_threads_equals_brute_force(fixture, request, monkeypatch):
+    """On Linux the compiled update runs in PyTorch's OpenMP team; elsewhere on threads of ours."""
+    monkeypatch.setattr(fused_stats, "_RUNNER", "threads")
+    assert fused_stats.update_runner() == "threads"
+    _check_equals_brute_force(*request.getfixturevalue(fixture), "sparse", "kernel")
 
 
 @pytest.mark.parametrize(("mode", "stats"), BACKENDS)

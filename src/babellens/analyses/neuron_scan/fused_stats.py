@@ -28,19 +28,25 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from babellens.analyses.neuron_scan import omp_team
 from babellens.analyses.neuron_scan.histogram import bin_table
+from babellens.analyses.neuron_scan.team_update import run_update_in_team
 
 __all__ = [
     "StatsBackend",
+    "UpdateRunner",
     "fold_and_insert",
     "fold_batch_stats",
     "insert_top_k",
     "kernel_available",
     "kernel_dtypes",
+    "update_runner",
 ]
 
 StatsBackend = Literal["kernel", "torch"]
 """``kernel``: the one-pass compiled update (CPU, bfloat16 or float32); ``torch``: tensor ops."""
+UpdateRunner = Literal["team", "threads"]
+"""``team``: PyTorch's OpenMP workers run the update (:mod:`omp_team`); ``threads``: our own."""
 
 _BLOCK = 64  # neurons per block: their histogram counts (18 KB) and activations stay in cache
 _POOL: ThreadPoolExecutor | None = None
@@ -50,6 +56,14 @@ _SHIFT = {
     torch.bfloat16: (torch.int16, np.uint16, 16, 6),
     torch.float32: (torch.int32, np.uint32, 0, 22),
 }
+
+
+_RUNNER: UpdateRunner = "team"
+
+
+def update_runner() -> UpdateRunner:
+    """Whose threads run the update by default: PyTorch's team where it is GNU OpenMP."""
+    return _RUNNER if omp_team.team() is not None else "threads"
 
 
 def kernel_dtypes() -> tuple[torch.dtype, ...]:
@@ -296,28 +310,45 @@ def insert_top_k(
 
 
 def fold_and_insert(
-    acts: torch.Tensor, real: torch.Tensor, window_ids: torch.Tensor, state: dict[str, torch.Tensor]
+    acts: torch.Tensor,
+    real: torch.Tensor,
+    window_ids: torch.Tensor,
+    state: dict[str, torch.Tensor],
+    runner: UpdateRunner | None = None,
 ) -> tuple[torch.Tensor, int]:
     """:func:`fold_batch_stats` and :func:`insert_top_k` in one pass, block by block, plus the
     newly kept windows' activations and first argmax positions.
 
     ``state``: the accumulator's ``hist``, ``act_sum``, ``top_values``, ``top_windows``,
     ``top_positions`` and ``top_acts`` (float16 [d_mlp, k, window_len]: a newly kept window's
-    activations rounded to float16, padding 0), updated in place. Returns the batch maxima and
-    how many (neuron, slot) pairs took a window of this batch.
+    activations rounded to float16, padding 0), updated in place. ``runner``: whose threads run
+    it (default :func:`update_runner`). Returns the batch maxima and how many (neuron, slot)
+    pairs took a window of this batch.
     """
     kernels = _require()
     batch_max = torch.empty(acts.shape[0], acts.shape[2], dtype=torch.float32)
     occupant = torch.full(state["top_values"].shape, -1, dtype=torch.int32)
-    keys = ("hist", "act_sum", "top_values", "top_windows", "top_positions")
-    outputs = (
-        batch_max.numpy(),
-        *(state[key].numpy() for key in keys),
-        state["top_acts"].view(torch.int16).numpy().view(np.uint16),
-        occupant.numpy(),
-    )
     bits, lshift, kshift, mask = _bits(acts, real)
-    ids = window_ids.to("cpu", torch.int64).numpy()
-    inputs = (bits, lshift, kshift, mask, _table(), ids)
-    _split_over_threads(kernels.update_range, acts.shape[2], *inputs, outputs=outputs)
+    arrays = {
+        "bits": bits,
+        "real": mask,
+        "table": _table(),
+        "window_ids": window_ids.to("cpu", torch.int64).contiguous().numpy(),
+        "batch_max": batch_max.numpy(),
+        "hist": state["hist"].numpy(),
+        "total": state["act_sum"].numpy(),
+        **{key: state[key].numpy() for key in ("top_values", "top_windows", "top_positions")},
+        "top_acts": state["top_acts"].view(torch.int16).numpy().view(np.uint16),
+        "occupant": occupant.numpy(),
+    }
+    team = omp_team.team() if (runner or update_runner()) == "team" else None
+    if team is not None:
+        run_update_in_team(
+            team, kernels.update_range, lshift, kshift, arrays, torch.get_num_threads()
+        )
+    else:
+        names = list(arrays)
+        inputs = (bits, lshift, kshift, mask, arrays["table"], arrays["window_ids"])
+        outputs = tuple(arrays[name] for name in names[4:])
+        _split_over_threads(kernels.update_range, acts.shape[2], *inputs, outputs=outputs)
     return batch_max, int((occupant >= 0).sum())
