@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from babellens.bench.scan import repeated_windows
 from babellens.data.batching import resolve_pad_id
 from babellens.data.corpus import load_corpus
 from babellens.data.windows import batches
-from babellens.models.precision import dtype_name
+from babellens.models.precision import cpu_has_fast_bfloat16, dtype_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CLI = Path(sys.executable).with_name("babellens")
@@ -71,6 +72,20 @@ def _forward_rate(lm, tokens: int) -> float:
     return counted / spent
 
 
+def _hardware() -> str:
+    """The CPU's name and whether it has bfloat16 units: what ``dtype="auto"`` decided on."""
+    name = next(
+        (
+            line.partition(":")[2].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    units = "bfloat16 units" if cpu_has_fast_bfloat16() else "no bfloat16 units"
+    return f"{name} CPU ({units}), {torch.get_num_threads()} threads"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("model", nargs="?", default="smollm2-135m")
@@ -98,7 +113,7 @@ def main() -> None:
         "forward_runs_tokens_per_s": [round(forward_a, 1), round(forward_b, 1)],
         "ratio": round(marginal / forward, 3),
     }
-    save_result(f"cli-scan-{args.model}-cpu", result)
+    save_result(f"cli-scan-{args.model}-cpu-{result['dtype']}", result, _hardware())
     write_doc()
 
 
