@@ -350,8 +350,8 @@ def fold_and_insert(
             team, kernels.update_range, lshift, kshift, arrays, torch.get_num_threads()
         )
     else:
-        names = list(arrays)
         inputs = (bits, lshift, kshift, mask, arrays["table"], arrays["window_ids"])
-        outputs = tuple(arrays[name] for name in names[4:])
+        written = ("batch_max", "hist", "total", "top_values", "top_windows", "top_positions")
+        outputs = tuple(arrays[name] for name in (*written, "top_acts", "occupant"))
         _split_over_threads(kernels.update_range, acts.shape[2], *inputs, outputs=outputs)
     return batch_max, int((occupant >= 0).sum())

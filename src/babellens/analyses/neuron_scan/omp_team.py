@@ -9,8 +9,8 @@ setting BabelLens does not impose). Handing the update to the same team through
 ``GOMP_parallel`` lets the spinning worker do it.
 
 The team's library is the ``libgomp`` that PyTorch loaded (found in the process's memory map,
-so it is that copy and not the system's). A kernel is a numba ``cfunc`` taking one pointer: a
-table of int64 words, which :func:`table_word` and :func:`table_array` read back. Where
+so it is that copy and not the system's). A kernel is a C function taking one pointer (a numba
+``cfunc``; :mod:`team_update` passes it a table of int64 words with its arrays' addresses). Where
 PyTorch is not built with GNU OpenMP (macOS, Windows, other backends), :func:`team` is None and
 callers keep their own threads.
 """
